@@ -1,0 +1,219 @@
+"""Load and validate `config.toml`: every mistake is named by file and key."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urljoin, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from publisher.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "config.toml"
+STORE_URL_VARIABLE = "PUBLISHER_STORE_URL"
+FeedFormat = Literal["rss", "atom", "json"]
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown timezone {name!r} (use an IANA name such as 'Europe/London')"
+        ) from None
+    return name
+
+
+def _check_http_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{url!r} is not an absolute http(s) URL")
+    return url if url.endswith("/") else url + "/"
+
+
+TimezoneName = Annotated[str, AfterValidator(_check_timezone)]
+HttpUrl = Annotated[str, AfterValidator(_check_http_url)]
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Person(_Section):
+    """A named person, with optional email and web page."""
+
+    name: NonEmpty
+    email: str | None = None
+    url: str | None = None
+
+
+class SiteConfig(_Section):
+    title: NonEmpty
+    url: HttpUrl
+    description: str = ""
+    language: str = "en"
+    timezone: TimezoneName = "UTC"
+    author: Person
+    article_url: str = "/articles/{slug}/"
+
+    @field_validator("author", mode="before")
+    @classmethod
+    def _author_from_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("article_url")
+    @classmethod
+    def _article_url_uses_slug(cls, value: str) -> str:
+        try:
+            value.format(slug="s", year="2000", month="01", day="01")
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(
+                f"{value!r} may only use {{slug}}, {{year}}, {{month}} and {{day}} ({error})"
+            ) from None
+        if "{slug}" not in value:
+            raise ValueError(f"{value!r} must contain {{slug}}")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class ContentConfig(_Section):
+    dir: Path = Path("content")
+    media_url: str = "/media/"
+
+
+class StoreConfig(_Section):
+    url: str = "sqlite:///publisher.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError:
+            raise ValueError(f"{value!r} is not a database URL") from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"{value!r}: only sqlite:/// and postgresql:// stores are supported")
+        return value
+
+
+class FeedsConfig(_Section):
+    dir: Path = Path("feeds")
+    url: str = "/feeds/"
+    max_items: Annotated[int, Field(ge=1, le=10_000)] = 50
+    formats: tuple[FeedFormat, ...] = ("rss", "atom", "json")
+
+    @field_validator("formats")
+    @classmethod
+    def _formats_unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("each format may be listed once")
+        return value
+
+
+class _ConfigFile(_Section):
+    site: SiteConfig
+    content: ContentConfig = ContentConfig()
+    store: StoreConfig = StoreConfig()
+    feeds: FeedsConfig = FeedsConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A validated config with every path and URL resolved."""
+
+    path: Path
+    site: SiteConfig
+    content_dir: Path
+    media_url: str
+    store_url: str
+    feeds_dir: Path
+    feeds_url: str
+    feeds: FeedsConfig
+
+
+def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, validate and resolve the config file at `path`.
+
+    `PUBLISHER_STORE_URL` in `environ` overrides `[store] url`, so a database password can
+    live in the environment instead of the config file.
+    """
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read config file: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    store_url = (environ or {}).get(STORE_URL_VARIABLE)
+    if store_url:
+        raw.setdefault("store", {})["url"] = store_url
+    return config_from_mapping(raw, path)
+
+
+def config_from_mapping(raw: dict[str, Any], path: Path) -> Config:
+    """Validate an already parsed config; `path` names it in errors and anchors relative paths."""
+    try:
+        parsed = _ConfigFile.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, path)) from None
+    base = path.resolve().parent
+    site_url = parsed.site.url
+    return Config(
+        path=path,
+        site=parsed.site,
+        content_dir=base / parsed.content.dir,
+        media_url=_ensure_trailing_slash(urljoin(site_url, parsed.content.media_url)),
+        store_url=_resolve_store_url(parsed.store.url, base),
+        feeds_dir=base / parsed.feeds.dir,
+        feeds_url=_ensure_trailing_slash(urljoin(site_url, parsed.feeds.url)),
+        feeds=parsed.feeds,
+    )
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    lines = []
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"])
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling)"
+        elif problem["type"] == "missing":
+            message = "required value is missing"
+        else:
+            message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{path}: {key}: {message}")
+    return "\n".join(lines)
+
+
+def _resolve_store_url(url: str, base: Path) -> str:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not Path(database).is_absolute():
+            parsed = parsed.set(database=str(base / database))
+    elif parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _ensure_trailing_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"

@@ -1,0 +1,29 @@
+"""The one small hierarchy of errors the CLI turns into a red line and a non-zero exit."""
+
+from __future__ import annotations
+
+
+class PublisherError(Exception):
+    """Base of every error a user can cause and fix."""
+
+
+class ConfigError(PublisherError):
+    """The config file is missing, unreadable or invalid; the message names the file and key."""
+
+
+class ContentError(PublisherError):
+    """An article cannot be published; the message names the file and line."""
+
+    def __init__(self, path: str, line: int, message: str) -> None:
+        super().__init__(f"{path}:{line}: {message}")
+        self.path = path
+        self.line = line
+        self.message = message
+
+
+class StoreError(PublisherError):
+    """The store cannot be opened or its schema does not match this version."""
+
+
+class FeedError(PublisherError):
+    """A feed cannot be built or written."""

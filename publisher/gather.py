@@ -1,0 +1,275 @@
+"""Gather: bring the store in line with the content folder, skipping unchanged files cheaply."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import mimetypes
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from publisher import store
+from publisher.config import Config
+from publisher.content import (
+    Article,
+    MediaFile,
+    SiteSettings,
+    article_guid,
+    is_article_file,
+    parse_article,
+)
+from publisher.errors import ContentError
+from publisher.store import Store, StoredFile
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+# Bump when parsing or rendering changes, so every stored article is rendered again.
+RENDERER_VERSION = "1"
+_FINGERPRINT_SETTING = "render_fingerprint"
+
+
+def system_clock() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    source: str
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+@dataclass(slots=True)
+class GatherReport:
+    new: int = 0
+    updated: int = 0
+    withdrawn: int = 0
+    published: int = 0
+    scheduled: int = 0
+    unchanged: int = 0
+    errors: list[ContentError] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line: what changed."""
+        return (
+            f"gather: {self.new} new, {self.updated} updated, {self.withdrawn} withdrawn, "
+            f"{self.published} published, {self.scheduled} scheduled, {len(self.errors)} errors"
+        )
+
+
+def site_settings(config: Config) -> SiteSettings:
+    """What the content parser needs from the config."""
+    return SiteSettings(
+        url=config.site.url,
+        timezone=config.site.zone,
+        article_url=config.site.article_url,
+        media_url=config.media_url,
+    )
+
+
+def scan_content(content_dir: Path) -> Iterator[SourceFile]:
+    """Every article file under `content_dir`, with the stat values used to skip unchanged ones."""
+    if not content_dir.is_dir():
+        raise ContentError(str(content_dir), 0, "content folder does not exist")
+    stack = [content_dir]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                elif entry.is_file() and is_article_file(entry.name):
+                    stat = entry.stat()
+                    path = Path(entry.path)
+                    yield SourceFile(
+                        source=path.relative_to(content_dir).as_posix(),
+                        path=path,
+                        size=stat.st_size,
+                        mtime_ns=stat.st_mtime_ns,
+                    )
+
+
+def media_lookup(content_dir: Path) -> Callable[[str], MediaFile | None]:
+    """Find a file in the content folder (never outside it) and tell its length and type."""
+    root = content_dir.resolve()
+
+    def lookup(relative: str) -> MediaFile | None:
+        path = (root / relative).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            return None
+        media_type, _ = mimetypes.guess_type(path.name)
+        return MediaFile(path.stat().st_size, media_type or "application/octet-stream")
+
+    return lookup
+
+
+def check_content(config: Config) -> tuple[list[Article], list[ContentError]]:
+    """Parse every article without touching the store: what `publisher check` reports."""
+    site, media = site_settings(config), media_lookup(config.content_dir)
+    parsed: list[Article] = []
+    errors: list[ContentError] = []
+    claims = _Claims()
+    for file in sorted(scan_content(config.content_dir), key=lambda f: f.source):
+        try:
+            article = parse_article(file.source, file.path.read_bytes(), site, media)
+            claims.check(article)
+        except ContentError as error:
+            errors.append(error)
+            continue
+        claims.take(article)
+        parsed.append(article)
+    return parsed, errors
+
+
+def gather(store_: Store, config: Config, clock: Clock = system_clock) -> GatherReport:
+    """Scan the content folder into the store, withdraw deleted articles, publish due ones."""
+    run = _GatherRun(config, clock())
+    files = sorted(scan_content(config.content_dir), key=lambda f: f.source)
+    with store_.transaction() as connection:
+        run.execute(connection, files)
+    for error in run.report.errors:
+        log.warning("%s", error)
+    return run.report
+
+
+class _Claims:
+    """Slugs and ids already taken by live articles, to refuse duplicates."""
+
+    def __init__(self) -> None:
+        self.slugs: dict[str, str] = {}
+        self.keys: dict[str, str] = {}
+
+    def check(self, article: Article) -> None:
+        owner = self.slugs.get(article.slug)
+        if owner not in (None, article.source):
+            raise ContentError(
+                article.source, 1, f"slug {article.slug!r} is already used by {owner}"
+            )
+        owner = self.keys.get(article.key) if article.key else None
+        if owner not in (None, article.source):
+            raise ContentError(article.source, 1, f"id {article.key!r} is already used by {owner}")
+
+    def take(self, article: Article) -> None:
+        self.release(article.source)
+        self.slugs[article.slug] = article.source
+        if article.key:
+            self.keys[article.key] = article.source
+
+    def take_stored(self, row: StoredFile) -> None:
+        self.slugs[row.slug] = row.source
+        if row.key:
+            self.keys[row.key] = row.source
+
+    def release(self, source: str) -> None:
+        self.slugs = {slug: owner for slug, owner in self.slugs.items() if owner != source}
+        self.keys = {key: owner for key, owner in self.keys.items() if owner != source}
+
+
+class _GatherRun:
+    def __init__(self, config: Config, now: datetime) -> None:
+        self.config = config
+        self.now = now
+        self.site = site_settings(config)
+        self.media = media_lookup(config.content_dir)
+        self.report = GatherReport()
+        self.claims = _Claims()
+
+    def execute(self, connection: Connection, files: list[SourceFile]) -> None:
+        fingerprint = self._fingerprint()
+        rerender = store.setting(connection, _FINGERPRINT_SETTING) != fingerprint
+        live = {row.source: row for row in store.stored_files(connection)}
+        present = {file.source for file in files}
+        for row in live.values():
+            if row.source not in present:
+                store.update_article(
+                    connection, row.id, {"status": store.WITHDRAWN, "withdrawn_at": self.now}
+                )
+                self.report.withdrawn += 1
+            else:
+                self.claims.take_stored(row)
+        for file in files:
+            self._gather_file(connection, file, live.get(file.source), rerender)
+        self.report.published += store.publish_due_articles(connection, self.now)
+        store.assign_publication_sequence(connection, self.now)
+        self.report.scheduled = store.count_articles(connection, store.SCHEDULED)
+        store.put_setting(connection, _FINGERPRINT_SETTING, fingerprint)
+
+    def _gather_file(
+        self, connection: Connection, file: SourceFile, row: StoredFile | None, rerender: bool
+    ) -> None:
+        unchanged_stat = row and (row.file_size, row.file_mtime_ns) == (file.size, file.mtime_ns)
+        if unchanged_stat and not rerender:
+            self.report.unchanged += 1
+            return
+        try:
+            raw = file.path.read_bytes()
+        except OSError as error:
+            self.report.errors.append(ContentError(file.source, 0, f"cannot read: {error}"))
+            return
+        content_hash = hashlib.sha256(raw).hexdigest()
+        stat = {"file_size": len(raw), "file_mtime_ns": file.mtime_ns}
+        if row and row.content_hash == content_hash and not rerender:
+            store.update_article(connection, row.id, stat)
+            self.report.unchanged += 1
+            return
+        try:
+            article = parse_article(file.source, raw, self.site, self.media)
+            self.claims.check(article)
+        except ContentError as error:
+            self.report.errors.append(error)
+            return
+        self.claims.take(article)
+        values = {**store.article_values(article), **stat, "content_hash": content_hash}
+        if row is None:
+            self._add(connection, article, values)
+        elif row.content_hash == content_hash:
+            store.update_article(connection, row.id, values)  # only the rendering changed
+        else:
+            self._update(connection, article, row, values)
+
+    def _add(self, connection: Connection, article: Article, values: dict[str, Any]) -> None:
+        guid = article_guid(article, self.config.site.url)
+        values |= {
+            "status": self._status(article),
+            "updated_at": article.updated or article.date,
+            "withdrawn_at": None,
+        }
+        revived = store.withdrawn_article_id(connection, key=article.key, guid=guid)
+        if revived is not None:
+            store.update_article(connection, revived, values)
+        else:
+            store.insert_article(connection, values | {"guid": guid, "first_seen_at": self.now})
+        self.report.new += 1
+        if values["status"] == store.PUBLIC:
+            self.report.published += 1
+
+    def _update(
+        self, connection: Connection, article: Article, row: StoredFile, values: dict[str, Any]
+    ) -> None:
+        status = self._status(article)
+        values |= {"status": status, "updated_at": article.updated or self.now}
+        store.update_article(connection, row.id, values)
+        self.report.updated += 1
+        if status == store.PUBLIC and row.status != store.PUBLIC:
+            self.report.published += 1
+
+    def _status(self, article: Article) -> str:
+        if article.draft:
+            return store.DRAFT
+        return store.SCHEDULED if article.date > self.now else store.PUBLIC
+
+    def _fingerprint(self) -> str:
+        site = self.site
+        settings = [RENDERER_VERSION, site.url, site.timezone.key, site.article_url, site.media_url]
+        return hashlib.sha256(json.dumps(settings).encode()).hexdigest()

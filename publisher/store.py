@@ -1,0 +1,387 @@
+"""The store: SQLAlchemy Core over SQLite (WAL) or PostgreSQL, schema managed by Alembic."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy.engine import Connection, Engine
+
+from publisher.content import Article, Author, Category, Image, PublishedArticle
+from publisher.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (which keeps no zone) too."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+articles = sa.Table(
+    "articles",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("guid", sa.String(512), nullable=False, unique=True),
+    sa.Column("key", sa.String(512), nullable=True, unique=True),
+    sa.Column("source", sa.String(1024), nullable=False),
+    sa.Column("slug", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=True, unique=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("body_html", sa.Text, nullable=False),
+    sa.Column("authors", sa.JSON, nullable=False),
+    sa.Column("image", sa.JSON, nullable=True),
+    sa.Column("categories", sa.JSON, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("published_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("first_seen_at", UtcDateTime, nullable=False),
+    sa.Column("made_public_at", UtcDateTime, nullable=True),
+    sa.Column("withdrawn_at", UtcDateTime, nullable=True),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("file_size", sa.BigInteger, nullable=False),
+    sa.Column("file_mtime_ns", sa.BigInteger, nullable=False),
+)
+
+counters = sa.Table(
+    "counters",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaState:
+    current: str | None
+    head: str
+
+
+class Store:
+    """An open store whose schema is at the version this code knows."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction; on SQLite it takes the write lock at once, so writers queue."""
+        with self.engine.begin() as connection:
+            yield connection
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open_store(url: str) -> Store:
+    """Connect to the store at `url`, bring its schema up to date, refuse one that is newer."""
+    engine = create_engine(url)
+    try:
+        upgrade_schema(engine)
+    except Exception:
+        engine.dispose()
+        raise
+    return Store(engine)
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for `url`: SQLite in WAL mode with a busy timeout, or PostgreSQL via psycopg 3."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    database = parsed.database or ""
+    if database and database != ":memory:" and not Path(database).parent.is_dir():
+        raise StoreError(f"store {url}: folder {Path(database).parent} does not exist")
+    engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+    sa.event.listen(engine, "connect", _configure_sqlite_connection)
+    sa.event.listen(engine, "begin", _begin_immediate)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred and lazy).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", "publisher:migrations")
+    config.attributes["connection"] = connection
+    return config
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    """The schema revision the store is at, and the newest this code knows."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except sa.exc.OperationalError as error:
+        raise StoreError(f"cannot open the store: {error.orig}") from None
+    return SchemaState(current=current, head=head)
+
+
+def upgrade_schema(engine: Engine) -> None:
+    """Migrate the store to the newest schema; refuse a store made by a newer publisher."""
+    state = schema_state(engine)
+    if state.current == state.head:
+        return
+    scripts = ScriptDirectory.from_config(_alembic_config())
+    if state.current is not None:
+        try:
+            scripts.get_revision(state.current)
+        except CommandError:
+            raise StoreError(
+                f"the store's schema ({state.current}) is newer than this publisher knows "
+                f"(up to {state.head}): upgrade publisher before using this store"
+            ) from None
+    log.info("upgrading the store schema from %s to %s", state.current or "empty", state.head)
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "head")
+
+
+def setting(connection: Connection, name: str) -> str | None:
+    """A stored setting's value, or None."""
+    value = connection.scalar(sa.select(settings.c.value).where(settings.c.name == name))
+    return None if value is None else str(value)
+
+
+def put_setting(connection: Connection, name: str, value: str) -> None:
+    """Store a setting, replacing any earlier value."""
+    updated = connection.execute(
+        settings.update().where(settings.c.name == name).values(value=value)
+    )
+    if updated.rowcount == 0:
+        connection.execute(settings.insert().values(name=name, value=value))
+
+
+def take_sequence_numbers(connection: Connection, counter: str, count: int) -> range:
+    """Reserve `count` consecutive numbers from a counter; the row lock orders concurrent takers."""
+    last = connection.scalar(
+        counters.update()
+        .where(counters.c.name == counter)
+        .values(value=counters.c.value + count)
+        .returning(counters.c.value)
+    )
+    if last is None:
+        raise StoreError(f"counter {counter!r} is missing from the store")
+    return range(int(last) - count + 1, int(last) + 1)
+
+
+# Articles ---------------------------------------------------------------------------------
+
+DRAFT, SCHEDULED, PUBLIC, WITHDRAWN = "draft", "scheduled", "public", "withdrawn"
+PUBLICATION_COUNTER = "publication"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """What the store remembers of an article's source file, to skip it when unchanged."""
+
+    id: int
+    guid: str
+    key: str | None
+    slug: str
+    source: str
+    status: str
+    file_size: int
+    file_mtime_ns: int
+    content_hash: str
+
+
+def stored_files(connection: Connection, *, include_withdrawn: bool = False) -> list[StoredFile]:
+    """Every article row's file state; withdrawn rows only when asked."""
+    query = sa.select(
+        articles.c.id,
+        articles.c.guid,
+        articles.c.key,
+        articles.c.slug,
+        articles.c.source,
+        articles.c.status,
+        articles.c.file_size,
+        articles.c.file_mtime_ns,
+        articles.c.content_hash,
+    )
+    if not include_withdrawn:
+        query = query.where(articles.c.status != WITHDRAWN)
+    return [StoredFile(**row._mapping) for row in connection.execute(query)]
+
+
+def article_values(article: Article) -> dict[str, Any]:
+    """The columns that come from an article's parsed content."""
+    return {
+        "key": article.key,
+        "source": article.source,
+        "slug": article.slug,
+        "url": article.url,
+        "title": article.title,
+        "summary": article.summary,
+        "body_html": article.body_html,
+        "authors": [asdict(author) for author in article.authors],
+        "image": asdict(article.image) if article.image else None,
+        "categories": [asdict(category) for category in article.categories],
+        "tags": list(article.tags),
+        "published_at": article.date,
+    }
+
+
+def insert_article(connection: Connection, values: dict[str, Any]) -> int:
+    """Add an article row; returns its id."""
+    result = connection.execute(articles.insert().values(**values).returning(articles.c.id))
+    return int(result.scalar_one())
+
+
+def update_article(connection: Connection, article_id: int, values: dict[str, Any]) -> None:
+    """Change columns of one article row."""
+    connection.execute(articles.update().where(articles.c.id == article_id).values(**values))
+
+
+def withdrawn_article_id(connection: Connection, *, key: str | None, guid: str) -> int | None:
+    """A withdrawn row the same article can take back: same `id` key, else same GUID."""
+    condition = articles.c.key == key if key else articles.c.guid == guid
+    found = connection.scalar(
+        sa.select(articles.c.id).where(condition, articles.c.status == WITHDRAWN)
+    )
+    return None if found is None else int(found)
+
+
+def publish_due_articles(connection: Connection, now: datetime) -> int:
+    """Make scheduled articles whose time has come public; returns how many."""
+    result = connection.execute(
+        articles.update()
+        .where(articles.c.status == SCHEDULED, articles.c.published_at <= now)
+        .values(status=PUBLIC)
+    )
+    return result.rowcount
+
+
+def assign_publication_sequence(connection: Connection, now: datetime) -> int:
+    """Number the public articles that have no sequence yet, oldest first; returns how many."""
+    waiting = (
+        connection.execute(
+            sa.select(articles.c.id)
+            .where(articles.c.status == PUBLIC, articles.c.sequence.is_(None))
+            .order_by(articles.c.published_at, articles.c.guid)
+        )
+        .scalars()
+        .all()
+    )
+    if not waiting:
+        return 0
+    numbers = take_sequence_numbers(connection, PUBLICATION_COUNTER, len(waiting))
+    for article_id, number in zip(waiting, numbers, strict=True):
+        update_article(connection, article_id, {"sequence": number, "made_public_at": now})
+    return len(waiting)
+
+
+def count_articles(connection: Connection, status: str) -> int:
+    """How many articles have `status`."""
+    return int(
+        connection.scalar(
+            sa.select(sa.func.count()).select_from(articles).where(articles.c.status == status)
+        )
+        or 0
+    )
+
+
+def public_articles(connection: Connection, limit: int | None = None) -> list[PublishedArticle]:
+    """Public articles, newest first (by date, then GUID so ties are stable)."""
+    query = (
+        sa.select(articles)
+        .where(articles.c.status == PUBLIC)
+        .order_by(articles.c.published_at.desc(), articles.c.guid)
+        .limit(limit)
+    )
+    return [_published(row._mapping) for row in connection.execute(query)]
+
+
+def public_articles_since(connection: Connection, sequence: int) -> list[PublishedArticle]:
+    """Public articles whose publication sequence is above `sequence`, in publication order."""
+    query = (
+        sa.select(articles)
+        .where(articles.c.status == PUBLIC, articles.c.sequence > sequence)
+        .order_by(articles.c.sequence)
+    )
+    return [_published(row._mapping) for row in connection.execute(query)]
+
+
+def _published(row: Any) -> PublishedArticle:
+    image = row["image"]
+    article = Article(
+        source=row["source"],
+        key=row["key"],
+        slug=row["slug"],
+        url=row["url"],
+        title=row["title"],
+        date=row["published_at"],
+        updated=row["updated_at"],
+        authors=tuple(Author(**author) for author in row["authors"]),
+        summary=row["summary"],
+        body_html=row["body_html"],
+        image=Image(**image) if image else None,
+        categories=tuple(Category(**category) for category in row["categories"]),
+        tags=tuple(row["tags"]),
+        draft=False,
+    )
+    return PublishedArticle(
+        guid=row["guid"],
+        sequence=row["sequence"],
+        updated=max(row["updated_at"], row["published_at"]),
+        article=article,
+    )

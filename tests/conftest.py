@@ -1,0 +1,114 @@
+"""Shared fixtures: a temp copy of the sample site, stores on SQLite and PostgreSQL, a clock."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from publisher.config import Config, load_config
+from publisher.store import Store, open_store
+
+REPO = Path(__file__).resolve().parent.parent
+POSTGRES_URL_VARIABLE = "PUBLISHER_TEST_DATABASE_URL"
+# After every sample article's date and before the one scheduled for 2031.
+SAMPLE_NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+class MovableClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: datetime = SAMPLE_NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Site:
+    """A writable copy of the bundled sample site."""
+
+    root: Path
+    config_path: Path
+
+    @property
+    def content(self) -> Path:
+        return self.root / "content"
+
+    @property
+    def feeds(self) -> Path:
+        return self.root / "feeds"
+
+    def config(self) -> Config:
+        return load_config(self.config_path)
+
+    def write_article(self, relative: str, text: str) -> Path:
+        path = self.content / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Site:
+    root = tmp_path / "site"
+    root.mkdir()
+    shutil.copytree(REPO / "content", root / "content")
+    shutil.copy(REPO / "config.toml", root / "config.toml")
+    return Site(root=root, config_path=root / "config.toml")
+
+
+def postgres_admin_url() -> str | None:
+    url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not url and os.environ.get("CI"):
+        pytest.fail(f"{POSTGRES_URL_VARIABLE} must be set in CI: PostgreSQL tests may not skip")
+    return url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    admin_url = postgres_admin_url()
+    if not admin_url:
+        pytest.skip(f"set {POSTGRES_URL_VARIABLE} to run the PostgreSQL tests")
+    admin_url = admin_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    name = f"publisher_test_{secrets.token_hex(6)}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store URL on each supported database: every store test runs on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    with open_store(store_url) as opened:
+        yield opened
