@@ -6,6 +6,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from string import Formatter
 from typing import Annotated, Any, Literal
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +18,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -31,7 +33,7 @@ FeedFormat = Literal["rss", "atom", "json"]
 def _check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(
             f"unknown timezone {name!r} (use an IANA name such as 'Europe/London')"
         ) from None
@@ -79,13 +81,14 @@ class SiteConfig(_Section):
     @field_validator("article_url")
     @classmethod
     def _article_url_uses_slug(cls, value: str) -> str:
+        allowed = {"slug", "year", "month", "day"}
         try:
-            value.format(slug="s", year="2000", month="01", day="01")
-        except (KeyError, IndexError, ValueError) as error:
-            raise ValueError(
-                f"{value!r} may only use {{slug}}, {{year}}, {{month}} and {{day}} ({error})"
-            ) from None
-        if "{slug}" not in value:
+            names = [field for _, field, _, _ in Formatter().parse(value) if field is not None]
+        except ValueError as error:
+            raise ValueError(f"{value!r} is not a valid pattern ({error})") from None
+        if any(name not in allowed for name in names):
+            raise ValueError(f"{value!r} may only use {{slug}}, {{year}}, {{month}} and {{day}}")
+        if "slug" not in names:
             raise ValueError(f"{value!r} must contain {{slug}}")
         return value
 
@@ -117,8 +120,8 @@ class StoreConfig(_Section):
 class FeedsConfig(_Section):
     dir: Path = Path("feeds")
     url: str = "/feeds/"
-    max_items: Annotated[int, Field(ge=1, le=10_000)] = 50
-    formats: tuple[FeedFormat, ...] = ("rss", "atom", "json")
+    max_items: Annotated[int, Field(ge=1, le=10_000, strict=True)] = 50
+    formats: Annotated[tuple[FeedFormat, ...], Field(min_length=1)] = ("rss", "atom", "json")
 
     @field_validator("formats")
     @classmethod
@@ -128,11 +131,100 @@ class FeedsConfig(_Section):
         return value
 
 
+def _check_crontab(line: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(line, timezone="UTC")
+    except ValueError as error:
+        raise ValueError(f"bad crontab {line!r}: {error}") from None
+    return line
+
+
+def _check_template(source: str) -> str:
+    from jinja2 import Environment, TemplateSyntaxError
+
+    try:
+        Environment(autoescape=False).parse(source)  # noqa: S701 (a subject line, not HTML)
+    except TemplateSyntaxError as error:
+        raise ValueError(f"bad template {source!r}: {error.message}") from None
+    return source
+
+
+def _check_header_text(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError("may not contain a line break (CR or LF)")
+    return value
+
+
+HeaderText = Annotated[str, AfterValidator(_check_header_text)]
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)]
+
+
+class DigestConfig(_Section):
+    """One `[[digests]]` table: an email edition of the newest articles."""
+
+    name: Slug
+    title: Annotated[HeaderText, Field(min_length=1)]
+    description: str = ""
+    schedule: Annotated[str, AfterValidator(_check_crontab)] = "0 7 * * *"
+    timezone: TimezoneName | None = None
+    subject: Annotated[HeaderText, AfterValidator(_check_template)] = (
+        "{{ site.title }}: {{ edition.date | date }}"
+    )
+    min_articles: Annotated[int, Field(ge=1)] = 1
+    max_articles: Annotated[int, Field(ge=1, le=500)] = 20
+    categories: tuple[str, ...] = ()
+
+    @field_validator("categories")
+    @classmethod
+    def _category_slugs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from slugify import slugify
+
+        return tuple(dict.fromkeys(str(slugify(name)) for name in value))
+
+
+class MailConfig(_Section):
+    """`[mail]`: who digests come from, and the postal address anti-spam laws require."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    sender: Annotated[HeaderText, Field(alias="from", min_length=3)]
+    reply_to: HeaderText | None = None
+    postal_address: Annotated[str, Field(min_length=1)]
+
+
+class ArchiveConfig(_Section):
+    dir: Path = Path("archive")
+    url: str = "/archive/"
+
+
+class TemplatesConfig(_Section):
+    """`[templates] dir`: a site's own templates, used before the bundled ones."""
+
+    dir: Path | None = None
+
+
 class _ConfigFile(_Section):
     site: SiteConfig
     content: ContentConfig = ContentConfig()
     store: StoreConfig = StoreConfig()
     feeds: FeedsConfig = FeedsConfig()
+    digests: tuple[DigestConfig, ...] = ()
+    mail: MailConfig | None = None
+    archive: ArchiveConfig = ArchiveConfig()
+    templates: TemplatesConfig = TemplatesConfig()
+
+    @model_validator(mode="after")
+    def _digests_need_mail(self) -> _ConfigFile:
+        names = [digest.name for digest in self.digests]
+        if len(set(names)) != len(names):
+            raise ValueError("digests: each digest name may be used once")
+        if self.digests and self.mail is None:
+            raise ValueError(
+                "mail: a [mail] section (from, postal_address) is required for digests"
+            )
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +239,23 @@ class Config:
     feeds_dir: Path
     feeds_url: str
     feeds: FeedsConfig
+    digests: tuple[DigestConfig, ...] = ()
+    mail: MailConfig | None = None
+    archive_dir: Path = Path("archive")
+    archive_url: str = ""
+    templates_dir: Path | None = None
+
+    def digest(self, name: str) -> DigestConfig:
+        """The digest called `name`; ConfigError if there is none."""
+        for digest in self.digests:
+            if digest.name == name:
+                return digest
+        known = ", ".join(d.name for d in self.digests) or "none configured"
+        raise ConfigError(f"{self.path}: no digest named {name!r} (digests: {known})")
+
+    def digest_zone(self, digest: DigestConfig) -> ZoneInfo:
+        """The zone a digest's schedule and dates are in: its own, else the site's."""
+        return ZoneInfo(digest.timezone or self.site.timezone)
 
 
 def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> Config:
@@ -165,8 +274,8 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> C
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     store_url = (environ or {}).get(STORE_URL_VARIABLE)
-    if store_url:
-        raw.setdefault("store", {})["url"] = store_url
+    if store_url and isinstance(raw.setdefault("store", {}), dict):
+        raw["store"]["url"] = store_url
     return config_from_mapping(raw, path)
 
 
@@ -187,6 +296,11 @@ def config_from_mapping(raw: dict[str, Any], path: Path) -> Config:
         feeds_dir=base / parsed.feeds.dir,
         feeds_url=_ensure_trailing_slash(urljoin(site_url, parsed.feeds.url)),
         feeds=parsed.feeds,
+        digests=parsed.digests,
+        mail=parsed.mail,
+        archive_dir=base / parsed.archive.dir,
+        archive_url=_ensure_trailing_slash(urljoin(site_url, parsed.archive.url)),
+        templates_dir=base / parsed.templates.dir if parsed.templates.dir else None,
     )
 
 

@@ -164,7 +164,8 @@ class _FrontMatter(BaseModel):
 class _TomlHandler(frontmatter.default_handlers.BaseHandler):
     """TOML front matter between `+++` lines, read with the standard library's tomllib."""
 
-    FM_BOUNDARY = re.compile(r"^\+{3,}\s*$", re.MULTILINE)
+    # [ \t]* and not \s*: a greedy \s would swallow blank lines and shift every line number.
+    FM_BOUNDARY = re.compile(r"^\+{3,}[ \t]*\r?$", re.MULTILINE)
     START_DELIMITER = END_DELIMITER = "+++"
 
     def load(self, fm: str, **kwargs: object) -> Any:
@@ -180,7 +181,12 @@ _FrontMatterLoader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
-_HANDLERS = [frontmatter.default_handlers.YAMLHandler(), _TomlHandler()]
+_HANDLERS = [
+    frontmatter.default_handlers.YAMLHandler(
+        fm_boundary=re.compile(r"^-{3,}[ \t]*\r?$", re.MULTILINE)
+    ),
+    _TomlHandler(),
+]
 
 
 def is_article_file(name: str) -> bool:
@@ -196,7 +202,7 @@ def parse_article(source: str, raw: bytes, site: SiteSettings, media: MediaLooku
         source, front_text, _load_front_matter(source, front_text, text)
     )
     fail = _failer(source, front_text)
-    published = to_utc(matter.date, site.timezone)
+    published = _utc_or_fail(matter.date, site.timezone, "date", fail)
     slug = matter.slug or default_slug(source)
     if not slug:
         fail("slug", "cannot make a slug from the file name; set `slug`")
@@ -211,7 +217,9 @@ def parse_article(source: str, raw: bytes, site: SiteSettings, media: MediaLooku
         url=url,
         title=plain_text(matter.title),
         date=published,
-        updated=to_utc(matter.updated, site.timezone) if matter.updated else None,
+        updated=_utc_or_fail(matter.updated, site.timezone, "updated", fail)
+        if matter.updated
+        else None,
         authors=_authors(matter),
         summary=summary,
         body_html=body_html,
@@ -251,6 +259,15 @@ def to_utc(value: DateOrDateTime, zone: ZoneInfo) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
     return value.astimezone(UTC)
+
+
+def _utc_or_fail(
+    value: DateOrDateTime, zone: ZoneInfo, key: str, fail: Callable[[str, str], NoReturn]
+) -> datetime:
+    try:
+        return to_utc(value, zone)
+    except OverflowError:
+        fail(key, f"{key}: {value} is out of range")
 
 
 def _decode(source: str, raw: bytes) -> str:
@@ -312,9 +329,15 @@ def _validate_front_matter(source: str, front_text: str, data: Any) -> _FrontMat
 
 
 def _line_of_key(front_text: str, key: str) -> int:
-    pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*[:=]")
+    """The line of a top-level key (or TOML table) in the front matter; 1 when it is absent."""
+    plain = re.compile(rf"^[\"']?{re.escape(key)}[\"']?\s*[:=]")
+    table = re.compile(rf"^\[\s*[\"']?{re.escape(key)}[\"']?\s*\]")
+    in_toml_table = False
     for number, line in enumerate(front_text.splitlines(), start=1):
-        if pattern.match(line):
+        if table.match(line):
+            return number
+        in_toml_table = in_toml_table or line.startswith("[")
+        if not in_toml_table and plain.match(line):
             return number
     return 1
 

@@ -70,7 +70,8 @@ def content_path(source: str, url: str) -> str | None:
 def render_markdown(body: str, resolve_url: Callable[[str], str]) -> str:
     """Render Markdown to sanitized HTML whose links and images are absolute."""
     html = _markdown.render(strip_forbidden_characters(body))
-    return sanitize_html(html, resolve_url)
+    # Again after sanitizing: character references such as &#12; decode to forbidden characters.
+    return strip_forbidden_characters(sanitize_html(html, resolve_url))
 
 
 def sanitize_html(html: str, resolve_url: Callable[[str], str]) -> str:
@@ -115,10 +116,13 @@ def _inline_text(children: list[Token]) -> list[str]:
 
 def cut_at_word(text: str, limit: int = SUMMARY_LENGTH) -> str:
     """Shorten `text` to at most `limit` characters, ending at a word boundary with an ellipsis."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
-    space = cut.rfind(" ")
-    if space > limit // 2:
-        cut = cut[:space]
+    if not text[limit - 1].isspace():
+        space = cut.rfind(" ")
+        if space > limit // 2:
+            cut = cut[:space]
     return cut.rstrip(" ,;:.-") + "…"
