@@ -127,3 +127,20 @@ def test_sqlite_store_runs_in_wal_mode(tmp_path: object) -> None:
 def test_sqlite_store_in_a_missing_folder_is_a_clear_error(tmp_path: object) -> None:
     with pytest.raises(StoreError, match="does not exist"):
         open_store(f"sqlite:///{tmp_path}/nowhere/store.db")
+
+
+def test_older_store_is_upgraded_in_place_keeping_its_data(store_url: str) -> None:
+    from alembic import command
+
+    from publisher.store import _alembic_config
+
+    engine = create_engine(store_url)
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0001")
+        connection.execute(sa.text("INSERT INTO settings (name, value) VALUES ('kept', 'yes')"))
+    engine.dispose()
+    with open_store(store_url) as store:
+        state = schema_state(store.engine)
+        assert state.current == state.head != "0001"
+        with store.transaction() as connection:
+            assert setting(connection, "kept") == "yes"
