@@ -5,18 +5,43 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from publisher.build import build
 from publisher.config import DEFAULT_CONFIG_FILE, Config, load_config
+from publisher.delivery import (
+    SendOptions,
+    SendReport,
+    delivery_counts,
+    editions_to_send,
+    send_edition,
+)
+from publisher.editions import (
+    create_edition,
+    list_editions,
+    preview_edition,
+    write_missing_archives,
+)
 from publisher.errors import PublisherError
-from publisher.gather import GatherReport, check_content, gather
-from publisher.store import open_store
+from publisher.gather import GatherReport, check_content, gather, system_clock
+from publisher.store import SUBSCRIBER_STATUSES, Store, open_store
+from publisher.subscribers import (
+    add_subscriber,
+    check_digests,
+    export_csv,
+    import_csv,
+    list_subscribers,
+    remove_subscriber,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -106,16 +131,109 @@ def build_command(context: click.Context) -> None:
 
 
 @main.command()
+@click.option(
+    "--digest", "with_digest", is_flag=True, help="Also make the next edition of every digest."
+)
 @click.pass_context
 @reports_errors
-def publish(context: click.Context) -> None:
-    """Gather, then build the feeds."""
+def publish(context: click.Context, with_digest: bool) -> None:
+    """Gather, then build the feeds (and, with --digest, the digests' next editions)."""
     config = _config(context)
     with open_store(config.store_url) as store:
         report = gather(store, config)
         click.echo(report.summary())
         click.echo(build(store, config).summary())
+        if with_digest:
+            for digest in config.digests:
+                outcome = create_edition(store, config, digest.name)
+                click.echo(outcome.message)
+                if outcome.edition is not None:
+                    sent = send_edition(store, config, outcome.edition.id, os.environ)
+                    click.echo(sent.summary())
     _report_content_errors(report.errors)
+
+
+@main.group()
+def digest() -> None:
+    """Make, list and preview digest editions."""
+
+
+@digest.command(name="create")
+@click.argument("name", required=False)
+@click.option("--slot", help="A schedule slot key: a second call with the same slot makes nothing.")
+@click.pass_context
+@reports_errors
+def digest_create(context: click.Context, name: str | None, slot: str | None) -> None:
+    """Freeze the next edition of digest NAME (default: every digest)."""
+    config = _config(context)
+    names = [config.digest(name).name] if name else [d.name for d in config.digests]
+    if not names:
+        raise Failed(f"error: {config.path}: no [[digests]] configured")
+    with open_store(config.store_url) as store:
+        write_missing_archives(store, config)
+        for each in names:
+            click.echo(create_edition(store, config, each, slot=slot).message)
+
+
+@digest.command(name="list")
+@click.option("--digest", "name", help="Only this digest's editions.")
+@click.pass_context
+@reports_errors
+def digest_list(context: click.Context, name: str | None) -> None:
+    """Show editions: id, digest, number, created, articles, delivery counts, subject."""
+    config = _config(context)
+    if name:
+        config.digest(name)
+    with open_store(config.store_url) as store:
+        found = list_editions(store, name)
+        counts = delivery_counts(store)
+    table = Table("id", "digest", "#", "created", "articles", "deliveries", "subject", box=None)
+    zone = config.site.zone
+    for edition in found:
+        created = edition.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+        table.add_row(
+            str(edition.id),
+            edition.digest,
+            str(edition.number),
+            created,
+            str(len(edition.article_guids)),
+            _delivery_line(counts.get(edition.id)),
+            edition.subject,
+        )
+    Console(highlight=False).print(table if found else "no editions yet")
+
+
+def _delivery_line(counts: dict[str, int] | None) -> str:
+    if not counts:
+        return "not sent"
+    return ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+
+
+@digest.command(name="preview")
+@click.argument("name", required=False)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Folder for preview.html and preview.txt.",
+)
+@click.pass_context
+@reports_errors
+def digest_preview(context: click.Context, name: str | None, out_dir: Path) -> None:
+    """Render the next edition of NAME (default: the first digest) without storing it."""
+    config = _config(context)
+    if not config.digests:
+        raise Failed(f"error: {config.path}: no [[digests]] configured")
+    chosen = config.digest(name) if name else config.digests[0]
+    with open_store(config.store_url) as store:
+        paths = preview_edition(store, config, chosen.name, out_dir)
+    if paths is None:
+        click.echo(f"{chosen.name}: nothing new since the last edition; no preview written")
+        return
+    for path in paths:
+        click.echo(str(path))
 
 
 def _finish_gather(report: GatherReport) -> None:
@@ -128,3 +246,153 @@ def _report_content_errors(errors: Sequence[PublisherError]) -> None:
         click.secho(str(error), fg="red", err=True)
     if errors:
         raise SystemExit(1)
+
+
+@main.group(name="subscribers")
+def subscribers_group() -> None:
+    """Add, remove, list, import and export subscribers."""
+
+
+@subscribers_group.command(name="add")
+@click.argument("email")
+@click.option("--name", default="", help="The subscriber's name.")
+@click.option(
+    "--digest", "digests", multiple=True, help="A digest to receive (repeat; default all)."
+)
+@click.pass_context
+@reports_errors
+def subscribers_add(
+    context: click.Context, email: str, name: str, digests: tuple[str, ...]
+) -> None:
+    """Add EMAIL as a confirmed subscriber (the operator vouches for it)."""
+    config = _config(context)
+    chosen = check_digests(digests, [d.name for d in config.digests])
+    with open_store(config.store_url) as store:
+        subscriber, created = add_subscriber(store, email, name, chosen, system_clock())
+    verb = "added" if created else "updated"
+    click.echo(f"{verb} {subscriber.email} ({subscriber.status}; {', '.join(subscriber.digests)})")
+
+
+@subscribers_group.command(name="remove")
+@click.argument("email")
+@click.pass_context
+@reports_errors
+def subscribers_remove(context: click.Context, email: str) -> None:
+    """Unsubscribe EMAIL: it is never mailed again unless it subscribes again."""
+    config = _config(context)
+    with open_store(config.store_url) as store:
+        subscriber = remove_subscriber(store, email, system_clock())
+    click.echo(f"unsubscribed {subscriber.email}")
+
+
+@subscribers_group.command(name="list")
+@click.option("--status", type=click.Choice(SUBSCRIBER_STATUSES), help="Only this status.")
+@click.option("--digest", "digest_name", help="Only this digest's subscribers.")
+@click.pass_context
+@reports_errors
+def subscribers_list(context: click.Context, status: str | None, digest_name: str | None) -> None:
+    """Show subscribers: email, name, status, digests."""
+    config = _config(context)
+    if digest_name:
+        config.digest(digest_name)
+    with open_store(config.store_url) as store:
+        found = list_subscribers(store, status, digest_name)
+    table = Table("email", "name", "status", "digests", box=None)
+    for subscriber in found:
+        table.add_row(
+            subscriber.email, subscriber.name, subscriber.status, " ".join(subscriber.digests)
+        )
+    Console(highlight=False).print(table if found else "no subscribers")
+
+
+@subscribers_group.command(name="import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+@reports_errors
+def subscribers_import(context: click.Context, csv_file: Path) -> None:
+    """Import CSV_FILE (header: email,name,digests); bad rows are reported, the rest imported."""
+    config = _config(context)
+    try:
+        text = csv_file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise Failed(f"error: {csv_file}: cannot read: {error}") from None
+    with open_store(config.store_url) as store:
+        report = import_csv(store, text, [d.name for d in config.digests], system_clock())
+    click.echo(report.summary())
+    for problem in report.errors:
+        click.secho(f"{csv_file}:{problem}", fg="red", err=True)
+    if report.errors:
+        raise SystemExit(1)
+
+
+@subscribers_group.command(name="export")
+@click.pass_context
+@reports_errors
+def subscribers_export(context: click.Context) -> None:
+    """Write every subscriber as CSV to standard output."""
+    config = _config(context)
+    with open_store(config.store_url) as store:
+        for line in export_csv(list_subscribers(store)):
+            click.echo(line, nl=False)
+
+
+@main.command()
+@click.argument("edition_id", type=int, required=False)
+@click.option("--force", is_flag=True, help="Send an edition even if it is older than max_age.")
+@click.option(
+    "--retry-uncertain",
+    is_flag=True,
+    help="Send again, with the same Message-ID, what a timeout left uncertain.",
+)
+@click.pass_context
+@reports_errors
+def send(
+    context: click.Context, edition_id: int | None, force: bool, retry_uncertain: bool
+) -> None:
+    """Deliver EDITION_ID (default: every edition not fully delivered) to its subscribers."""
+    config = _config(context)
+    options = SendOptions(force=force, retry_uncertain=retry_uncertain)
+    with open_store(config.store_url) as store:
+        chosen = [edition_id] if edition_id is not None else editions_to_send(store)
+        if not chosen:
+            click.echo("send: every edition is delivered")
+        failed = False
+        for each in chosen:
+            report = _send_with_progress(store, config, each, options)
+            click.echo(report.summary())
+            failed = failed or report.counts.get("failed", 0) > 0
+    if failed:
+        raise SystemExit(1)
+
+
+def _send_with_progress(
+    store: Store, config: Config, edition_id: int, options: SendOptions
+) -> SendReport:
+    if not sys.stderr.isatty():
+        return send_edition(store, config, edition_id, os.environ, options, progress=_log_batch)
+    columns = (
+        TextColumn("edition {task.fields[edition]}"),
+        BarColumn(),
+        TextColumn("{task.fields[sent]} sent, {task.fields[failed]} failed"),
+        TextColumn("{task.fields[rate]:.0f}/s"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("send", total=None, edition=edition_id, sent=0, failed=0, rate=0.0)
+        started = time.monotonic()
+
+        def update(report: SendReport) -> None:
+            elapsed = max(time.monotonic() - started, 1e-6)
+            bar.update(task, sent=report.sent, failed=report.failed, rate=report.sent / elapsed)
+
+        return send_edition(store, config, edition_id, os.environ, options, progress=update)
+
+
+def _log_batch(report: SendReport) -> None:
+    logging.getLogger("publisher.send").warning(
+        "edition %s: %s sent, %s failed, %s uncertain so far",
+        report.edition_id,
+        report.sent,
+        report.failed,
+        report.uncertain,
+    )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from string import Formatter
 from typing import Annotated, Any, Literal
@@ -184,14 +186,81 @@ class DigestConfig(_Section):
         return tuple(dict.fromkeys(str(slugify(name)) for name in value))
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`"30s"`, `"5m"`, `"1h"` or `"2d"` as a timedelta; ValueError otherwise."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration such as '30s', '5m', '1h' or '2d'")
+    return timedelta(seconds=float(match.group(1)) * _DURATION_UNITS[match.group(2)])
+
+
+def _check_duration(text: str) -> str:
+    if parse_duration(text) <= timedelta(0):
+        raise ValueError(f"{text!r} must be longer than zero")
+    return text
+
+
+Duration = Annotated[str, AfterValidator(_check_duration)]
+EnvironmentName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class SmtpConfig(_Section):
+    """`[mail.smtp]`: the server, and the *name* of the variable holding its password."""
+
+    host: NonEmpty
+    port: Annotated[int, Field(ge=1, le=65535)] = 587
+    security: Literal["none", "starttls", "tls"] = "starttls"
+    username: str | None = None
+    password_env: EnvironmentName | None = None
+    ca_file: Path | None = None
+    timeout: Annotated[float, Field(gt=0)] = 30.0
+    connections: Annotated[int, Field(ge=1, le=32)] = 1
+    max_per_connection: Annotated[int, Field(ge=1)] = 100
+    rate_limit: Annotated[float, Field(ge=0)] = 0.0
+
+
 class MailConfig(_Section):
-    """`[mail]`: who digests come from, and the postal address anti-spam laws require."""
+    """`[mail]`: who digests come from, the postal address anti-spam laws require, the transport."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     sender: Annotated[HeaderText, Field(alias="from", min_length=3)]
     reply_to: HeaderText | None = None
     postal_address: Annotated[str, Field(min_length=1)]
+    unsubscribe_mailto: HeaderText | None = None
+    transport: Literal["maildir", "smtp"] = "maildir"
+    maildir: Path = Path("outbox")
+    smtp: SmtpConfig | None = None
+
+    @model_validator(mode="after")
+    def _smtp_needs_a_server(self) -> MailConfig:
+        if self.transport == "smtp" and self.smtp is None:
+            raise ValueError("transport 'smtp' needs a [mail.smtp] section with at least host")
+        return self
+
+
+class DeliveryConfig(_Section):
+    """`[delivery]`: retries, bounces, batches and how stale an edition may be."""
+
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 200
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
+    retry_backoff: Annotated[float, Field(ge=0)] = 2.0
+    bounce_limit: Annotated[int, Field(ge=1)] = 3
+    max_age: Duration = "2d"
+    lease: Duration = "10m"
+
+
+class WebConfig(_Section):
+    """`[web]`: where the subscription pages live, and the name of the secret's variable."""
+
+    base_url: HttpUrl | None = None
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    secret_env: EnvironmentName = "PUBLISHER_SECRET"  # noqa: S105 (a variable's name)
 
 
 class ArchiveConfig(_Section):
@@ -214,6 +283,8 @@ class _ConfigFile(_Section):
     mail: MailConfig | None = None
     archive: ArchiveConfig = ArchiveConfig()
     templates: TemplatesConfig = TemplatesConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    web: WebConfig = WebConfig()
 
     @model_validator(mode="after")
     def _digests_need_mail(self) -> _ConfigFile:
@@ -239,11 +310,16 @@ class Config:
     feeds_dir: Path
     feeds_url: str
     feeds: FeedsConfig
-    digests: tuple[DigestConfig, ...] = ()
-    mail: MailConfig | None = None
-    archive_dir: Path = Path("archive")
-    archive_url: str = ""
-    templates_dir: Path | None = None
+    digests: tuple[DigestConfig, ...]
+    mail: MailConfig | None
+    archive_dir: Path
+    archive_url: str
+    templates_dir: Path | None
+    delivery: DeliveryConfig
+    web: WebConfig
+    web_base_url: str
+    maildir: Path
+    smtp_ca_file: Path | None
 
     def digest(self, name: str) -> DigestConfig:
         """The digest called `name`; ConfigError if there is none."""
@@ -301,7 +377,18 @@ def config_from_mapping(raw: dict[str, Any], path: Path) -> Config:
         archive_dir=base / parsed.archive.dir,
         archive_url=_ensure_trailing_slash(urljoin(site_url, parsed.archive.url)),
         templates_dir=base / parsed.templates.dir if parsed.templates.dir else None,
+        delivery=parsed.delivery,
+        web=parsed.web,
+        web_base_url=parsed.web.base_url or site_url,
+        maildir=base / (parsed.mail.maildir if parsed.mail else Path("outbox")),
+        smtp_ca_file=_smtp_ca_file(parsed.mail, base),
     )
+
+
+def _smtp_ca_file(mail: MailConfig | None, base: Path) -> Path | None:
+    if mail is None or mail.smtp is None or mail.smtp.ca_file is None:
+        return None
+    return base / mail.smtp.ca_file
 
 
 def _describe(error: ValidationError, path: Path) -> str:

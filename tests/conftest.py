@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
+import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -112,3 +116,91 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def store(store_url: str) -> Iterator[Store]:
     with open_store(store_url) as opened:
         yield opened
+
+
+# A real SMTP server on loopback -------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    sender: str
+    recipients: list[str]
+    data: bytes
+
+
+class RecordingHandler:
+    """An aiosmtpd handler that keeps what it accepts and can be told to misbehave."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.received: list[Received] = []
+        self.refused: dict[str, str] = {}  # recipient -> SMTP reply, e.g. "550 no such user"
+        self.temporary_failures = 0  # answer this many DATA commands with 451
+        self.drop_on_rcpt: set[int] = set()  # drop the connection at these RCPT numbers (1-based)
+        self.drop_after_data: set[int] = set()  # take DATA, then drop before replying
+        self.rcpt_count = 0
+        self.data_count = 0
+        self.delay = 0.0  # seconds to wait before answering DATA (a slow server)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        with self.lock:
+            self.rcpt_count += 1
+            number = self.rcpt_count
+        if number in self.drop_on_rcpt:
+            server.transport.close()
+            return "421 closing"
+        if address in self.refused:
+            return self.refused[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        with self.lock:
+            self.data_count += 1
+            number = self.data_count
+            if self.temporary_failures > 0:
+                self.temporary_failures -= 1
+                return "451 4.3.0 try again later"
+            self.received.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
+            )
+        if number in self.drop_after_data:
+            server.transport.close()
+        return "250 2.0.0 accepted"
+
+    def recipients(self) -> list[str]:
+        with self.lock:
+            return [r for message in self.received for r in message.recipients]
+
+
+@dataclass
+class SmtpServer:
+    host: str
+    port: int
+    handler: RecordingHandler
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    from aiosmtpd.controller import Controller
+
+    handler = RecordingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, ready_timeout=10)
+    controller.start()
+    try:
+        yield SmtpServer("127.0.0.1", port, handler)
+    finally:
+        controller.stop()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (aiosmtpd cannot start on port 0)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

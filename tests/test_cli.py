@@ -142,3 +142,76 @@ def test_newer_store_is_refused_with_a_clear_message(site: Site) -> None:
     assert result.returncode == 1
     assert "newer than this publisher knows" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# Digests, subscribers and sending -------------------------------------------------------------
+
+
+def test_digest_create_twice_makes_one_edition_then_says_nothing_new(site: Site) -> None:
+    assert run(site, "gather").returncode == 0
+    first = run(site, "digest", "create", "daily")
+    assert first.returncode == 0, first.stderr
+    assert "daily: edition 1 (#1) with 14 articles" in first.stdout
+    second = run(site, "digest", "create", "daily")
+    assert second.returncode == 0
+    assert "nothing new since the last edition" in second.stdout
+    assert (site.root / "archive" / "daily" / "1.html").exists()
+    listed = run(site, "digest", "list")
+    assert "not sent" in listed.stdout
+
+
+def test_digest_create_with_the_same_slot_returns_the_same_edition(site: Site) -> None:
+    run(site, "gather")
+    slot = "2026-10-25T01:30 Europe/London"
+    assert "edition 1" in run(site, "digest", "create", "daily", "--slot", slot).stdout
+    again = run(site, "digest", "create", "daily", "--slot", slot)
+    assert "already has edition 1" in again.stdout
+
+
+def test_digest_preview_writes_two_files_and_prints_their_paths(site: Site, tmp_path: Path) -> None:
+    run(site, "gather")
+    result = run(site, "digest", "preview", "culture", "--out", str(tmp_path / "preview"))
+    assert result.returncode == 0, result.stderr
+    paths = result.stdout.split()
+    assert [Path(p).name for p in paths] == ["preview.html", "preview.txt"]
+    assert all(Path(p).exists() for p in paths)
+    assert "no editions yet" in run(site, "digest", "list").stdout
+
+
+def test_subscribers_add_refuses_a_bad_address_with_the_reason(site: Site) -> None:
+    result = run(site, "subscribers", "add", "not-an-address")
+    assert result.returncode == 1
+    assert "bad address 'not-an-address': An email address must have an @-sign." in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_subscribers_import_names_bad_rows_and_imports_the_rest(site: Site) -> None:
+    csv_file = site.root / "people.csv"
+    csv_file.write_text("email,name,digests\nok@example.org,Ok,daily\nbroken,B,daily\n")
+    result = run(site, "subscribers", "import", str(csv_file))
+    assert result.returncode == 1
+    assert "import: 1 added" in result.stdout
+    assert "people.csv:line 3: bad address 'broken'" in result.stderr
+    listed = run(site, "subscribers", "list")
+    assert "ok@example.org" in listed.stdout
+    exported = run(site, "subscribers", "export")
+    assert exported.stdout.splitlines()[1].startswith("ok@example.org,Ok,daily,confirmed,")
+
+
+def test_publish_with_digest_mails_the_sample_subscribers_into_the_outbox(site: Site) -> None:
+    import mailbox
+
+    from tests.conftest import REPO
+
+    imported = run(site, "subscribers", "import", str(REPO / "subscribers.csv"))
+    assert imported.returncode == 0, imported.stderr
+    result = run(site, "publish", "--digest")
+    assert result.returncode == 0, result.stderr
+    assert "daily: edition 1 (#1) with 14 articles" in result.stdout
+    box = mailbox.Maildir(site.root / "outbox", create=False)
+    assert len(box) == 6  # 4 daily readers, 2 culture readers
+    again = run(site, "publish", "--digest")
+    assert "nothing new" in again.stdout
+    assert len(mailbox.Maildir(site.root / "outbox", create=False)) == 6
+    assert "6 sent" not in run(site, "digest", "list").stdout  # counted per edition
+    assert "4 sent" in run(site, "digest", "list").stdout

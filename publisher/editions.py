@@ -1,0 +1,334 @@
+"""Editions: freeze the next digest from the store, render it once, archive it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from publisher.config import Config, DigestConfig
+from publisher.content import PublishedArticle
+from publisher.digest import (
+    EditionInfo,
+    Recipient,
+    RenderedEdition,
+    personalize,
+    render_edition,
+    template_environment,
+)
+from publisher.errors import PublisherError
+from publisher.files import inside, write_atomically
+from publisher.gather import Clock, system_clock
+from publisher.markup import plain_text
+from publisher.store import Store, digest_watermarks, editions, public_articles_since
+
+log = logging.getLogger(__name__)
+
+MAX_SLOT_LENGTH = 128
+PREVIEW_RECIPIENT = Recipient(
+    name="Preview Reader",
+    email="reader@example.com",
+    unsubscribe_url="https://example.com/unsubscribe/preview",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """A stored edition: its articles are frozen, its HTML and text hold subscriber placeholders."""
+
+    id: int
+    digest: str
+    number: int
+    slot: str | None
+    created_at: datetime
+    subject: str
+    article_guids: tuple[str, ...]
+    first_sequence: int
+    last_sequence: int
+    html: str
+    text: str
+    archive_html: str
+
+    @property
+    def rendered(self) -> RenderedEdition:
+        return RenderedEdition(self.subject, self.html, self.text, self.archive_html)
+
+
+@dataclass(frozen=True, slots=True)
+class EditionOutcome:
+    """What `create_edition` did: a new edition, the slot's existing one, or nothing."""
+
+    edition: Edition | None
+    created: bool
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class NextEdition:
+    """The articles the next edition would hold, and the watermark it would leave."""
+
+    articles: tuple[PublishedArticle, ...]
+    watermark: int
+
+
+def belongs_to(digest: DigestConfig, published: PublishedArticle) -> bool:
+    """Whether an article goes in a digest: any article, or one in the digest's categories."""
+    if not digest.categories:
+        return True
+    return any(category.slug in digest.categories for category in published.article.categories)
+
+
+def next_edition(
+    digest: DigestConfig, watermark: int, candidates: Sequence[PublishedArticle]
+) -> NextEdition:
+    """Choose from articles above the watermark, in sequence order, at most `max_articles`.
+
+    When the cap is hit the rest stay above the new watermark for the next edition, so every
+    article lands in exactly one edition.
+    """
+    chosen: list[PublishedArticle] = []
+    last_seen = watermark
+    for published in sorted(candidates, key=lambda p: p.sequence):
+        if published.sequence <= watermark:
+            continue
+        if belongs_to(digest, published):
+            if len(chosen) == digest.max_articles:
+                break
+            chosen.append(published)
+        last_seen = published.sequence
+    return NextEdition(tuple(chosen), last_seen)
+
+
+def archive_url(config: Config, digest: str, number: int) -> str:
+    """Where an edition's archive copy is served: the "view in browser" link."""
+    return urljoin(config.archive_url, f"{digest}/{number}.html")
+
+
+def archive_path(config: Config, digest: str, number: int) -> Path:
+    """Where an edition's archive copy is written."""
+    return inside(config.archive_dir, f"{digest}/{number}.html")
+
+
+def create_edition(
+    store: Store,
+    config: Config,
+    name: str,
+    clock: Clock = system_clock,
+    slot: str | None = None,
+) -> EditionOutcome:
+    """Freeze, render and store the next edition of digest `name`, moving its watermark.
+
+    With a `slot`, a second call for the same slot returns the edition the first made.
+    """
+    digest = config.digest(name)
+    slot = _checked_slot(slot)
+    environment = template_environment(config.templates_dir)
+    with store.transaction() as connection:
+        watermark = _locked_watermark(connection, config, digest)
+        if slot is not None and (existing := _edition_for_slot(connection, name, slot)):
+            return EditionOutcome(
+                existing, False, f"{name}: slot {slot} already has edition {existing.id}"
+            )
+        upcoming = next_edition(digest, watermark, public_articles_since(connection, watermark))
+        if len(upcoming.articles) < digest.min_articles:
+            return EditionOutcome(None, False, _nothing_new(digest, len(upcoming.articles)))
+        number = _next_number(connection, name)
+        info = EditionInfo(
+            number=number, date=clock(), archive_url=archive_url(config, name, number)
+        )
+        rendered = render_edition(environment, config, digest, info, upcoming.articles)
+        edition_id = _insert_edition(connection, name, number, slot, info.date, upcoming, rendered)
+        connection.execute(
+            digest_watermarks.update()
+            .where(digest_watermarks.c.digest == name)
+            .values(watermark=upcoming.watermark)
+        )
+        edition = _edition(connection, edition_id)
+    write_archive(config, edition)
+    message = f"{name}: edition {edition.id} (#{number}) with {len(upcoming.articles)} articles"
+    return EditionOutcome(edition, True, message)
+
+
+def preview_edition(
+    store: Store, config: Config, name: str, out_dir: Path, clock: Clock = system_clock
+) -> tuple[Path, Path] | None:
+    """Render the next edition of `name` without storing it; write preview.html and .txt."""
+    digest = config.digest(name)
+    with store.transaction() as connection:
+        watermark = _current_watermark(connection, config, digest)
+        upcoming = next_edition(digest, watermark, public_articles_since(connection, watermark))
+        number = _next_number(connection, name)
+    if not upcoming.articles:
+        return None
+    info = EditionInfo(number=number, date=clock(), archive_url=archive_url(config, name, number))
+    environment = template_environment(config.templates_dir)
+    rendered = render_edition(environment, config, digest, info, upcoming.articles)
+    html, text = personalize(rendered, PREVIEW_RECIPIENT)
+    html_path, text_path = out_dir / "preview.html", out_dir / "preview.txt"
+    write_atomically(html_path, html.encode("utf-8"))
+    write_atomically(text_path, text.encode("utf-8"))
+    return html_path, text_path
+
+
+def list_editions(store: Store, digest: str | None = None) -> list[Edition]:
+    """Stored editions, oldest first."""
+    query = sa.select(editions).order_by(editions.c.id)
+    if digest is not None:
+        query = query.where(editions.c.digest == digest)
+    with store.transaction() as connection:
+        return [_from_row(row._mapping) for row in connection.execute(query)]
+
+
+def edition_by_id(store: Store, edition_id: int) -> Edition:
+    """One stored edition; PublisherError if there is none with that id."""
+    with store.transaction() as connection:
+        return _edition(connection, edition_id)
+
+
+def write_archive(config: Config, edition: Edition) -> bool:
+    """Write the edition's archive copy (no personal data); returns whether the file changed."""
+    path = archive_path(config, edition.digest, edition.number)
+    return write_atomically(path, edition.archive_html.encode("utf-8"))
+
+
+def write_missing_archives(store: Store, config: Config) -> int:
+    """Write archive copies a crash or a deleted folder left missing; returns how many."""
+    written = 0
+    for edition in list_editions(store):
+        if not archive_path(config, edition.digest, edition.number).exists():
+            written += write_archive(config, edition)
+    return written
+
+
+def _nothing_new(digest: DigestConfig, count: int) -> str:
+    if count == 0:
+        return f"{digest.name}: nothing new since the last edition"
+    return (
+        f"{digest.name}: {count} new articles, fewer than min_articles ({digest.min_articles}); "
+        "no edition made"
+    )
+
+
+def _checked_slot(slot: str | None) -> str | None:
+    if slot is None:
+        return None
+    cleaned = plain_text(slot)
+    if not cleaned or cleaned != slot.strip() or len(cleaned) > MAX_SLOT_LENGTH:
+        raise PublisherError(
+            f"slot {slot!r} must be one line of at most {MAX_SLOT_LENGTH} characters"
+        )
+    return cleaned
+
+
+def _starting_watermark(connection: Connection, digest: DigestConfig) -> int:
+    """A new digest starts with the newest `max_articles` articles, not the whole back catalogue."""
+    members = [p for p in public_articles_since(connection, 0) if belongs_to(digest, p)]
+    if len(members) <= digest.max_articles:
+        return 0
+    return members[-digest.max_articles].sequence - 1
+
+
+def _current_watermark(connection: Connection, config: Config, digest: DigestConfig) -> int:
+    stored = connection.scalar(
+        sa.select(digest_watermarks.c.watermark).where(digest_watermarks.c.digest == digest.name)
+    )
+    return _starting_watermark(connection, digest) if stored is None else int(stored)
+
+
+def _locked_watermark(connection: Connection, config: Config, digest: DigestConfig) -> int:
+    """The digest's watermark, its row locked until the transaction ends (FOR UPDATE)."""
+    query = (
+        sa.select(digest_watermarks.c.watermark)
+        .where(digest_watermarks.c.digest == digest.name)
+        .with_for_update()
+    )
+    stored = connection.scalar(query)
+    if stored is None:
+        start = _starting_watermark(connection, digest)
+        try:
+            with connection.begin_nested():
+                connection.execute(
+                    digest_watermarks.insert().values(digest=digest.name, watermark=start)
+                )
+        except IntegrityError:
+            pass  # another process made the row first; lock theirs
+        stored = connection.scalar(query)
+    if stored is None:
+        raise PublisherError(f"the watermark of digest {digest.name!r} is missing")
+    return int(stored)
+
+
+def _edition_for_slot(connection: Connection, digest: str, slot: str) -> Edition | None:
+    row = connection.execute(
+        sa.select(editions).where(editions.c.digest == digest, editions.c.slot == slot)
+    ).first()
+    return None if row is None else _from_row(row._mapping)
+
+
+def _next_number(connection: Connection, digest: str) -> int:
+    last = connection.scalar(
+        sa.select(sa.func.max(editions.c.number)).where(editions.c.digest == digest)
+    )
+    return 1 if last is None else int(last) + 1
+
+
+def _insert_edition(
+    connection: Connection,
+    digest: str,
+    number: int,
+    slot: str | None,
+    created_at: datetime,
+    upcoming: NextEdition,
+    rendered: RenderedEdition,
+) -> int:
+    sequences = [p.sequence for p in upcoming.articles]
+    result = connection.execute(
+        editions.insert()
+        .values(
+            digest=digest,
+            number=number,
+            slot=slot,
+            created_at=created_at,
+            subject=rendered.subject,
+            article_guids=[p.guid for p in upcoming.articles],
+            first_sequence=min(sequences),
+            last_sequence=max(sequences),
+            html=rendered.html,
+            text=rendered.text,
+            archive_html=rendered.archive_html,
+        )
+        .returning(editions.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def _edition(connection: Connection, edition_id: int) -> Edition:
+    row = connection.execute(sa.select(editions).where(editions.c.id == edition_id)).first()
+    if row is None:
+        raise PublisherError(f"no edition with id {edition_id}")
+    return _from_row(row._mapping)
+
+
+def _from_row(row: Any) -> Edition:
+    return Edition(
+        id=row["id"],
+        digest=row["digest"],
+        number=row["number"],
+        slot=row["slot"],
+        created_at=row["created_at"],
+        subject=row["subject"],
+        article_guids=tuple(row["article_guids"]),
+        first_sequence=row["first_sequence"],
+        last_sequence=row["last_sequence"],
+        html=row["html"],
+        text=row["text"],
+        archive_html=row["archive_html"],
+    )

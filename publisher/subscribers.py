@@ -1,0 +1,312 @@
+"""Subscribers: validated addresses, their digests and status, imported and exported as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.engine import Connection
+
+from publisher.errors import PublisherError
+from publisher.markup import plain_text
+from publisher.store import (
+    CONFIRMED,
+    PENDING,
+    SUBSCRIBER_STATUSES,
+    UNSUBSCRIBED,
+    Store,
+    subscribers,
+    subscriptions,
+)
+from publisher.tokens import new_nonce
+
+MAX_NAME_LENGTH = 200
+CSV_HEADER = ("email", "name", "digests")
+
+
+class SubscriberError(PublisherError):
+    """A subscriber cannot be added or changed; the message names the address and the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A validated address: `email` as it will be written, `key` as it is compared."""
+
+    email: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    id: int
+    email: str
+    name: str
+    status: str
+    digests: tuple[str, ...]
+    token_nonce: str
+    hard_bounces: int
+    created_at: datetime
+    confirmed_at: datetime | None
+
+
+@dataclass(slots=True)
+class ImportReport:
+    added: int = 0
+    updated: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line: what the import did."""
+        return (
+            f"import: {self.added} added, {self.updated} updated, {self.skipped} skipped "
+            f"(unsubscribed), {len(self.errors)} errors"
+        )
+
+
+def check_address(text: str) -> Address:
+    """Validate the syntax of an address (no DNS look-up) and normalize it."""
+    if "\r" in text or "\n" in text:
+        raise SubscriberError(f"bad address {text!r}: contains a line break")
+    try:
+        # No SMTPUTF8: a non-ASCII local part could not be addressed in our messages.
+        valid = validate_email(text.strip(), check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as error:
+        raise SubscriberError(f"bad address {text!r}: {error}") from None
+    return Address(email=valid.normalized, key=valid.normalized.casefold())
+
+
+def check_name(name: str) -> str:
+    """A display name: one line of plain text."""
+    if "\r" in name or "\n" in name:
+        raise SubscriberError(f"bad name {name!r}: contains a line break")
+    cleaned = plain_text(name)
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise SubscriberError(f"bad name: longer than {MAX_NAME_LENGTH} characters")
+    return cleaned
+
+
+def check_digests(names: Iterable[str], known: Sequence[str]) -> tuple[str, ...]:
+    """Digest names, each one configured; all of them when none are given."""
+    chosen = tuple(dict.fromkeys(name.strip() for name in names if name.strip()))
+    unknown = [name for name in chosen if name not in known]
+    if unknown:
+        raise SubscriberError(
+            f"unknown digest {unknown[0]!r} (digests: {', '.join(known) or 'none configured'})"
+        )
+    return chosen or tuple(known)
+
+
+def add_subscriber(
+    store: Store,
+    email: str,
+    name: str,
+    digests: Sequence[str],
+    now: datetime,
+    status: str = CONFIRMED,
+) -> tuple[Subscriber, bool]:
+    """Add or re-subscribe an address; returns the subscriber and whether it is new."""
+    address, name = check_address(email), check_name(name)
+    with store.transaction() as connection:
+        existing = _find(connection, address.key)
+        if existing is None:
+            subscriber_id = _insert(connection, address, name, status, now)
+            created = True
+        else:
+            subscriber_id = existing.id
+            _resubscribe(connection, existing, name, status, now)
+            created = False
+        _set_digests(connection, subscriber_id, digests)
+        subscriber = _by_id(connection, subscriber_id)
+    return subscriber, created
+
+
+def remove_subscriber(store: Store, email: str, now: datetime) -> Subscriber:
+    """Unsubscribe an address: it is kept so that it is never mailed again."""
+    address = check_address(email)
+    with store.transaction() as connection:
+        existing = _find(connection, address.key)
+        if existing is None:
+            raise SubscriberError(f"no subscriber {address.email}")
+        connection.execute(
+            subscribers.update()
+            .where(subscribers.c.id == existing.id)
+            .values(status=UNSUBSCRIBED, unsubscribed_at=now)
+        )
+        return _by_id(connection, existing.id)
+
+
+def find_subscriber(store: Store, email: str) -> Subscriber | None:
+    """The subscriber with this address (compared case-insensitively), or None."""
+    address = check_address(email)
+    with store.transaction() as connection:
+        return _find(connection, address.key)
+
+
+def subscriber_by_id(store: Store, subscriber_id: int) -> Subscriber | None:
+    """The subscriber with this id, or None."""
+    with store.transaction() as connection:
+        row = connection.execute(
+            sa.select(subscribers).where(subscribers.c.id == subscriber_id)
+        ).first()
+        return None if row is None else _subscriber(connection, row._mapping)
+
+
+def list_subscribers(
+    store: Store, status: str | None = None, digest: str | None = None
+) -> list[Subscriber]:
+    """Subscribers, oldest first, optionally only one status or one digest's."""
+    if status is not None and status not in SUBSCRIBER_STATUSES:
+        raise SubscriberError(
+            f"unknown status {status!r} (one of {', '.join(SUBSCRIBER_STATUSES)})"
+        )
+    query = sa.select(subscribers).order_by(subscribers.c.id)
+    if status is not None:
+        query = query.where(subscribers.c.status == status)
+    if digest is not None:
+        members = sa.select(subscriptions.c.subscriber_id).where(subscriptions.c.digest == digest)
+        query = query.where(subscribers.c.id.in_(members))
+    with store.transaction() as connection:
+        return [_subscriber(connection, row._mapping) for row in connection.execute(query)]
+
+
+def import_csv(
+    store: Store, text: str, known_digests: Sequence[str], now: datetime
+) -> ImportReport:
+    """Import `email,name,digests` rows; bad rows are reported by line and the rest imported.
+
+    Digests in a row are separated by spaces or semicolons; none means every digest. An
+    address that unsubscribed stays unsubscribed: an import is not the reader's consent.
+    """
+    report = ImportReport()
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or "email" not in reader.fieldnames:
+        raise SubscriberError(
+            "the CSV needs a header line with at least `email` (email,name,digests)"
+        )
+    seen: set[str] = set()
+    for row in reader:
+        line = reader.line_num
+        try:
+            address = check_address(row.get("email") or "")
+            name = check_name(row.get("name") or "")
+            digests = check_digests(
+                (row.get("digests") or "").replace(";", " ").split(), known_digests
+            )
+        except SubscriberError as error:
+            report.errors.append(f"line {line}: {error}")
+            continue
+        if address.key in seen:
+            report.errors.append(f"line {line}: {address.email} appears twice; first kept")
+            continue
+        seen.add(address.key)
+        existing = find_subscriber(store, address.email)
+        if existing is not None and existing.status == UNSUBSCRIBED:
+            report.skipped += 1
+            continue
+        _, created = add_subscriber(store, address.email, name, digests, now)
+        if created:
+            report.added += 1
+        else:
+            report.updated += 1
+    return report
+
+
+def export_csv(found: Iterable[Subscriber]) -> Iterator[str]:
+    """CSV lines (header first) for subscribers: email, name, status, digests, created."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*CSV_HEADER, "status", "created_at"])
+    yield _drain(buffer)
+    for subscriber in found:
+        writer.writerow(
+            [
+                subscriber.email,
+                subscriber.name,
+                " ".join(subscriber.digests),
+                subscriber.status,
+                subscriber.created_at.isoformat(),
+            ]
+        )
+        yield _drain(buffer)
+
+
+def _drain(buffer: io.StringIO) -> str:
+    value = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return value
+
+
+def _insert(connection: Connection, address: Address, name: str, status: str, now: datetime) -> int:
+    result = connection.execute(
+        subscribers.insert()
+        .values(
+            email=address.email,
+            email_key=address.key,
+            name=name,
+            status=status,
+            token_nonce=new_nonce(),
+            hard_bounces=0,
+            created_at=now,
+            confirmed_at=now if status == CONFIRMED else None,
+        )
+        .returning(subscribers.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def _resubscribe(
+    connection: Connection, existing: Subscriber, name: str, status: str, now: datetime
+) -> None:
+    values: dict[str, object] = {"name": name or existing.name}
+    if existing.status != CONFIRMED and status == CONFIRMED:
+        values |= {"status": CONFIRMED, "confirmed_at": now, "hard_bounces": 0}
+        if existing.status == UNSUBSCRIBED:
+            values |= {"token_nonce": new_nonce(), "unsubscribed_at": None}
+    elif existing.status == UNSUBSCRIBED and status == PENDING:
+        values |= {"status": PENDING, "token_nonce": new_nonce(), "unsubscribed_at": None}
+    connection.execute(subscribers.update().where(subscribers.c.id == existing.id).values(**values))
+
+
+def _set_digests(connection: Connection, subscriber_id: int, digests: Sequence[str]) -> None:
+    connection.execute(subscriptions.delete().where(subscriptions.c.subscriber_id == subscriber_id))
+    if digests:
+        connection.execute(
+            subscriptions.insert(),
+            [{"subscriber_id": subscriber_id, "digest": digest} for digest in digests],
+        )
+
+
+def _find(connection: Connection, key: str) -> Subscriber | None:
+    row = connection.execute(sa.select(subscribers).where(subscribers.c.email_key == key)).first()
+    return None if row is None else _subscriber(connection, row._mapping)
+
+
+def _by_id(connection: Connection, subscriber_id: int) -> Subscriber:
+    row = connection.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).one()
+    return _subscriber(connection, row._mapping)
+
+
+def _subscriber(connection: Connection, row: sa.RowMapping) -> Subscriber:
+    digests = connection.execute(
+        sa.select(subscriptions.c.digest)
+        .where(subscriptions.c.subscriber_id == row["id"])
+        .order_by(subscriptions.c.digest)
+    ).scalars()
+    return Subscriber(
+        id=row["id"],
+        email=row["email"],
+        name=row["name"],
+        status=row["status"],
+        digests=tuple(digests),
+        token_nonce=row["token_nonce"],
+        hard_bounces=row["hard_bounces"],
+        created_at=row["created_at"],
+        confirmed_at=row["confirmed_at"],
+    )

@@ -1,0 +1,577 @@
+"""Hand finished messages to a mail server or a local Maildir, saying exactly how each send ended.
+
+Every failure is one of three kinds, because the caller's next step differs for each:
+
+- `TemporaryFailure`: the server did not take the message (a 4xx reply, or the connection failed
+  before the message's final dot was sent). Safe to send again later.
+- `PermanentFailure`: the server refused the message with a 5xx reply. Sending again will not help.
+- `UncertainDelivery`: the whole message reached the server but its answer never came back. The
+  server may have accepted it, so sending again may deliver it twice.
+
+A plain `DeliveryError` means the transport itself cannot work (bad credentials, an untrusted
+certificate, a server that will not talk to us): fix the configuration, not the message.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import enum
+import ipaddress
+import logging
+import mailbox
+import re
+import smtplib
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Protocol
+
+from publisher.config import Config, SmtpConfig
+from publisher.errors import PublisherError
+
+logger = logging.getLogger(__name__)
+
+
+class DeliveryError(PublisherError):
+    """A message could not be handed over; the message names the server, address or file."""
+
+
+class TemporaryFailure(DeliveryError):
+    """Nothing was delivered; trying again later may work. `code` is the server's reply, if any."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class PermanentFailure(DeliveryError):
+    """The server refused the message with a 5xx reply, kept in `code`."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class UncertainDelivery(DeliveryError):
+    """The message was sent but never confirmed: it may have arrived, so never resend it blindly."""
+
+
+class Transport(Protocol):
+    """Somewhere messages go: a mail server or a local Maildir."""
+
+    def send(self, sender: str, recipient: str, message: bytes) -> None:
+        """Hand over one message; returns once it was accepted, raises a DeliveryError if not."""
+
+    def close(self) -> None:
+        """Release the connection or files; a later `send` opens them again."""
+
+
+def open_transport(
+    config: Config, environ: Mapping[str, str], *, limiter: RateLimiter | None = None
+) -> Transport:
+    """The transport `[mail] transport` names, with the SMTP password read from `environ`.
+
+    Rate limiting is the caller's: give every transport that sends in parallel the same
+    `limiter`, or call its `wait()` before each `send`. Without one, a transport never waits.
+    """
+    mail = config.mail
+    if mail is None:
+        raise DeliveryError(f"{config.path}: mail: a [mail] section is needed to send mail")
+    if mail.transport == "maildir":
+        return MaildirTransport(config.maildir)
+    if mail.smtp is None:
+        raise DeliveryError(f"{config.path}: mail.smtp: transport 'smtp' needs a [mail.smtp] host")
+    return SmtpTransport(
+        mail.smtp,
+        password=smtp_password(mail.smtp, environ, config.path),
+        ca_file=config.smtp_ca_file,
+        limiter=limiter,
+    )
+
+
+def smtp_password(settings: SmtpConfig, environ: Mapping[str, str], path: Path) -> str | None:
+    """The password in the variable `mail.smtp.password_env` names; None without a username."""
+    variable = settings.password_env
+    if settings.username is None:
+        if variable is not None:
+            raise DeliveryError(
+                f"{path}: mail.smtp.password_env is set but mail.smtp.username is not"
+            )
+        return None
+    if variable is None:
+        raise DeliveryError(
+            f"{path}: mail.smtp.password_env: required with mail.smtp.username "
+            "(the name of the environment variable that holds the password)"
+        )
+    password = environ.get(variable)
+    if not password:
+        raise DeliveryError(
+            f"{path}: mail.smtp.password_env: the environment variable {variable} is not set "
+            f"or empty; it must hold the SMTP password for {settings.username!r}"
+        )
+    return password
+
+
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+_LINE_ENDING = re.compile(rb"\r\n|\r|\n")
+_LINE_STARTING_WITH_DOT = re.compile(rb"^\.", re.MULTILINE)
+
+
+def check_envelope(sender: str, recipient: str) -> None:
+    """Refuse an address holding CR, LF or another control character.
+
+    A line break in an envelope address would let its author add SMTP commands or headers.
+    A bad sender is the config's fault (DeliveryError); a bad recipient can never be sent to,
+    so it fails like a refused one (PermanentFailure 501), without holding up the others.
+    """
+    problem = "it contains a line break or control character"
+    if _CONTROL_CHARACTER.search(sender):
+        raise DeliveryError(f"refusing the sender {sender!r}: {problem}")
+    if _CONTROL_CHARACTER.search(recipient):
+        raise PermanentFailure(501, f"refusing the recipient {recipient!r}: {problem}")
+
+
+def smtp_data(message: bytes) -> bytes:
+    """`message` as DATA content: CRLF line endings, leading dots doubled, ending in CRLF.CRLF."""
+    text = _LINE_ENDING.sub(b"\r\n", message)
+    if not text.endswith(b"\r\n"):
+        text += b"\r\n"
+    return _LINE_STARTING_WITH_DOT.sub(b"..", text) + b".\r\n"
+
+
+class MaildirTransport:
+    """Writes each message into a Maildir (`tmp/`, `new/`, `cur/`) that mail readers can open.
+
+    The envelope is not kept: the message's own headers say who it is from and to. Line endings
+    become LF, as in every local mail file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            for folder in ("tmp", "new", "cur"):
+                (path / folder).mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as error:
+            raise DeliveryError(f"{path}: cannot create the Maildir: {error}") from error
+        self._mailbox = mailbox.Maildir(path, create=False)
+        self._lock = threading.Lock()
+
+    def send(self, sender: str, recipient: str, message: bytes) -> None:
+        """Add `message` to `new/`; mailbox writes it under `tmp/` first, so no reader sees half."""
+        check_envelope(sender, recipient)
+        try:
+            with self._lock:
+                key = self._mailbox.add(_LINE_ENDING.sub(b"\n", message))
+        except (OSError, mailbox.Error) as error:
+            raise TemporaryFailure(
+                f"{self.path}: cannot write the message to {recipient}: {error}"
+            ) from error
+        logger.debug("wrote the message to %s as %s in %s", recipient, key, self.path)
+
+    def close(self) -> None:
+        """Nothing stays open between messages; kept for the Transport protocol."""
+        self._mailbox.close()
+
+
+class RateLimiter:
+    """Spaces out message starts so at most `rate` begin per second across every thread sharing it.
+
+    A rate of 0 means no limit. `clock` (seconds, monotonic) and `sleep` are replaceable for tests.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate < 0:
+            raise ValueError(f"rate must be 0 (no limit) or more, not {rate}")
+        self._interval = 1.0 / rate if rate else 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next_start: float | None = None
+
+    def wait(self) -> None:
+        """Block until the caller may start its next message."""
+        if not self._interval:
+            return
+        delay = self._reserve_start()
+        if delay > 0:
+            self._sleep(delay)
+
+    def _reserve_start(self) -> float:
+        # Each caller books the next free slot under the lock, then sleeps without it, so
+        # threads queue up in order instead of waking together.
+        with self._lock:
+            now = self._clock()
+            start = now if self._next_start is None else max(now, self._next_start)
+            self._next_start = start + self._interval
+            return start - now
+
+
+class _Phase(enum.Enum):
+    """Where in the SMTP dialogue something went wrong."""
+
+    GREETING = "the greeting"
+    HELLO = "EHLO"
+    STARTTLS = "STARTTLS"
+    AUTH = "AUTH"
+    MAIL = "MAIL FROM"
+    RCPT = "RCPT TO"
+    DATA = "DATA"
+    CONTENT = "the message content"
+    REPLY = "the end of the message"
+
+
+class _Refused(Exception):
+    """The server answered with a reply other than the one that lets us go on."""
+
+    def __init__(self, phase: _Phase, code: int, reply: bytes | str) -> None:
+        super().__init__(phase, code)
+        self.phase = phase
+        self.code = code
+        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+        self.reply = text.replace("\n", " ")
+
+
+class _Dropped(Exception):
+    """The connection failed (closed, reset or timed out) while in `phase`."""
+
+    def __init__(self, phase: _Phase, error: OSError) -> None:
+        super().__init__(phase, error)
+        self.phase = phase
+        self.error = error
+
+
+class _StaleConnection(Exception):
+    """A reused connection was closed by the server before our first command: nothing was sent."""
+
+
+def _expect(phase: _Phase, reply: tuple[int, bytes], wanted: int | None = None) -> None:
+    code, text = reply
+    accepted = code == wanted if wanted is not None else 200 <= code < 300
+    if not accepted:
+        raise _Refused(phase, code, text)
+
+
+def _run_transaction(
+    connection: smtplib.SMTP, sender: str, recipient: str, data: bytes, options: list[str]
+) -> None:
+    """MAIL, RCPT, DATA, the content and its reply; `_Refused` or `_Dropped` name the step."""
+    # smtplib.sendmail does all of this in one call, which hides whether a dropped connection
+    # came before the content was sent (safe to retry) or after (maybe delivered).
+    phase = _Phase.MAIL
+    try:
+        _expect(phase, connection.mail(sender, options))
+        phase = _Phase.RCPT
+        _expect(phase, connection.rcpt(recipient))
+        phase = _Phase.DATA
+        connection.putcmd("data")
+        _expect(phase, connection.getreply(), wanted=354)
+        phase = _Phase.CONTENT
+        connection.send(data)
+        phase = _Phase.REPLY
+        _expect(phase, connection.getreply())
+    except OSError as error:
+        raise _Dropped(phase, error) from error
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _tls_context(ca_file: Path | None) -> ssl.SSLContext:
+    """A context that checks the server's certificate and name: against `ca_file` if given."""
+    try:
+        return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    except OSError as error:
+        raise DeliveryError(f"mail.smtp.ca_file: cannot load {ca_file}: {error}") from None
+
+
+class SmtpTransport:
+    """Sends through one reused SMTP connection, opened on the first message.
+
+    The connection is replaced after `max_per_connection` messages, after it drops, and after
+    any failure that leaves its state in doubt. One transport is one connection: use one per
+    thread. With a `limiter`, each send first waits for its turn.
+    """
+
+    def __init__(
+        self,
+        settings: SmtpConfig,
+        *,
+        password: str | None = None,
+        ca_file: Path | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self._settings = settings
+        self._where = f"{settings.host}:{settings.port}"
+        self._password = password
+        self._check_login_is_safe()
+        self._tls = _tls_context(ca_file) if settings.security != "none" else None
+        self._limiter = limiter
+        self._lock = threading.Lock()
+        self._connection: smtplib.SMTP | None = None
+        self._sent_on_connection = 0
+        self._local_hostname: str | None = None
+
+    def __repr__(self) -> str:
+        user = f", user={self._settings.username!r}" if self._settings.username else ""
+        return f"SmtpTransport({self._where}, security={self._settings.security!r}{user})"
+
+    def send(self, sender: str, recipient: str, message: bytes) -> None:
+        """Send one message; returns once the server accepted it (see the module for failures)."""
+        check_envelope(sender, recipient)
+        data = smtp_data(message)
+        if self._limiter is not None:
+            self._limiter.wait()
+        with self._lock:
+            try:
+                self._deliver(sender, recipient, data)
+            except _StaleConnection:
+                logger.info("%s closed an idle connection; opening a new one", self._where)
+                self._deliver(sender, recipient, data)
+            finally:
+                self._retire_if_used_up()
+
+    def close(self) -> None:
+        """Say QUIT and close the connection, if one is open."""
+        with self._lock:
+            self._quit()
+
+    def _check_login_is_safe(self) -> None:
+        username = self._settings.username
+        if username is None:
+            return
+        if self._password is None:
+            raise DeliveryError(f"mail.smtp.username {username!r} is set but no password is")
+        if self._settings.security == "none" and not _is_loopback(self._settings.host):
+            raise DeliveryError(
+                f"mail.smtp.username is set but mail.smtp.security is 'none': the password would "
+                f"cross the network to {self._where} unencrypted; use 'starttls' or 'tls'"
+            )
+
+    def _deliver(self, sender: str, recipient: str, data: bytes) -> None:
+        reused = self._connection is not None
+        connection = self._connected()
+        options = self._mail_options(connection, sender, recipient, data)
+        self._sent_on_connection += 1
+        try:
+            _run_transaction(connection, sender, recipient, data, options)
+        except _Refused as refused:
+            self._recover_from_refusal(connection, refused)
+            if reused and refused.phase is _Phase.MAIL and refused.code == 421:
+                raise _StaleConnection from None
+            raise self._refusal_error(refused, sender, recipient) from None
+        except _Dropped as dropped:
+            self._discard()
+            if reused and dropped.phase is _Phase.MAIL:
+                raise _StaleConnection from None
+            raise self._dropped_error(dropped, recipient) from dropped.error
+        logger.debug("%s accepted the message to %s", self._where, recipient)
+
+    def _mail_options(
+        self, connection: smtplib.SMTP, sender: str, recipient: str, data: bytes
+    ) -> list[str]:
+        options = []
+        if connection.has_extn("size"):
+            options.append(f"SIZE={len(data)}")
+        if not data.isascii() and connection.has_extn("8bitmime"):
+            options.append("BODY=8BITMIME")
+        if not (sender + recipient).isascii():
+            if not connection.has_extn("smtputf8"):
+                raise self._no_smtputf8_error(sender, recipient)
+            options.append("SMTPUTF8")
+        return options
+
+    def _no_smtputf8_error(self, sender: str, recipient: str) -> DeliveryError:
+        problem = f"{self._where} does not support SMTPUTF8, needed for the address"
+        if not sender.isascii():
+            return DeliveryError(f"{problem} {sender!r} (mail.from)")
+        # 553 5.6.7 is what RFC 6531 servers answer for an address they cannot take.
+        return PermanentFailure(553, f"{problem} {recipient!r}")
+
+    def _refusal_error(self, refused: _Refused, sender: str, recipient: str) -> DeliveryError:
+        text = (
+            f"{self._where} answered {refused.code} {refused.reply} to {refused.phase.value} "
+            f"(message from {sender} to {recipient})"
+        )
+        if 500 <= refused.code <= 599:
+            return PermanentFailure(refused.code, text)
+        if refused.phase is _Phase.REPLY and not 400 <= refused.code <= 499:
+            return UncertainDelivery(f"{text} (a reply that says neither yes nor no)")
+        return TemporaryFailure(text, refused.code)
+
+    def _dropped_error(self, dropped: _Dropped, recipient: str) -> DeliveryError:
+        if dropped.phase is _Phase.REPLY:
+            return UncertainDelivery(
+                f"{self._where}: the connection failed after the message to {recipient} was sent, "
+                f"before the server confirmed it ({dropped.error}); it may have been delivered, "
+                "so do not send it again without checking"
+            )
+        return TemporaryFailure(
+            f"{self._where}: the connection failed during {dropped.phase.value} for the message to "
+            f"{recipient} ({dropped.error}); nothing was delivered"
+        )
+
+    def _recover_from_refusal(self, connection: smtplib.SMTP, refused: _Refused) -> None:
+        # After a plain 4xx or 5xx, RSET so the next message starts clean. 421 means the server
+        # is closing, and any other reply means we no longer know what state it is in.
+        if refused.code == 421 or not 400 <= refused.code <= 599:
+            self._discard()
+            return
+        try:
+            reset, _ = connection.rset()
+        except OSError:
+            reset = 0
+        if reset != 250:
+            self._discard()
+
+    def _retire_if_used_up(self) -> None:
+        if self._sent_on_connection >= self._settings.max_per_connection:
+            self._quit()
+
+    def _connected(self) -> smtplib.SMTP:
+        if self._connection is None:
+            self._connection = self._connect()
+            self._sent_on_connection = 0
+        return self._connection
+
+    def _discard(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _quit(self) -> None:
+        if self._connection is None:
+            return
+        with contextlib.suppress(OSError):
+            self._connection.quit()
+        self._discard()
+
+    def _connect(self) -> smtplib.SMTP:
+        with self._session_errors():
+            connection = self._new_connection()
+        try:
+            with self._session_errors():
+                self._open_session(connection)
+        except DeliveryError:
+            connection.close()
+            raise
+        if self._local_hostname is None:
+            self._local_hostname = connection.local_hostname
+        logger.debug("connected to %s", self._where)
+        return connection
+
+    @contextlib.contextmanager
+    def _session_errors(self) -> Iterator[None]:
+        """Turn whatever goes wrong while opening a session into the DeliveryError it means."""
+        try:
+            yield
+        except smtplib.SMTPConnectError as error:  # a greeting other than 220
+            refused = _Refused(_Phase.GREETING, error.smtp_code, error.smtp_error)
+            raise self._session_refusal_error(refused) from None
+        except _Refused as refused:
+            raise self._session_refusal_error(refused) from None
+        except OSError as error:
+            raise self._connection_error(error) from None
+
+    def _new_connection(self) -> smtplib.SMTP:
+        # The host goes to the constructor (which connects and reads the greeting), because
+        # that is where smtplib takes the name that TLS checks the certificate against.
+        host, port, timeout = self._settings.host, self._settings.port, self._settings.timeout
+        if self._settings.security == "tls":
+            return smtplib.SMTP_SSL(
+                host, port, local_hostname=self._local_hostname, timeout=timeout, context=self._tls
+            )
+        return smtplib.SMTP(host, port, local_hostname=self._local_hostname, timeout=timeout)
+
+    def _open_session(self, connection: smtplib.SMTP) -> None:
+        """EHLO, STARTTLS and AUTH as configured."""
+        self._hello(connection)
+        if self._settings.security == "starttls":
+            self._start_tls(connection)
+        if self._settings.username is not None and self._password is not None:
+            self._log_in(connection, self._settings.username, self._password)
+
+    def _hello(self, connection: smtplib.SMTP) -> None:
+        code, reply = connection.ehlo()
+        if code != 250:
+            code, reply = connection.helo()
+        _expect(_Phase.HELLO, (code, reply), wanted=250)
+
+    def _start_tls(self, connection: smtplib.SMTP) -> None:
+        if not connection.has_extn("starttls"):
+            raise DeliveryError(
+                f"{self._where} does not offer STARTTLS and mail.smtp.security is 'starttls': "
+                "refusing to send in the clear"
+            )
+        _expect(_Phase.STARTTLS, connection.starttls(context=self._tls), wanted=220)
+        self._hello(connection)
+
+    def _log_in(self, connection: smtplib.SMTP, username: str, password: str) -> None:
+        if not connection.has_extn("auth"):
+            raise DeliveryError(f"{self._where} does not offer AUTH, but mail.smtp.username is set")
+        try:
+            connection.login(username, password)
+        except smtplib.SMTPAuthenticationError as error:
+            raise _Refused(_Phase.AUTH, error.smtp_code, error.smtp_error) from None
+        except smtplib.SMTPServerDisconnected:
+            raise
+        except smtplib.SMTPException as error:
+            raise DeliveryError(
+                f"{self._where}: cannot log in ({error}); the server offers "
+                f"AUTH {connection.esmtp_features.get('auth', '').strip()}"
+            ) from None
+
+    def _session_refusal_error(self, refused: _Refused) -> DeliveryError:
+        reply = self._without_secrets(refused.reply)
+        text = f"{self._where} answered {refused.code} {reply} at {refused.phase.value}"
+        if refused.phase is _Phase.AUTH:
+            text = (
+                f"{self._where} refused the login for {self._settings.username!r}: "
+                f"{refused.code} {reply} (check mail.smtp.username and the password in "
+                f"${self._settings.password_env})"
+            )
+        if 400 <= refused.code <= 499:
+            return TemporaryFailure(text, refused.code)
+        # A 5xx here is about us (our host, login or TLS), not about any recipient.
+        return DeliveryError(text)
+
+    def _connection_error(self, error: OSError) -> DeliveryError:
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return DeliveryError(
+                f"{self._where}: the server's TLS certificate failed verification "
+                f"({error.verify_message}); if a private CA signed it, set mail.smtp.ca_file "
+                "to that CA's PEM file"
+            )
+        dropped = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
+        if isinstance(error, ssl.SSLError) and not isinstance(error, dropped):
+            return DeliveryError(
+                f"{self._where}: the TLS handshake failed ({error.reason}); check "
+                "mail.smtp.security: 'tls' is TLS from the start (port 465), "
+                "'starttls' upgrades a plain connection (port 587)"
+            )
+        return TemporaryFailure(f"cannot connect to {self._where}: {error}")
+
+    def _without_secrets(self, text: str) -> str:
+        # A server that echoes our AUTH line would otherwise put the password in an error.
+        if self._password is None:
+            return text
+        username = self._settings.username or ""
+        for secret in (
+            self._password,
+            base64.b64encode(self._password.encode()).decode(),
+            base64.b64encode(f"\0{username}\0{self._password}".encode()).decode(),
+        ):
+            text = text.replace(secret, "[password]")
+        return text

@@ -1,0 +1,122 @@
+"""A personalized digest in Debian's chromium: no sideways scrolling, every image loads."""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Route, sync_playwright
+
+from publisher.content import PublishedArticle
+from publisher.digest import (
+    EditionInfo,
+    Recipient,
+    personalize,
+    render_edition,
+    template_environment,
+)
+from publisher.gather import gather
+from publisher.store import Store, public_articles
+from tests.conftest import REPO, SAMPLE_NOW, MovableClock, Site
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "test-artifacts"
+SITE_MEDIA = "https://gazette.example.org/media/"
+RECIPIENT = Recipient(
+    "Zoë O'Brien", "zoe@example.org", "https://gazette.example.org/unsubscribe/3f9a?list=daily"
+)
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """SQLite only: the browser sees the same HTML whichever database the store is on."""
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: browser tests may not skip in CI")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def preview(site: Site, store: Store, clock: MovableClock, tmp_path: Path) -> Path:
+    """The daily digest of the sample site, personalized, as a file a browser can open."""
+    config = site.config()
+    gather(store, config, clock)
+    with store.transaction() as connection:
+        articles: list[PublishedArticle] = public_articles(connection)
+    digest = config.digest("daily")
+    edition = EditionInfo(14, SAMPLE_NOW, f"{config.archive_url}daily/14.html")
+    rendered = render_edition(template_environment(None), config, digest, edition, articles)
+    html, _ = personalize(rendered, RECIPIENT)
+    path = tmp_path / "digest.html"
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("width", [375, 600])
+def test_digest_fits_the_screen_and_every_image_loads(
+    browser: Browser, preview: Path, site: Site, width: int
+) -> None:
+    elsewhere: list[str] = []
+
+    def serve_site_media(route: Route) -> None:
+        # The sample site's images live in its content folder; nothing may reach the network.
+        url = route.request.url
+        file = site.content / url.removeprefix(SITE_MEDIA).split("?")[0]
+        if url.startswith(SITE_MEDIA) and file.is_file():
+            media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+            route.fulfill(body=file.read_bytes(), content_type=media_type)
+        else:
+            elsewhere.append(url)
+            route.abort()
+
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    try:
+        page.route(re.compile(r"^https?://"), serve_site_media)
+        page.goto(preview.as_uri(), wait_until="load")
+        scroll_width, inner_width = page.evaluate(
+            "[document.documentElement.scrollWidth, window.innerWidth]"
+        )
+        images = page.evaluate(
+            "Array.from(document.images, image => ({src: image.currentSrc, alt: image.alt,"
+            " loaded: image.complete && image.naturalWidth > 0,"
+            " shown: image.getBoundingClientRect().width}))"
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"digest-{width}.png"), full_page=True)
+        headline_size = page.evaluate(
+            "getComputedStyle(document.querySelector('.story:not(.lead) .headline')).fontSize"
+        )
+    finally:
+        page.close()
+    assert scroll_width <= inner_width
+    assert len(images) >= 10
+    for image in images:
+        assert image["alt"].strip(), image["src"]
+        assert image["loaded"], image["src"]
+        assert 0 < image["shown"] <= min(width, 600)
+    assert elsewhere == []
+    # The media query for small screens takes over below 600px.
+    assert headline_size == ("21px" if width < 600 else "24px")

@@ -1,0 +1,135 @@
+"""Subscribers on SQLite and PostgreSQL: validation, uniqueness, status, CSV import and export."""
+
+from __future__ import annotations
+
+import pytest
+
+from publisher.store import CONFIRMED, UNSUBSCRIBED, Store
+from publisher.subscribers import (
+    SubscriberError,
+    add_subscriber,
+    check_address,
+    export_csv,
+    find_subscriber,
+    import_csv,
+    list_subscribers,
+    remove_subscriber,
+)
+from publisher.tokens import make_token, read_token, token_is_valid
+from tests.conftest import SAMPLE_NOW
+
+DIGESTS = ("daily", "culture")
+
+
+def test_operator_added_subscriber_is_confirmed_for_every_digest(store: Store) -> None:
+    subscriber, created = add_subscriber(store, "Ann@Example.ORG", "Ann", (), SAMPLE_NOW)
+    assert created
+    assert subscriber.status == CONFIRMED
+    assert subscriber.email == "Ann@example.org"  # the domain is normalized, the local part kept
+    assert subscriber.digests == ()
+    subscriber, _ = add_subscriber(store, "ann@example.org", "Ann", DIGESTS, SAMPLE_NOW)
+    assert subscriber.digests == ("culture", "daily")
+
+
+def test_addresses_are_unique_ignoring_case(store: Store) -> None:
+    add_subscriber(store, "bob@example.org", "Bob", DIGESTS, SAMPLE_NOW)
+    _, created = add_subscriber(store, "BOB@EXAMPLE.ORG", "Robert", DIGESTS, SAMPLE_NOW)
+    assert not created
+    [only] = list_subscribers(store)
+    assert only.name == "Robert"
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("no-at-sign.example.org", "@-sign"),
+        ("two@@example.org", "invalid characters"),
+        ("someone@", "after the @-sign"),
+        ("a b@example.org", "invalid characters before the @-sign"),
+        ("eve@example.org\r\nBcc: all@example.org", "line break"),
+    ],
+)
+def test_bad_address_is_refused_with_a_reason(address: str, reason: str) -> None:
+    with pytest.raises(SubscriberError, match=reason):
+        check_address(address)
+
+
+def test_name_with_a_line_break_is_refused(store: Store) -> None:
+    with pytest.raises(SubscriberError, match="line break"):
+        add_subscriber(store, "c@example.org", "Carol\nBcc: x@example.org", DIGESTS, SAMPLE_NOW)
+
+
+def test_removed_subscriber_is_kept_as_unsubscribed(store: Store) -> None:
+    add_subscriber(store, "dan@example.org", "Dan", DIGESTS, SAMPLE_NOW)
+    removed = remove_subscriber(store, "DAN@example.org", SAMPLE_NOW)
+    assert removed.status == UNSUBSCRIBED
+    assert list_subscribers(store, status=CONFIRMED) == []
+
+
+def test_import_reports_bad_rows_by_line_and_imports_the_rest(store: Store) -> None:
+    text = (
+        "email,name,digests\n"
+        "ann@example.org,Ann,daily\n"
+        "not-an-address,Bad,daily\n"
+        "bob@example.org,Bob,\n"
+        "cat@example.org,Cat,weekly\n"
+        "ANN@example.org,Ann again,daily\n"
+    )
+    report = import_csv(store, text, DIGESTS, SAMPLE_NOW)
+    assert (report.added, report.updated) == (2, 0)
+    assert report.errors[0].startswith("line 3: bad address 'not-an-address'")
+    assert report.errors[1].startswith("line 5: unknown digest 'weekly'")
+    assert report.errors[2].startswith("line 6: ANN@example.org appears twice")
+    by_email = {s.email: s for s in list_subscribers(store)}
+    assert by_email["ann@example.org"].digests == ("daily",)
+    assert by_email["bob@example.org"].digests == ("culture", "daily")
+
+
+def test_import_never_resubscribes_an_unsubscribed_address(store: Store) -> None:
+    add_subscriber(store, "gone@example.org", "Gone", DIGESTS, SAMPLE_NOW)
+    remove_subscriber(store, "gone@example.org", SAMPLE_NOW)
+    report = import_csv(store, "email,name\ngone@example.org,Gone\n", DIGESTS, SAMPLE_NOW)
+    assert report.skipped == 1
+    found = find_subscriber(store, "gone@example.org")
+    assert found is not None
+    assert found.status == UNSUBSCRIBED
+
+
+def test_import_without_an_email_column_is_refused(store: Store) -> None:
+    with pytest.raises(SubscriberError, match="header"):
+        import_csv(store, "address,name\na@example.org,A\n", DIGESTS, SAMPLE_NOW)
+
+
+def test_export_round_trips_through_import(store: Store) -> None:
+    add_subscriber(store, "ann@example.org", 'Ann, "the" Editor', ("daily",), SAMPLE_NOW)
+    add_subscriber(store, "zoe@example.org", "Zoë 佐藤", DIGESTS, SAMPLE_NOW)
+    exported = "".join(export_csv(list_subscribers(store)))
+    assert exported.splitlines()[0] == "email,name,digests,status,created_at"
+    remove_subscriber(store, "ann@example.org", SAMPLE_NOW)
+    with store.transaction() as connection:
+        from publisher.store import subscribers, subscriptions
+
+        connection.execute(subscriptions.delete())
+        connection.execute(subscribers.delete())
+    report = import_csv(store, exported, DIGESTS, SAMPLE_NOW)
+    assert report.added == 2
+    assert {(s.email, s.name, s.digests) for s in list_subscribers(store)} == {
+        ("ann@example.org", 'Ann, "the" Editor', ("daily",)),
+        ("zoe@example.org", "Zoë 佐藤", ("culture", "daily")),
+    }
+
+
+def test_tokens_are_unguessable_and_revoked_with_the_nonce() -> None:
+    secret = b"s" * 32
+    token = make_token(secret, "unsubscribe", 42, "nonce-1")
+    claim = read_token(token)
+    assert claim is not None
+    assert claim.subscriber_id == 42
+    assert len(token.rsplit(".", 1)[1]) >= 22  # at least 128 bits of MAC, base64
+    assert token_is_valid(secret, "unsubscribe", token, "nonce-1")
+    assert not token_is_valid(secret, "unsubscribe", token, "nonce-2")
+    assert not token_is_valid(secret, "confirm", token, "nonce-1")
+    assert not token_is_valid(b"t" * 32, "unsubscribe", token, "nonce-1")
+    tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
+    assert not token_is_valid(secret, "unsubscribe", tampered, "nonce-1")
+    assert read_token("garbage") is None
