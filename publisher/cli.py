@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import wraps
@@ -33,6 +35,7 @@ from publisher.editions import (
 )
 from publisher.errors import PublisherError
 from publisher.gather import GatherReport, check_content, gather, system_clock
+from publisher.scheduler import LOG_FORMAT, planned_jobs, run_daemon
 from publisher.store import SUBSCRIBER_STATUSES, Store, open_store
 from publisher.subscribers import (
     add_subscriber,
@@ -79,16 +82,21 @@ def reports_errors(command: F) -> F:
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-    default="warning",
-    show_default=True,
+    default=None,
+    help="Default: info for `run`, warning otherwise.",
 )
 @click.version_option(package_name="publisher")
 @click.pass_context
-def main(context: click.Context, config_path: Path, log_level: str) -> None:
+def main(context: click.Context, config_path: Path, log_level: str | None) -> None:
     """Publish Markdown articles as RSS, Atom and JSON feeds and email digests."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    daemon = context.invoked_subcommand == "run"
+    level = (log_level or ("info" if daemon else "warning")).upper()
+    log_format = LOG_FORMAT if daemon else "%(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level, format=log_format, stream=sys.stderr)
+    if level != "DEBUG":
+        # Our own job lines say what these would, once.
+        for chatty in ("alembic", "apscheduler.executors", "apscheduler.scheduler"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
     context.obj = config_path
 
 
@@ -396,3 +404,40 @@ def _log_batch(report: SendReport) -> None:
         report.failed,
         report.uncertain,
     )
+
+
+@main.command(name="run")
+@click.pass_context
+@reports_errors
+def run_command(context: click.Context) -> None:
+    """Run the publishing daemon: publish on an interval, make and send digests on schedule.
+
+    A second `publisher run` on the same store waits as a standby. SIGTERM or SIGINT lets a
+    running send finish its batch, then exits 0.
+    """
+    config_path = context.find_root().obj
+    load_config(config_path, os.environ)  # a bad config fails here, naming the key
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        logging.getLogger("publisher.run").info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    run_daemon(config_path, os.environ, stop)
+
+
+@main.command(name="schedule")
+@click.pass_context
+@reports_errors
+def schedule_command(context: click.Context) -> None:
+    """List the jobs `publisher run` schedules and their next run times; start nothing."""
+    config = _config(context)
+    table = Table("job", "schedule", "timezone", f"next run ({config.site.timezone})", box=None)
+    for job in planned_jobs(config, system_clock()):
+        next_run = "never"
+        if job.next_run is not None:
+            next_run = job.next_run.astimezone(config.site.zone).strftime("%Y-%m-%d %H:%M %Z")
+        table.add_row(job.job, job.schedule, job.timezone, next_run)
+    Console(highlight=False).print(table)

@@ -254,13 +254,45 @@ class DeliveryConfig(_Section):
     lease: Duration = "10m"
 
 
+class ScheduleConfig(_Section):
+    """`[schedule]`: how `publisher run` paces its jobs."""
+
+    publish_every: Duration = "5m"
+    misfire_grace: Duration = "6h"
+    standby_poll: Duration = "5s"
+
+
 class WebConfig(_Section):
-    """`[web]`: where the subscription pages live, and the name of the secret's variable."""
+    """`[web]`: where the subscription pages live, the name of the secret's variable, and limits.
+
+    `confirm_expiry`: how long a confirmation link works. `confirm_resend`: a pending address
+    is mailed again at most this often. `subscribe_limit` sign-ups per `subscribe_window` per
+    client IP. `trusted_proxies`: peers whose X-Forwarded-For names the real client.
+    """
 
     base_url: HttpUrl | None = None
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     secret_env: EnvironmentName = "PUBLISHER_SECRET"  # noqa: S105 (a variable's name)
+    confirm_expiry: Duration = "2d"
+    confirm_resend: Duration = "1h"
+    subscribe_limit: Annotated[int, Field(ge=1, le=100_000)] = 10
+    subscribe_window: Duration = "1h"
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (such as '10.0.0.0/8')"
+                ) from None
+        return value
 
 
 class ArchiveConfig(_Section):
@@ -285,6 +317,7 @@ class _ConfigFile(_Section):
     templates: TemplatesConfig = TemplatesConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     web: WebConfig = WebConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
 
     @model_validator(mode="after")
     def _digests_need_mail(self) -> _ConfigFile:
@@ -317,6 +350,7 @@ class Config:
     templates_dir: Path | None
     delivery: DeliveryConfig
     web: WebConfig
+    schedule: ScheduleConfig
     web_base_url: str
     maildir: Path
     smtp_ca_file: Path | None
@@ -360,7 +394,7 @@ def config_from_mapping(raw: dict[str, Any], path: Path) -> Config:
     try:
         parsed = _ConfigFile.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(_describe(error, path)) from None
+        raise ConfigError(_describe(error, path, raw)) from None
     base = path.resolve().parent
     site_url = parsed.site.url
     return Config(
@@ -379,6 +413,7 @@ def config_from_mapping(raw: dict[str, Any], path: Path) -> Config:
         templates_dir=base / parsed.templates.dir if parsed.templates.dir else None,
         delivery=parsed.delivery,
         web=parsed.web,
+        schedule=parsed.schedule,
         web_base_url=parsed.web.base_url or site_url,
         maildir=base / (parsed.mail.maildir if parsed.mail else Path("outbox")),
         smtp_ca_file=_smtp_ca_file(parsed.mail, base),
@@ -391,10 +426,13 @@ def _smtp_ca_file(mail: MailConfig | None, base: Path) -> Path | None:
     return base / mail.smtp.ca_file
 
 
-def _describe(error: ValidationError, path: Path) -> str:
+def _describe(error: ValidationError, path: Path, raw: dict[str, Any]) -> str:
     lines = []
     for problem in error.errors():
         key = ".".join(str(part) for part in problem["loc"])
+        digest = _digest_named_by(problem["loc"], raw)
+        if digest:
+            key = key.replace(f"digests.{problem['loc'][1]}", f"digests[{digest}]", 1)
         if problem["type"] == "extra_forbidden":
             message = "unknown key (check its spelling)"
         elif problem["type"] == "missing":
@@ -403,6 +441,18 @@ def _describe(error: ValidationError, path: Path) -> str:
             message = problem["msg"].removeprefix("Value error, ")
         lines.append(f"{path}: {key}: {message}")
     return "\n".join(lines)
+
+
+def _digest_named_by(location: tuple[int | str, ...], raw: dict[str, Any]) -> str | None:
+    """The name of the `[[digests]]` table an error points into, so messages can say which."""
+    if len(location) < 2 or location[0] != "digests" or not isinstance(location[1], int):
+        return None
+    tables = raw.get("digests")
+    if not isinstance(tables, list) or location[1] >= len(tables):
+        return None
+    table = tables[location[1]]
+    name = table.get("name") if isinstance(table, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 def _resolve_store_url(url: str, base: Path) -> str:

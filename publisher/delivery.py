@@ -106,14 +106,14 @@ class SendOptions:
 ProgressCallback = Callable[[SendReport], None]
 
 
-def editions_to_send(store: Store) -> list[int]:
-    """Ids of editions whose delivery has not finished, oldest first."""
+def editions_to_send(store: Store, *, started_only: bool = False) -> list[int]:
+    """Editions whose delivery has not finished, oldest first; with `started_only`, only
+    those whose delivery began (an interrupted send)."""
+    query = sa.select(editions.c.id).where(editions.c.delivered_at.is_(None))
+    if started_only:
+        query = query.where(editions.c.delivery_started_at.is_not(None))
     with store.transaction() as connection:
-        found = connection.execute(
-            sa.select(editions.c.id)
-            .where(editions.c.delivered_at.is_(None))
-            .order_by(editions.c.id)
-        ).scalars()
+        found = connection.execute(query.order_by(editions.c.id)).scalars()
         return [int(edition_id) for edition_id in found]
 
 

@@ -56,6 +56,8 @@ class Edition:
     html: str
     text: str
     archive_html: str
+    delivery_started_at: datetime | None = None
+    delivered_at: datetime | None = None
 
     @property
     def rendered(self) -> RenderedEdition:
@@ -331,4 +333,6 @@ def _from_row(row: Any) -> Edition:
         html=row["html"],
         text=row["text"],
         archive_html=row["archive_html"],
+        delivery_started_at=row["delivery_started_at"],
+        delivered_at=row["delivered_at"],
     )

@@ -468,3 +468,66 @@ deliveries = sa.Table(
     sa.Column("sent_at", UtcDateTime, nullable=True),
     sa.UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
 )
+
+
+# The scheduler's job store: APScheduler 3.x reads and writes it; made by migration 0004.
+
+SCHEDULER_JOBS_TABLE = "apscheduler_jobs"
+
+scheduler_jobs = sa.Table(
+    SCHEDULER_JOBS_TABLE,
+    metadata,
+    sa.Column("id", sa.Unicode(191), primary_key=True),
+    sa.Column("next_run_time", sa.Float(25), index=True),
+    sa.Column("job_state", sa.LargeBinary, nullable=False),
+)
+
+
+# Web pages (read-only queries) ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EditionSummary:
+    """What a list of past editions shows: no bodies."""
+
+    digest: str
+    number: int
+    subject: str
+    created_at: datetime
+
+
+def edition_summaries(connection: Connection, limit: int | None = None) -> list[EditionSummary]:
+    """Stored editions without their bodies, newest first."""
+    query = (
+        sa.select(editions.c.digest, editions.c.number, editions.c.subject, editions.c.created_at)
+        .order_by(editions.c.created_at.desc(), editions.c.id.desc())
+        .limit(limit)
+    )
+    return [EditionSummary(**row._mapping) for row in connection.execute(query)]
+
+
+def public_article_at(connection: Connection, url: str) -> PublishedArticle | None:
+    """The public article whose permanent URL is `url`, or None."""
+    row = connection.execute(
+        sa.select(articles)
+        .where(articles.c.status == PUBLIC, articles.c.url == url)
+        .order_by(articles.c.published_at.desc(), articles.c.guid)
+        .limit(1)
+    ).first()
+    return None if row is None else _published(row._mapping)
+
+
+def public_articles_in_category(
+    connection: Connection, slug: str, limit: int | None = None
+) -> list[PublishedArticle]:
+    """Public articles in the category `slug`, newest first.
+
+    Categories are a JSON list per article, which SQLite and PostgreSQL query differently, so
+    the match is made here rather than in SQL.
+    """
+    found = [
+        published
+        for published in public_articles(connection)
+        if any(category.slug == slug for category in published.article.categories)
+    ]
+    return found[:limit] if limit is not None else found

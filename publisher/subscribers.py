@@ -6,11 +6,12 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from publisher.errors import PublisherError
 from publisher.markup import plain_text
@@ -175,6 +176,81 @@ def list_subscribers(
         return [_subscriber(connection, row._mapping) for row in connection.execute(query)]
 
 
+@dataclass(frozen=True, slots=True)
+class SignUp:
+    """What a sign-up from the web did: the subscriber now, and whether to mail a confirmation."""
+
+    subscriber: Subscriber
+    send_confirmation: bool
+
+
+def request_subscription(
+    store: Store,
+    email: str,
+    name: str,
+    digests: Sequence[str],
+    now: datetime,
+    resend_after: timedelta,
+) -> SignUp:
+    """Record a sign-up from the web form: the address waits, `pending`, for its confirmation.
+
+    Anyone may type any address into the form, so a sign-up never takes anything away:
+
+    - a confirmed subscriber is left exactly as they are, and is not mailed;
+    - a pending one takes the new name and digests, and is mailed again only when the last
+      confirmation went out at least `resend_after` ago;
+    - an unsubscribed or bounced one becomes pending with a new nonce (so links mailed before
+      stop working) and is mailed.
+
+    The confirmation's time is claimed by a conditional update, so sign-ups racing for one
+    address mail it at most once per `resend_after`.
+    """
+    address, name = check_address(email), check_name(name)
+    try:
+        return _request_subscription(store, address, name, digests, now, resend_after)
+    except IntegrityError:
+        # Another sign-up inserted the same address first: take theirs as the existing row.
+        return _request_subscription(store, address, name, digests, now, resend_after)
+
+
+def confirm_subscriber(store: Store, subscriber_id: int, now: datetime) -> Subscriber | None:
+    """Confirm a pending subscriber; any other status is left alone. None if there is none."""
+    with store.transaction() as connection:
+        connection.execute(
+            subscribers.update()
+            .where(subscribers.c.id == subscriber_id, subscribers.c.status == PENDING)
+            .values(status=CONFIRMED, confirmed_at=now, hard_bounces=0)
+        )
+        row = connection.execute(
+            sa.select(subscribers).where(subscribers.c.id == subscriber_id)
+        ).first()
+        return None if row is None else _subscriber(connection, row._mapping)
+
+
+def unsubscribe_subscriber(store: Store, subscriber_id: int, now: datetime) -> Subscriber | None:
+    """Unsubscribe by id; doing it again changes nothing. None if there is no such subscriber."""
+    with store.transaction() as connection:
+        connection.execute(
+            subscribers.update()
+            .where(subscribers.c.id == subscriber_id, subscribers.c.status != UNSUBSCRIBED)
+            .values(status=UNSUBSCRIBED, unsubscribed_at=now)
+        )
+        row = connection.execute(
+            sa.select(subscribers).where(subscribers.c.id == subscriber_id)
+        ).first()
+        return None if row is None else _subscriber(connection, row._mapping)
+
+
+def forget_confirmation_sent(store: Store, subscriber_id: int) -> None:
+    """Forget that a confirmation was sent (it failed), so the next sign-up mails at once."""
+    with store.transaction() as connection:
+        connection.execute(
+            subscribers.update()
+            .where(subscribers.c.id == subscriber_id)
+            .values(confirmation_sent_at=None)
+        )
+
+
 def import_csv(
     store: Store, text: str, known_digests: Sequence[str], now: datetime
 ) -> ImportReport:
@@ -310,3 +386,41 @@ def _subscriber(connection: Connection, row: sa.RowMapping) -> Subscriber:
         created_at=row["created_at"],
         confirmed_at=row["confirmed_at"],
     )
+
+
+def _request_subscription(
+    store: Store,
+    address: Address,
+    name: str,
+    digests: Sequence[str],
+    now: datetime,
+    resend_after: timedelta,
+) -> SignUp:
+    with store.transaction() as connection:
+        existing = _find(connection, address.key)
+        if existing is not None and existing.status == CONFIRMED:
+            return SignUp(existing, send_confirmation=False)
+        if existing is None:
+            subscriber_id = _insert(connection, address, name, PENDING, now)
+        else:
+            subscriber_id = existing.id
+            values: dict[str, object] = {"name": name or existing.name}
+            if existing.status != PENDING:
+                values |= {"status": PENDING, "token_nonce": new_nonce(), "unsubscribed_at": None}
+                values |= {"confirmation_sent_at": None}
+            connection.execute(
+                subscribers.update().where(subscribers.c.id == subscriber_id).values(**values)
+            )
+        _set_digests(connection, subscriber_id, digests)
+        claimed = connection.execute(
+            subscribers.update()
+            .where(
+                subscribers.c.id == subscriber_id,
+                sa.or_(
+                    subscribers.c.confirmation_sent_at.is_(None),
+                    subscribers.c.confirmation_sent_at <= now - resend_after,
+                ),
+            )
+            .values(confirmation_sent_at=now)
+        )
+        return SignUp(_by_id(connection, subscriber_id), send_confirmation=claimed.rowcount == 1)
