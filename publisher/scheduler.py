@@ -355,7 +355,7 @@ class AdvisoryLock:
                 {"key": ADVISORY_LOCK_KEY},
             )
             self.connection.commit()
-        except sa.exc.DBAPIError:
+        except sa.exc.SQLAlchemyError:
             return False
         return bool(held)
 
@@ -366,8 +366,9 @@ class AdvisoryLock:
                     sa.text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY}
                 )
                 self.connection.commit()
-            except sa.exc.DBAPIError:
-                pass
+            except sa.exc.SQLAlchemyError:
+                pass  # the session is gone, and its lock with it
+            self.connection.invalidate()
             self.connection.close()
             self.connection = None
 
@@ -389,40 +390,65 @@ def run_daemon(
     stop: threading.Event,
     clock: Clock = system_clock,
 ) -> None:
-    """Wait to become the active scheduler, then run jobs until `stop` is set."""
-    global _runtime
+    """Wait to become the active scheduler, then run jobs until `stop` is set.
+
+    If the active lock is lost (the database connection holding it went away), the jobs stop
+    and the daemon becomes a standby again, so a database blip never leaves two schedulers.
+    """
     config = load_config(config_path, environ)
     poll = parse_duration(config.schedule.standby_poll).total_seconds()
     with open_store(config.store_url) as store:
         lock = active_lock(config, store.engine)
-        if not lock.try_acquire():
-            log.info("standby: another publisher run is active on this store; waiting")
-            while not lock.try_acquire():
-                if stop.wait(poll):
-                    log.info("standby: stopped")
-                    return
-        log.info("active: this process schedules the jobs")
-        _runtime = Runtime(config, store, environ, stop, clock)
-        job_engine = create_engine(config.store_url)
-        scheduler = new_scheduler(config, job_engine)
-        try:
-            scheduler.start(paused=True)
-            register_jobs(scheduler, config)
-            scheduler.add_job(resume_job, id="resume", jobstore=VOLATILE)
-            scheduler.resume()
-            for job in scheduler.get_jobs(jobstore=PERSISTENT):
-                log.info("job %s: next run %s", job.id, _local(job.next_run_time, config))
-            while not stop.wait(poll):
-                if not lock.still_held():
-                    log.error("lost the active lock (database connection gone?); stopping")
-                    break
-        finally:
-            log.info("stopping: letting running jobs finish their current batch")
-            stop_without_losing_slots(scheduler)
-            job_engine.dispose()
-            lock.release()
-            _runtime = None
-            log.info("stopped")
+        while not stop.is_set():
+            if not _wait_until_active(lock, stop, poll):
+                break
+            try:
+                _schedule_while_active(config, store, environ, stop, clock, lock, poll)
+            finally:
+                lock.release()
+    log.info("stopped")
+
+
+def _wait_until_active(lock: ActiveLock, stop: threading.Event, poll: float) -> bool:
+    if lock.try_acquire():
+        return True
+    log.info("standby: another publisher run is active on this store; waiting")
+    while not lock.try_acquire():
+        if stop.wait(poll):
+            return False
+    return True
+
+
+def _schedule_while_active(
+    config: Config,
+    store: Store,
+    environ: Mapping[str, str],
+    stop: threading.Event,
+    clock: Clock,
+    lock: ActiveLock,
+    poll: float,
+) -> None:
+    global _runtime
+    log.info("active: this process schedules the jobs")
+    _runtime = Runtime(config, store, environ, stop, clock)
+    job_engine = create_engine(config.store_url)
+    scheduler = new_scheduler(config, job_engine)
+    try:
+        scheduler.start(paused=True)
+        register_jobs(scheduler, config)
+        scheduler.add_job(resume_job, id="resume", jobstore=VOLATILE)
+        scheduler.resume()
+        for job in scheduler.get_jobs(jobstore=PERSISTENT):
+            log.info("job %s: next run %s", job.id, _local(job.next_run_time, config))
+        while not stop.wait(poll):
+            if not lock.still_held():
+                log.error("lost the active lock (database connection gone?); back to standby")
+                break
+    finally:
+        log.info("stopping jobs: letting running ones finish their current batch")
+        stop_without_losing_slots(scheduler)
+        job_engine.dispose()
+        _runtime = None
 
 
 def stop_without_losing_slots(scheduler: BackgroundScheduler) -> None:

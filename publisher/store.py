@@ -138,7 +138,9 @@ def create_engine(url: str) -> Engine:
     database = parsed.database or ""
     if database and database != ":memory:" and not Path(database).parent.is_dir():
         raise StoreError(f"store {url}: folder {Path(database).parent} does not exist")
-    engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+    engine = sa.create_engine(
+        parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, pool_pre_ping=True
+    )
     sa.event.listen(engine, "connect", _configure_sqlite_connection)
     sa.event.listen(engine, "begin", _begin_immediate)
     return engine

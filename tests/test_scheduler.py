@@ -372,3 +372,31 @@ def test_schedule_lists_jobs_without_starting_anything(site: Site) -> None:
     assert "30 7 * * *" in result.stdout
     assert "Europe/London" in result.stdout
     assert not (site.root / "publisher.db").exists()
+
+
+def test_a_database_blip_does_not_kill_the_scheduler(
+    site: Site, daemon: Callable[[], threading.Event], postgres_url: str
+) -> None:
+    text = site.config_path.read_text().replace(
+        'url = "sqlite:///publisher.db"', f'url = "{postgres_url}"'
+    )
+    site.config_path.write_text(text)
+    config = configure(site, publish_every="0.3s", standby_poll="0.1s")
+    daemon()
+    wait_for(lambda: (site.feeds / "rss.xml").exists())
+    database = sa.make_url(postgres_url).database
+    admin = sa.create_engine(postgres_url.rsplit("/", 1)[0] + "/postgres")
+    with admin.connect() as connection:
+        killed = connection.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": database},
+        ).all()
+    admin.dispose()
+    assert killed  # every connection of the daemon, the advisory lock's included, was cut
+    site.write_article(
+        "news/after-blip.md", '---\ntitle: "After"\ndate: 2026-11-01T09:00:00Z\n---\nStill here.\n'
+    )
+    wait_for(lambda: count_articles(config) == 17)
