@@ -320,19 +320,7 @@ def _edition(connection: Connection, edition_id: int) -> Edition:
 
 
 def _from_row(row: Any) -> Edition:
-    return Edition(
-        id=row["id"],
-        digest=row["digest"],
-        number=row["number"],
-        slot=row["slot"],
-        created_at=row["created_at"],
-        subject=row["subject"],
-        article_guids=tuple(row["article_guids"]),
-        first_sequence=row["first_sequence"],
-        last_sequence=row["last_sequence"],
-        html=row["html"],
-        text=row["text"],
-        archive_html=row["archive_html"],
-        delivery_started_at=row["delivery_started_at"],
-        delivered_at=row["delivered_at"],
-    )
+    # Every field of Edition is a column of the same name.
+    values = {name: row[name] for name in Edition.__dataclass_fields__}
+    values["article_guids"] = tuple(values["article_guids"])
+    return Edition(**values)
