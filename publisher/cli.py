@@ -441,3 +441,15 @@ def schedule_command(context: click.Context) -> None:
             next_run = job.next_run.astimezone(config.site.zone).strftime("%Y-%m-%d %H:%M %Z")
         table.add_row(job.job, job.schedule, job.timezone, next_run)
     Console(highlight=False).print(table)
+
+
+@main.command(name="serve")
+@click.option("--host", default=None, help="Address to listen on (default: [web] host).")
+@click.option("--port", type=int, default=None, help="Port (default: [web] port).")
+@click.pass_context
+@reports_errors
+def serve_command(context: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the subscription pages, article pages, feeds and archive over HTTP."""
+    from publisher.web import serve  # here: the other commands need not load Starlette
+
+    serve(_config(context), host, port)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import mimetypes
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Route, sync_playwright
+from playwright.sync_api import Browser, Route
 
 from publisher.content import PublishedArticle
 from publisher.digest import (
@@ -21,10 +19,8 @@ from publisher.digest import (
 )
 from publisher.gather import gather
 from publisher.store import Store, public_articles
-from tests.conftest import REPO, SAMPLE_NOW, MovableClock, Site
+from tests.conftest import ARTIFACTS, SAMPLE_NOW, MovableClock, Site
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = REPO / "test-artifacts"
 SITE_MEDIA = "https://gazette.example.org/media/"
 RECIPIENT = Recipient(
     "Zoë O'Brien", "zoe@example.org", "https://gazette.example.org/unsubscribe/3f9a?list=daily"
@@ -35,28 +31,6 @@ RECIPIENT = Recipient(
 def store_url(tmp_path: Path) -> str:
     """SQLite only: the browser sees the same HTML whichever database the store is on."""
     return f"sqlite:///{tmp_path / 'store.db'}"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: browser tests may not skip in CI")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

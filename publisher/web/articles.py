@@ -1,0 +1,82 @@
+"""Article and category pages, so the links in feeds and digests lead somewhere.
+
+An article's page is served at its permanent URL's path, only while the article is public and
+that URL is the one the site made for it: an article with its own `url` lives elsewhere, and
+no page is served for it here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urljoin
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from publisher.content import PublishedArticle
+from publisher.store import public_article_at, public_articles_in_category
+from publisher.web.site import PageError, WebSite, feed_links
+
+CATEGORY_ARTICLES = 100
+PAGE_CACHING = "public, max-age=300"
+
+
+class ArticlePages:
+    """The routes of article and category pages."""
+
+    def __init__(self, site: WebSite) -> None:
+        self.site = site
+
+    def routes(self) -> list[Route]:
+        paths = self.site.paths
+        return [
+            Route(paths.category, self.category, methods=["GET"]),
+            Route(paths.article, self.article, methods=["GET"]),
+        ]
+
+    async def article(self, request: Request) -> Response:
+        url = urljoin(self.site.config.site.url, request.url.path)
+        published = await run_in_threadpool(self._article_at, url)
+        if published is None:
+            raise PageError(404)
+        article = published.article
+        category_urls = {
+            category.slug: self._category_url(category.slug) for category in article.categories
+        }
+        context: dict[str, Any] = {
+            "article": article,
+            "updated": published.updated,
+            "category_urls": category_urls,
+        }
+        return self.site.render(
+            request, "article", context, headers={"cache-control": PAGE_CACHING}
+        )
+
+    async def category(self, request: Request) -> Response:
+        slug = str(request.path_params["slug"])
+        members = await run_in_threadpool(self._in_category, slug)
+        if not members:
+            raise PageError(404)
+        name = next(c.name for c in members[0].article.categories if c.slug == slug)
+        context: dict[str, Any] = {
+            "category": name,
+            "page_url": self._category_url(slug),
+            "articles": [published.article for published in members],
+            "category_feeds": feed_links(self.site.config, f"categories/{slug}/"),
+        }
+        return self.site.render(
+            request, "category", context, headers={"cache-control": PAGE_CACHING}
+        )
+
+    def _category_url(self, slug: str) -> str:
+        return urljoin(self.site.config.site.url, f"categories/{slug}/")
+
+    def _article_at(self, url: str) -> PublishedArticle | None:
+        with self.site.store.transaction() as connection:
+            return public_article_at(connection, url)
+
+    def _in_category(self, slug: str) -> list[PublishedArticle]:
+        with self.site.store.transaction() as connection:
+            return public_articles_in_category(connection, slug, CATEGORY_ARTICLES)

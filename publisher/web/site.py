@@ -1,0 +1,253 @@
+"""What every page needs: the config, the store, the signing secret, the clock and the templates.
+
+Each URL the site hands out (in feeds, digests and confirmation mails) is served at its path:
+the subscription pages under `[web] base_url`, feeds under `[feeds] url`, editions under
+`[archive] url`, media under `[content] media_url`, articles at `[site] article_url` and
+categories at `categories/<slug>/` under the site URL. Put the app behind a proxy that keeps
+paths as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from publisher.config import Config
+from publisher.digest import template_environment
+from publisher.feeds import FILE_NAMES, MEDIA_TYPES
+from publisher.store import Store
+from publisher.web.security import (
+    CLOCK_SKEW_SECONDS,
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    FORM_LIFETIME,
+    csrf_cookie_is_well_formed,
+    csrf_field,
+    csrf_field_is_valid,
+    new_csrf_cookie,
+)
+
+Clock = Callable[[], datetime]
+STYLESHEET = "web/site.css"
+NO_STORE = "no-store"
+# Why a request failed, as the error template words it, by HTTP status.
+ERROR_REASONS = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    410: "expired_link",
+    413: "too_large",
+    429: "rate_limited",
+    500: "server_error",
+}
+
+
+class PageError(Exception):
+    """A request that cannot be served: answered with the error page for `status` and `reason`."""
+
+    def __init__(
+        self, status: int, reason: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(f"{status} {reason or ''}".strip())
+        self.status, self.reason, self.headers = status, reason, dict(headers or {})
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePaths:
+    """Where each page is served: paths of the URLs in the config, as Starlette route patterns."""
+
+    home: str
+    subscribe: str
+    confirm: str
+    unsubscribe: str
+    stylesheet: str
+    feeds: str
+    archive: str
+    media: str
+    article: str
+    category: str
+
+
+def route_paths(config: Config) -> RoutePaths:
+    """The route of every page, from the URLs the config gives."""
+    home = _path(config.web_base_url)
+    article_pattern = urljoin(config.site.url, config.site.article_url)
+    return RoutePaths(
+        home=home,
+        subscribe=f"{home}subscribe",
+        confirm=f"{home}confirm/{{token}}",
+        unsubscribe=f"{home}unsubscribe/{{token}}",
+        stylesheet=f"{home}static/site.css",
+        feeds=_path(config.feeds_url),
+        archive=_path(config.archive_url),
+        media=_path(config.media_url),
+        article=_path(article_pattern),
+        category=_path(urljoin(config.site.url, "categories/")) + "{slug}/",
+    )
+
+
+def _path(url: str) -> str:
+    path = urlsplit(url).path or "/"
+    return path if path.endswith("/") or "{" in path else path + "/"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLink:
+    """One feed file, for `<link rel="alternate">` and the links on a page."""
+
+    kind: str
+    media_type: str
+    url: str
+
+
+def feed_links(config: Config, folder: str = "") -> list[FeedLink]:
+    """The feeds of the site (or of one category's `folder`), in the configured formats."""
+    base = urljoin(config.feeds_url, folder)
+    return [
+        FeedLink(kind, MEDIA_TYPES[kind], urljoin(base, FILE_NAMES[kind]))
+        for kind in config.feeds.formats
+    ]
+
+
+def http_url(value: object) -> str:
+    """`value` if it is an absolute http(s) URL, else "": a template filter for href and src."""
+    if not isinstance(value, str):
+        return ""
+    parts = urlsplit(value)
+    return value if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
+@dataclass(frozen=True, slots=True)
+class FormToken:
+    """A form's hidden token, and the browser cookie it is bound to (set again with the page)."""
+
+    field: str
+    cookie: str
+
+
+class WebSite:
+    """The config, store, secret, clock and templates, shared by every route."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        secret: bytes,
+        clock: Clock,
+        environ: Mapping[str, str],
+    ) -> None:
+        self.config, self.store, self.secret = config, store, secret
+        self.clock, self.environ = clock, environ
+        self.paths = route_paths(config)
+        environment = template_environment(config.templates_dir)
+        environment.filters["http_url"] = http_url
+        self.templates = Jinja2Templates(env=environment)
+        self.base_context: dict[str, Any] = {
+            "site": config.site,
+            "zone": config.site.zone,
+            "home_url": self.paths.home,
+            "subscribe_url": self.paths.subscribe,
+            "stylesheet_url": self.paths.stylesheet,
+            "feeds": feed_links(config),
+            "digests": config.digests,
+            "postal_address": config.mail.postal_address if config.mail else "",
+        }
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def now_seconds(self) -> int:
+        return int(self.clock().timestamp())
+
+    def render(
+        self,
+        request: Request,
+        name: str,
+        context: Mapping[str, Any] | None = None,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        background: BackgroundTask | None = None,
+    ) -> Response:
+        """A page from `web/<name>.html.j2`."""
+        return self.templates.TemplateResponse(
+            request,
+            f"web/{name}.html.j2",
+            {**self.base_context, **(context or {})},
+            status_code=status,
+            headers=headers,
+            background=background,
+        )
+
+    def render_form(
+        self,
+        request: Request,
+        name: str,
+        form: str,
+        context: Mapping[str, Any] | None = None,
+        status: int = 200,
+    ) -> Response:
+        """A page holding `form`: with its token and cookie, never cached."""
+        token = self.form_token(request, form)
+        response = self.render(
+            request,
+            name,
+            {**(context or {}), "csrf_field": CSRF_FIELD, "csrf_token": token.field},
+            status=status,
+            headers={"cache-control": NO_STORE},
+        )
+        # Set on every form page, so the cookie outlives the newest form's token.
+        response.set_cookie(
+            CSRF_COOKIE,
+            token.cookie,
+            max_age=int(FORM_LIFETIME.total_seconds()) + CLOCK_SKEW_SECONDS,
+            path="/",
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    def error(
+        self,
+        request: Request,
+        status: int,
+        reason: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """The error page for `status`, worded for `reason` (by default the status's own)."""
+        context = {"status": status, "reason": reason or ERROR_REASONS.get(status, "bad_request")}
+        return self.render(
+            request,
+            "error",
+            context,
+            status=status,
+            headers={"cache-control": NO_STORE, **(headers or {})},
+        )
+
+    def form_token(self, request: Request, form: str) -> FormToken:
+        """The hidden token for `form`, bound to the browser's cookie (a new one if it has none)."""
+        cookie = request.cookies.get(CSRF_COOKIE)
+        if cookie is None or not csrf_cookie_is_well_formed(cookie):
+            cookie = new_csrf_cookie()
+        return FormToken(csrf_field(self.secret, form, cookie, self.now_seconds()), cookie)
+
+    def form_is_genuine(self, request: Request, form: str, field: str) -> bool:
+        """Whether a posted form's token was made here, for this form and this browser."""
+        cookie = request.cookies.get(CSRF_COOKIE)
+        return csrf_field_is_valid(self.secret, form, cookie, field, self.now_seconds())
+
+    def stylesheet(self) -> bytes:
+        """The pages' stylesheet: the site's own `web/site.css`, else the bundled one."""
+        loader = self.templates.env.loader
+        assert loader is not None
+        source, _, _ = loader.get_source(self.templates.env, STYLESHEET)
+        return source.encode("utf-8")

@@ -1,0 +1,380 @@
+"""The subscription pages: the home page's form, sign-up, confirmation and unsubscribing.
+
+A sign-up makes the address `pending` and mails it a confirmation link; the page that follows
+is the same whether the address was new, pending, confirmed or unsubscribed, so the form tells
+nobody who subscribes. A GET never changes anything (mail scanners open every link in a
+message): confirming and unsubscribing each take a POST from a page with one button. The POST
+`List-Unsubscribe=One-Click` (RFC 8058), as mail providers send it, unsubscribes with no page,
+cookie or form token: the link's token is the authority.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import jinja2
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from publisher.config import DigestConfig, parse_duration
+from publisher.editions import archive_url
+from publisher.errors import PublisherError
+from publisher.store import CONFIRMED, PENDING, UNSUBSCRIBED, edition_summaries, public_articles
+from publisher.subscribers import (
+    MAX_NAME_LENGTH,
+    Subscriber,
+    SubscriberError,
+    check_address,
+    check_digests,
+    check_name,
+    confirm_subscriber,
+    forget_confirmation_sent,
+    request_subscription,
+    subscriber_by_id,
+    unsubscribe_subscriber,
+)
+from publisher.tokens import make_token, read_token, token_is_valid
+from publisher.transports import open_transport
+from publisher.web.confirmation import confirmation_message, render_confirmation
+from publisher.web.security import (
+    CLOCK_SKEW_SECONDS,
+    CSRF_FIELD,
+    MAX_BODY_BYTES,
+    SlidingWindowLimit,
+    client_key,
+)
+from publisher.web.site import PageError, WebSite
+
+log = logging.getLogger(__name__)
+
+MAX_EMAIL_LENGTH = 320
+MAX_FORM_FIELDS = 50
+HONEYPOT_FIELD = "website"
+ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
+HOME_EDITIONS = 20
+HOME_ARTICLES = 10
+SUBSCRIBE_FORM, CONFIRM_FORM, UNSUBSCRIBE_FORM = "subscribe", "confirm", "unsubscribe"
+Fields = Mapping[str, Sequence[str]]
+
+
+class _SignUpForm(BaseModel):
+    """The sign-up form's fields as posted, before their meaning is checked."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    email: Annotated[str, Field(min_length=1, max_length=MAX_EMAIL_LENGTH)]
+    name: Annotated[str, Field(max_length=MAX_NAME_LENGTH)] = ""
+    digests: Annotated[tuple[str, ...], Field(max_length=MAX_FORM_FIELDS)] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SignUpRequest:
+    """A valid sign-up: the address as typed (trimmed), a one-line name, configured digests."""
+
+    email: str
+    name: str
+    digests: tuple[str, ...]
+
+
+def read_sign_up(
+    fields: Fields, known: Sequence[str]
+) -> tuple[SignUpRequest | None, dict[str, str]]:
+    """A sign-up from the form's fields, or the problem with each field that has one.
+
+    Problems are codes the home page's template words: `email_missing`, `email_too_long`,
+    `email_invalid`, `name_too_long`, `name_invalid`, `digest_none`, `digest_unknown`.
+    """
+    raw = {"email": first(fields, "email").strip(), "name": first(fields, "name")}
+    try:
+        form = _SignUpForm.model_validate({**raw, "digests": tuple(fields.get("digest", ()))})
+    except ValidationError as error:
+        return None, _problems(error)
+    problems: dict[str, str] = {}
+    name = ""
+    try:
+        check_address(form.email)
+    except SubscriberError:
+        problems["email"] = "email_invalid"
+    try:
+        name = check_name(form.name)
+    except SubscriberError:
+        problems["name"] = "name_invalid"
+    digests: tuple[str, ...] = ()
+    if not form.digests:
+        problems["digests"] = "digest_none"
+    else:
+        try:
+            digests = check_digests(form.digests, known)
+        except SubscriberError:
+            problems["digests"] = "digest_unknown"
+    if problems:
+        return None, problems
+    return SignUpRequest(form.email, name, digests), {}
+
+
+def _problems(error: ValidationError) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else "email"
+        kind = problem["type"]
+        if field == "digests":
+            problems["digests"] = "digest_unknown"
+        elif kind in ("missing", "string_too_short"):
+            problems[field] = f"{field}_missing"
+        elif kind == "string_too_long":
+            problems[field] = f"{field}_too_long"
+        else:
+            problems[field] = f"{field}_invalid"
+    return problems
+
+
+def first(fields: Fields, key: str) -> str:
+    """The first value posted for `key`, or ""."""
+    values = fields.get(key)
+    return values[0] if values else ""
+
+
+def is_one_click(fields: Fields) -> bool:
+    """Whether a POST is RFC 8058's one-click unsubscribe: `List-Unsubscribe=One-Click`."""
+    return first(fields, ONE_CLICK_FIELD) == ONE_CLICK_VALUE
+
+
+async def read_form(request: Request) -> dict[str, list[str]]:
+    """A posted form's text fields; a file, too many fields or too many bytes is refused."""
+    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_BODY_BYTES)
+    fields: dict[str, list[str]] = {}
+    for key, value in form.multi_items():
+        if not isinstance(value, str):
+            raise PageError(400)
+        fields.setdefault(key, []).append(value)
+    return fields
+
+
+class Subscriptions:
+    """The home page, sign-up, confirmation and unsubscribe routes."""
+
+    def __init__(self, site: WebSite) -> None:
+        self.site = site
+        config = site.config
+        self.open = bool(config.digests) and config.mail is not None
+        self.confirm_expiry = parse_duration(config.web.confirm_expiry)
+        self.confirm_resend = parse_duration(config.web.confirm_resend)
+        window = parse_duration(config.web.subscribe_window)
+        self.limit = SlidingWindowLimit(
+            config.web.subscribe_limit, window, lambda: site.now().timestamp()
+        )
+
+    def routes(self) -> list[Route]:
+        paths = self.site.paths
+        return [
+            Route(paths.home, self.home, methods=["GET"]),
+            Route(paths.subscribe, self.subscribe, methods=["POST"]),
+            Route(paths.confirm, self.confirm_page, methods=["GET"]),
+            Route(paths.confirm, self.confirm, methods=["POST"]),
+            Route(paths.unsubscribe, self.unsubscribe_page, methods=["GET"]),
+            Route(paths.unsubscribe, self.unsubscribe, methods=["POST"]),
+        ]
+
+    # The home page and sign-up -----------------------------------------------------------
+
+    async def home(self, request: Request) -> Response:
+        digests = [digest.name for digest in self.site.config.digests]
+        return await self._home(request, {"email": "", "name": "", "digests": digests}, {})
+
+    async def _home(
+        self, request: Request, values: Mapping[str, Any], problems: Mapping[str, str]
+    ) -> Response:
+        editions, articles = await run_in_threadpool(self._home_listings)
+        context = {
+            "subscriptions_open": self.open,
+            "values": values,
+            "problems": problems,
+            "editions": editions,
+            "articles": articles,
+            "honeypot_field": HONEYPOT_FIELD,
+        }
+        status = 400 if problems else 200
+        return self.site.render_form(request, "home", SUBSCRIBE_FORM, context, status)
+
+    def _home_listings(self) -> tuple[list[dict[str, Any]], list[Any]]:
+        config = self.site.config
+        titles = {digest.name: digest.title for digest in config.digests}
+        with self.site.store.transaction() as connection:
+            summaries = edition_summaries(connection, HOME_EDITIONS)
+            articles = [p.article for p in public_articles(connection, HOME_ARTICLES)]
+        editions = [
+            {
+                "digest": titles.get(summary.digest, summary.digest),
+                "number": summary.number,
+                "subject": summary.subject,
+                "date": summary.created_at,
+                "url": archive_url(config, summary.digest, summary.number),
+            }
+            for summary in summaries
+        ]
+        return editions, articles
+
+    async def subscribe(self, request: Request) -> Response:
+        if not self.open:
+            raise PageError(404)
+        decision = self.limit.check(client_key(request.client.host if request.client else None))
+        if not decision.allowed:
+            raise PageError(429, headers={"retry-after": str(decision.retry_after)})
+        fields = await read_form(request)
+        if not self.site.form_is_genuine(request, SUBSCRIBE_FORM, first(fields, CSRF_FIELD)):
+            raise PageError(403, "form_expired")
+        email = first(fields, "email").strip()
+        if first(fields, HONEYPOT_FIELD):
+            log.info("sign-up dropped: the honeypot field was filled in")
+            return self._check_inbox(request, email[:MAX_EMAIL_LENGTH])
+        known = [digest.name for digest in self.site.config.digests]
+        sign_up, problems = read_sign_up(fields, known)
+        if sign_up is None:
+            values = {
+                "email": email[:MAX_EMAIL_LENGTH],
+                "name": first(fields, "name")[:MAX_NAME_LENGTH],
+                "digests": [name for name in fields.get("digest", ()) if name in known],
+            }
+            return await self._home(request, values, problems)
+        outcome = await run_in_threadpool(
+            request_subscription,
+            self.site.store,
+            sign_up.email,
+            sign_up.name,
+            sign_up.digests,
+            self.site.now(),
+            self.confirm_resend,
+        )
+        background = None
+        if outcome.send_confirmation:
+            background = BackgroundTask(self.send_confirmation, outcome.subscriber)
+        return self._check_inbox(request, sign_up.email, background)
+
+    def _check_inbox(
+        self, request: Request, email: str, background: BackgroundTask | None = None
+    ) -> Response:
+        return self.site.render(
+            request,
+            "check-inbox",
+            {"email": email},
+            headers={"cache-control": "no-store"},
+            background=background,
+        )
+
+    def send_confirmation(self, subscriber: Subscriber) -> None:
+        """Mail `subscriber` a confirmation link; on failure, let the next sign-up try again."""
+        site = self.site
+        now = site.now()
+        token = make_token(
+            site.secret, "confirm", subscriber.id, subscriber.token_nonce, int(now.timestamp())
+        )
+        try:
+            text = render_confirmation(
+                site.templates.env,
+                site.config,
+                subscriber.name,
+                subscriber.email,
+                self._digests(subscriber),
+                f"{site.config.web_base_url}confirm/{token}",
+                now + self.confirm_expiry,
+            )
+            envelope, message = confirmation_message(
+                site.config, subscriber.name, subscriber.email, text, now
+            )
+            transport = open_transport(site.config, site.environ)
+            try:
+                transport.send(envelope.sender, envelope.recipient, message)
+            finally:
+                transport.close()
+        except (PublisherError, OSError, jinja2.TemplateError) as error:
+            log.error("confirmation for subscriber %s not sent: %s", subscriber.id, error)
+            forget_confirmation_sent(site.store, subscriber.id)
+        else:
+            log.info("confirmation sent to subscriber %s", subscriber.id)
+
+    def _digests(self, subscriber: Subscriber) -> tuple[DigestConfig, ...]:
+        return tuple(d for d in self.site.config.digests if d.name in subscriber.digests)
+
+    # Confirm -----------------------------------------------------------------------------
+
+    async def confirm_page(self, request: Request) -> Response:
+        subscriber = await self._subscriber_for(request, "confirm")
+        if subscriber.status not in (PENDING, CONFIRMED):
+            raise PageError(400, "bad_link")
+        context = self._token_page_context(request, subscriber)
+        return self.site.render_form(request, "confirm", CONFIRM_FORM, context)
+
+    async def confirm(self, request: Request) -> Response:
+        fields = await read_form(request)
+        subscriber = await self._subscriber_for(request, "confirm")
+        if not self.site.form_is_genuine(request, CONFIRM_FORM, first(fields, CSRF_FIELD)):
+            raise PageError(403, "form_expired")
+        if subscriber.status not in (PENDING, CONFIRMED):
+            raise PageError(400, "bad_link")
+        confirmed = await run_in_threadpool(
+            confirm_subscriber, self.site.store, subscriber.id, self.site.now()
+        )
+        if confirmed is None or confirmed.status != CONFIRMED:
+            raise PageError(400, "bad_link")
+        context = self._token_page_context(request, confirmed)
+        return self.site.render(
+            request, "confirmed", context, headers={"cache-control": "no-store"}
+        )
+
+    # Unsubscribe -------------------------------------------------------------------------
+
+    async def unsubscribe_page(self, request: Request) -> Response:
+        subscriber = await self._subscriber_for(request, "unsubscribe")
+        context = self._token_page_context(request, subscriber)
+        return self.site.render_form(request, "unsubscribe", UNSUBSCRIBE_FORM, context)
+
+    async def unsubscribe(self, request: Request) -> Response:
+        fields = await read_form(request)
+        subscriber = await self._subscriber_for(request, "unsubscribe")
+        genuine = self.site.form_is_genuine(request, UNSUBSCRIBE_FORM, first(fields, CSRF_FIELD))
+        if not is_one_click(fields) and not genuine:
+            raise PageError(403, "form_expired")
+        done = await run_in_threadpool(
+            unsubscribe_subscriber, self.site.store, subscriber.id, self.site.now()
+        )
+        if done is None or done.status != UNSUBSCRIBED:
+            raise PageError(400, "bad_link")
+        context = self._token_page_context(request, done)
+        return self.site.render(
+            request, "unsubscribed", context, headers={"cache-control": "no-store"}
+        )
+
+    # Links -------------------------------------------------------------------------------
+
+    def _token_page_context(self, request: Request, subscriber: Subscriber) -> dict[str, Any]:
+        return {
+            "subscriber": subscriber,
+            "subscribed_to": self._digests(subscriber),
+            "action": request.url.path,
+        }
+
+    async def _subscriber_for(self, request: Request, purpose: str) -> Subscriber:
+        """The subscriber a confirm or unsubscribe link names; PageError for a bad link."""
+        token = str(request.path_params["token"])
+        claim = read_token(token)
+        if claim is None:
+            raise PageError(400, "bad_link")
+        subscriber = await run_in_threadpool(subscriber_by_id, self.site.store, claim.subscriber_id)
+        if subscriber is None or not token_is_valid(
+            self.site.secret, purpose, token, subscriber.token_nonce
+        ):
+            raise PageError(400, "bad_link")
+        if purpose == "confirm":
+            age = self.site.now_seconds() - claim.issued
+            if age < -CLOCK_SKEW_SECONDS:
+                raise PageError(400, "bad_link")
+            if age > self.confirm_expiry.total_seconds():
+                raise PageError(410, "expired_link")
+        return subscriber

@@ -1,0 +1,248 @@
+"""The web app in Debian's chromium, served on loopback, with JavaScript turned off.
+
+A reader subscribes through the form, confirms from the mailed link, receives a digest, follows
+its unsubscribe link and gets nothing more. Each page is saved to `test-artifacts/web-*.png`.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import mailbox
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page
+
+from publisher.build import build
+from publisher.config import Config
+from publisher.delivery import send_edition
+from publisher.editions import create_edition
+from publisher.gather import gather
+from publisher.store import CONFIRMED, UNSUBSCRIBED, open_store
+from publisher.subscribers import find_subscriber
+from tests.conftest import ARTIFACTS, MovableClock, Site, free_port
+
+ENVIRON = {"PUBLISHER_SECRET": "browser-test-secret-0123456789abcdef"}
+READER = "robin.reader@example.org"
+DEADLINE_SECONDS = 20
+
+
+@dataclass
+class LiveSite:
+    """The sample site, gathered and served on loopback at `url`."""
+
+    site: Site
+    config: Config
+    url: str
+    clock: MovableClock
+
+    def mails_to(self, address: str) -> list[EmailMessage]:
+        if not self.config.maildir.exists():
+            return []
+        box = mailbox.Maildir(self.config.maildir, create=False)
+        found = []
+        for key in sorted(box.keys()):
+            message = email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)
+            assert isinstance(message, EmailMessage)
+            if address in str(message["To"]):
+                found.append(message)
+        return found
+
+    def wait_for_mail(self, address: str, count: int) -> list[EmailMessage]:
+        """Poll the Maildir until `count` messages to `address` are there."""
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while len(found := self.mails_to(address)) < count:
+            if time.monotonic() > deadline:
+                pytest.fail(f"no message {count} to {address} within {DEADLINE_SECONDS}s")
+            time.sleep(0.05)
+        return found
+
+    def status(self, address: str) -> str:
+        with open_store(self.config.store_url) as store:
+            subscriber = find_subscriber(store, address)
+        assert subscriber is not None
+        return subscriber.status
+
+
+@contextmanager
+def serving(config_path: Path, port: int) -> Iterator[None]:
+    """The site served by `publisher serve` on 127.0.0.1:`port`, as an operator runs it."""
+    with _serve_command(config_path, port):
+        _wait_until_answering(port)
+        yield
+
+
+@contextmanager
+def _serve_command(config_path: Path, port: int) -> Iterator[None]:
+    command = [sys.executable, "-m", "publisher", "--config", str(config_path), "serve"]
+    process = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, **ENVIRON},
+        cwd=config_path.parent,
+    )
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=DEADLINE_SECONDS)
+
+
+def _wait_until_answering(port: int) -> None:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/static/site.css", timeout=1)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                pytest.fail(f"the web app did not answer on port {port}")
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def live(site: Site, clock: MovableClock) -> Iterator[LiveSite]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    text = site.config_path.read_text(encoding="utf-8")
+    site.config_path.write_text(text.replace("https://gazette.example.org/", url, 1))
+    config = site.config()
+    with open_store(config.store_url) as store:
+        gather(store, config, clock)
+        build(store, config)
+    with serving(site.config_path, port):
+        yield LiveSite(site, config, url, clock)
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    """A fresh browser profile with JavaScript off: every page must work without it."""
+    opened = browser.new_context(java_script_enabled=False, viewport={"width": 960, "height": 900})
+    yield opened
+    opened.close()
+
+
+def screenshot(page: Page, step: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"web-{step}.png"), full_page=True)
+
+
+def heading(page: Page) -> str:
+    return page.locator("h1").first.inner_text().strip()
+
+
+def link_in(message: EmailMessage, pattern: str) -> str:
+    body = message.get_body(("plain",))
+    assert isinstance(body, EmailMessage)
+    found = re.search(pattern, body.get_content())
+    assert found is not None, body.get_content()
+    return found.group()
+
+
+def test_reader_subscribes_confirms_receives_a_digest_and_unsubscribes(
+    live: LiveSite, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    page.goto(live.url)
+    screenshot(page, "home")
+    page.fill("#field-email", READER)
+    page.fill("#field-name", "Robin Reader")
+    page.uncheck("#digest-culture")
+    page.click("button[type=submit]")
+    assert heading(page) == "Check your inbox"
+    screenshot(page, "check-inbox")
+
+    [confirmation] = live.wait_for_mail(READER, 1)
+    confirm_url = link_in(confirmation, rf"{re.escape(live.url)}confirm/\S+")
+    page.goto(confirm_url)
+    assert heading(page) == "Confirm your subscription"
+    screenshot(page, "confirm")
+    assert live.status(READER) != CONFIRMED
+    page.click("button[type=submit]")
+    assert heading(page) == "You are subscribed"
+    screenshot(page, "confirmed")
+    assert live.status(READER) == CONFIRMED
+
+    with open_store(live.config.store_url) as store:
+        outcome = create_edition(store, live.config, "daily", live.clock)
+        assert outcome.edition is not None
+        send_edition(store, live.config, outcome.edition.id, ENVIRON, clock=live.clock)
+    # Maildir keys do not sort by time across processes: find the digest by its List-Id.
+    [digest] = [m for m in live.wait_for_mail(READER, 2) if m["List-Id"]]
+    unsubscribe_url = link_in(digest, rf"{re.escape(live.url)}unsubscribe/\S+")
+    assert f"<{unsubscribe_url}>" in str(digest["List-Unsubscribe"])
+    page.goto(unsubscribe_url)
+    assert heading(page) == "Unsubscribe?"
+    screenshot(page, "unsubscribe")
+    assert live.status(READER) == CONFIRMED
+    page.click("button[type=submit]")
+    assert heading(page) == "You are unsubscribed"
+    screenshot(page, "unsubscribed")
+    assert live.status(READER) == UNSUBSCRIBED
+
+    live.site.write_article(
+        "news/after-unsubscribing.md",
+        "---\ntitle: Published after Robin left\ndate: 2026-11-25T13:00:00Z\n---\nNews.\n",
+    )
+    live.clock.advance(hours=2)
+    with open_store(live.config.store_url) as store:
+        gather(store, live.config, live.clock)
+        outcome = create_edition(store, live.config, "daily", live.clock)
+        assert outcome.edition is not None
+        report = send_edition(store, live.config, outcome.edition.id, ENVIRON, clock=live.clock)
+    assert report.sent == 0
+    assert len(live.mails_to(READER)) == 2
+
+
+def test_refused_sign_up_shows_what_to_fix(live: LiveSite, context: BrowserContext) -> None:
+    page = context.new_page()
+    page.goto(live.url)
+    page.fill("#field-email", "not an address")
+    page.click("button[type=submit]")
+    assert page.locator(".error-summary").inner_text().count("Enter an email address") == 1
+    assert page.get_attribute("#field-email", "aria-invalid") == "true"
+    screenshot(page, "home-refused")
+    page.goto(f"{live.url}confirm/1.2.nonsense")
+    assert heading(page) == "This link is not valid"
+    screenshot(page, "bad-link")
+
+
+@pytest.mark.parametrize("width", [375, 960])
+def test_article_and_category_pages_fit_the_screen_and_load_every_image(
+    live: LiveSite, browser: Browser, width: int
+) -> None:
+    # JavaScript on here only so the test can measure the page; the pages themselves have none.
+    opened = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        page = opened.new_page()
+        for step, path in (
+            ("article", "articles/harbour-dredging-march/"),
+            ("category", "categories/culture/"),
+        ):
+            page.goto(f"{live.url}{path}", wait_until="load")
+            sideways = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert sideways <= 0, (path, width, sideways)
+            broken = page.evaluate(
+                "[...document.images].filter(i => i.loading !== 'lazy')"
+                ".filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)"
+            )
+            assert broken == [], broken
+            for source in page.evaluate("[...document.images].map(i => i.src)"):
+                fetched = page.request.get(source)
+                assert fetched.ok, source
+                assert fetched.headers["content-type"].startswith("image/"), source
+            screenshot(page, f"{step}-{width}")
+    finally:
+        opened.close()
