@@ -405,6 +405,10 @@ class SmtpTransport:
             f"{self._where} answered {refused.code} {refused.reply} to {refused.phase.value} "
             f"(message from {sender} to {recipient})"
         )
+        if 500 <= refused.code <= 599 and refused.phase is _Phase.MAIL:
+            # The server refuses our sender: no recipient is at fault, so no bounce is counted;
+            # the run stops until the config is fixed.
+            return DeliveryError(f"{text}; check [mail] from")
         if 500 <= refused.code <= 599:
             return PermanentFailure(refused.code, text)
         if refused.phase is _Phase.REPLY and not 400 <= refused.code <= 499:

@@ -399,7 +399,6 @@ def test_smtp_temporary_refusal_is_a_temporary_failure_and_a_later_send_delivers
 @pytest.mark.parametrize(
     ("command", "reply"),
     [
-        ("MAIL", "553 5.7.1 Sender not allowed"),
         ("RCPT", "550 5.1.1 No such user"),
         ("DATA", "554 5.7.1 Message rejected as spam"),
     ],
@@ -423,6 +422,17 @@ def test_smtp_permanent_refusal_fails_that_message_and_the_next_ones_still_go(
         ("third@r.example",),
     ]
     assert handler.connections == 1
+
+
+def test_smtp_refused_sender_is_a_config_error_not_a_bounce(
+    handler: Handler, plain_server: int, open_smtp: Callable[..., Transport]
+) -> None:
+    handler.plan("MAIL", "553 5.7.1 Sender not allowed")
+    transport = open_smtp(plain_server)
+    with pytest.raises(DeliveryError, match=r"check \[mail\] from") as failure:
+        transport.send(SENDER, "first@r.example", letter())
+    assert not isinstance(failure.value, PermanentFailure)
+    assert handler.received == []
 
 
 def test_smtp_unknown_recipients_fail_with_550_while_the_others_are_delivered(
