@@ -400,3 +400,15 @@ def test_a_database_blip_does_not_kill_the_scheduler(
         "news/after-blip.md", '---\ntitle: "After"\ndate: 2026-11-01T09:00:00Z\n---\nStill here.\n'
     )
     wait_for(lambda: count_articles(config) == 17)
+
+
+def test_bad_timezone_is_refused_at_start_naming_the_digest(site: Site) -> None:
+    text = site.config_path.read_text().replace(
+        'name = "culture"', 'name = "culture"\ntimezone = "Europe/Atlantis"'
+    )
+    site.config_path.write_text(text)
+    process = start_run(site)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "digests[culture].timezone: unknown timezone 'Europe/Atlantis'" in output
+    assert "Traceback" not in output
