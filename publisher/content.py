@@ -22,9 +22,8 @@ from publisher.errors import ContentError
 from publisher.markup import (
     content_path,
     cut_at_word,
-    first_paragraph_text,
     plain_text,
-    render_markdown,
+    render_body,
     url_resolver,
 )
 
@@ -208,8 +207,8 @@ def parse_article(source: str, raw: bytes, site: SiteSettings, media: MediaLooku
         fail("slug", "cannot make a slug from the file name; set `slug`")
     url = matter.url or article_url(site, slug, published)
     resolve = url_resolver(site.url, site.media_url, source, url)
-    body_html = render_markdown(body, resolve)
-    summary = plain_text(matter.summary or "") or cut_at_word(first_paragraph_text(body))
+    rendered = render_body(body, resolve)
+    summary = plain_text(matter.summary or "") or cut_at_word(rendered.first_paragraph)
     return Article(
         source=source,
         key=plain_text(matter.id) if matter.id else None,
@@ -222,7 +221,7 @@ def parse_article(source: str, raw: bytes, site: SiteSettings, media: MediaLooku
         else None,
         authors=_authors(matter),
         summary=summary,
-        body_html=body_html,
+        body_html=rendered.html,
         image=_image(source, matter, resolve, media, fail) if matter.image else None,
         categories=_categories(matter.categories, fail),
         tags=tuple(dict.fromkeys(tag for tag in map(plain_text, matter.tags) if tag)),

@@ -149,6 +149,7 @@ class _Claims:
     def __init__(self) -> None:
         self.slugs: dict[str, str] = {}
         self.keys: dict[str, str] = {}
+        self.claimed_by: dict[str, tuple[str, str | None]] = {}  # source -> (slug, key)
 
     def check(self, article: Article) -> None:
         owner = self.slugs.get(article.slug)
@@ -161,19 +162,24 @@ class _Claims:
             raise ContentError(article.source, 1, f"id {article.key!r} is already used by {owner}")
 
     def take(self, article: Article) -> None:
-        self.release(article.source)
-        self.slugs[article.slug] = article.source
-        if article.key:
-            self.keys[article.key] = article.source
+        self._claim(article.source, article.slug, article.key)
 
     def take_stored(self, row: StoredFile) -> None:
-        self.slugs[row.slug] = row.source
-        if row.key:
-            self.keys[row.key] = row.source
+        self._claim(row.source, row.slug, row.key)
+
+    def _claim(self, source: str, slug: str, key: str | None) -> None:
+        self.release(source)
+        self.slugs[slug] = source
+        if key:
+            self.keys[key] = source
+        self.claimed_by[source] = (slug, key)
 
     def release(self, source: str) -> None:
-        self.slugs = {slug: owner for slug, owner in self.slugs.items() if owner != source}
-        self.keys = {key: owner for key, owner in self.keys.items() if owner != source}
+        slug, key = self.claimed_by.pop(source, ("", None))
+        if self.slugs.get(slug) == source:
+            del self.slugs[slug]
+        if key and self.keys.get(key) == source:
+            del self.keys[key]
 
 
 class _GatherRun:

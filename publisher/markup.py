@@ -6,6 +6,7 @@ import itertools
 import posixpath
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import nh3
@@ -67,11 +68,26 @@ def content_path(source: str, url: str) -> str | None:
     return path
 
 
+@dataclass(frozen=True, slots=True)
+class RenderedBody:
+    """An article body parsed once: its safe HTML and its first paragraph as plain text."""
+
+    html: str
+    first_paragraph: str
+
+
+def render_body(body: str, resolve_url: Callable[[str], str]) -> RenderedBody:
+    """Parse Markdown once: sanitized HTML with absolute URLs, and the first paragraph."""
+    tokens = _markdown.parse(strip_forbidden_characters(body))
+    html = _markdown.renderer.render(tokens, _markdown.options, {})
+    # Again after sanitizing: character references such as &#12; decode to forbidden characters.
+    safe = strip_forbidden_characters(sanitize_html(html, resolve_url))
+    return RenderedBody(safe, _first_paragraph(tokens))
+
+
 def render_markdown(body: str, resolve_url: Callable[[str], str]) -> str:
     """Render Markdown to sanitized HTML whose links and images are absolute."""
-    html = _markdown.render(strip_forbidden_characters(body))
-    # Again after sanitizing: character references such as &#12; decode to forbidden characters.
-    return strip_forbidden_characters(sanitize_html(html, resolve_url))
+    return render_body(body, resolve_url).html
 
 
 def sanitize_html(html: str, resolve_url: Callable[[str], str]) -> str:
@@ -93,7 +109,10 @@ def sanitize_html(html: str, resolve_url: Callable[[str], str]) -> str:
 
 def first_paragraph_text(body: str) -> str:
     """The plain text of the body's first paragraph."""
-    tokens = _markdown.parse(strip_forbidden_characters(body))
+    return _first_paragraph(_markdown.parse(strip_forbidden_characters(body)))
+
+
+def _first_paragraph(tokens: list[Token]) -> str:
     for opening, inline in itertools.pairwise(tokens):
         if opening.type == "paragraph_open" and inline.type == "inline":
             text = plain_text("".join(_inline_text(inline.children or [])))
