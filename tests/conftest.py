@@ -7,6 +7,8 @@ import os
 import secrets
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,6 +64,29 @@ class Site:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         return path
+
+
+def publisher_environment(**extra: str) -> dict[str, str]:
+    """This process's environment for a `publisher` subprocess, minus what would pick another
+    site or store, plus `extra`."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("PUBLISHER_CONFIG", "PUBLISHER_STORE_URL")
+    }
+    return environment | extra
+
+
+def start_publisher(site: Site, *args: str, **extra_environment: str) -> subprocess.Popen[str]:
+    """`python -m publisher ARGS` in the site's folder, its output piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "publisher", *args],
+        cwd=site.root,
+        env=publisher_environment(**extra_environment),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if args[:1] == ("run",) else subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.fixture

@@ -9,22 +9,16 @@ from pathlib import Path
 
 import feedparser
 
-from tests.conftest import Site
+from tests.conftest import Site, publisher_environment
 
 
 def run(
     site: Site, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in ("PUBLISHER_CONFIG", "PUBLISHER_STORE_URL")
-    }
-    environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "publisher", *args],
         cwd=site.root,
-        env=environment,
+        env=publisher_environment(**(env or {})),
         capture_output=True,
         text=True,
         timeout=120,

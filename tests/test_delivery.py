@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import email
 import email.policy
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import timedelta
@@ -23,7 +21,7 @@ from publisher.editions import create_edition
 from publisher.gather import gather
 from publisher.store import BOUNCED, CONFIRMED, Store, deliveries, open_store
 from publisher.subscribers import add_subscriber, list_subscribers, remove_subscriber
-from tests.conftest import MovableClock, Site, SmtpServer
+from tests.conftest import MovableClock, Site, SmtpServer, start_publisher
 
 SECRET = {"PUBLISHER_SECRET": "a-test-secret-of-enough-length"}
 
@@ -241,17 +239,7 @@ def test_maildir_outbox_is_the_default_transport(
 
 
 def run_send(site: Site, *args: str) -> subprocess.Popen[str]:
-    environment = {**os.environ, **SECRET}
-    environment.pop("PUBLISHER_CONFIG", None)
-    environment.pop("PUBLISHER_STORE_URL", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "publisher", "send", *args],
-        cwd=site.root,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_publisher(site, "send", *args, **SECRET)
 
 
 def wait_for(condition: object, seconds: float = 60) -> None:

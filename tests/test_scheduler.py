@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -37,7 +35,7 @@ from publisher.scheduler import (
 )
 from publisher.store import Store, articles, open_store
 from publisher.subscribers import add_subscriber
-from tests.conftest import MovableClock, Site, SmtpServer
+from tests.conftest import MovableClock, Site, SmtpServer, start_publisher
 
 LONDON = ZoneInfo("Europe/London")
 SECRET = {"PUBLISHER_SECRET": "a-test-secret-of-enough-length"}
@@ -246,17 +244,7 @@ def test_jobs_of_removed_digests_are_removed(site: Site, clock: MovableClock) ->
 
 
 def start_run(site: Site) -> subprocess.Popen[str]:
-    environment = {**os.environ, **SECRET}
-    environment.pop("PUBLISHER_CONFIG", None)
-    environment.pop("PUBLISHER_STORE_URL", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "publisher", "run"],
-        cwd=site.root,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return start_publisher(site, "run", **SECRET)
 
 
 class Output:
