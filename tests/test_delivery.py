@@ -9,8 +9,6 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -319,7 +317,3 @@ def test_three_send_processes_share_one_edition_on_postgresql(
             sa.select(sa.func.count()).select_from(deliveries).where(deliveries.c.status == "sent")
         ).scalar()
     assert owners == 90
-
-
-def _unused(path: Path, delta: timedelta) -> None:
-    del path, delta

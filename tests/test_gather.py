@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -261,7 +260,3 @@ def test_hidden_and_non_markdown_files_are_ignored(
     report = gather(store, site.config(), clock)
     assert report.new == 16
     assert report.errors == []
-
-
-def _unused(path: Path) -> None:  # keeps Path imported for type hints in helpers
-    del path

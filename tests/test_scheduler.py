@@ -9,7 +9,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -323,10 +322,6 @@ def test_bad_crontab_is_refused_at_start_naming_the_digest(site: Site) -> None:
     assert process.returncode == 1
     assert "digests[daily].schedule: bad crontab '30 25 * * *'" in output
     assert "Traceback" not in output
-
-
-def _unused(path: Path) -> None:
-    del path
 
 
 def test_postgresql_advisory_lock_admits_one_active_daemon(postgres_url: str) -> None:
