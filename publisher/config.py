@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from string import Formatter
@@ -177,6 +177,7 @@ class DigestConfig(_Section):
     min_articles: Annotated[int, Field(ge=1)] = 1
     max_articles: Annotated[int, Field(ge=1, le=500)] = 20
     categories: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
 
     @field_validator("categories")
     @classmethod
@@ -306,6 +307,44 @@ class TemplatesConfig(_Section):
     dir: Path | None = None
 
 
+def _check_feed_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an absolute http(s) URL")
+    return url
+
+
+FeedUrl = Annotated[str, AfterValidator(_check_feed_url)]
+SOURCES_FILE = "sources.toml"
+
+
+class SourceConfig(_Section):
+    """One `[[sources]]` table: an upstream RSS, Atom or JSON feed whose items become articles."""
+
+    name: Slug
+    url: FeedUrl
+    title: str = ""
+    categories: tuple[str, ...] = ()
+    author: str | None = None
+    content: Literal["full", "summary"] = "full"
+    every: Duration = "15m"
+    backfill: Annotated[int, Field(ge=0, le=1000)] = 0
+
+
+class FetchConfig(_Section):
+    """`[fetch]`: how upstream feeds are fetched."""
+
+    timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
+    max_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 8
+    user_agent: Annotated[HeaderText, Field(min_length=1)] | None = None
+    allow_private: bool = False
+
+
+class _SourcesFile(_Section):
+    sources: tuple[SourceConfig, ...] = ()
+
+
 class _ConfigFile(_Section):
     site: SiteConfig
     content: ContentConfig = ContentConfig()
@@ -318,6 +357,19 @@ class _ConfigFile(_Section):
     delivery: DeliveryConfig = DeliveryConfig()
     web: WebConfig = WebConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    sources: tuple[SourceConfig, ...] = ()
+    fetch: FetchConfig = FetchConfig()
+
+    @model_validator(mode="after")
+    def _sources_are_known(self) -> _ConfigFile:
+        names = [source.name for source in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError("sources: each source name may be used once")
+        for digest in self.digests:
+            unknown = [name for name in digest.sources if name not in names]
+            if unknown:
+                raise ValueError(f"digests[{digest.name}].sources: no source named {unknown[0]!r}")
+        return self
 
     @model_validator(mode="after")
     def _digests_need_mail(self) -> _ConfigFile:
@@ -354,6 +406,16 @@ class Config:
     web_base_url: str
     maildir: Path
     smtp_ca_file: Path | None
+    sources: tuple[SourceConfig, ...] = ()
+    fetch: FetchConfig = field(default_factory=FetchConfig)
+
+    def source(self, name: str) -> SourceConfig:
+        """The source called `name`; ConfigError if there is none."""
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none configured"
+        raise ConfigError(f"{self.path}: no source named {name!r} (sources: {known})")
 
     def digest(self, name: str) -> DigestConfig:
         """The digest called `name`; ConfigError if there is none."""
@@ -383,6 +445,7 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> C
         raise ConfigError(f"{path}: cannot read config file: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    raw = _with_sources_file(raw, path.parent / SOURCES_FILE)
     store_url = (environ or {}).get(STORE_URL_VARIABLE)
     if store_url and isinstance(raw.setdefault("store", {}), dict):
         raw["store"]["url"] = store_url
@@ -417,7 +480,28 @@ def config_from_mapping(raw: dict[str, Any], path: Path) -> Config:
         web_base_url=parsed.web.base_url or site_url,
         maildir=base / (parsed.mail.maildir if parsed.mail else Path("outbox")),
         smtp_ca_file=_smtp_ca_file(parsed.mail, base),
+        sources=parsed.sources,
+        fetch=parsed.fetch,
     )
+
+
+def _with_sources_file(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Add the `[[sources]]` of `sources.toml` beside the config (if there is one) to `raw`."""
+    if not path.is_file():
+        return raw
+    try:
+        extra = tomllib.loads(path.read_text(encoding="utf-8"))
+        _SourcesFile.model_validate(extra)
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except ValidationError as error:
+        raise ConfigError(_describe(error, path, extra)) from None
+    own = raw.get("sources", [])
+    if not isinstance(own, list):
+        return raw  # the config's own error is reported by validation
+    return raw | {"sources": own + list(extra.get("sources", []))}
 
 
 def _smtp_ca_file(mail: MailConfig | None, base: Path) -> Path | None:
@@ -432,7 +516,8 @@ def _describe(error: ValidationError, path: Path, raw: dict[str, Any]) -> str:
         key = ".".join(str(part) for part in problem["loc"])
         digest = _digest_named_by(problem["loc"], raw)
         if digest:
-            key = key.replace(f"digests.{problem['loc'][1]}", f"digests[{digest}]", 1)
+            table = problem["loc"][0]
+            key = key.replace(f"{table}.{problem['loc'][1]}", f"{table}[{digest}]", 1)
         if problem["type"] == "extra_forbidden":
             message = "unknown key (check its spelling)"
         elif problem["type"] == "missing":
@@ -445,9 +530,11 @@ def _describe(error: ValidationError, path: Path, raw: dict[str, Any]) -> str:
 
 def _digest_named_by(location: tuple[int | str, ...], raw: dict[str, Any]) -> str | None:
     """The name of the `[[digests]]` table an error points into, so messages can say which."""
-    if len(location) < 2 or location[0] != "digests" or not isinstance(location[1], int):
+    if len(location) < 2 or location[0] not in ("digests", "sources"):
         return None
-    tables = raw.get("digests")
+    if not isinstance(location[1], int):
+        return None
+    tables = raw.get(str(location[0]))
     if not isinstance(tables, list) or location[1] >= len(tables):
         return None
     table = tables[location[1]]

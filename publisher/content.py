@@ -57,6 +57,16 @@ class Category:
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """The upstream feed an article was gathered from: its source's name, title and URLs."""
+
+    name: str
+    title: str
+    feed_url: str
+    home_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Article:
     """One parsed article. `source` is its path inside the content folder, in POSIX form."""
 
@@ -74,6 +84,7 @@ class Article:
     categories: tuple[Category, ...]
     tags: tuple[str, ...]
     draft: bool
+    origin: Origin | None = None  # set for items of upstream feeds
 
 
 @dataclass(frozen=True, slots=True)

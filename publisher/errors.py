@@ -27,3 +27,7 @@ class StoreError(PublisherError):
 
 class FeedError(PublisherError):
     """A feed cannot be built or written."""
+
+
+class SourceError(PublisherError):
+    """An upstream feed cannot be fetched or read; the message names the source and its URL."""
