@@ -82,7 +82,10 @@ class NextEdition:
 
 
 def belongs_to(digest: DigestConfig, published: PublishedArticle) -> bool:
-    """Whether an article goes in a digest: any article, or one in the digest's categories."""
+    """Whether an article goes in a digest: from its `sources` and in its `categories`, if set."""
+    origin = published.article.origin
+    if digest.sources and (origin is None or origin.name not in digest.sources):
+        return False
     if not digest.categories:
         return True
     return any(category.slug in digest.categories for category in published.article.categories)

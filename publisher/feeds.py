@@ -213,6 +213,8 @@ def _entry(generator: FeedGenerator, published: PublishedArticle) -> FeedEntry:
     entry.updated(published.updated)
     for category in article.categories:
         entry.category(term=category.slug, label=clean(category.name))
+    if article.origin is not None:  # an upstream feed's item credits its source
+        entry.source(url=article.origin.feed_url, title=clean(article.origin.title))
     return entry
 
 
@@ -263,6 +265,8 @@ def _json_item(published: PublishedArticle, site_author: Author) -> dict[str, An
         "authors": [_json_author(author) for author in article.authors or (site_author,)],
         "tags": [category.name for category in article.categories] + list(article.tags),
     }
+    if article.origin is not None:  # JSON Feed has no source field: an extension says it
+        item["_source"] = {"title": article.origin.title, "feed_url": article.origin.feed_url}
     if article.image:
         item["image"] = article.image.url
         attachment: dict[str, Any] = {

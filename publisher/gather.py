@@ -27,6 +27,7 @@ from publisher.content import (
 )
 from publisher.errors import ContentError
 from publisher.store import Store, StoredFile
+from publisher.upstream import PollReport, poll_sources
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +59,15 @@ class GatherReport:
     scheduled: int = 0
     unchanged: int = 0
     errors: list[ContentError] = field(default_factory=list)
+    sources: PollReport | None = None  # when upstream feeds are configured
 
     def summary(self) -> str:
         """One line: what changed."""
-        return (
+        line = (
             f"gather: {self.new} new, {self.updated} updated, {self.withdrawn} withdrawn, "
             f"{self.published} published, {self.scheduled} scheduled, {len(self.errors)} errors"
         )
+        return line + (f"; {self.sources.summary()}" if self.sources else "")
 
 
 def site_settings(config: Config) -> SiteSettings:
@@ -133,8 +136,10 @@ def check_content(config: Config) -> tuple[list[Article], list[ContentError]]:
 
 
 def gather(store_: Store, config: Config, clock: Clock = system_clock) -> GatherReport:
-    """Scan the content folder into the store, withdraw deleted articles, publish due ones."""
+    """Fetch the due upstream feeds, scan the content folder, withdraw deleted, publish due."""
+    polled = poll_sources(store_, config, clock) if config.sources else None
     run = _GatherRun(config, clock())
+    run.report.sources = polled
     files = sorted(scan_content(config.content_dir), key=lambda f: f.source)
     with store_.transaction() as connection:
         run.execute(connection, files)
@@ -192,6 +197,8 @@ class _GatherRun:
         self.claims = _Claims()
 
     def execute(self, connection: Connection, files: list[SourceFile]) -> None:
+        # Two gathers at once on PostgreSQL would both add the same new articles.
+        store.lock_counter(connection, store.PUBLICATION_COUNTER)
         fingerprint = self._fingerprint()
         rerender = store.setting(connection, _FINGERPRINT_SETTING) != fingerprint
         live = {row.source: row for row in store.stored_files(connection)}

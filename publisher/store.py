@@ -18,7 +18,7 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection, Engine
 
-from publisher.content import Article, Author, Category, Image, PublishedArticle
+from publisher.content import Article, Author, Category, Image, Origin, PublishedArticle
 from publisher.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,8 @@ articles = sa.Table(
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("file_size", sa.BigInteger, nullable=False),
     sa.Column("file_mtime_ns", sa.BigInteger, nullable=False),
+    sa.Column("feed_source", sa.String(64), nullable=True),  # made by migration 0009
+    sa.Column("origin", sa.JSON, nullable=True),
 )
 
 counters = sa.Table(
@@ -226,6 +228,16 @@ def take_sequence_numbers(connection: Connection, counter: str, count: int) -> r
     return range(int(last) - count + 1, int(last) + 1)
 
 
+def lock_counter(connection: Connection, counter: str) -> None:
+    """Hold a counter's row until the transaction ends: PostgreSQL writers of it take turns.
+
+    SQLite needs no lock: its writers already queue (BEGIN IMMEDIATE).
+    """
+    connection.execute(
+        sa.select(counters.c.value).where(counters.c.name == counter).with_for_update()
+    )
+
+
 # Articles ---------------------------------------------------------------------------------
 
 DRAFT, SCHEDULED, PUBLIC, WITHDRAWN = "draft", "scheduled", "public", "withdrawn"
@@ -260,6 +272,7 @@ def stored_files(connection: Connection, *, include_withdrawn: bool = False) -> 
         articles.c.file_mtime_ns,
         articles.c.content_hash,
     )
+    query = query.where(articles.c.feed_source.is_(None))  # items of upstream feeds have none
     if not include_withdrawn:
         query = query.where(articles.c.status != WITHDRAWN)
     return [StoredFile(**row._mapping) for row in connection.execute(query)]
@@ -280,6 +293,8 @@ def article_values(article: Article) -> dict[str, Any]:
         "categories": [asdict(category) for category in article.categories],
         "tags": list(article.tags),
         "published_at": article.date,
+        "feed_source": article.origin.name if article.origin else None,
+        "origin": asdict(article.origin) if article.origin else None,
     }
 
 
@@ -380,6 +395,7 @@ def _published(row: Any) -> PublishedArticle:
         categories=tuple(Category(**category) for category in row["categories"]),
         tags=tuple(row["tags"]),
         draft=False,
+        origin=Origin(**row["origin"]) if row["origin"] else None,
     )
     return PublishedArticle(
         guid=row["guid"],
@@ -533,3 +549,37 @@ def public_articles_in_category(
         if any(category.slug == slug for category in published.article.categories)
     ]
     return found[:limit] if limit is not None else found
+
+
+# Upstream feeds: made by migration 0009 -------------------------------------------------
+
+sources = sa.Table(
+    "sources",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("configured_url", sa.Text, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("etag", sa.Text, nullable=True),
+    sa.Column("last_modified", sa.Text, nullable=True),
+    sa.Column("title", sa.Text, nullable=True),
+    sa.Column("home_url", sa.Text, nullable=True),
+    sa.Column("primed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("items", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_fetch_at", UtcDateTime, nullable=True),
+    sa.Column("last_status", sa.String(32), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("problem", sa.Text, nullable=True),
+    sa.Column("next_fetch_at", UtcDateTime, nullable=True),
+)
+
+source_items = sa.Table(
+    "source_items",
+    metadata,
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("item_id", sa.String(64), primary_key=True),
+    sa.Column("article_id", sa.Integer, sa.ForeignKey("articles.id"), nullable=True),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("first_seen_at", UtcDateTime, nullable=False),
+)
