@@ -25,7 +25,7 @@ from publisher.content import (
     is_article_file,
     parse_article,
 )
-from publisher.errors import ContentError
+from publisher.errors import ContentError, PublisherError, SourceError
 from publisher.store import Store, StoredFile
 from publisher.upstream import PollReport, poll_sources
 
@@ -68,6 +68,11 @@ class GatherReport:
             f"{self.published} published, {self.scheduled} scheduled, {len(self.errors)} errors"
         )
         return line + (f"; {self.sources.summary()}" if self.sources else "")
+
+    def all_errors(self) -> list[PublisherError]:
+        """The content errors, then one per source that could not be fetched or read."""
+        failed = self.sources.errors if self.sources else []
+        return [*self.errors, *(SourceError(line) for line in failed)]
 
 
 def site_settings(config: Config) -> SiteSettings:

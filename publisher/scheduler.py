@@ -124,7 +124,7 @@ def publish_job() -> None:
     with _job_log(PUBLISH_JOB) as result:
         report = gather(runtime.store, runtime.config, runtime.clock)
         result(report.summary())
-        for error in report.errors:
+        for error in report.all_errors():
             log.warning("%s", error)
         result(build(runtime.store, runtime.config).summary())
 

@@ -145,7 +145,10 @@ def poll_sources(
     names: Sequence[str] | None = None,
     force: bool = False,
 ) -> PollReport:
-    """Fetch the sources that are due (or `names`, due or not, with `force`) and store items."""
+    """Fetch the sources that are due (or `names`, due or not, with `force`) and store items.
+
+    Failures are in the report (`errors`), for the caller to show or log.
+    """
     wanted = [config.source(name) for name in names] if names else list(config.sources)
     report = PollReport()
     with store_.transaction() as connection:
@@ -153,10 +156,7 @@ def poll_sources(
     results = fetch_all(requests, fetch_settings(config))
     by_name = {source.name: source for source in wanted}
     for result in results:
-        outcome = _apply(store_, config, by_name[result.name], result, clock())
-        if outcome.error:
-            log.warning("%s", outcome.line())
-        report.outcomes.append(outcome)
+        report.outcomes.append(_apply(store_, config, by_name[result.name], result, clock()))
     return report
 
 
