@@ -40,7 +40,7 @@ from publisher.sources import (
     newest_first,
     parse_feed,
 )
-from publisher.store import Store, source_items, sources
+from publisher.store import Store, articles, source_items, sources
 
 log = logging.getLogger(__name__)
 
@@ -333,19 +333,20 @@ def _store_items(
     known = _known_items(connection, source.name)
     fresh = [item for item in parsed.items if item.item_id not in known]
     chosen = fresh if state.primed else newest_first(fresh)[: source.backfill]
-    published = {item.item_id for item in chosen}
-    for item in fresh:
-        article_id = None
-        if item.item_id in published:
-            article_id = _insert_item(connection, config, item, origin, now)
+    article_ids = _insert_items(connection, config, chosen, origin, now)
+    if fresh:
         connection.execute(
-            source_items.insert().values(
-                source=source.name,
-                item_id=item.item_id,
-                article_id=article_id,
-                content_hash=item.content_hash,
-                first_seen_at=now,
-            )
+            source_items.insert(),
+            [
+                {
+                    "source": source.name,
+                    "item_id": item.item_id,
+                    "article_id": article_ids.get(item.item_id),
+                    "content_hash": item.content_hash,
+                    "first_seen_at": now,
+                }
+                for item in fresh
+            ],
         )
     updated = 0
     for item in parsed.items:
@@ -366,24 +367,40 @@ def _store_items(
             .values(content_hash=item.content_hash)
         )
     store.assign_publication_sequence(connection, now)
-    return len(published), updated
+    return len(article_ids), updated
 
 
-def _insert_item(
-    connection: Connection, config: Config, item: FeedItem, origin: Origin, now: datetime
-) -> int:
-    article = item_article(item, origin, now)
-    values = store.article_values(article) | {
-        "guid": item_guid(config.site.url, origin.name, item.upstream_guid),
-        "status": store.PUBLIC,
-        "updated_at": article.updated or article.date,
-        "first_seen_at": now,
-        "withdrawn_at": None,
-        "content_hash": item.content_hash,
-        "file_size": 0,
-        "file_mtime_ns": 0,
-    }
-    return store.insert_article(connection, values)
+def _insert_items(
+    connection: Connection,
+    config: Config,
+    items: Sequence[FeedItem],
+    origin: Origin,
+    now: datetime,
+) -> dict[str, int]:
+    """Insert the items as public articles in one statement; their ids by item id."""
+    if not items:
+        return {}
+    rows = []
+    for item in items:
+        article = item_article(item, origin, now)
+        rows.append(
+            store.article_values(article)
+            | {
+                "guid": item_guid(config.site.url, origin.name, item.upstream_guid),
+                "status": store.PUBLIC,
+                "updated_at": article.updated or article.date,
+                "first_seen_at": now,
+                "withdrawn_at": None,
+                "content_hash": item.content_hash,
+                "file_size": 0,
+                "file_mtime_ns": 0,
+            }
+        )
+    inserted = connection.execute(
+        articles.insert().returning(articles.c.id, sort_by_parameter_order=True), rows
+    )
+    ids = [int(article_id) for article_id in inserted.scalars()]
+    return {item.item_id: article_id for item, article_id in zip(items, ids, strict=True)}
 
 
 def _known_items(connection: Connection, name: str) -> dict[str, _KnownItem]:
