@@ -525,10 +525,10 @@ def edition_summaries(connection: Connection, limit: int | None = None) -> list[
 
 
 def public_article_at(connection: Connection, url: str) -> PublishedArticle | None:
-    """The public article whose permanent URL is `url`, or None."""
+    """The public article whose permanent URL is `url`, or None; never an upstream item."""
     row = connection.execute(
         sa.select(articles)
-        .where(articles.c.status == PUBLIC, articles.c.url == url)
+        .where(articles.c.status == PUBLIC, articles.c.url == url, articles.c.feed_source.is_(None))
         .order_by(articles.c.published_at.desc(), articles.c.guid)
         .limit(1)
     ).first()

@@ -259,7 +259,10 @@ def _apply(
             error = str(problem).removeprefix(f"source {source.name}: ")
     with store_.transaction() as connection:
         state = _states(connection, source.name)[0]
-        values: dict[str, Any] = {"last_fetch_at": now, "last_status": str(result.status or "")}
+        values: dict[str, Any] = {
+            "last_fetch_at": now,
+            "last_status": str(result.status or "error"),
+        }
         if result.moved_to:
             values["url"] = result.moved_to
         if result.outcome == "gone":

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from email.utils import format_datetime
+from html import escape
 
 import feedparser
 import pytest
@@ -21,9 +22,19 @@ from publisher.build import build
 from publisher.config import Config
 from publisher.editions import create_edition, list_editions
 from publisher.gather import gather
-from publisher.store import Store, articles, open_store, public_articles, sources
+from publisher.store import (
+    Store,
+    articles,
+    open_store,
+    public_article_at,
+    public_articles,
+    sources,
+)
 from publisher.upstream import poll_sources, source_states
 from tests.conftest import SAMPLE_NOW, MovableClock, Site, publisher_environment
+from tests.test_digest import HOSTILE_SUMMARY as DIGEST_HOSTILE_SUMMARY
+from tests.test_digest import HOSTILE_TITLE as DIGEST_HOSTILE_TITLE
+from tests.test_feeds import HOSTILE_TITLES
 from tests.upstream.documents import (
     ATOM_WITH_BASE,
     HOSTILE_RSS,
@@ -535,3 +546,76 @@ def test_hostile_items_never_reach_a_feed_or_an_email(
         assert parsed.bozo == 0, name
         [entry] = [e for e in parsed.entries if "alert(1)" in e.title]
         assert entry.title == "<script>alert(1)</script> ]]> &amp; control"
+
+
+HOSTILE_CORPUS = [*HOSTILE_TITLES, DIGEST_HOSTILE_TITLE, DIGEST_HOSTILE_SUMMARY]
+
+
+def hostile_feed(texts: list[str]) -> bytes:
+    """Each text of the articles' hostile corpus as an item's title and (as HTML) description."""
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>H</title>'
+        "<link>https://h.example.net/</link><description>d</description>"
+        + "".join(
+            f"<item><title>{escape(text)}</title><guid>h-{n}</guid>"
+            f"<link>https://h.example.net/{n}</link><pubDate>{rfc822(-n)}</pubDate>"
+            f"<description>{escape(text)}</description></item>"
+            for n, text in enumerate(texts)
+        )
+        + "</channel></rss>"
+    ).encode("utf-8")
+
+
+def test_the_articles_hostile_corpus_comes_out_of_feeds_and_email_inert(
+    site: Site, store: Store, server: FeedServer, clock: MovableClock
+) -> None:
+    server.serve("/feed", hostile_feed(HOSTILE_CORPUS))
+    config = configure(site, source("h", server.url("/feed"), backfill=50))
+    gather(store, config, clock)
+    build(store, config)
+    edition = create_edition(store, config, "daily", clock).edition
+    assert edition is not None
+    rss = feedparser.parse((site.feeds / "rss.xml").read_bytes())
+    atom = feedparser.parse((site.feeds / "atom.xml").read_bytes())
+    assert rss.bozo == 0
+    assert atom.bozo == 0
+    for parsed in (rss, atom):
+        for entry in parsed.entries:
+            if not entry.id.startswith("tag:gazette.example.org,2026:sources/h/"):
+                continue
+            content = entry.content[0].value
+            assert "<script" not in content
+            assert "onerror" not in content
+            assert not FORBIDDEN.search(entry.title + content)
+    for text in (edition.html, (site.feeds / "atom.xml").read_text()):
+        assert "<script" not in text
+        assert "onerror=" not in text
+        assert not FORBIDDEN.search(text)
+    assert not FORBIDDEN.search(edition.text)
+
+
+def test_no_page_is_served_for_an_item_even_at_a_local_looking_url(
+    site: Site, store: Store, server: FeedServer, clock: MovableClock
+) -> None:
+    local_looking = rss_with_items("Same host", [("x", "Same host", rfc822(-1))]).replace(
+        b"https://x.example.net/x", b"https://gazette.example.org/articles/same-host/"
+    )
+    server.serve("/feed", local_looking)
+    config = configure(site, source("same", server.url("/feed"), backfill=1))
+    gather(store, config, clock)
+    [row] = items_of(store, "same")
+    assert row["url"] == "https://gazette.example.org/articles/same-host/"
+    with store.transaction() as connection:
+        assert public_article_at(connection, str(row["url"])) is None
+
+
+def test_atom_items_from_the_server_resolve_urls_against_xml_base(
+    site: Site, store: Store, server: FeedServer, clock: MovableClock
+) -> None:
+    server.serve("/atom", ATOM_WITH_BASE, "application/atom+xml")
+    config = configure(site, source("boat", server.url("/atom"), backfill=1))
+    gather(store, config, clock)
+    [row] = items_of(store, "boat")
+    assert row["url"] == "https://lifeboat.example.net/news/2026/shout-yacht"
+    assert 'href="https://lifeboat.example.net/news/2026/photos/"' in str(row["body_html"])
+    assert [author["name"] for author in row["authors"]] == ["Coxswain Bell"]
