@@ -17,6 +17,7 @@ from publisher.fetch import (
     FetchSettings,
     default_user_agent,
     fetch_all,
+    fetch_one,
     is_public_address,
     retry_delay,
 )
@@ -285,3 +286,27 @@ def test_a_redirect_to_another_scheme_is_refused(server: FeedServer) -> None:
 )
 def test_only_public_addresses_count_as_public(address: str, public: bool) -> None:
     assert is_public_address(ipaddress.ip_address(address)) is public
+
+
+def test_https_goes_to_the_checked_address_and_verifies_the_original_host_name() -> None:
+    import asyncio
+    import ssl
+
+    import trustme
+
+    authority = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("localhost").configure_cert(server_tls)
+    client_tls = ssl.create_default_context()
+    authority.configure_trust(client_tls)
+    with FeedServer(tls=server_tls) as secure:
+        secure.serve("/feed/", WORDPRESS_RSS)
+        good = FetchRequest("feed", f"https://localhost:{secure.port}/feed/")
+        result = asyncio.run(fetch_one(good, SETTINGS, client_tls))
+        assert result.outcome == "fetched", result.error
+        assert result.body == WORDPRESS_RSS
+        assert secure.requests_for("/feed/")[0].headers["host"] == f"localhost:{secure.port}"
+        wrong_name = FetchRequest("feed", f"https://127.0.0.1:{secure.port}/feed/")
+        refused = asyncio.run(fetch_one(wrong_name, SETTINGS, client_tls))
+    assert refused.outcome == "failed"
+    assert "CERTIFICATE_VERIFY_FAILED" in (refused.error or "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ Route = Callable[[dict[str, str]], Reply]
 class FeedServer:
     """Serves routes on 127.0.0.1 (or another loopback address) on a free port, in a thread."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> None:
         self.routes: dict[str, Route] = {}
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
@@ -73,6 +74,9 @@ class FeedServer:
 
         self.httpd = ThreadingHTTPServer((host, 0), Handler)
         self.httpd.daemon_threads = True
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self.host = host
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(
@@ -80,7 +84,7 @@ class FeedServer:
         )
 
     def url(self, path: str) -> str:
-        return f"http://{self.host}:{self.port}{path}"
+        return f"{self.scheme}://{self.host}:{self.port}{path}"
 
     def serve(self, path: str, body: bytes, content_type: str = "application/rss+xml") -> None:
         """Serve `body` at `path` with an ETag, answering 304 when the client sends it back."""
