@@ -185,7 +185,7 @@ class _Fetch:
         raise FetchError(f"{self.request.url}: more than {MAX_REDIRECTS} redirects")
 
     async def _get(self, client: httpx.AsyncClient, url: str) -> httpx.Response:
-        target, host = await self._checked(url)
+        targets, host = await self._checked(url)
         headers = {
             "host": host,
             "user-agent": self.settings.user_agent,
@@ -196,11 +196,17 @@ class _Fetch:
         if self.request.last_modified:
             headers["if-modified-since"] = self.request.last_modified
         extensions = {"sni_hostname": urlsplit(url).hostname or ""}
-        built = client.build_request("GET", target, headers=headers, extensions=extensions)
+        for target in targets[:-1]:
+            built = client.build_request("GET", target, headers=headers, extensions=extensions)
+            try:
+                return await client.send(built, stream=True)
+            except httpx.ConnectError:
+                continue  # the host's next address, as a browser would
+        built = client.build_request("GET", targets[-1], headers=headers, extensions=extensions)
         return await client.send(built, stream=True)
 
-    async def _checked(self, url: str) -> tuple[httpx.URL, str]:
-        """The URL to connect to (host replaced by its checked address) and the Host header."""
+    async def _checked(self, url: str) -> tuple[list[httpx.URL], str]:
+        """The URLs to try (the host replaced by each checked address), and the Host header."""
         try:
             parsed = httpx.URL(url)
         except httpx.InvalidURL as error:
@@ -208,18 +214,19 @@ class _Fetch:
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise FetchError(f"{url}: only http and https URLs are fetched")
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        address = await self._address(url, parsed.host, port)
+        addresses = await self._addresses(url, parsed.host, port)
         host = parsed.netloc.decode("ascii")
-        return parsed.copy_with(host=str(address)), host
+        return [parsed.copy_with(host=str(address)) for address in addresses], host
 
-    async def _address(self, url: str, host: str, port: int) -> IPAddress:
+    async def _addresses(self, url: str, host: str, port: int) -> list[IPAddress]:
         try:
             answers = await asyncio.get_running_loop().getaddrinfo(
                 host, port, type=socket.SOCK_STREAM
             )
         except OSError as error:
             raise FetchError(f"{url}: cannot resolve {host}: {error}") from None
-        addresses = [ipaddress.ip_address(str(answer[4][0]).split("%")[0]) for answer in answers]
+        found = (ipaddress.ip_address(str(answer[4][0]).split("%")[0]) for answer in answers)
+        addresses = list(dict.fromkeys(found))
         if not addresses:
             raise FetchError(f"{url}: {host} has no address")
         for address in addresses:
@@ -228,7 +235,7 @@ class _Fetch:
                     f"{url}: refused: {host} is {address}, not a public address "
                     "(set [fetch] allow_private = true to fetch from it)"
                 )
-        return addresses[0]
+        return addresses
 
     async def _result(self, response: httpx.Response, url: str) -> FetchResult:
         name, status = self.request.name, response.status_code

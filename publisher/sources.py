@@ -323,10 +323,12 @@ class _JsonFeed(BaseModel):
 
 
 def _looks_like_json(data: bytes, content_type: str | None) -> bool:
-    media_type = (content_type or "").split(";")[0].strip().lower()
-    if media_type in ("application/feed+json", "application/json"):
+    # By the body, not the header: servers label feeds wrongly both ways.
+    start = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if start == b"{":
         return True
-    return data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    return start != b"<" and media_type in ("application/feed+json", "application/json")
 
 
 def _parse_json_feed(data: bytes, url: str, settings: SourceSettings) -> ParsedFeed:

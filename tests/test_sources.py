@@ -284,3 +284,10 @@ def test_any_item_text_comes_out_inert_and_xml_safe(title: str, body: str) -> No
         for text in (item.title, item.summary, item.body_html):
             assert not FORBIDDEN.search(text)
             assert not re.search("[\ud800-\udfff]", text)
+
+
+def test_the_body_decides_json_or_xml_whatever_the_content_type_says() -> None:
+    rss = parse_feed(WORDPRESS_RSS, FEED_URL, "application/json", SETTINGS)
+    assert rss.title == "Alder Rowing Club"
+    json_feed = parse_feed(JSON_FEED_11, FEED_URL, "text/xml", SETTINGS)
+    assert json_feed.title == "Tide Tables"
