@@ -95,17 +95,21 @@ def render_opml(title: str, sources: Sequence[SourceConfig], homes: dict[str, st
     """OPML 2.0 listing every source; `homes` gives the web pages fetching has found."""
     root = etree.Element("opml", version="2.0")
     head = etree.SubElement(root, "head")
-    etree.SubElement(head, "title").text = title
+    etree.SubElement(head, "title").text = plain_text(title)
     body = etree.SubElement(root, "body")
     for source in sources:
-        attributes = {"type": "rss", "text": source.title or source.name}
-        if source.title:
-            attributes["title"] = source.title
-        attributes["xmlUrl"] = source.url
+        title = plain_text(source.title)
+        attributes = {"type": "rss", "text": title or source.name}
+        if title:
+            attributes["title"] = title
+        attributes["xmlUrl"] = plain_text(source.url)
         if source.name in homes:
-            attributes["htmlUrl"] = homes[source.name]
-        if source.categories:
-            attributes["category"] = ",".join(f"/{name}" for name in source.categories)
+            attributes["htmlUrl"] = plain_text(homes[source.name])
+        categories = [name for name in map(plain_text, source.categories) if name]
+        if categories:
+            # Commas and slashes separate categories and their levels in OPML 2.0.
+            names = (name.replace(",", " ").replace("/", " ") for name in categories)
+            attributes["category"] = ",".join(f"/{name}" for name in names)
         etree.SubElement(body, "outline", attributes)
     document: bytes = etree.tostring(
         root, encoding="UTF-8", xml_declaration=True, pretty_print=True

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
-from publisher.config import SOURCES_FILE, load_config
+from publisher.config import SOURCES_FILE, SourceConfig, load_config
 from publisher.errors import PublisherError
-from publisher.opml import import_opml, parse_opml, render_opml
+from publisher.markup import plain_text
+from publisher.opml import import_opml, parse_opml, render_opml, source_tables, toml_tables
 from tests.conftest import Site
 from tests.test_cli import run
 from tests.upstream.documents import WORDPRESS_RSS
@@ -234,3 +238,31 @@ def test_gather_reports_a_failing_source_and_exits_non_zero(site: Site, server: 
     assert result.stderr.strip() == (
         f"source old: {server.url('/gone')}: gone (HTTP 410): source disabled"
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    titles=st.lists(st.text(max_size=40), min_size=1, max_size=5),
+    folder=st.text(max_size=20),
+)
+def test_any_titles_survive_an_export_and_import(titles: list[str], folder: str) -> None:
+    feeds = [
+        SourceConfig(
+            name=f"s{n}",
+            url=f"https://feeds.example.net/{n}",
+            title=plain_text(title),
+            categories=(folder,) if plain_text(folder) else (),
+        )
+        for n, title in enumerate(titles)
+    ]
+    parsed, errors = parse_opml(render_opml("T", feeds, {}), "x.opml")
+    assert errors == []
+    # A source without a title is exported under its name (readers need a text).
+    expected = [(s.url, s.title or s.name) for s in feeds]
+    assert [(f.url, f.title) for f in parsed] == expected
+    added, _ = source_tables(parsed, [])
+    reread = [SourceConfig(**table) for table in tomllib.loads(toml_tables(added))["sources"]]
+    assert [(s.url, s.title) for s in reread] == expected
+    for reimported in reread:
+        assert len(reimported.categories) <= 1
+        assert all(plain_text(name) == name for name in reimported.categories)

@@ -291,3 +291,40 @@ def test_the_body_decides_json_or_xml_whatever_the_content_type_says() -> None:
     assert rss.title == "Alder Rowing Club"
     json_feed = parse_feed(JSON_FEED_11, FEED_URL, "text/xml", SETTINGS)
     assert json_feed.title == "Tide Tables"
+
+
+json_text = st.one_of(st.none(), st.text(max_size=120))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    title=json_text,
+    html=json_text,
+    text=json_text,
+    summary=json_text,
+    guid=st.one_of(st.text(max_size=40), st.integers()),
+    url=json_text,
+)
+def test_any_json_feed_item_is_read_inert_or_refused_with_a_message(
+    title: str | None,
+    html: str | None,
+    text: str | None,
+    summary: str | None,
+    guid: str | int,
+    url: str | None,
+) -> None:
+    item = {"id": guid, "title": title, "content_html": html, "content_text": text}
+    item |= {"summary": summary, "url": url}
+    document = {"version": "https://jsonfeed.org/version/1.1", "title": "T", "items": [item]}
+    data = json.dumps(document).encode()
+    try:
+        feed = parse_feed(data, FEED_URL, "application/feed+json", SETTINGS)
+    except SourceError as error:
+        message = str(error)
+        assert message.startswith(f"source club: {FEED_URL}: ")
+        return
+    for parsed in feed.items:
+        assert parsed.url.startswith(("http://", "https://"))
+        assert "<script" not in parsed.body_html.lower()
+        for value in (parsed.title, parsed.summary, parsed.body_html):
+            assert not FORBIDDEN.search(value)
