@@ -31,6 +31,7 @@ from publisher.fetch import (
     fetch_all,
     retry_delay,
 )
+from publisher.markup import plain_text
 from publisher.sources import (
     FeedItem,
     ParsedFeed,
@@ -282,7 +283,7 @@ def _apply(
             return SourceOutcome(source.name, "not modified")
         origin = Origin(
             name=source.name,
-            title=source.title or parsed.title or source.name,
+            title=plain_text(source.title) or parsed.title or source.name,
             feed_url=result.moved_to or state.url,
             home_url=parsed.home_url,
         )

@@ -619,3 +619,19 @@ def test_atom_items_from_the_server_resolve_urls_against_xml_base(
     assert row["url"] == "https://lifeboat.example.net/news/2026/shout-yacht"
     assert 'href="https://lifeboat.example.net/news/2026/photos/"' in str(row["body_html"])
     assert [author["name"] for author in row["authors"]] == ["Coxswain Bell"]
+
+
+def test_digests_credit_the_source_of_an_item(
+    site: Site, store: Store, server: FeedServer, clock: MovableClock
+) -> None:
+    server.serve("/feed", WORDPRESS_RSS)
+    tables = source("wp", server.url("/feed"), backfill=5, title="Rowing <Club> & Friends")
+    tables += '[[digests]]\nname = "posts"\ntitle = "Posts"\nsources = ["wp"]\n'
+    config = configure(site, tables)
+    gather(store, config, clock)
+    edition = create_edition(store, config, "posts", clock).edition
+    assert edition is not None
+    assert 'via <span class="byline-source">Rowing &lt;Club&gt; &amp; Friends</span>' in (
+        edition.html
+    )
+    assert "By Jon Teal | 23 November 2026 | via Rowing <Club> & Friends" in edition.text
