@@ -150,7 +150,14 @@ async def fetch_one(
         error = str(problem)
     except httpx.HTTPError as problem:
         error = f"{request.url}: {type(problem).__name__}: {problem}"
+    except Exception as problem:  # one source's surprise must not stop the others
+        log.exception("fetching %s", request.url)
+        error = f"{request.url}: {type(problem).__name__}: {problem}"
     return FetchResult(request.name, "failed", request.url, error=error)
+
+
+def _sendable(value: str) -> bool:
+    return value.isascii() and value.isprintable()
 
 
 class _Fetch:
@@ -191,9 +198,10 @@ class _Fetch:
             "user-agent": self.settings.user_agent,
             "accept": ACCEPT,
         }
-        if self.request.etag:
+        # A validator that is not ASCII cannot be sent back: the feed is fetched in full.
+        if self.request.etag and _sendable(self.request.etag):
             headers["if-none-match"] = self.request.etag
-        if self.request.last_modified:
+        if self.request.last_modified and _sendable(self.request.last_modified):
             headers["if-modified-since"] = self.request.last_modified
         extensions = {"sni_hostname": urlsplit(url).hostname or ""}
         for target in targets[:-1]:

@@ -258,6 +258,9 @@ def _apply(
             )
         except SourceError as problem:
             error = str(problem).removeprefix(f"source {source.name}: ")
+        except Exception as problem:  # one source's surprise must not stop the others
+            log.exception("source %s: reading %s", source.name, result.url)
+            error = f"{result.url}: cannot read the feed: {type(problem).__name__}: {problem}"
     with store_.transaction() as connection:
         state = _states(connection, source.name)[0]
         values: dict[str, Any] = {

@@ -310,3 +310,13 @@ def test_https_goes_to_the_checked_address_and_verifies_the_original_host_name()
         refused = asyncio.run(fetch_one(wrong_name, SETTINGS, client_tls))
     assert refused.outcome == "failed"
     assert "CERTIFICATE_VERIFY_FAILED" in (refused.error or "")
+
+
+def test_a_validator_that_cannot_be_sent_back_means_a_full_fetch(server: FeedServer) -> None:
+    server.routes["/feed/"] = fixed(Reply(200, {"ETag": '"caf\u00e9"'}, WORDPRESS_RSS))
+    first = fetch(server, "/feed/")
+    assert first.etag == '"caf\u00e9"'
+    second = fetch(server, "/feed/", etag=first.etag or "", last_modified="Tue\r\nX: y")
+    assert second.outcome == "fetched"
+    assert "if-none-match" not in server.requests_for("/feed/")[1].headers
+    assert "if-modified-since" not in server.requests_for("/feed/")[1].headers
