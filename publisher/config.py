@@ -237,6 +237,15 @@ class MailConfig(_Section):
     maildir: Path = Path("outbox")
     smtp: SmtpConfig | None = None
 
+    @field_validator("bounce_address")
+    @classmethod
+    def _bounce_address_takes_tokens(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9._=-]+@[A-Za-z0-9.-]+", value):
+            raise ValueError(
+                f"{value!r} must be a bare ASCII address (bounces@example.org) without '+'"
+            )
+        return value
+
     @model_validator(mode="after")
     def _smtp_needs_a_server(self) -> MailConfig:
         if self.transport == "smtp" and self.smtp is None:

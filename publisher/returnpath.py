@@ -15,6 +15,7 @@ import hmac
 import re
 from dataclasses import dataclass
 
+from publisher.config import Config
 from publisher.errors import PublisherError
 
 BOUNCE, UNSUBSCRIBE = "b", "u"
@@ -54,6 +55,21 @@ def verify_return_token(secret: bytes, token: str) -> TokenClaim | None:
         return None
     expected = make_return_token(secret, claim.kind, claim.delivery_id)
     return claim if hmac.compare_digest(expected, token.lower()) else None
+
+
+def envelope_sender(config: Config, secret: bytes, delivery_id: int) -> str | None:
+    """The VERP envelope sender for one delivery row; None without `[mail] bounce_address`."""
+    if config.mail is None or not config.mail.bounce_address:
+        return None
+    token = make_return_token(secret, BOUNCE, delivery_id)
+    return tagged_address(config.mail.bounce_address, token)
+
+
+def mailto_token(config: Config, secret: bytes, delivery_id: int) -> str | None:
+    """The token for one delivery row's `mailto:` unsubscribe; None without a bounce address."""
+    if config.mail is None or not config.mail.bounce_address:
+        return None
+    return make_return_token(secret, UNSUBSCRIBE, delivery_id)
 
 
 def tagged_address(address: str, token: str) -> str:

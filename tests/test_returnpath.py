@@ -4,17 +4,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publisher.errors import PublisherError
+from publisher.errors import ConfigError, PublisherError
 from publisher.returnpath import (
     BOUNCE,
     UNSUBSCRIBE,
     TokenClaim,
+    envelope_sender,
+    mailto_token,
     make_return_token,
     read_return_token,
     tagged_address,
     tokens_in,
     verify_return_token,
 )
+from tests.conftest import Site
 
 SECRET = b"a test secret of enough length"
 
@@ -68,3 +71,25 @@ def test_an_address_that_cannot_carry_a_token_is_an_error() -> None:
 def test_only_made_tokens_verify(text: str) -> None:
     claim = verify_return_token(SECRET, text)
     assert claim is None or make_return_token(SECRET, claim.kind, claim.delivery_id) == text.lower()
+
+
+def test_envelope_sender_is_tagged_only_with_a_bounce_address(site: Site) -> None:
+    assert envelope_sender(site.config(), SECRET, 3) is None
+    assert mailto_token(site.config(), SECRET, 3) is None
+    text = site.config_path.read_text().replace(
+        "[mail]\n", '[mail]\nbounce_address = "bounces@gazette.example.org"\n', 1
+    )
+    site.config_path.write_text(text)
+    token = make_return_token(SECRET, BOUNCE, 3)
+    assert envelope_sender(site.config(), SECRET, 3) == f"bounces+{token}@gazette.example.org"
+    assert mailto_token(site.config(), SECRET, 3) == make_return_token(SECRET, UNSUBSCRIBE, 3)
+
+
+@pytest.mark.parametrize("address", ["bounces+x@example.org", "bounces", "b\u00f6@example.org"])
+def test_a_bounce_address_that_cannot_take_tokens_is_refused(site: Site, address: str) -> None:
+    text = site.config_path.read_text().replace(
+        "[mail]\n", f'[mail]\nbounce_address = "{address}"\n', 1
+    )
+    site.config_path.write_text(text)
+    with pytest.raises(ConfigError, match=r"mail\.bounce_address: .*without '\+'"):
+        site.config()
