@@ -542,7 +542,7 @@ def _inbound_mailboxes(context: click.Context, maildir: Path | None) -> None:
         if maildir is None and config.inbound.imap_host:
             from publisher.inbound.imap import read_imap
 
-            read_imap(inbound, config.inbound, os.environ, report)
+            read_imap(inbound, os.environ, report)
     click.echo(report.summary())
     for problem in report.errors:
         click.secho(problem, fg="red", err=True)
