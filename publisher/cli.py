@@ -528,21 +528,20 @@ def inbound_command(context: click.Context, source: str | None, maildir: Path | 
 
 @reports_errors
 def _inbound_mailboxes(context: click.Context, maildir: Path | None) -> None:
-    from publisher.inbound.readers import Inbound, InboundReport, inbound_maildir, read_maildir
+    from publisher.inbound.mailboxes import has_mailbox, read_mailboxes
+    from publisher.inbound.readers import Inbound, InboundReport, read_maildir
 
     config = _config(context)
-    folder = maildir or inbound_maildir(config)
-    if folder is None and not config.inbound.imap_host:
-        raise Failed(f"error: {config.path}: no [inbound] maildir or imap_host; or use --maildir")
-    report = InboundReport()
     with open_store(config.store_url) as store:
         inbound = Inbound(store, config, os.environ, system_clock)
-        if folder is not None:
-            read_maildir(inbound, folder, report)
-        if maildir is None and config.inbound.imap_host:
-            from publisher.inbound.imap import read_imap
-
-            read_imap(inbound, os.environ, report)
+        if maildir is not None:
+            report = read_maildir(inbound, maildir, InboundReport())
+        elif has_mailbox(inbound):
+            report = read_mailboxes(inbound, os.environ)
+        else:
+            raise Failed(
+                f"error: {config.path}: no [inbound] maildir or imap_host; or use --maildir"
+            )
     click.echo(report.summary())
     for problem in report.errors:
         click.secho(problem, fg="red", err=True)
