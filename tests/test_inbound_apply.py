@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -200,3 +201,35 @@ def test_unsubscribe_with_a_return_path_token_is_refused(
     event = InboundEvent("unsubscribe", "test:1", token=make_return_token(SECRET, BOUNCE, row))
     assert apply_event(store, site.config(), SECRET, event, clock()).outcome == UNMATCHED
     assert status_of(store, "kim@example.com")[0] == CONFIRMED
+
+
+@pytest.mark.parametrize("name", ["postfix_dsn", "exim_bounce", "exchange_dsn", "yahoo_bounce"])
+def test_bounce_without_a_token_finds_the_delivery_by_our_quoted_message_id(
+    site: Site, store: Store, clock: MovableClock, name: str
+) -> None:
+    from publisher.messages import message_id
+
+    subscriber, _ = add_subscriber(store, "reader@example.org", "", ("daily",), clock())
+    row = delivery_of(store, site, clock, "reader@example.org")
+    with store.transaction() as connection:
+        edition_id = connection.scalar(
+            sa.select(deliveries.c.edition_id).where(deliveries.c.id == row)
+        )
+    ours = message_id(int(edition_id), subscriber.id, site.config().site.url).encode()
+    # A forwarded address bounced: the report names nobody we know, but quotes our Message-ID.
+    raw = re.sub(rb"<e1\.s\d+\.[0-9a-f]{12}@gazette\.example\.org>", ours, inbound_message(name))
+    assert ours in raw
+    assert apply_mail(store, site.config(), raw, clock) == [APPLIED]
+    assert status_of(store, "reader@example.org")[1] == 1
+    shown = subscriber_events(store, subscriber.id)
+    assert [(e.delivery_id, e.edition_id) for e in shown] == [(row, edition_id)]
+
+
+def test_a_forged_message_id_is_not_ours(site: Site, store: Store, clock: MovableClock) -> None:
+    add_subscriber(store, "reader@example.org", "", ("daily",), clock())
+    delivery_of(store, site, clock, "reader@example.org")
+    raw = inbound_message("postfix_dsn").replace(
+        b"<e1.s1.0a1b2c3d4e5f@gazette.example.org>", b"<e1.s1.000000000000@gazette.example.org>"
+    )
+    assert apply_mail(store, site.config(), raw, clock) == [UNMATCHED]
+    assert status_of(store, "reader@example.org")[1] == 0

@@ -17,6 +17,7 @@ event's key is stored, unique: the same report twice changes nothing.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,6 +33,7 @@ from publisher.inbound.events import (
     UNSUBSCRIBE,
     InboundEvent,
 )
+from publisher.messages import MessageError, message_id
 from publisher.returnpath import UNSUBSCRIBE as UNSUBSCRIBE_TOKEN
 from publisher.returnpath import verify_return_token
 from publisher.store import (
@@ -50,6 +52,8 @@ from publisher.store import (
 from publisher.subscribers import SubscriberError, check_address
 
 log = logging.getLogger(__name__)
+
+_MESSAGE_ID = re.compile(r"<e([0-9]+)\.s([0-9]+)\.[0-9a-f]{12}@[^>]+>")
 
 APPLIED, DUPLICATE, UNMATCHED = "applied", "duplicate", "unmatched"
 
@@ -123,7 +127,7 @@ def _apply(
     seen = connection.scalar(sa.select(events.c.id).where(events.c.key == event.key))
     if seen is not None:
         return Applied(DUPLICATE, event.kind)
-    target = _target(connection, secret, event)
+    target = _target(connection, config, secret, event)
     if target is None:
         log.info("%s for %s: no such subscriber", event.kind, event.recipient or event.token)
         return Applied(UNMATCHED, event.kind)
@@ -151,8 +155,11 @@ def _apply(
     return Applied(APPLIED, event.kind, target.subscriber_id)
 
 
-def _target(connection: Connection, secret: bytes, event: InboundEvent) -> _Target | None:
-    """Whom the event is about: by its token if it verifies, else by its address."""
+def _target(
+    connection: Connection, config: Config, secret: bytes, event: InboundEvent
+) -> _Target | None:
+    """Whom the event is about: by its token if it verifies, else by the Message-ID of ours
+    it quotes, else by its address."""
     claim = verify_return_token(secret, event.token) if event.token else None
     if claim is not None:
         row = connection.execute(
@@ -164,7 +171,12 @@ def _target(connection: Connection, secret: bytes, event: InboundEvent) -> _Targ
             return _Target(int(row.subscriber_id), int(row.id), str(row.digest))
     elif event.token:
         log.warning("%s: token %r does not verify; ignored", event.kind, event.token)
-    if event.kind == UNSUBSCRIBE or not event.recipient:
+    if event.kind == UNSUBSCRIBE:
+        return None
+    quoted = _quoted_delivery(connection, config, event.original_id)
+    if quoted is not None:
+        return quoted
+    if not event.recipient:
         return None
     try:
         key = check_address(event.recipient).key
@@ -172,6 +184,28 @@ def _target(connection: Connection, secret: bytes, event: InboundEvent) -> _Targ
         key = event.recipient.casefold()
     found = connection.scalar(sa.select(subscribers.c.id).where(subscribers.c.email_key == key))
     return None if found is None else _Target(int(found), None, None)
+
+
+def _quoted_delivery(
+    connection: Connection, config: Config, original_id: str | None
+) -> _Target | None:
+    """The delivery whose message has the Message-ID `original_id`, if it is one of ours."""
+    match = _MESSAGE_ID.fullmatch(original_id or "")
+    if match is None:
+        return None
+    edition_id, subscriber_id = int(match.group(1)), int(match.group(2))
+    try:
+        ours = message_id(edition_id, subscriber_id, config.site.url)
+    except MessageError:
+        return None
+    if ours != original_id:
+        return None
+    row = connection.execute(
+        sa.select(deliveries.c.id, editions.c.digest)
+        .join(editions, editions.c.id == deliveries.c.edition_id)
+        .where(deliveries.c.edition_id == edition_id, deliveries.c.subscriber_id == subscriber_id)
+    ).first()
+    return None if row is None else _Target(subscriber_id, int(row.id), str(row.digest))
 
 
 def _count_bounce(connection: Connection, config: Config, subscriber_id: int) -> None:

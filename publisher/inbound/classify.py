@@ -17,6 +17,7 @@ the unsubscribe address) and, in an abuse report, from the reported message's ow
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import hashlib
@@ -57,6 +58,10 @@ _AUTO_REPLY_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 _AUTO_REPLY_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Response")
+# The Message-ID publisher gives each message (messages.message_id): e<edition>.s<subscriber>.
+_OUR_MESSAGE_ID = re.compile(
+    rb"<e[1-9][0-9]{0,17}\.s[1-9][0-9]{0,17}\.[0-9a-f]{12}@[A-Za-z0-9.-]{1,253}>"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +80,21 @@ def classify_message(raw: bytes) -> Classification:
     for classifier in (_abuse_report, _delivery_status, _unsubscribe_request, _mta_bounce):
         found = classifier(message, report_id)
         if found is not None:
-            return found
+            return _with_original_id(found, raw)
     if _is_auto_reply(message):
         return Classification(AUTO_REPLY, (), report_id)
     return Classification(UNKNOWN, (), report_id)
+
+
+def _with_original_id(found: Classification, raw: bytes) -> Classification:
+    """The events, each with the one Message-ID of ours the report quotes (in a header, the
+    returned headers or the returned message); none if it quotes none or several."""
+    quoted = set(_OUR_MESSAGE_ID.findall(raw))
+    if len(quoted) != 1 or not found.events:
+        return found
+    original = quoted.pop().decode("ascii")
+    events = tuple(dataclasses.replace(event, original_id=original) for event in found.events)
+    return dataclasses.replace(found, events=events)
 
 
 def _report_id(message: Message, raw: bytes) -> str:

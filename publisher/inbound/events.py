@@ -21,7 +21,8 @@ class InboundEvent:
 
     `key` identifies the report: the same report read twice has the same key, and is applied
     once. `token` is a return-path or unsubscribe token found in the report (checked only when
-    applied); `recipient` is the address the report names, used when there is no valid token.
+    applied); `original_id` the Message-ID of our message the report quotes, if it quotes one;
+    `recipient` the address the report names, used when neither finds the delivery.
     """
 
     kind: str
@@ -31,6 +32,7 @@ class InboundEvent:
     code: str = ""
     diagnostic: str = ""
     source: str = "mail"
+    original_id: str | None = None
 
 
 def event_key(source: str, report_id: str, recipient: str | None) -> str:
