@@ -160,3 +160,17 @@ def test_show_names_an_unknown_subscriber(site: Site) -> None:
     result = run(site, "subscribers", "show", "nobody@example.org")
     assert result.returncode == 1
     assert b"no subscriber nobody@example.org" in result.stderr
+
+
+def test_a_store_failure_leaves_the_message_where_it_was(site: Site, tmp_path: Path) -> None:
+    subscribe(site, "bob@example.com")
+    with open_store(site.config().store_url) as store, store.transaction() as connection:
+        connection.execute(sa.text("DROP TABLE events"))
+    maildir = make_maildir(tmp_path / "Maildir", {"exim": inbound_message("exim_bounce")})
+    result = run(site, "inbound", "--maildir", str(maildir))
+    assert result.returncode == 1
+    assert result.stderr.count(b"\n") == 1
+    assert b"cannot record a hard_bounce event" in result.stderr
+    assert len(list((maildir / "cur").iterdir())) == 1
+    piped = run(site, "inbound", "-", stdin=inbound_message("exim_bounce"))
+    assert piped.returncode == 75

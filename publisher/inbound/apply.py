@@ -23,9 +23,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from publisher.config import Config, parse_duration
+from publisher.errors import StoreError
 from publisher.inbound.events import (
     COMPLAINT,
     HARD_BOUNCE,
@@ -98,6 +99,9 @@ def apply_event(
     except IntegrityError:
         # The same event, applied at the same moment by another reader, won the insert.
         return Applied(DUPLICATE, event.kind)
+    except SQLAlchemyError as error:
+        reason = " ".join(str(getattr(error, "orig", None) or error).split())
+        raise StoreError(f"cannot record a {event.kind} event: {reason}") from None
 
 
 def subscriber_events(store: Store, subscriber_id: int) -> list[StoredEvent]:
