@@ -423,3 +423,15 @@ def test_hard_bounces_by_webhook_reach_the_bounce_limit(
         ses["bounce"]["feedbackId"] = f"feedback-{number}"
         post_sns(client, sns_notification(keys, ses))
     assert status(store, "jane@example.com") == (BOUNCED, 3)
+
+
+def test_a_store_failure_is_503_so_the_provider_retries(client: TestClient, store: Store) -> None:
+    import sqlalchemy as sa
+
+    with store.transaction() as connection:
+        connection.execute(sa.text("DROP TABLE events"))
+    response = client.post(
+        "/webhooks/postmark", json=sample("postmark_bounce"), headers=basic(POSTMARK_AUTH)
+    )
+    assert response.status_code == 503
+    assert status(store, "john@example.com") == (CONFIRMED, 0)
