@@ -554,3 +554,97 @@ def serve_command(context: click.Context, host: str | None, port: int | None) ->
     from publisher.web import serve  # here: the other commands need not load Starlette
 
     serve(_config(context), host, port)
+
+
+# Inbound mail: bounces, complaints, mailto unsubscribes ------------------------------------
+
+EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and tries again
+
+
+@subscribers_group.command(name="show")
+@click.argument("email")
+@click.pass_context
+@reports_errors
+def subscribers_show(context: click.Context, email: str) -> None:
+    """Show EMAIL's status, digests and every bounce, complaint and unsubscribe event."""
+    from publisher.inbound.apply import subscriber_events
+    from publisher.subscribers import find_subscriber
+
+    config = _config(context)
+    with open_store(config.store_url) as store:
+        subscriber = find_subscriber(store, email)
+        if subscriber is None:
+            raise Failed(f"error: no subscriber {email}")
+        found = subscriber_events(store, subscriber.id)
+    zone = config.site.zone
+    click.echo(f"{subscriber.email} ({subscriber.name or 'no name'}): {subscriber.status}")
+    click.echo(f"digests: {' '.join(subscriber.digests) or 'none'}")
+    click.echo(f"bounces counted: {subscriber.hard_bounces} of {config.delivery.bounce_limit}")
+    click.echo(f"since: {subscriber.created_at.astimezone(zone):%Y-%m-%d %H:%M %Z}")
+    table = Table("when", "event", "code", "source", "edition", "detail", box=None)
+    for event in found:
+        table.add_row(
+            event.occurred_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
+            event.kind.replace("_", " "),
+            event.code,
+            event.source,
+            "" if event.edition_id is None else str(event.edition_id),
+            event.diagnostic if event.digest is None else f"{event.digest}: {event.diagnostic}",
+        )
+    Console(highlight=False, width=200).print(table if found else "no events")
+
+
+@main.command(name="inbound")
+@click.argument("source", required=False)
+@click.option(
+    "--maildir",
+    "maildir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Read this Maildir instead of the configured mailboxes.",
+)
+@click.pass_context
+def inbound_command(context: click.Context, source: str | None, maildir: Path | None) -> None:
+    """Read bounces, complaints and mailto unsubscribes and apply them to subscribers.
+
+    With SOURCE `-`, read one message from standard input (for an MTA's pipe transport; exit
+    75 on a temporary failure so the MTA retries). Otherwise read `--maildir`, or the
+    configured `[inbound] maildir` and IMAP folder.
+    """
+    from publisher.inbound.readers import Inbound, InboundReport, read_one
+
+    if source not in (None, "-"):
+        raise Failed(f"error: unknown source {source!r}: use - for standard input")
+    if source == "-":
+        try:
+            config = _config(context)
+            raw = sys.stdin.buffer.read()
+            with open_store(config.store_url) as store:
+                read_one(Inbound(store, config, os.environ, system_clock), raw, InboundReport())
+        except Exception as error:  # any failure: the MTA keeps the message and retries
+            click.secho(f"error: {error}", fg="red", err=True)
+            raise SystemExit(EX_TEMPFAIL) from None
+        return
+    _inbound_mailboxes(context, maildir)
+
+
+@reports_errors
+def _inbound_mailboxes(context: click.Context, maildir: Path | None) -> None:
+    from publisher.inbound.mailboxes import has_mailbox, read_mailboxes
+    from publisher.inbound.readers import Inbound, InboundReport, read_maildir
+
+    config = _config(context)
+    with open_store(config.store_url) as store:
+        inbound = Inbound(store, config, os.environ, system_clock)
+        if maildir is not None:
+            report = read_maildir(inbound, maildir, InboundReport())
+        elif has_mailbox(inbound):
+            report = read_mailboxes(inbound, os.environ)
+        else:
+            raise Failed(
+                f"error: {config.path}: no [inbound] maildir or imap_host; or use --maildir"
+            )
+    click.echo(report.summary())
+    for problem in report.errors:
+        click.secho(problem, fg="red", err=True)
+    if report.errors:
+        raise SystemExit(1)

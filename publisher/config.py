@@ -233,9 +233,19 @@ class MailConfig(_Section):
     reply_to: HeaderText | None = None
     postal_address: Annotated[str, Field(min_length=1)]
     unsubscribe_mailto: HeaderText | None = None
+    bounce_address: HeaderText | None = None
     transport: Literal["maildir", "smtp"] = "maildir"
     maildir: Path = Path("outbox")
     smtp: SmtpConfig | None = None
+
+    @field_validator("bounce_address")
+    @classmethod
+    def _bounce_address_takes_tokens(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9._=-]+@[A-Za-z0-9.-]+", value):
+            raise ValueError(
+                f"{value!r} must be a bare ASCII address (bounces@example.org) without '+'"
+            )
+        return value
 
     @model_validator(mode="after")
     def _smtp_needs_a_server(self) -> MailConfig:
@@ -253,6 +263,8 @@ class DeliveryConfig(_Section):
     bounce_limit: Annotated[int, Field(ge=1)] = 3
     max_age: Duration = "2d"
     lease: Duration = "10m"
+    soft_bounce_limit: Annotated[int, Field(ge=1)] = 5
+    soft_bounce_window: Duration = "30d"
 
 
 class ScheduleConfig(_Section):
@@ -294,6 +306,49 @@ class WebConfig(_Section):
                     f"{entry!r} is not an IP address or network (such as '10.0.0.0/8')"
                 ) from None
         return value
+
+
+class InboundConfig(_Section):
+    """`[inbound]`: the mailbox bounces, complaints and mailto unsubscribes arrive in.
+
+    `maildir`: a Maildir read by `publisher inbound` (and where `inbound -` files what it
+    reads). `imap_host` and the rest: an IMAP folder read over verified TLS, the password in
+    the variable named by `password_env`. `every`: how often `publisher run` reads them.
+    """
+
+    maildir: Path | None = None
+    every: Duration | None = None
+    imap_host: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] = 993
+    security: Literal["tls", "starttls"] = "tls"
+    username: str | None = None
+    password_env: EnvironmentName | None = None
+    folder: NonEmpty = "INBOX"
+    processed_folder: NonEmpty = "processed"
+    unrecognized_folder: NonEmpty = "unrecognized"
+    ca_file: Path | None = None
+    timeout: Annotated[float, Field(gt=0)] = 30.0
+
+    @model_validator(mode="after")
+    def _imap_needs_credentials(self) -> InboundConfig:
+        if self.imap_host and not (self.username and self.password_env):
+            raise ValueError("imap_host needs username and password_env")
+        return self
+
+
+class WebhooksConfig(_Section):
+    """`[webhooks]`: ESP event webhooks; each is on only when its key is set.
+
+    `ses_topics`: the SNS topic ARNs whose notifications are accepted. The other keys name
+    environment variables: Postmark's `user:password`, Mailgun's signing key, SendGrid's
+    verification key (base64 DER public key). `max_age`: older signed events are refused.
+    """
+
+    ses_topics: tuple[str, ...] = ()
+    postmark_auth_env: EnvironmentName = "PUBLISHER_POSTMARK_WEBHOOK_AUTH"
+    mailgun_key_env: EnvironmentName = "PUBLISHER_MAILGUN_SIGNING_KEY"
+    sendgrid_key_env: EnvironmentName = "PUBLISHER_SENDGRID_WEBHOOK_KEY"
+    max_age: Duration = "10m"
 
 
 class ArchiveConfig(_Section):
@@ -357,6 +412,8 @@ class _ConfigFile(_Section):
     delivery: DeliveryConfig = DeliveryConfig()
     web: WebConfig = WebConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    inbound: InboundConfig = InboundConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
     sources: tuple[SourceConfig, ...] = ()
     fetch: FetchConfig = FetchConfig()
 
@@ -406,6 +463,8 @@ class Config:
     web_base_url: str
     maildir: Path
     smtp_ca_file: Path | None
+    inbound: InboundConfig
+    webhooks: WebhooksConfig
     sources: tuple[SourceConfig, ...] = ()
     fetch: FetchConfig = field(default_factory=FetchConfig)
 
@@ -482,6 +541,8 @@ def config_from_mapping(raw: dict[str, Any], path: Path) -> Config:
         smtp_ca_file=_smtp_ca_file(parsed.mail, base),
         sources=parsed.sources,
         fetch=parsed.fetch,
+        inbound=parsed.inbound,
+        webhooks=parsed.webhooks,
     )
 
 

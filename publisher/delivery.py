@@ -30,6 +30,7 @@ from publisher.editions import Edition, edition_by_id
 from publisher.errors import PublisherError
 from publisher.gather import Clock, system_clock
 from publisher.messages import PreparedEdition
+from publisher.returnpath import envelope_sender, mailto_token
 from publisher.store import (
     BOUNCED,
     CONFIRMED,
@@ -347,13 +348,16 @@ class _Worker:
                 email=claimed.email,
                 unsubscribe_url=f"{self.config.web_base_url}unsubscribe/{token}",
             )
-            envelope, message = self.prepared.message_for(claimed.subscriber_id, recipient)
+            envelope, message = self.prepared.message_for(
+                claimed.subscriber_id, recipient, mailto_token(self.config, self.secret, claimed.id)
+            )
         except PublisherError as error:
             self._finish(claimed, FAILED, str(error))
             return
         self.limiter.wait()
         try:
-            transport.send(envelope.sender, envelope.recipient, message)
+            sender = envelope_sender(self.config, self.secret, claimed.id) or envelope.sender
+            transport.send(sender, envelope.recipient, message)
         except TemporaryFailure as error:
             self._retry_later(claimed, error)
         except PermanentFailure as error:

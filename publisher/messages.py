@@ -124,6 +124,7 @@ class PreparedEdition:
                 "List-Unsubscribe", mail.unsubscribe_mailto.removeprefix("mailto:")
             )
         self._mailto = f"<mailto:{quote(mailto, safe='@')}?subject=unsubscribe>"
+        self._mailto_address = mailto if mail.unsubscribe_mailto else mail.bounce_address or mailto
         self._head = _header_lines(
             ("Date", format_datetime(created_at)),
             ("From", _address_header("From", sender_name, self._sender)),
@@ -153,8 +154,14 @@ class PreparedEdition:
         """Whether messages reuse the edition's encoded parts (else each is encoded in full)."""
         return self._bodies.fast
 
-    def message_for(self, subscriber_id: int, recipient: Recipient) -> tuple[Envelope, bytes]:
-        """The envelope and bytes of the edition's message to one subscriber."""
+    def message_for(
+        self, subscriber_id: int, recipient: Recipient, mailto_token: str | None = None
+    ) -> tuple[Envelope, bytes]:
+        """The envelope and bytes of the edition's message to one subscriber.
+
+        With `mailto_token`, the `mailto:` unsubscribe goes to `local+token@domain` of the
+        unsubscribe address (else the bounce address) and names the token in its subject.
+        """
         address = _ascii_address("To", recipient.email)
         to = _address_header("To", recipient.name, address)
         url = recipient.unsubscribe_url
@@ -164,7 +171,12 @@ class PreparedEdition:
                 f"List-Unsubscribe: unsubscribe URL {url!r} for {recipient.email!r} must be "
                 "printable ASCII without spaces, quotes or angle brackets"
             )
-        unsubscribe = [("List-Unsubscribe", _fold("List-Unsubscribe", [f"<{url}>,", self._mailto]))]
+        mailto = self._mailto
+        if mailto_token is not None:
+            local, _, domain = self._mailto_address.rpartition("@")
+            tagged = quote(f"{local}+{mailto_token}@{domain}", safe="@+")
+            mailto = f"<mailto:{tagged}?subject=unsubscribe%20{quote(mailto_token)}>"
+        unsubscribe = [("List-Unsubscribe", _fold("List-Unsubscribe", [f"<{url}>,", mailto]))]
         if url.startswith("https://"):
             unsubscribe.append(("List-Unsubscribe-Post", ONE_CLICK))
         html, text = self._bodies.encode(recipient)

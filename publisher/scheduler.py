@@ -41,6 +41,7 @@ from publisher.store import SCHEDULER_JOBS_TABLE, Store, create_engine, open_sto
 log = logging.getLogger(__name__)
 
 PUBLISH_JOB = "publish"
+INBOUND_JOB = "inbound"
 DIGEST_JOB_PREFIX = "digest:"
 PERSISTENT, VOLATILE = "default", "volatile"
 ADVISORY_LOCK_KEY = 0x7075626C  # "publ"
@@ -158,6 +159,20 @@ def run_digest_slot(
         result(report.summary())
 
 
+def inbound_job() -> None:
+    """Read the configured mailboxes: bounces, complaints, mailto unsubscribes."""
+    from publisher.inbound.mailboxes import read_mailboxes
+    from publisher.inbound.readers import Inbound
+
+    runtime = _current()
+    with _job_log(INBOUND_JOB) as result:
+        inbound = Inbound(runtime.store, runtime.config, runtime.environ, runtime.clock)
+        report = read_mailboxes(inbound, runtime.environ)
+        result(report.summary())
+        for error in report.errors:
+            log.warning("%s", error)
+
+
 def resume_job() -> None:
     """Finish sending editions an earlier run left half delivered."""
     runtime = _current()
@@ -198,6 +213,14 @@ def register_jobs(scheduler: BackgroundScheduler, config: Config) -> None:
             max(1, int(every.total_seconds())),
         )
     }
+    if config.inbound.every and (config.inbound.maildir or config.inbound.imap_host):
+        inbound_every = parse_duration(config.inbound.every).total_seconds()
+        wanted[INBOUND_JOB] = (
+            IntervalTrigger(seconds=inbound_every, timezone=config.site.zone),
+            inbound_job,
+            [],
+            max(1, int(inbound_every)),
+        )
     for digest in config.digests:
         wanted[f"{DIGEST_JOB_PREFIX}{digest.name}"] = (
             digest_trigger(config, digest),
@@ -267,6 +290,16 @@ def planned_jobs(config: Config, now: datetime) -> list[PlannedJob]:
             PUBLISH_JOB, f"every {config.schedule.publish_every}", config.site.timezone, now + every
         )
     ]
+    if config.inbound.every and (config.inbound.maildir or config.inbound.imap_host):
+        every_inbound = parse_duration(config.inbound.every)
+        jobs.append(
+            PlannedJob(
+                INBOUND_JOB,
+                f"every {config.inbound.every}",
+                config.site.timezone,
+                now + every_inbound,
+            )
+        )
     for digest in config.digests:
         trigger = digest_trigger(config, digest)
         jobs.append(

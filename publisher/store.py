@@ -439,7 +439,9 @@ editions = sa.Table(
 # Subscribers and deliveries ---------------------------------------------------------------
 
 PENDING, CONFIRMED, UNSUBSCRIBED, BOUNCED = "pending", "confirmed", "unsubscribed", "bounced"
-SUBSCRIBER_STATUSES = (PENDING, CONFIRMED, UNSUBSCRIBED, BOUNCED)
+# Reported mail as spam: only a new double opt-in (a confirmed web sign-up) undoes it.
+COMPLAINED = "complained"
+SUBSCRIBER_STATUSES = (PENDING, CONFIRMED, UNSUBSCRIBED, BOUNCED, COMPLAINED)
 
 subscribers = sa.Table(
     "subscribers",
@@ -485,6 +487,34 @@ deliveries = sa.Table(
     sa.Column("lease_until", UtcDateTime, nullable=True),
     sa.Column("sent_at", UtcDateTime, nullable=True),
     sa.UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
+)
+
+
+# Inbound events (bounces, complaints, unsubscribes by mail or webhook); made by migration 0010.
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(80), nullable=False, unique=True),
+    sa.Column(
+        "subscriber_id",
+        sa.Integer,
+        sa.ForeignKey("subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "delivery_id",
+        sa.Integer,
+        sa.ForeignKey("deliveries.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("code", sa.String(32), nullable=False),
+    sa.Column("diagnostic", sa.Text, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=True),
+    sa.Column("occurred_at", UtcDateTime, nullable=False),
 )
 
 

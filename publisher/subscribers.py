@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from publisher.errors import PublisherError
 from publisher.markup import plain_text
 from publisher.store import (
+    COMPLAINED,
     CONFIRMED,
     PENDING,
     SUBSCRIBER_STATUSES,
@@ -136,7 +137,7 @@ def remove_subscriber(store: Store, email: str, now: datetime) -> Subscriber:
             raise SubscriberError(f"no subscriber {address.email}")
         connection.execute(
             subscribers.update()
-            .where(subscribers.c.id == existing.id)
+            .where(subscribers.c.id == existing.id, subscribers.c.status != COMPLAINED)
             .values(status=UNSUBSCRIBED, unsubscribed_at=now)
         )
         return _by_id(connection, existing.id)
@@ -232,7 +233,10 @@ def unsubscribe_subscriber(store: Store, subscriber_id: int, now: datetime) -> S
     with store.transaction() as connection:
         connection.execute(
             subscribers.update()
-            .where(subscribers.c.id == subscriber_id, subscribers.c.status != UNSUBSCRIBED)
+            .where(
+                subscribers.c.id == subscriber_id,
+                subscribers.c.status.not_in([UNSUBSCRIBED, COMPLAINED]),
+            )
             .values(status=UNSUBSCRIBED, unsubscribed_at=now)
         )
         row = connection.execute(
@@ -282,7 +286,7 @@ def import_csv(
             continue
         seen.add(address.key)
         existing = find_subscriber(store, address.email)
-        if existing is not None and existing.status == UNSUBSCRIBED:
+        if existing is not None and existing.status in (UNSUBSCRIBED, COMPLAINED):
             report.skipped += 1
             continue
         _, created = add_subscriber(store, address.email, name, digests, now)
@@ -340,6 +344,11 @@ def _insert(connection: Connection, address: Address, name: str, status: str, no
 def _resubscribe(
     connection: Connection, existing: Subscriber, name: str, status: str, now: datetime
 ) -> None:
+    if existing.status == COMPLAINED:
+        raise SubscriberError(
+            f"{existing.email} reported our mail as spam: only signing up again on the web "
+            "and confirming can bring them back"
+        )
     values: dict[str, object] = {"name": name or existing.name}
     if existing.status != CONFIRMED and status == CONFIRMED:
         values |= {"status": CONFIRMED, "confirmed_at": now, "hard_bounces": 0}

@@ -24,6 +24,7 @@ from publisher.web.files import FileRoutes
 from publisher.web.security import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
 from publisher.web.site import PageError, WebSite
 from publisher.web.subscription import Subscriptions
+from publisher.web.webhooks import MAX_WEBHOOK_BODY, SnsCertificates, Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,10 @@ class _WebApp(Starlette):
 
 
 def create_app(
-    config: Config, environ: Mapping[str, str], clock: Clock = system_clock
+    config: Config,
+    environ: Mapping[str, str],
+    clock: Clock = system_clock,
+    sns_certificates: SnsCertificates | None = None,
 ) -> Starlette:
     """The web app for a site: pages, sign-up, confirm and unsubscribe, feeds, archive, media.
 
@@ -47,10 +51,12 @@ def create_app(
     secret = load_secret(config.web.secret_env, config.path.resolve().parent, environ)
     store = open_store(config.store_url)
     site = WebSite(config, store, secret, clock, environ)
+    webhooks = Webhooks(site, sns_certificates)
     routes = [
         *FileRoutes(site).routes(),
         *Subscriptions(site).routes(),
         *ArticlePages(site).routes(),
+        *webhooks.routes(),
     ]
 
     async def page_error(request: Request, error: Exception) -> Response:
@@ -75,7 +81,13 @@ def create_app(
         routes=routes,
         exception_handlers={PageError: page_error, HTTPException: http_error, 500: server_error},
         lifespan=lifespan,
-        middleware=[Middleware(BodyLimit, limit=MAX_BODY_BYTES)],
+        middleware=[
+            Middleware(
+                BodyLimit,
+                limit=MAX_BODY_BYTES,
+                prefix_limits={webhooks.path: MAX_WEBHOOK_BODY},
+            )
+        ],
     )
     # The app never redirects, so no answer can send a reader elsewhere.
     app.router.redirect_slashes = False

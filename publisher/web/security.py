@@ -24,7 +24,7 @@ import re
 import secrets
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -167,8 +167,14 @@ class BodyLimit:
     request whose body is never read is answered as usual, its body left unread.
     """
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int = MAX_BODY_BYTES,
+        prefix_limits: Mapping[str, int] | None = None,
+    ) -> None:
         self.app, self.limit = app, limit
+        self.prefix_limits = dict(prefix_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -176,15 +182,20 @@ class BodyLimit:
             return
         declared = Headers(scope=scope).get("content-length", "")
         received = 0
+        path = str(scope.get("path", ""))
+        limit = next(
+            (size for prefix, size in self.prefix_limits.items() if path.startswith(prefix)),
+            self.limit,
+        )
 
         async def limited_receive() -> Message:
             nonlocal received
-            if declared.isdigit() and int(declared) > self.limit:
+            if declared.isdigit() and int(declared) > limit:
                 raise HTTPException(413)
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     raise HTTPException(413)
             return message
 

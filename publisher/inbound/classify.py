@@ -1,0 +1,378 @@
+"""Classify one inbound message, from its bytes: a pure function, no store, no network.
+
+In order, a message is:
+
+1. an abuse report (ARF, RFC 5965): a complaint about the recipient it names;
+2. a delivery status notification (RFC 3464): a hard (5.x.x) or soft (4.x.x, delayed)
+   bounce for each recipient that failed;
+3. a mailto unsubscribe: sent to `unsubscribe+<token>@...`, or with the token in the subject;
+4. a bounce in a known MTA's own format, from a mailer daemon: flufl.bounce finds the
+   recipients, permanent (hard) or temporary (soft);
+5. an auto-reply (RFC 3834 `Auto-Submitted`, vacation and out-of-office replies): ignored;
+6. anything else: unknown, never guessed at.
+
+Tokens are read from the addresses the message was sent to (the return path a bounce goes to,
+the unsubscribe address) and, in an abuse report, from the reported message's own headers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+import email.policy
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import getaddresses, parseaddr
+
+from flufl.bounce import all_failures
+
+from publisher.inbound.events import (
+    AUTO_REPLY,
+    COMPLAINT,
+    HARD_BOUNCE,
+    SOFT_BOUNCE,
+    UNKNOWN,
+    UNSUBSCRIBE,
+    InboundEvent,
+    clean_diagnostic,
+    event_key,
+)
+from publisher.returnpath import BOUNCE, read_return_token, tokens_in
+from publisher.returnpath import UNSUBSCRIBE as UNSUBSCRIBE_TOKEN
+
+# Headers an MTA or a mailbox writes the envelope recipient into, besides To.
+RECIPIENT_HEADERS = ("To", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "Cc")
+COMPLAINT_TYPES = frozenset({"abuse", "fraud", "virus"})
+MAILER_LOCAL_PARTS = frozenset({"mailer-daemon", "postmaster", "mail-delivery-subsystem"})
+_ENHANCED_CODE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_BASIC_CODE = re.compile(r"\b([45][0-9][0-9])[ :-]")
+_SUBJECT_TOKEN = re.compile(r"^\s*unsubscribe\s+([bu][0-9]+-[a-z2-7]{16})\s*$", re.IGNORECASE)
+_AUTO_REPLY_SUBJECT = re.compile(
+    r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|out of (the )?office|abwesenheit|"
+    r"vacation|away from|r[ée]ponse automatique|absence)",
+    re.IGNORECASE,
+)
+_AUTO_REPLY_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Response")
+# The Message-ID publisher gives each message (messages.message_id): e<edition>.s<subscriber>.
+_OUR_MESSAGE_ID = re.compile(
+    rb"<e[1-9][0-9]{0,17}\.s[1-9][0-9]{0,17}\.[0-9a-f]{12}@[A-Za-z0-9.-]{1,253}>"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """What a message is (an event kind, AUTO_REPLY or UNKNOWN) and the events it reports."""
+
+    kind: str
+    events: tuple[InboundEvent, ...]
+    message_id: str
+
+
+def classify_message(raw: bytes) -> Classification:
+    """Classify one message given as its bytes (RFC 5322, any line endings)."""
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    report_id = _report_id(message, raw)
+    for classifier in (_abuse_report, _delivery_status, _unsubscribe_request, _mta_bounce):
+        found = classifier(message, report_id)
+        if found is not None:
+            return _with_original_id(found, raw)
+    if _is_auto_reply(message):
+        return Classification(AUTO_REPLY, (), report_id)
+    return Classification(UNKNOWN, (), report_id)
+
+
+def _with_original_id(found: Classification, raw: bytes) -> Classification:
+    """The events, each with the one Message-ID of ours the report quotes (in a header, the
+    returned headers or the returned message); none if it quotes none or several."""
+    quoted = set(_OUR_MESSAGE_ID.findall(raw))
+    if len(quoted) != 1 or not found.events:
+        return found
+    original = quoted.pop().decode("ascii")
+    events = tuple(dataclasses.replace(event, original_id=original) for event in found.events)
+    return dataclasses.replace(found, events=events)
+
+
+def _report_id(message: Message, raw: bytes) -> str:
+    """The message's identity: its Message-ID, else a hash of its bytes."""
+    message_id = _header(message, "Message-ID").strip()
+    if message_id:
+        return message_id[:200]
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def _header(message: Message, name: str) -> str:
+    """A header's value with encoded-words decoded; empty if absent."""
+    value = message.get(name)
+    if value is None:
+        return ""
+    try:
+        return str(make_header(decode_header(str(value))))
+    except (HeaderParseError, LookupError, UnicodeError, ValueError):
+        return str(value)
+
+
+def _recipient_tokens(message: Message, kind: str) -> list[str]:
+    """Tokens of `kind` in the addresses the message was delivered to."""
+    found: list[str] = []
+    for name in RECIPIENT_HEADERS:
+        for value in message.get_all(name, []):
+            found.extend(t for t in tokens_in(str(value)) if t.startswith(kind))
+    return list(dict.fromkeys(found))
+
+
+def _only(tokens: list[str]) -> str | None:
+    return tokens[0] if len(tokens) == 1 else None
+
+
+# 1. Abuse reports -----------------------------------------------------------------------------
+
+
+def _abuse_report(message: Message, report_id: str) -> Classification | None:
+    if not _is_report(message, "feedback-report"):
+        return None
+    fields = _first_part(message, "message/feedback-report")
+    feedback = fields[0] if fields else None
+    if feedback is None:
+        return None
+    feedback_type = str(feedback.get("Feedback-Type", "")).strip().lower()
+    if feedback_type not in COMPLAINT_TYPES:
+        return Classification(UNKNOWN, (), report_id)
+    original = _reported_message(message)
+    recipient = _bare_address(str(feedback.get("Original-Rcpt-To", "")))
+    tokens = _recipient_tokens(message, BOUNCE)
+    if original is not None:
+        recipient = recipient or _single_address(original.get_all("To", []))
+        for name in ("Return-Path", "List-Unsubscribe", "Sender"):
+            for value in original.get_all(name, []):
+                tokens.extend(tokens_in(str(value)))
+    # A return-path token and an unsubscribe token of one message name the same delivery.
+    ranked = sorted(dict.fromkeys(tokens), key=lambda token: not token.startswith(BOUNCE))
+    event = InboundEvent(
+        kind=COMPLAINT,
+        key=event_key("mail", report_id, recipient),
+        recipient=recipient,
+        token=ranked[0] if ranked else None,
+        code=feedback_type,
+        diagnostic=clean_diagnostic(
+            f"{feedback_type} report from {feedback.get('User-Agent', 'an unnamed agent')}"
+        ),
+    )
+    return Classification(COMPLAINT, (event,), report_id)
+
+
+def _reported_message(message: Message) -> Message | None:
+    for part in message.walk():
+        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
+            payload = part.get_payload()
+            if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+                return payload[0]
+            if isinstance(payload, str):
+                return email.message_from_string(payload, policy=email.policy.compat32)
+    return None
+
+
+# 2. Delivery status notifications -------------------------------------------------------------
+
+
+def _delivery_status(message: Message, report_id: str) -> Classification | None:
+    if not _is_report(message, "delivery-status"):
+        return None
+    blocks = _first_part(message, "message/delivery-status")
+    failures = [block for block in blocks[1:] if _failed(block)]
+    if not failures:
+        # Success or relay notices: nothing happened to anyone.
+        return Classification(UNKNOWN, (), report_id) if blocks else None
+    token = _only(_recipient_tokens(message, BOUNCE)) if len(failures) == 1 else None
+    events = []
+    for block in failures:
+        recipient = _bare_address(str(block.get("Original-Recipient", ""))) or _bare_address(
+            str(block.get("Final-Recipient", ""))
+        )
+        status = str(block.get("Status", "")).strip()
+        diagnostic = str(block.get("Diagnostic-Code", "")).partition(";")[2] or status
+        code = _status_code(status) or _code_in(diagnostic)
+        hard = code.startswith("5") and str(block.get("Action", "")).strip().lower() == "failed"
+        events.append(
+            InboundEvent(
+                kind=HARD_BOUNCE if hard else SOFT_BOUNCE,
+                key=event_key("mail", report_id, recipient or token),
+                recipient=recipient,
+                token=token,
+                code=code,
+                diagnostic=clean_diagnostic(diagnostic),
+            )
+        )
+    kind = HARD_BOUNCE if any(e.kind == HARD_BOUNCE for e in events) else SOFT_BOUNCE
+    return Classification(kind, tuple(events), report_id)
+
+
+def _failed(block: Message) -> bool:
+    action = str(block.get("Action", "")).strip().lower()
+    return action in ("failed", "delayed")
+
+
+def _status_code(status: str) -> str:
+    match = _ENHANCED_CODE.match(status)
+    return match.group(0) if match and match.group(1) in "45" else ""
+
+
+def _code_in(text: str) -> str:
+    """The first enhanced status code (5.1.1) in `text`, else a basic reply code (550)."""
+    for match in _ENHANCED_CODE.finditer(text):
+        if match.group(1) in "45":
+            return match.group(0)
+    basic = _BASIC_CODE.search(text)
+    return basic.group(1) if basic else ""
+
+
+# 3. Mailto unsubscribes ------------------------------------------------------------------------
+
+
+def _unsubscribe_request(message: Message, report_id: str) -> Classification | None:
+    tokens = _recipient_tokens(message, UNSUBSCRIBE_TOKEN)
+    subject = _SUBJECT_TOKEN.match(_header(message, "Subject"))
+    claim = read_return_token(subject.group(1)) if subject else None
+    if subject and claim is not None and claim.kind == UNSUBSCRIBE_TOKEN:
+        tokens.append(subject.group(1).lower())
+    token = _only(list(dict.fromkeys(tokens)))
+    if token is None:
+        return None
+    sender = _bare_address(_header(message, "From"))
+    event = InboundEvent(
+        kind=UNSUBSCRIBE,
+        key=event_key("mail", report_id, token),
+        recipient=None,
+        token=token,
+        diagnostic=clean_diagnostic(f"unsubscribe by mail from {sender or 'an unnamed sender'}"),
+    )
+    return Classification(UNSUBSCRIBE, (event,), report_id)
+
+
+# 4. Bounces in an MTA's own format -------------------------------------------------------------
+
+
+def _mta_bounce(message: Message, report_id: str) -> Classification | None:
+    if not _from_mailer(message):
+        return None
+    temporary, permanent = all_failures(message)
+    failed = [(address, True) for address in sorted(permanent)]
+    failed += [(address, False) for address in sorted(temporary - permanent)]
+    if not failed:
+        return None
+    token = _only(_recipient_tokens(message, BOUNCE)) if len(failed) == 1 else None
+    text = _plain_text(message)
+    events = []
+    for raw_address, hard in failed:
+        recipient = _bare_address(raw_address.decode("ascii", "replace"))
+        diagnostic = _diagnostic_near(text, recipient)
+        events.append(
+            InboundEvent(
+                kind=HARD_BOUNCE if hard else SOFT_BOUNCE,
+                key=event_key("mail", report_id, recipient or token),
+                recipient=recipient,
+                token=token,
+                code=_code_in(diagnostic) or ("5.0.0" if hard else "4.0.0"),
+                diagnostic=clean_diagnostic(diagnostic),
+            )
+        )
+    kind = HARD_BOUNCE if any(e.kind == HARD_BOUNCE for e in events) else SOFT_BOUNCE
+    return Classification(kind, tuple(events), report_id)
+
+
+def _from_mailer(message: Message) -> bool:
+    if message.get("X-Failed-Recipients"):
+        return True
+    local = (_bare_address(_header(message, "From")) or "").partition("@")[0]
+    return local.lower() in MAILER_LOCAL_PARTS
+
+
+def _plain_text(message: Message) -> str:
+    """The message's text/plain parts (not those of a quoted original), decoded."""
+    texts: list[str] = []
+    for part in message.walk():
+        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
+            break
+        if part.get_content_type() == "text/plain":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                charset = part.get_content_charset() or "utf-8"
+                try:
+                    texts.append(payload.decode(charset, "replace"))
+                except LookupError:
+                    texts.append(payload.decode("utf-8", "replace"))
+    return "\n".join(texts)
+
+
+def _diagnostic_near(text: str, recipient: str | None) -> str:
+    """The server's reply about `recipient`: the first line with a status code after it."""
+    lines = text.splitlines()
+    start = 0
+    if recipient:
+        for index, line in enumerate(lines):
+            if recipient.lower() in line.lower():
+                start = index
+                break
+    for line in lines[start : start + 12]:
+        if _code_in(line):
+            return line.strip()
+    return ""
+
+
+# 5. Auto-replies ------------------------------------------------------------------------------
+
+
+def _is_auto_reply(message: Message) -> bool:
+    auto_submitted = _header(message, "Auto-Submitted").strip().lower()
+    if auto_submitted and not auto_submitted.startswith("no"):
+        return True
+    if any(message.get(name) for name in _AUTO_REPLY_HEADERS):
+        return True
+    if _header(message, "Precedence").strip().lower() == "auto_reply":
+        return True
+    return bool(_AUTO_REPLY_SUBJECT.match(_header(message, "Subject")))
+
+
+# Helpers --------------------------------------------------------------------------------------
+
+
+def _is_report(message: Message, report_type: str) -> bool:
+    return (
+        message.get_content_type() == "multipart/report"
+        and str(message.get_param("report-type", "")).lower() == report_type
+    )
+
+
+def _first_part(message: Message, content_type: str) -> list[Message]:
+    """The header blocks of the first part of `content_type` (each block parsed as headers)."""
+    for part in message.walk():
+        if part.get_content_type() == content_type:
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                return [block for block in payload if isinstance(block, Message)]
+            if isinstance(payload, str):
+                return [
+                    email.message_from_string(block, policy=email.policy.compat32)
+                    for block in re.split(r"\r?\n\s*\r?\n", payload.strip())
+                ]
+    return []
+
+
+def _bare_address(value: str) -> str | None:
+    """`rfc822; Name <a@b>` or `<a@b>` or `a@b` as `a@b`; None if there is no address."""
+    value = value.strip()
+    if ";" in value:
+        value = value.partition(";")[2]
+    address = parseaddr(value)[1].strip()
+    if "@" not in address or not address.isascii() or any(c.isspace() for c in address):
+        return None
+    return address
+
+
+def _single_address(values: Iterable[str]) -> str | None:
+    addresses = [address for _, address in getaddresses([str(v) for v in values]) if address]
+    return _bare_address(addresses[0]) if len(addresses) == 1 else None

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from publisher.inbound.classify import classify_message
+from publisher.inbound.events import (
+    AUTO_REPLY,
+    COMPLAINT,
+    HARD_BOUNCE,
+    SOFT_BOUNCE,
+    UNKNOWN,
+    UNSUBSCRIBE,
+)
+from publisher.returnpath import BOUNCE, make_return_token
+from publisher.returnpath import UNSUBSCRIBE as UNSUBSCRIBE_TOKEN
+from tests.inbound_mail import inbound_message
+
+SECRET = b"a test secret of enough length"
+RETURN = make_return_token(SECRET, BOUNCE, 41)
+UNSUB = make_return_token(SECRET, UNSUBSCRIBE_TOKEN, 41)
+
+BOUNCES = [
+    ("postfix_dsn", HARD_BOUNCE, "ann@example.net", "5.1.1", "User unknown in virtual"),
+    ("postfix_delayed", SOFT_BOUNCE, "carol@example.com", "4.2.2", "Mailbox full"),
+    ("exim_bounce", HARD_BOUNCE, "bob@example.com", "5.1.1", "Recipient address rejected"),
+    ("sendmail_dsn", HARD_BOUNCE, "dave@example.org", "5.2.1", "Mailbox disabled"),
+    ("exchange_dsn", HARD_BOUNCE, "erin@contoso.example", "5.1.10", "RecipientNotFound"),
+    ("gmail_bounce", HARD_BOUNCE, "frank@gmail.example", "5.1.1", "does not exist"),
+    ("yahoo_bounce", HARD_BOUNCE, "grace@yahoo.example", "554", "Not a valid recipient"),
+]
+
+
+@pytest.mark.parametrize(("name", "kind", "recipient", "code", "diagnostic"), BOUNCES)
+def test_bounces_from_each_mta_name_the_recipient_code_and_token(
+    name: str, kind: str, recipient: str, code: str, diagnostic: str
+) -> None:
+    found = classify_message(inbound_message(name, RETURN))
+    assert found.kind == kind
+    (event,) = found.events
+    assert (event.kind, event.recipient, event.code, event.token) == (kind, recipient, code, RETURN)
+    assert diagnostic in event.diagnostic
+
+
+@pytest.mark.parametrize(("name", "kind", "recipient", "code", "diagnostic"), BOUNCES)
+def test_bounces_without_a_return_path_token_still_name_the_recipient(
+    name: str, kind: str, recipient: str, code: str, diagnostic: str
+) -> None:
+    (event,) = classify_message(inbound_message(name)).events
+    assert (event.kind, event.recipient, event.token) == (kind, recipient, None)
+
+
+def test_abuse_report_is_a_complaint_with_the_reported_recipient_and_token() -> None:
+    found = classify_message(inbound_message("arf_report", RETURN, UNSUB))
+    assert found.kind == COMPLAINT
+    (event,) = found.events
+    assert (event.recipient, event.token, event.code) == ("heidi@example.net", RETURN, "abuse")
+
+
+def test_abuse_report_without_tokens_names_the_recipient() -> None:
+    (event,) = classify_message(inbound_message("arf_report")).events
+    assert (event.kind, event.recipient, event.token) == (COMPLAINT, "heidi@example.net", None)
+
+
+def test_abuse_report_that_is_not_a_complaint_is_unknown() -> None:
+    raw = inbound_message("arf_report", RETURN).replace(
+        b"Feedback-Type: abuse", b"Feedback-Type: not-spam"
+    )
+    assert classify_message(raw).kind == UNKNOWN
+
+
+@pytest.mark.parametrize("name", ["unsubscribe", "unsubscribe_by_subject"])
+def test_mailto_unsubscribe_carries_its_token(name: str) -> None:
+    found = classify_message(inbound_message(name, unsubscribe_token=UNSUB))
+    assert found.kind == UNSUBSCRIBE
+    (event,) = found.events
+    assert (event.token, event.recipient) == (UNSUB, None)
+
+
+def test_unsubscribe_mail_without_a_token_is_not_guessed() -> None:
+    assert classify_message(inbound_message("unsubscribe_by_subject")).kind == UNKNOWN
+
+
+@pytest.mark.parametrize("name", ["vacation", "outlook_auto_reply"])
+def test_auto_replies_are_ignored(name: str) -> None:
+    found = classify_message(inbound_message(name, RETURN))
+    assert (found.kind, found.events) == (AUTO_REPLY, ())
+
+
+def test_a_human_reply_is_unknown() -> None:
+    found = classify_message(inbound_message("human_reply"))
+    assert (found.kind, found.events) == (UNKNOWN, ())
+
+
+def test_the_same_message_gives_the_same_event_keys() -> None:
+    first = classify_message(inbound_message("postfix_dsn", RETURN))
+    again = classify_message(inbound_message("postfix_dsn", RETURN).replace(b"\n", b"\r\n"))
+    assert [e.key for e in first.events] == [e.key for e in again.events]
+    other = classify_message(inbound_message("exim_bounce", RETURN))
+    assert first.events[0].key != other.events[0].key
+
+
+def test_success_notification_reports_nothing() -> None:
+    raw = inbound_message("postfix_dsn", RETURN).replace(b"Action: failed", b"Action: delivered")
+    raw = raw.replace(b"Status: 5.1.1", b"Status: 2.0.0")
+    assert classify_message(raw).kind == UNKNOWN
+
+
+def test_a_bounce_naming_two_recipients_ignores_the_single_token() -> None:
+    raw = inbound_message("sendmail_dsn", RETURN).replace(
+        b"Last-Attempt-Date: Thu, 26 Nov 2026 07:32:00 GMT\n",
+        b"Last-Attempt-Date: Thu, 26 Nov 2026 07:32:00 GMT\n\n"
+        b"Final-Recipient: RFC822; eve@example.org\nAction: failed\nStatus: 5.1.1\n",
+    )
+    events = classify_message(raw).events
+    assert [(e.recipient, e.token) for e in events] == [
+        ("dave@example.org", None),
+        ("eve@example.org", None),
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2000))
+def test_any_bytes_are_classified_without_error(raw: bytes) -> None:
+    assert classify_message(raw).kind in (
+        UNKNOWN,
+        AUTO_REPLY,
+        HARD_BOUNCE,
+        SOFT_BOUNCE,
+        COMPLAINT,
+        UNSUBSCRIBE,
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=300), st.sampled_from(["postfix_dsn", "exim_bounce", "arf_report"]))
+def test_any_text_added_to_a_report_is_classified_without_error(text: str, name: str) -> None:
+    raw = inbound_message(name, RETURN) + text.encode("utf-8", "surrogatepass")
+    classify_message(raw)
