@@ -279,6 +279,8 @@ class WebConfig(_Section):
     subscribe_limit: Annotated[int, Field(ge=1, le=100_000)] = 10
     subscribe_window: Duration = "1h"
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    # Mail each subscriber one welcome when they confirm.
+    welcome: bool = True
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -71,19 +71,24 @@ class DigestError(PublisherError):
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
-    """One subscriber as the email shows them."""
+    """One subscriber as the email shows them; `preferences_url` may be "" (no such page)."""
 
     name: str
     email: str
     unsubscribe_url: str
+    preferences_url: str = ""
 
     def __post_init__(self) -> None:
-        if not _SAFE_URL.fullmatch(self.unsubscribe_url):
-            raise DigestError(
-                f"unsubscribe URL {self.unsubscribe_url!r} for {self.email!r}: use an absolute "
-                "http(s) URL of ASCII letters, digits and URL punctuation (no quotes or spaces; "
-                "percent-encode anything else)"
-            )
+        for kind, url in (
+            ("unsubscribe", self.unsubscribe_url),
+            ("preferences", self.preferences_url),
+        ):
+            if (url or kind == "unsubscribe") and not _SAFE_URL.fullmatch(url):
+                raise DigestError(
+                    f"{kind} URL {url!r} for {self.email!r}: use an absolute "
+                    "http(s) URL of ASCII letters, digits and URL punctuation (no quotes or "
+                    "spaces; percent-encode anything else)"
+                )
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,16 +116,20 @@ class Placeholders:
     name: str
     email: str
     unsubscribe_url: str
+    preferences_url: str
 
     def recipient(self, *, named: bool = True) -> Recipient:
         """A recipient made of the stand-ins; with `named=False`, one without a name."""
-        return Recipient(self.name if named else "", self.email, self.unsubscribe_url)
+        return Recipient(
+            self.name if named else "", self.email, self.unsubscribe_url, self.preferences_url
+        )
 
 
 PLACEHOLDERS = Placeholders(
     name=f"x-publisher-subscriber-name-{_KEY}",
     email=f"x-publisher-subscriber-email-{_KEY}",
     unsubscribe_url=f"https://x-publisher-unsubscribe-{_KEY}.invalid/",
+    preferences_url=f"https://x-publisher-preferences-{_KEY}.invalid/",
 )
 # Where the templates word things differently for a subscriber without a name, the rendered
 # edition holds both wordings: IF_NAME <with a name> OTHERWISE <without one> END_IF.
@@ -291,8 +300,9 @@ def personalize(rendered: RenderedEdition, recipient: Recipient) -> tuple[str, s
         _escape_html_text(shown.name),
         _escape_html_text(shown.email),
         _escape_html_text(shown.unsubscribe_url),
+        _escape_html_text(shown.preferences_url),
     )
-    text_values = (shown.name, shown.email, shown.unsubscribe_url)
+    text_values = (shown.name, shown.email, shown.unsubscribe_url, shown.preferences_url)
     return (
         _fill(_pieces(rendered.html, named), html_values),
         _fill(_pieces(rendered.text, named), text_values),
@@ -302,7 +312,8 @@ def personalize(rendered: RenderedEdition, recipient: Recipient) -> tuple[str, s
 @functools.lru_cache(maxsize=16)
 def _pieces(rendered: str, named: bool) -> tuple[str | int, ...]:
     """`rendered` in the wording wanted, split into text and placeholder numbers (0 name, 1
-    email, 2 URL), once per edition: a str caches its hash, so later calls cost a lookup."""
+    email, 2 unsubscribe URL, 3 preferences URL), once per edition: a str caches its hash, so
+    later calls cost a lookup."""
     split = _ANY_PLACEHOLDER.split(_wording(rendered, named))
     return tuple(
         piece if number % 2 == 0 else _PLACEHOLDER_NUMBERS[piece]
@@ -310,7 +321,7 @@ def _pieces(rendered: str, named: bool) -> tuple[str | int, ...]:
     )
 
 
-def _fill(pieces: tuple[str | int, ...], values: tuple[str, str, str]) -> str:
+def _fill(pieces: tuple[str | int, ...], values: tuple[str, ...]) -> str:
     """The pieces joined, each placeholder number replaced by its value (never searched)."""
     return "".join(values[piece] if isinstance(piece, int) else piece for piece in pieces)
 
@@ -380,7 +391,10 @@ def shown_recipient(recipient: Recipient) -> Recipient:
     """The recipient as an email shows them: runs of whitespace and line breaks become one
     space, other control characters are dropped, so a name can never break a line."""
     return Recipient(
-        _shown_text(recipient.name), _shown_text(recipient.email), recipient.unsubscribe_url
+        _shown_text(recipient.name),
+        _shown_text(recipient.email),
+        recipient.unsubscribe_url,
+        recipient.preferences_url,
     )
 
 
@@ -565,12 +579,16 @@ def _check_placeholders(environment: jinja2.Environment, html: str, text: str) -
                 f"{origin}: subscriber.{field} may only be shown as text, not in an attribute, "
                 "a comment or a <style> block"
             )
+    for field, token in (
+        ("unsubscribe_url", PLACEHOLDERS.unsubscribe_url),
+        ("preferences_url", PLACEHOLDERS.preferences_url),
+    ):
+        if html.count(token) != texts.count(token) + attributes.count(token):
+            raise DigestError(
+                f"{origin}: subscriber.{field} may only be shown as text or an attribute, "
+                "not in a comment or a <style> block"
+            )
     token = PLACEHOLDERS.unsubscribe_url
-    if html.count(token) != texts.count(token) + attributes.count(token):
-        raise DigestError(
-            f"{origin}: subscriber.unsubscribe_url may only be shown as text or an attribute, "
-            "not in a comment or a <style> block"
-        )
     if token not in html:
         raise DigestError(f"{origin}: no unsubscribe link ({{{{ subscriber.unsubscribe_url }}}})")
     if token not in text:

@@ -178,7 +178,8 @@ def test_reader_subscribes_confirms_receives_a_digest_and_unsubscribes(
         assert outcome.edition is not None
         send_edition(store, live.config, outcome.edition.id, ENVIRON, clock=live.clock)
     # Maildir keys do not sort by time across processes: find the digest by its List-Id.
-    [digest] = [m for m in live.wait_for_mail(READER, 2) if m["List-Id"]]
+    # Three messages: the confirmation, the welcome, the digest.
+    [digest] = [m for m in live.wait_for_mail(READER, 3) if m["List-Id"]]
     unsubscribe_url = link_in(digest, rf"{re.escape(live.url)}unsubscribe/\S+")
     assert f"<{unsubscribe_url}>" in str(digest["List-Unsubscribe"])
     page.goto(unsubscribe_url)
@@ -201,7 +202,7 @@ def test_reader_subscribes_confirms_receives_a_digest_and_unsubscribes(
         assert outcome.edition is not None
         report = send_edition(store, live.config, outcome.edition.id, ENVIRON, clock=live.clock)
     assert report.sent == 0
-    assert len(live.mails_to(READER)) == 2
+    assert len(live.mails_to(READER)) == 3
 
 
 def test_refused_sign_up_shows_what_to_fix(live: LiveSite, context: BrowserContext) -> None:

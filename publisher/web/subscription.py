@@ -43,6 +43,7 @@ from publisher.subscribers import (
 from publisher.tokens import make_token, read_token, token_is_valid
 from publisher.transports import open_transport
 from publisher.web.confirmation import confirmation_message, render_confirmation
+from publisher.web.mailings import mail_preferences_link, send_welcome
 from publisher.web.security import (
     CLOCK_SKEW_SECONDS,
     CSRF_FIELD,
@@ -255,6 +256,8 @@ class Subscriptions:
         background = None
         if outcome.send_confirmation:
             background = BackgroundTask(self.send_confirmation, outcome.subscriber)
+        elif outcome.subscriber.status == CONFIRMED:
+            background = BackgroundTask(mail_preferences_link, self.site, outcome.subscriber)
         return self._check_inbox(request, sign_up.email, background)
 
     def _check_inbox(
@@ -325,7 +328,11 @@ class Subscriptions:
             raise PageError(400, "bad_link")
         context = self._token_page_context(request, confirmed)
         return self.site.render(
-            request, "confirmed", context, headers={"cache-control": "no-store"}
+            request,
+            "confirmed",
+            context,
+            headers={"cache-control": "no-store"},
+            background=BackgroundTask(send_welcome, self.site, confirmed),
         )
 
     # Unsubscribe -------------------------------------------------------------------------
