@@ -155,8 +155,8 @@ def publish(context: click.Context, with_digest: bool) -> None:
             for digest in config.digests:
                 outcome = create_edition(store, config, digest.name)
                 click.echo(outcome.message)
-                if outcome.edition is not None:
-                    sent = send_edition(store, config, outcome.edition.id, os.environ)
+                for edition in outcome.editions:
+                    sent = send_edition(store, config, edition.id, os.environ)
                     click.echo(sent.summary())
     _report_content_errors(report.errors)
 

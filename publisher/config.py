@@ -177,6 +177,9 @@ class DigestConfig(_Section):
     min_articles: Annotated[int, Field(ge=1)] = 1
     max_articles: Annotated[int, Field(ge=1, le=500)] = 20
     categories: tuple[str, ...] = ()
+    # "each": every new article is its own message, subject its title (the way Ghost mails).
+    mode: Literal["digest", "each"] = "digest"
+    order: Literal["newest", "oldest"] = "newest"
 
     @field_validator("categories")
     @classmethod
@@ -184,6 +187,13 @@ class DigestConfig(_Section):
         from slugify import slugify
 
         return tuple(dict.fromkeys(str(slugify(name)) for name in value))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _each_is_titled_by_its_article(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("mode") == "each" and "subject" not in data:
+            return {**data, "subject": "{{ articles[0].title }}"}
+        return data
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")

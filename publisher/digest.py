@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import cssutils
 import jinja2
+import lxml.html
 from jinja2.runtime import Context
 from lxml import etree
 from premailer import Premailer
@@ -184,7 +185,30 @@ def template_environment(site_templates: Path | None) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     environment.filters["date"] = _date_filter
+    environment.filters["html_paragraphs"] = html_paragraphs
     return environment
+
+
+_BLOCKS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "figcaption")
+
+
+def html_paragraphs(html: str) -> list[str]:
+    """An article body's text, one string per paragraph, heading or list item (for text mail).
+
+    An image shows as `[image: its alt text]`.
+    """
+    if not html.strip():
+        return []
+    root = lxml.html.fragment_fromstring(html, create_parent="div")
+    for image in root.iter("img"):
+        alt = image.get("alt")
+        image.tail = (f"[image: {alt}]" if alt else "") + (image.tail or "")
+    for element in root.iter(*_BLOCKS):
+        element.tail = "\n\n" + (element.tail or "")
+    for element in root.iter("br"):
+        element.tail = "\n" + (element.tail or "")
+    text = str(root.text_content())
+    return [" ".join(block.split()) for block in text.split("\n\n") if block.strip()]
 
 
 def format_date(value: datetime, zone: ZoneInfo | None = None, pattern: str = DATE_FORMAT) -> str:
