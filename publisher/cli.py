@@ -35,6 +35,7 @@ from publisher.editions import (
 )
 from publisher.errors import PublisherError
 from publisher.gather import GatherReport, check_content, gather, system_clock
+from publisher.proofs import send_proofs
 from publisher.scheduler import LOG_FORMAT, planned_jobs, run_daemon
 from publisher.store import SUBSCRIBER_STATUSES, Store, open_store
 from publisher.subscribers import (
@@ -242,6 +243,27 @@ def digest_preview(context: click.Context, name: str | None, out_dir: Path) -> N
         return
     for path in paths:
         click.echo(str(path))
+
+
+@digest.command(name="send-test")
+@click.argument("name")
+@click.option(
+    "--to",
+    "addresses",
+    multiple=True,
+    required=True,
+    help="An address to send the test to (repeat for more).",
+)
+@click.pass_context
+@reports_errors
+def digest_send_test(context: click.Context, name: str, addresses: tuple[str, ...]) -> None:
+    """Mail the next edition of NAME (or the latest), marked [TEST], to each --to address.
+
+    Nothing is recorded: no edition, no watermark move, no ledger row.
+    """
+    config = _config(context)
+    with open_store(config.store_url) as store:
+        click.echo(send_proofs(store, config, name, addresses, os.environ).summary())
 
 
 def _finish_gather(report: GatherReport) -> None:

@@ -235,6 +235,36 @@ def preview_edition(
     return html_path, text_path
 
 
+@dataclass(frozen=True, slots=True)
+class ProofEdition:
+    """An edition to show a tester: the next one rendered unstored, else the latest stored."""
+
+    rendered: RenderedEdition
+    created_at: datetime
+    stored: bool
+
+
+def next_or_latest_edition(
+    store: Store, config: Config, name: str, clock: Clock = system_clock
+) -> ProofEdition:
+    """The next edition of `name` rendered as `create_edition` would (nothing stored, no
+    watermark moved), or its latest stored edition when nothing is new."""
+    digest = config.digest(name)
+    with store.transaction() as connection:
+        watermark = _current_watermark(connection, config, digest)
+        upcoming = next_edition(digest, watermark, public_articles_since(connection, watermark))
+        number = _next_number(connection, name)
+    if upcoming.articles:
+        info = EditionInfo(number, clock(), archive_url(config, name, number))
+        environment = template_environment(config.templates_dir)
+        rendered = render_edition(environment, config, digest, info, upcoming.articles)
+        return ProofEdition(rendered, info.date, stored=False)
+    stored = list_editions(store, name)
+    if not stored:
+        raise PublisherError(f"digest {name!r}: nothing new and no edition yet to send")
+    return ProofEdition(stored[-1].rendered, stored[-1].created_at, stored=True)
+
+
 def list_editions(store: Store, digest: str | None = None) -> list[Edition]:
     """Stored editions, oldest first."""
     query = sa.select(editions).order_by(editions.c.id)
