@@ -1,4 +1,4 @@
-"""`publisher digest send-test`: the edition as a subscriber gets it, to a tester, recorded nowhere."""
+"""`publisher digest send-test`: an edition as a subscriber gets it, to a tester, unrecorded."""
 
 from __future__ import annotations
 
