@@ -34,6 +34,12 @@ from publisher.editions import (
     write_missing_archives,
 )
 from publisher.errors import PublisherError
+from publisher.forgetting import (
+    forget_address,
+    forgotten_hashes,
+    import_suppression,
+    refuse_forgotten,
+)
 from publisher.gather import GatherReport, check_content, gather, system_clock
 from publisher.proofs import send_proofs
 from publisher.scheduler import LOG_FORMAT, planned_jobs, run_daemon
@@ -46,6 +52,7 @@ from publisher.subscribers import (
     list_subscribers,
     remove_subscriber,
 )
+from publisher.tokens import load_secret
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -298,6 +305,7 @@ def subscribers_add(
     config = _config(context)
     chosen = check_digests(digests, [d.name for d in config.digests])
     with open_store(config.store_url) as store:
+        refuse_forgotten(store, _secret(config), email)
         subscriber, created = add_subscriber(store, email, name, chosen, system_clock())
     verb = "added" if created else "updated"
     click.echo(f"{verb} {subscriber.email} ({subscriber.status}; {', '.join(subscriber.digests)})")
@@ -347,7 +355,10 @@ def subscribers_import(context: click.Context, csv_file: Path) -> None:
     except (OSError, UnicodeDecodeError) as error:
         raise Failed(f"error: {csv_file}: cannot read: {error}") from None
     with open_store(config.store_url) as store:
-        report = import_csv(store, text, [d.name for d in config.digests], system_clock())
+        suppression = import_suppression(store, _secret(config), system_clock())
+        report = import_csv(
+            store, text, [d.name for d in config.digests], system_clock(), suppression
+        )
     click.echo(report.summary())
     for problem in report.errors:
         click.secho(f"{csv_file}:{problem}", fg="red", err=True)
@@ -362,8 +373,27 @@ def subscribers_export(context: click.Context) -> None:
     """Write every subscriber as CSV to standard output."""
     config = _config(context)
     with open_store(config.store_url) as store:
-        for line in export_csv(list_subscribers(store)):
+        for line in export_csv(list_subscribers(store), forgotten_hashes(store)):
             click.echo(line, nl=False)
+
+
+@subscribers_group.command(name="forget")
+@click.argument("email")
+@click.pass_context
+@reports_errors
+def subscribers_forget(context: click.Context, email: str) -> None:
+    """Erase EMAIL's personal data on request, keeping a keyed hash so it is never re-added."""
+    config = _config(context)
+    with open_store(config.store_url) as store:
+        found = forget_address(store, _secret(config), email, system_clock())
+    if found:
+        click.echo("forgot the subscriber: name, address and ledger details erased")
+    else:
+        click.echo("no such subscriber; the address is kept as forgotten, so no import adds it")
+
+
+def _secret(config: Config) -> bytes:
+    return load_secret(config.web.secret_env, config.path.resolve().parent, os.environ)
 
 
 @main.command()

@@ -7,6 +7,7 @@ Each is a signed token (see `tokens`) whose MAC covers what the link may do:
   digest, as the messages that carry it promised.
 - `preferences/<token>`: purpose `preferences`, the subscriber's own page; the token is the
   capability, so it has no expiry, and a new nonce (a fresh sign-up) revokes it.
+- `forget/<token>`: the same token as the preferences page; a confirming POST forgets.
 - `address/<token>`: purpose `address:<new address>`, with its issue time: confirms a change of
   address, and only to the address the change asked for.
 """
@@ -41,6 +42,11 @@ def digest_unsubscribe_url(
 def preferences_url(base_url: str, secret: bytes, subscriber_id: int, nonce: str) -> str:
     """The subscriber's preferences page."""
     return f"{base_url}preferences/{make_token(secret, PREFERENCES, subscriber_id, nonce)}"
+
+
+def forget_url(base_url: str, secret: bytes, subscriber_id: int, nonce: str) -> str:
+    """The page that forgets the subscriber (its token is the preferences page's)."""
+    return f"{base_url}forget/{make_token(secret, PREFERENCES, subscriber_id, nonce)}"
 
 
 def address_url(

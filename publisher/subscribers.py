@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -16,7 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from publisher.errors import PublisherError
 from publisher.markup import plain_text
 from publisher.store import (
+    BOUNCED,
     CONFIRMED,
+    FORGOTTEN,
     PENDING,
     SUBSCRIBER_STATUSES,
     UNSUBSCRIBED,
@@ -61,13 +64,28 @@ class ImportReport:
     updated: int = 0
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
+    suppressed: int = 0
 
     def summary(self) -> str:
         """One line: what the import did."""
+        kept = f", {self.suppressed} kept suppressed" if self.suppressed else ""
         return (
             f"import: {self.added} added, {self.updated} updated, {self.skipped} skipped "
-            f"(unsubscribed), {len(self.errors)} errors"
+            f"(unsubscribed){kept}, {len(self.errors)} errors"
         )
+
+
+# Statuses an import keeps as they are, so a suppression list survives a move between stores.
+SUPPRESSED_STATUSES = (UNSUBSCRIBED, BOUNCED)
+_ADDRESS_HASH = re.compile("[0-9a-f]{64}")
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """How an import consults and extends the forgotten addresses (see `forgetting`)."""
+
+    refusal: Callable[[Address], str | None]
+    remember: Callable[[str], None]
 
 
 def check_address(text: str) -> Address:
@@ -252,12 +270,19 @@ def forget_confirmation_sent(store: Store, subscriber_id: int) -> None:
 
 
 def import_csv(
-    store: Store, text: str, known_digests: Sequence[str], now: datetime
+    store: Store,
+    text: str,
+    known_digests: Sequence[str],
+    now: datetime,
+    suppression: Suppression | None = None,
 ) -> ImportReport:
     """Import `email,name,digests` rows; bad rows are reported by line and the rest imported.
 
     Digests in a row are separated by spaces or semicolons; none means every digest. An
-    address that unsubscribed stays unsubscribed: an import is not the reader's consent.
+    address that unsubscribed stays unsubscribed: an import is not the reader's consent. A
+    `status` column (as `export_csv` writes) of unsubscribed or bounced is kept; a `forgotten`
+    row's `address_hash` joins the forgotten addresses; an address `suppression` refuses is
+    reported with the reason.
     """
     report = ImportReport()
     reader = csv.DictReader(io.StringIO(text))
@@ -268,6 +293,10 @@ def import_csv(
     seen: set[str] = set()
     for row in reader:
         line = reader.line_num
+        status = (row.get("status") or "").strip()
+        if status == FORGOTTEN:
+            _import_forgotten(row, line, suppression, report)
+            continue
         try:
             address = check_address(row.get("email") or "")
             name = check_name(row.get("name") or "")
@@ -281,7 +310,15 @@ def import_csv(
             report.errors.append(f"line {line}: {address.email} appears twice; first kept")
             continue
         seen.add(address.key)
+        reason = suppression.refusal(address) if suppression else None
+        if reason:
+            report.errors.append(f"line {line}: {address.email} {reason}")
+            continue
         existing = find_subscriber(store, address.email)
+        if status in SUPPRESSED_STATUSES:
+            _import_suppressed(store, address, name, digests, status, existing, now)
+            report.suppressed += 1
+            continue
         if existing is not None and existing.status == UNSUBSCRIBED:
             report.skipped += 1
             continue
@@ -293,13 +330,19 @@ def import_csv(
     return report
 
 
-def export_csv(found: Iterable[Subscriber]) -> Iterator[str]:
-    """CSV lines (header first) for subscribers: email, name, status, digests, created."""
+def export_csv(found: Iterable[Subscriber], forgotten: Iterable[str] = ()) -> Iterator[str]:
+    """CSV lines (header first) for subscribers: email, name, status, digests, created; then
+    a `forgotten` row with each kept `address_hash` (forgotten subscribers have no address)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*CSV_HEADER, "status", "created_at"])
+    writer.writerow([*CSV_HEADER, "status", "created_at", "address_hash"])
     yield _drain(buffer)
+    for digest in forgotten:
+        writer.writerow(["", "", "", FORGOTTEN, "", digest])
+        yield _drain(buffer)
     for subscriber in found:
+        if subscriber.status == FORGOTTEN:
+            continue
         writer.writerow(
             [
                 subscriber.email,
@@ -307,9 +350,42 @@ def export_csv(found: Iterable[Subscriber]) -> Iterator[str]:
                 " ".join(subscriber.digests),
                 subscriber.status,
                 subscriber.created_at.isoformat(),
+                "",
             ]
         )
         yield _drain(buffer)
+
+
+def _import_forgotten(
+    row: dict[str, str | None], line: int, suppression: Suppression | None, report: ImportReport
+) -> None:
+    digest = (row.get("address_hash") or "").strip()
+    if suppression is None or not _ADDRESS_HASH.fullmatch(digest):
+        report.errors.append(f"line {line}: a forgotten row needs its address_hash (64 hex)")
+        return
+    suppression.remember(digest)
+    report.suppressed += 1
+
+
+def _import_suppressed(
+    store: Store,
+    address: Address,
+    name: str,
+    digests: Sequence[str],
+    status: str,
+    existing: Subscriber | None,
+    now: datetime,
+) -> None:
+    """Keep an exported unsubscribed or bounced address so: never mailed after the move."""
+    if existing is None:
+        add_subscriber(store, address.email, name, digests, now, status=status)
+        return
+    with store.transaction() as connection:
+        connection.execute(
+            subscribers.update()
+            .where(subscribers.c.id == existing.id, subscribers.c.status.in_((CONFIRMED, PENDING)))
+            .values(status=status, unsubscribed_at=now if status == UNSUBSCRIBED else None)
+        )
 
 
 def _drain(buffer: io.StringIO) -> str:

@@ -25,10 +25,12 @@ from starlette.routing import Route
 
 from publisher.config import DigestConfig, parse_duration
 from publisher.errors import PublisherError
+from publisher.forgetting import forget_subscriber
 from publisher.links import (
     PREFERENCES,
     address_purpose,
     address_url,
+    forget_url,
     link_is_valid,
     preferences_url,
     unsubscribe_purpose,
@@ -60,7 +62,12 @@ from publisher.web.subscription import MAX_EMAIL_LENGTH, first, is_one_click, re
 
 log = logging.getLogger(__name__)
 
-LEAVE_FORM, PREFERENCES_FORM, ADDRESS_FORM = "leave", "preferences", "address"
+LEAVE_FORM, PREFERENCES_FORM, ADDRESS_FORM, FORGET_FORM = (
+    "leave",
+    "preferences",
+    "address",
+    "forget",
+)
 SCOPE_DIGEST, SCOPE_ALL = "digest", "all"
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -88,8 +95,10 @@ class PreferencePages:
             f"{home}unsubscribe/{{digest}}/{{token}}",
             f"{home}preferences/{{token}}",
         )
-        address = f"{home}address/{{token}}"
+        address, forget = f"{home}address/{{token}}", f"{home}forget/{{token}}"
         return [
+            Route(forget, self.forget_page, methods=["GET"]),
+            Route(forget, self.forget, methods=["POST"]),
             Route(leave, self.leave_page, methods=["GET"]),
             Route(leave, self.leave, methods=["POST"]),
             Route(preferences, self.preferences_page, methods=["GET"]),
@@ -262,6 +271,23 @@ class PreferencePages:
         local = paused.astimezone(self.site.config.site.zone)
         return {"paused_until": local, "pause_value": local.date().isoformat()}
 
+    # Forgetting ----------------------------------------------------------------------------
+
+    async def forget_page(self, request: Request) -> Response:
+        subscriber = await self._subscriber_for(request, PREFERENCES)
+        context = self._context(request, subscriber)
+        return self.site.render_form(request, "forget", FORGET_FORM, context)
+
+    async def forget(self, request: Request) -> Response:
+        fields = await read_form(request)
+        subscriber = await self._subscriber_for(request, PREFERENCES)
+        if not self.site.form_is_genuine(request, FORGET_FORM, first(fields, CSRF_FIELD)):
+            raise PageError(403, "form_expired")
+        await run_in_threadpool(
+            forget_subscriber, self.site.store, self.site.secret, subscriber.id, self.site.now()
+        )
+        return self.site.render(request, "forgotten", {}, headers={"cache-control": "no-store"})
+
     # Change of address -------------------------------------------------------------------
 
     async def address_page(self, request: Request) -> Response:
@@ -329,6 +355,12 @@ class PreferencePages:
             "confirmed": subscriber.status == CONFIRMED,
             "action": request.url.path,
             "preferences_url": preferences_url(
+                self.site.config.web_base_url,
+                self.site.secret,
+                subscriber.id,
+                subscriber.token_nonce,
+            ),
+            "forget_url": forget_url(
                 self.site.config.web_base_url,
                 self.site.secret,
                 subscriber.id,

@@ -26,6 +26,7 @@ from starlette.routing import Route
 from publisher.config import DigestConfig, parse_duration
 from publisher.editions import archive_url
 from publisher.errors import PublisherError
+from publisher.forgetting import drop_forgotten
 from publisher.store import CONFIRMED, PENDING, UNSUBSCRIBED, edition_summaries, public_articles
 from publisher.subscribers import (
     MAX_NAME_LENGTH,
@@ -326,6 +327,8 @@ class Subscriptions:
         )
         if confirmed is None or confirmed.status != CONFIRMED:
             raise PageError(400, "bad_link")
+        # The person confirmed from their own inbox: a request to be forgotten is withdrawn.
+        await run_in_threadpool(drop_forgotten, self.site.store, self.site.secret, confirmed.email)
         context = self._token_page_context(request, confirmed)
         return self.site.render(
             request,
