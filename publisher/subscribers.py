@@ -17,7 +17,6 @@ from sqlalchemy.exc import IntegrityError
 from publisher.errors import PublisherError
 from publisher.markup import plain_text
 from publisher.store import (
-    BOUNCED,
     CONFIRMED,
     FORGOTTEN,
     PENDING,
@@ -75,8 +74,9 @@ class ImportReport:
         )
 
 
-# Statuses an import keeps as they are, so a suppression list survives a move between stores.
-SUPPRESSED_STATUSES = (UNSUBSCRIBED, BOUNCED)
+# A status column of any other known status is kept as it is, so a suppression list
+# (unsubscribed, bounced, ...) survives a move between stores.
+MAILABLE_STATUSES = ("", CONFIRMED, PENDING)
 _ADDRESS_HASH = re.compile("[0-9a-f]{64}")
 
 
@@ -314,8 +314,11 @@ def import_csv(
         if reason:
             report.errors.append(f"line {line}: {address.email} {reason}")
             continue
+        if status not in MAILABLE_STATUSES and status not in SUBSCRIBER_STATUSES:
+            report.errors.append(f"line {line}: unknown status {status!r}")
+            continue
         existing = find_subscriber(store, address.email)
-        if status in SUPPRESSED_STATUSES:
+        if status not in MAILABLE_STATUSES:
             _import_suppressed(store, address, name, digests, status, existing, now)
             report.suppressed += 1
             continue
@@ -376,7 +379,7 @@ def _import_suppressed(
     existing: Subscriber | None,
     now: datetime,
 ) -> None:
-    """Keep an exported unsubscribed or bounced address so: never mailed after the move."""
+    """Keep an exported unsubscribed (bounced, ...) address so: never mailed after the move."""
     if existing is None:
         add_subscriber(store, address.email, name, digests, now, status=status)
         return

@@ -7,6 +7,7 @@ the digests chosen, links the latest edition of each and the subscriber's prefer
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,17 +15,19 @@ from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime
+from email.utils import format_datetime, getaddresses
 from typing import Any
 from urllib.parse import urlsplit
 
+import idna
 import jinja2
 
 from publisher.config import Config, DigestConfig
 from publisher.digest import DigestError, inline_css
 from publisher.messages import Envelope, MessageError
-from publisher.web.confirmation import _check_header, _single_address, ascii_address
 
+# Every character Python's email package (str.splitlines) takes as a line break, and controls.
+_UNSAFE_IN_HEADER = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 HTML_TEMPLATE, TEXT_TEMPLATE, SUBJECT_TEMPLATE = (
     "welcome.html.j2",
     "welcome.txt.j2",
@@ -111,3 +114,26 @@ def welcome_digests(
         for digest in config.digests
         if digest.name in chosen
     ]
+
+
+def _check_header(header: str, value: str) -> None:
+    if _UNSAFE_IN_HEADER.search(value):
+        raise MessageError(f"{header}: {value!r} contains a line break or control character")
+
+
+def _single_address(value: str) -> str:
+    found = getaddresses([value])
+    if len(found) != 1 or "@" not in found[0][1]:
+        raise MessageError(f"From: {value!r} is not one email address")
+    return found[0][1]
+
+
+def ascii_address(email: str) -> str:
+    """`email` with an international domain in its ASCII (IDNA) form."""
+    local, _, domain = email.rpartition("@")
+    if domain.isascii():
+        return email
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError:
+        raise MessageError(f"To: {email!r} has a domain that cannot be written in ASCII") from None

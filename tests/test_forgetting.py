@@ -185,3 +185,20 @@ def test_a_forgotten_person_may_subscribe_again_from_the_web_with_confirmation(w
     back = web.confirmed(ADDRESS)
     assert back.email == "Ann.Leaving@example.org"  # the domain normalized
     assert not is_forgotten(web.store, SECRET.encode(), check_address(ADDRESS))
+
+
+def test_import_keeps_a_bounced_status_and_refuses_an_unknown_one(
+    store: Store, clock: MovableClock
+) -> None:
+    add_subscriber(store, "known@example.org", "K", ["daily"], clock.now)
+    text = (
+        "email,name,digests,status\n"
+        "b@example.org,B,daily,bounced\n"
+        "known@example.org,K,daily,unsubscribed\n"
+        "c@example.org,C,daily,asleep\n"
+    )
+    report = import_csv(store, text, ["daily", "culture"], clock.now)
+    assert report.suppressed == 2
+    assert report.errors == ["line 4: unknown status 'asleep'"]
+    statuses = {s.email: s.status for s in list_subscribers(store)}
+    assert statuses == {"known@example.org": "unsubscribed", "b@example.org": "bounced"}

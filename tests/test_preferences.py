@@ -6,19 +6,22 @@ Maildir transport, and mail is read back from it as a mail client would.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
 
-from publisher.delivery import send_edition
+from publisher.delivery import send_edition, start_delivery
 from publisher.editions import create_edition, list_editions
 from publisher.gather import gather
 from publisher.links import preferences_url
-from publisher.store import CONFIRMED, UNSUBSCRIBED, deliveries, subscribers
+from publisher.preferences import save_preferences
+from publisher.store import CONFIRMED, UNSUBSCRIBED, deliveries, open_store, subscribers
 from publisher.subscribers import Subscriber, add_subscriber
 from tests.conftest import MovableClock, Site
 from tests.test_web import ENVIRON, SECRET, Web, document, page_text, published, running
@@ -360,3 +363,43 @@ def test_welcome_false_sends_none(site: Site, clock: MovableClock) -> None:
     for web in running(published(site, None, clock), clock):
         web.confirmed("ann@example.org")
         assert welcomes(web) == []
+
+
+# On each store -------------------------------------------------------------------------------
+
+
+def test_a_paused_subscribers_ledger_row_is_frozen_as_skipped_on_each_store(
+    site: Site, store_url: str, clock: MovableClock
+) -> None:
+    config = dataclasses.replace(site.config(), store_url=store_url)
+    with open_store(store_url) as store:
+        gather(store, config, clock)
+        ann, _ = add_subscriber(store, "ann@example.org", "Ann", ["daily"], clock.now)
+        bob, _ = add_subscriber(store, "bob@example.org", "Bob", ["daily"], clock.now)
+        until = clock.now + timedelta(days=2)
+        save_preferences(store, ann.id, ["daily"], "Ann", until, clock.now)
+        edition = create_edition(store, config, "daily", clock).edition
+        assert edition is not None
+        start_delivery(store, edition.id, clock.now)
+        with store.transaction() as connection:
+            rows = dict(
+                connection.execute(
+                    sa.select(deliveries.c.subscriber_id, deliveries.c.status).where(
+                        deliveries.c.edition_id == edition.id
+                    )
+                ).all()
+            )
+        assert rows == {ann.id: "skipped", bob.id: "pending"}
+        clock.advance(days=2, seconds=1)  # an edition made after the pause ended reaches Ann
+        site.write_article(
+            "news/later.md", "---\ntitle: Later\ndate: 2026-11-27T10:00:00Z\n---\n\nLater.\n"
+        )
+        gather(store, config, clock)
+        later = create_edition(store, config, "daily", clock).edition
+        assert later is not None
+        start_delivery(store, later.id, clock.now)
+        with store.transaction() as connection:
+            statuses = connection.execute(
+                sa.select(deliveries.c.status).where(deliveries.c.edition_id == later.id)
+            ).scalars()
+            assert sorted(statuses) == ["pending", "pending"]

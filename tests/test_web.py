@@ -94,7 +94,7 @@ class Web:
             return []
         box = mailbox.Maildir(self.config.maildir, create=False)
         found = []
-        for key in sorted(box.keys()):
+        for key in sorted(box.keys(), key=delivery_order):
             message = email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)
             assert isinstance(message, EmailMessage)
             found.append(message)
@@ -129,6 +129,13 @@ class Web:
         subscriber = self.subscriber(address)
         assert subscriber.status == CONFIRMED
         return subscriber
+
+
+def delivery_order(key: str) -> tuple[int, int, str]:
+    """A Maildir key (`<seconds>.M<microseconds>P<pid>Q<n>.<host>`) as the time it was written:
+    plain sorting would put M99 after M100000."""
+    found = re.match(r"([0-9]+)\.M([0-9]+)", key)
+    return (int(found.group(1)), int(found.group(2)), key) if found else (0, 0, key)
 
 
 def form_token_of(response: httpx.Response) -> str:
