@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import email
 import email.policy
+import mailbox
 import signal
+import threading
 from collections import Counter
 from email.message import EmailMessage
 
 from publisher.config import Config
 from publisher.editions import create_edition, list_editions
 from publisher.gather import gather
+from publisher.scheduler import Runtime, run_digest_slot
 from publisher.store import Store, open_store
 from tests.conftest import MovableClock, Site, SmtpServer
-from tests.test_delivery import run_send, subscribe, use_smtp, wait_for
+from tests.test_delivery import SECRET, run_send, subscribe, use_smtp, wait_for
 
 EACH = '\n[[digests]]\nname = "posts"\ntitle = "Every story"\nmode = "each"\n'
 
@@ -125,3 +128,24 @@ def test_three_articles_reach_each_subscriber_once_each_across_a_kill_minus_nine
     assert set(received) == expected  # three messages per subscriber, nobody missing
     doubled = [key for key, count in received.items() if count > 1]
     assert len(doubled) <= 1  # only the message in flight at the kill (one connection)
+
+
+def test_the_scheduler_sends_every_edition_of_an_each_slot_and_a_second_fire_sends_none(
+    site: Site, store: Store, clock: MovableClock
+) -> None:
+    config = with_each_digest(site)
+    gather(store, config, clock)
+    create_edition(store, config, "posts", clock)
+    subscribe(store, 2, ("posts",))
+    three_new_stories(site, store, clock)
+    runtime = Runtime(config, store, SECRET, threading.Event(), clock)
+    lines: list[str] = []
+    for _ in range(2):
+        run_digest_slot(runtime, "posts", clock.now, lines.append)
+    box = mailbox.Maildir(config.maildir, create=False)
+    subjects = Counter(
+        str(email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)["Subject"])
+        for key in box.iterkeys()
+    )
+    assert subjects == {"Story alpha": 2, "Story beta": 2, "Story gamma": 2}
+    assert "3 new editions" in lines[0]
