@@ -403,3 +403,20 @@ def test_a_paused_subscribers_ledger_row_is_frozen_as_skipped_on_each_store(
                 sa.select(deliveries.c.status).where(deliveries.c.edition_id == later.id)
             ).scalars()
             assert sorted(statuses) == ["pending", "pending"]
+
+
+def test_changes_of_address_are_throttled_per_subscriber(web: Web) -> None:
+    ann = both_digests(web)
+    limit = web.config.web.subscribe_limit
+    for number in range(limit):
+        new_email = f"ann{number}@new.example.net"
+        assert (
+            save(web, preferences_path(ann), action="change_address", new_email=new_email)[:3]
+            == "200"
+        )
+    refused = save(web, preferences_path(ann), action="change_address", new_email="x@y.example")
+    assert refused.startswith("429")
+    assert len(web.mails()) == limit
+    web.clock.advance(hours=1, seconds=1)
+    again = save(web, preferences_path(ann), action="change_address", new_email="x@y.example")
+    assert again.startswith("200")

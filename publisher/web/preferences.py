@@ -56,7 +56,7 @@ from publisher.subscribers import (
 )
 from publisher.tokens import read_token
 from publisher.web.mailings import send_plain_mail
-from publisher.web.security import CLOCK_SKEW_SECONDS, CSRF_FIELD
+from publisher.web.security import CLOCK_SKEW_SECONDS, CSRF_FIELD, SlidingWindowLimit
 from publisher.web.site import PageError, WebSite
 from publisher.web.subscription import MAX_EMAIL_LENGTH, first, is_one_click, read_form
 
@@ -88,6 +88,11 @@ class PreferencePages:
     def __init__(self, site: WebSite) -> None:
         self.site = site
         self.confirm_expiry = parse_duration(site.config.web.confirm_expiry)
+        # Each change of address mails someone: as many per subscriber as sign-ups per client.
+        window = parse_duration(site.config.web.subscribe_window)
+        self.address_limit = SlidingWindowLimit(
+            site.config.web.subscribe_limit, window, lambda: site.now().timestamp()
+        )
 
     def routes(self) -> list[Route]:
         home = self.site.paths.home
@@ -222,6 +227,9 @@ class PreferencePages:
             return await self._preferences(
                 request, subscriber, {"new_email": "email_same"}, None, status=400
             )
+        decision = self.address_limit.check(f"subscriber:{subscriber.id}")
+        if not decision.allowed:
+            raise PageError(429, headers={"retry-after": str(decision.retry_after)})
         await run_in_threadpool(request_address_change, self.site.store, subscriber.id, new_email)
         task = BackgroundTask(self._mail_address_link, subscriber, new_email)
         response = await self._preferences(request, subscriber, {}, "address_sent")
