@@ -36,7 +36,14 @@ from publisher.editions import (
     write_missing_archives,
 )
 from publisher.errors import PublisherError
+from publisher.forgetting import (
+    forget_address,
+    forgotten_hashes,
+    import_suppression,
+    refuse_forgotten,
+)
 from publisher.gather import GatherReport, check_content, gather, system_clock
+from publisher.proofs import send_proofs
 from publisher.scheduler import LOG_FORMAT, planned_jobs, run_daemon
 from publisher.store import SUBSCRIBER_STATUSES, Store, open_store
 from publisher.subscribers import (
@@ -47,6 +54,7 @@ from publisher.subscribers import (
     list_subscribers,
     remove_subscriber,
 )
+from publisher.tokens import load_secret
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -157,8 +165,8 @@ def publish(context: click.Context, with_digest: bool) -> None:
             for digest in config.digests:
                 outcome = create_edition(store, config, digest.name)
                 click.echo(outcome.message)
-                if outcome.edition is not None:
-                    sent = send_edition(store, config, outcome.edition.id, os.environ)
+                for edition in outcome.editions:
+                    sent = send_edition(store, config, edition.id, os.environ)
                     click.echo(sent.summary())
     _report_content_errors(report.all_errors())
 
@@ -246,6 +254,27 @@ def digest_preview(context: click.Context, name: str | None, out_dir: Path) -> N
         click.echo(str(path))
 
 
+@digest.command(name="send-test")
+@click.argument("name")
+@click.option(
+    "--to",
+    "addresses",
+    multiple=True,
+    required=True,
+    help="An address to send the test to (repeat for more).",
+)
+@click.pass_context
+@reports_errors
+def digest_send_test(context: click.Context, name: str, addresses: tuple[str, ...]) -> None:
+    """Mail the next edition of NAME (or the latest), marked [TEST], to each --to address.
+
+    Nothing is recorded: no edition, no watermark move, no ledger row.
+    """
+    config = _config(context)
+    with open_store(config.store_url) as store:
+        click.echo(send_proofs(store, config, name, addresses, os.environ).summary())
+
+
 def _finish_gather(report: GatherReport) -> None:
     click.echo(report.summary())
     _report_content_errors(report.all_errors())
@@ -278,6 +307,7 @@ def subscribers_add(
     config = _config(context)
     chosen = check_digests(digests, [d.name for d in config.digests])
     with open_store(config.store_url) as store:
+        refuse_forgotten(store, _secret(config), email)
         subscriber, created = add_subscriber(store, email, name, chosen, system_clock())
     verb = "added" if created else "updated"
     click.echo(f"{verb} {subscriber.email} ({subscriber.status}; {', '.join(subscriber.digests)})")
@@ -327,7 +357,10 @@ def subscribers_import(context: click.Context, csv_file: Path) -> None:
     except (OSError, UnicodeDecodeError) as error:
         raise Failed(f"error: {csv_file}: cannot read: {error}") from None
     with open_store(config.store_url) as store:
-        report = import_csv(store, text, [d.name for d in config.digests], system_clock())
+        suppression = import_suppression(store, _secret(config), system_clock())
+        report = import_csv(
+            store, text, [d.name for d in config.digests], system_clock(), suppression
+        )
     click.echo(report.summary())
     for problem in report.errors:
         click.secho(f"{csv_file}:{problem}", fg="red", err=True)
@@ -342,7 +375,7 @@ def subscribers_export(context: click.Context) -> None:
     """Write every subscriber as CSV to standard output."""
     config = _config(context)
     with open_store(config.store_url) as store:
-        for line in export_csv(list_subscribers(store)):
+        for line in export_csv(list_subscribers(store), forgotten_hashes(store)):
             click.echo(line, nl=False)
 
 
@@ -443,6 +476,25 @@ def sources_export(context: click.Context) -> None:
     homes = {name: state.home_url for name, state in states.items() if state.home_url}
     document = render_opml(f"{config.site.title}: sources", config.sources, homes)
     click.echo(document.decode("utf-8"), nl=False)
+
+
+@subscribers_group.command(name="forget")
+@click.argument("email")
+@click.pass_context
+@reports_errors
+def subscribers_forget(context: click.Context, email: str) -> None:
+    """Erase EMAIL's personal data on request, keeping a keyed hash so it is never re-added."""
+    config = _config(context)
+    with open_store(config.store_url) as store:
+        found = forget_address(store, _secret(config), email, system_clock())
+    if found:
+        click.echo("forgot the subscriber: name, address and ledger details erased")
+    else:
+        click.echo("no such subscriber; the address is kept as forgotten, so no import adds it")
+
+
+def _secret(config: Config) -> bytes:
+    return load_secret(config.web.secret_env, config.path.resolve().parent, os.environ)
 
 
 @main.command()

@@ -178,6 +178,9 @@ class DigestConfig(_Section):
     max_articles: Annotated[int, Field(ge=1, le=500)] = 20
     categories: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    # "each": every new article is its own message, subject its title (the way Ghost mails).
+    mode: Literal["digest", "each"] = "digest"
+    order: Literal["newest", "oldest"] = "newest"
 
     @field_validator("categories")
     @classmethod
@@ -185,6 +188,13 @@ class DigestConfig(_Section):
         from slugify import slugify
 
         return tuple(dict.fromkeys(str(slugify(name)) for name in value))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _each_is_titled_by_its_article(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("mode") == "each" and "subject" not in data:
+            return {**data, "subject": "{{ articles[0].title }}"}
+        return data
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
@@ -292,6 +302,8 @@ class WebConfig(_Section):
     subscribe_limit: Annotated[int, Field(ge=1, le=100_000)] = 10
     subscribe_window: Duration = "1h"
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    # Mail each subscriber one welcome when they confirm.
+    welcome: bool = True
 
     @field_validator("trusted_proxies")
     @classmethod

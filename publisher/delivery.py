@@ -25,11 +25,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from publisher.config import Config, parse_duration
-from publisher.digest import Recipient
 from publisher.editions import Edition, edition_by_id
 from publisher.errors import PublisherError
 from publisher.gather import Clock, system_clock
+from publisher.links import recipient_for
 from publisher.messages import PreparedEdition
+from publisher.preferences import skip_paused_recipients
 from publisher.returnpath import envelope_sender, mailto_token
 from publisher.store import (
     BOUNCED,
@@ -40,7 +41,7 @@ from publisher.store import (
     subscribers,
     subscriptions,
 )
-from publisher.tokens import load_secret, make_token
+from publisher.tokens import load_secret
 from publisher.transports import (
     PermanentFailure,
     RateLimiter,
@@ -174,6 +175,7 @@ def start_delivery(store: Store, edition_id: int, now: datetime) -> int:
                     recipients,
                 )
             )
+            skip_paused_recipients(connection, edition_id)
             connection.execute(
                 editions.update().where(editions.c.id == edition_id).values(delivery_started_at=now)
             )
@@ -341,12 +343,15 @@ class _Worker:
         if claimed.subscriber_status != CONFIRMED:
             self._finish(claimed, SKIPPED, f"subscriber is {claimed.subscriber_status}")
             return
-        token = make_token(self.secret, "unsubscribe", claimed.subscriber_id, claimed.token_nonce)
         try:
-            recipient = Recipient(
-                name=claimed.name,
-                email=claimed.email,
-                unsubscribe_url=f"{self.config.web_base_url}unsubscribe/{token}",
+            recipient = recipient_for(
+                self.config.web_base_url,
+                self.secret,
+                claimed.subscriber_id,
+                claimed.token_nonce,
+                claimed.name,
+                claimed.email,
+                self.edition.digest,
             )
             envelope, message = self.prepared.message_for(
                 claimed.subscriber_id, recipient, mailto_token(self.config, self.secret, claimed.id)

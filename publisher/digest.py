@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import cssutils
 import jinja2
+import lxml.html
 from jinja2.runtime import Context
 from lxml import etree
 from premailer import Premailer
@@ -71,19 +72,24 @@ class DigestError(PublisherError):
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
-    """One subscriber as the email shows them."""
+    """One subscriber as the email shows them; `preferences_url` may be "" (no such page)."""
 
     name: str
     email: str
     unsubscribe_url: str
+    preferences_url: str = ""
 
     def __post_init__(self) -> None:
-        if not _SAFE_URL.fullmatch(self.unsubscribe_url):
-            raise DigestError(
-                f"unsubscribe URL {self.unsubscribe_url!r} for {self.email!r}: use an absolute "
-                "http(s) URL of ASCII letters, digits and URL punctuation (no quotes or spaces; "
-                "percent-encode anything else)"
-            )
+        for kind, url in (
+            ("unsubscribe", self.unsubscribe_url),
+            ("preferences", self.preferences_url),
+        ):
+            if (url or kind == "unsubscribe") and not _SAFE_URL.fullmatch(url):
+                raise DigestError(
+                    f"{kind} URL {url!r} for {self.email!r}: use an absolute "
+                    "http(s) URL of ASCII letters, digits and URL punctuation (no quotes or "
+                    "spaces; percent-encode anything else)"
+                )
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,16 +117,20 @@ class Placeholders:
     name: str
     email: str
     unsubscribe_url: str
+    preferences_url: str
 
     def recipient(self, *, named: bool = True) -> Recipient:
         """A recipient made of the stand-ins; with `named=False`, one without a name."""
-        return Recipient(self.name if named else "", self.email, self.unsubscribe_url)
+        return Recipient(
+            self.name if named else "", self.email, self.unsubscribe_url, self.preferences_url
+        )
 
 
 PLACEHOLDERS = Placeholders(
     name=f"x-publisher-subscriber-name-{_KEY}",
     email=f"x-publisher-subscriber-email-{_KEY}",
     unsubscribe_url=f"https://x-publisher-unsubscribe-{_KEY}.invalid/",
+    preferences_url=f"https://x-publisher-preferences-{_KEY}.invalid/",
 )
 # Where the templates word things differently for a subscriber without a name, the rendered
 # edition holds both wordings: IF_NAME <with a name> OTHERWISE <without one> END_IF.
@@ -175,7 +185,30 @@ def template_environment(site_templates: Path | None) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     environment.filters["date"] = _date_filter
+    environment.filters["html_paragraphs"] = html_paragraphs
     return environment
+
+
+_BLOCKS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "figcaption")
+
+
+def html_paragraphs(html: str) -> list[str]:
+    """An article body's text, one string per paragraph, heading or list item (for text mail).
+
+    An image shows as `[image: its alt text]`.
+    """
+    if not html.strip():
+        return []
+    root = lxml.html.fragment_fromstring(html, create_parent="div")
+    for image in root.iter("img"):
+        alt = image.get("alt")
+        image.tail = (f"[image: {alt}]" if alt else "") + (image.tail or "")
+    for element in root.iter(*_BLOCKS):
+        element.tail = "\n\n" + (element.tail or "")
+    for element in root.iter("br"):
+        element.tail = "\n" + (element.tail or "")
+    text = str(root.text_content())
+    return [" ".join(block.split()) for block in text.split("\n\n") if block.strip()]
 
 
 def format_date(value: datetime, zone: ZoneInfo | None = None, pattern: str = DATE_FORMAT) -> str:
@@ -291,8 +324,9 @@ def personalize(rendered: RenderedEdition, recipient: Recipient) -> tuple[str, s
         _escape_html_text(shown.name),
         _escape_html_text(shown.email),
         _escape_html_text(shown.unsubscribe_url),
+        _escape_html_text(shown.preferences_url),
     )
-    text_values = (shown.name, shown.email, shown.unsubscribe_url)
+    text_values = (shown.name, shown.email, shown.unsubscribe_url, shown.preferences_url)
     return (
         _fill(_pieces(rendered.html, named), html_values),
         _fill(_pieces(rendered.text, named), text_values),
@@ -302,7 +336,8 @@ def personalize(rendered: RenderedEdition, recipient: Recipient) -> tuple[str, s
 @functools.lru_cache(maxsize=16)
 def _pieces(rendered: str, named: bool) -> tuple[str | int, ...]:
     """`rendered` in the wording wanted, split into text and placeholder numbers (0 name, 1
-    email, 2 URL), once per edition: a str caches its hash, so later calls cost a lookup."""
+    email, 2 unsubscribe URL, 3 preferences URL), once per edition: a str caches its hash, so
+    later calls cost a lookup."""
     split = _ANY_PLACEHOLDER.split(_wording(rendered, named))
     return tuple(
         piece if number % 2 == 0 else _PLACEHOLDER_NUMBERS[piece]
@@ -310,7 +345,7 @@ def _pieces(rendered: str, named: bool) -> tuple[str | int, ...]:
     )
 
 
-def _fill(pieces: tuple[str | int, ...], values: tuple[str, str, str]) -> str:
+def _fill(pieces: tuple[str | int, ...], values: tuple[str, ...]) -> str:
     """The pieces joined, each placeholder number replaced by its value (never searched)."""
     return "".join(values[piece] if isinstance(piece, int) else piece for piece in pieces)
 
@@ -380,7 +415,10 @@ def shown_recipient(recipient: Recipient) -> Recipient:
     """The recipient as an email shows them: runs of whitespace and line breaks become one
     space, other control characters are dropped, so a name can never break a line."""
     return Recipient(
-        _shown_text(recipient.name), _shown_text(recipient.email), recipient.unsubscribe_url
+        _shown_text(recipient.name),
+        _shown_text(recipient.email),
+        recipient.unsubscribe_url,
+        recipient.preferences_url,
     )
 
 
@@ -565,12 +603,16 @@ def _check_placeholders(environment: jinja2.Environment, html: str, text: str) -
                 f"{origin}: subscriber.{field} may only be shown as text, not in an attribute, "
                 "a comment or a <style> block"
             )
+    for field, token in (
+        ("unsubscribe_url", PLACEHOLDERS.unsubscribe_url),
+        ("preferences_url", PLACEHOLDERS.preferences_url),
+    ):
+        if html.count(token) != texts.count(token) + attributes.count(token):
+            raise DigestError(
+                f"{origin}: subscriber.{field} may only be shown as text or an attribute, "
+                "not in a comment or a <style> block"
+            )
     token = PLACEHOLDERS.unsubscribe_url
-    if html.count(token) != texts.count(token) + attributes.count(token):
-        raise DigestError(
-            f"{origin}: subscriber.unsubscribe_url may only be shown as text or an attribute, "
-            "not in a comment or a <style> block"
-        )
     if token not in html:
         raise DigestError(f"{origin}: no unsubscribe link ({{{{ subscriber.unsubscribe_url }}}})")
     if token not in text:

@@ -66,11 +66,21 @@ class Edition:
 
 @dataclass(frozen=True, slots=True)
 class EditionOutcome:
-    """What `create_edition` did: a new edition, the slot's existing one, or nothing."""
+    """What `create_edition` did: a new edition, the slot's existing one, or nothing.
+
+    A digest of mode "each" makes one edition per new article: `earlier` holds those made
+    (or found) before `edition`, the last, in the same call.
+    """
 
     edition: Edition | None
     created: bool
     message: str
+    earlier: tuple[Edition, ...] = ()
+
+    @property
+    def editions(self) -> tuple[Edition, ...]:
+        """Every edition this call made or found, oldest first."""
+        return (*self.earlier, *([self.edition] if self.edition else []))
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,22 +104,32 @@ def belongs_to(digest: DigestConfig, published: PublishedArticle) -> bool:
 def next_edition(
     digest: DigestConfig, watermark: int, candidates: Sequence[PublishedArticle]
 ) -> NextEdition:
-    """Choose from articles above the watermark, in sequence order, at most `max_articles`.
+    """Choose from articles above the watermark, in sequence order, at most `max_articles`
+    (one for a digest of mode "each"), then put them in the digest's `order`.
 
     When the cap is hit the rest stay above the new watermark for the next edition, so every
     article lands in exactly one edition.
     """
+    cap = 1 if digest.mode == "each" else digest.max_articles
     chosen: list[PublishedArticle] = []
     last_seen = watermark
     for published in sorted(candidates, key=lambda p: p.sequence):
         if published.sequence <= watermark:
             continue
         if belongs_to(digest, published):
-            if len(chosen) == digest.max_articles:
+            if len(chosen) == cap:
                 break
             chosen.append(published)
         last_seen = published.sequence
-    return NextEdition(tuple(chosen), last_seen)
+    return NextEdition(ordered(digest, chosen), last_seen)
+
+
+def ordered(
+    digest: DigestConfig, chosen: Sequence[PublishedArticle]
+) -> tuple[PublishedArticle, ...]:
+    """Articles newest first (by date, then publication sequence) or oldest first."""
+    newest = digest.order == "newest"
+    return tuple(sorted(chosen, key=lambda p: (p.article.date, p.sequence), reverse=newest))
 
 
 def archive_url(config: Config, digest: str, number: int) -> str:
@@ -131,10 +151,45 @@ def create_edition(
 ) -> EditionOutcome:
     """Freeze, render and store the next edition of digest `name`, moving its watermark.
 
-    With a `slot`, a second call for the same slot returns the edition the first made.
+    With a `slot`, a second call for the same slot returns the edition the first made. A
+    digest of mode "each" makes one edition per new article (see `create_article_editions`).
     """
     digest = config.digest(name)
     slot = _checked_slot(slot)
+    if digest.mode == "each":
+        return create_article_editions(store, config, name, clock, slot)
+    return _create_one(store, config, digest, clock, slot)
+
+
+def create_article_editions(
+    store: Store, config: Config, name: str, clock: Clock = system_clock, slot: str | None = None
+) -> EditionOutcome:
+    """One edition per new article of digest `name`, each made (and its watermark moved) in
+    its own transaction, so a crash loses none and repeats none.
+
+    With a `slot`, the editions take the slots `<slot>#1`, `<slot>#2`, ...: a second call for
+    the same slot finds those and makes editions only for articles none of them holds.
+    """
+    digest = config.digest(name)
+    found: list[Edition] = []
+    made = 0
+    while True:
+        sub_slot = None if slot is None else f"{slot}#{len(found) + 1}"
+        outcome = _create_one(store, config, digest, clock, sub_slot)
+        if outcome.edition is None:
+            break
+        found.append(outcome.edition)
+        made += outcome.created
+    if not found:
+        return EditionOutcome(None, False, _nothing_new(digest, 0))
+    message = f"{name}: {made} new editions, one per article ({len(found)} for this call)"
+    return EditionOutcome(found[-1], made > 0, message, tuple(found[:-1]))
+
+
+def _create_one(
+    store: Store, config: Config, digest: DigestConfig, clock: Clock, slot: str | None
+) -> EditionOutcome:
+    name = digest.name
     environment = template_environment(config.templates_dir)
     with store.transaction() as connection:
         watermark = _locked_watermark(connection, config, digest)
@@ -143,7 +198,7 @@ def create_edition(
                 existing, False, f"{name}: slot {slot} already has edition {existing.id}"
             )
         upcoming = next_edition(digest, watermark, public_articles_since(connection, watermark))
-        if len(upcoming.articles) < digest.min_articles:
+        if len(upcoming.articles) < (1 if digest.mode == "each" else digest.min_articles):
             return EditionOutcome(None, False, _nothing_new(digest, len(upcoming.articles)))
         number = _next_number(connection, name)
         info = EditionInfo(
@@ -181,6 +236,36 @@ def preview_edition(
     write_atomically(html_path, html.encode("utf-8"))
     write_atomically(text_path, text.encode("utf-8"))
     return html_path, text_path
+
+
+@dataclass(frozen=True, slots=True)
+class ProofEdition:
+    """An edition to show a tester: the next one rendered unstored, else the latest stored."""
+
+    rendered: RenderedEdition
+    created_at: datetime
+    stored: bool
+
+
+def next_or_latest_edition(
+    store: Store, config: Config, name: str, clock: Clock = system_clock
+) -> ProofEdition:
+    """The next edition of `name` rendered as `create_edition` would (nothing stored, no
+    watermark moved), or its latest stored edition when nothing is new."""
+    digest = config.digest(name)
+    with store.transaction() as connection:
+        watermark = _current_watermark(connection, config, digest)
+        upcoming = next_edition(digest, watermark, public_articles_since(connection, watermark))
+        number = _next_number(connection, name)
+    if upcoming.articles:
+        info = EditionInfo(number, clock(), archive_url(config, name, number))
+        environment = template_environment(config.templates_dir)
+        rendered = render_edition(environment, config, digest, info, upcoming.articles)
+        return ProofEdition(rendered, info.date, stored=False)
+    stored = list_editions(store, name)
+    if not stored:
+        raise PublisherError(f"digest {name!r}: nothing new and no edition yet to send")
+    return ProofEdition(stored[-1].rendered, stored[-1].created_at, stored=True)
 
 
 def list_editions(store: Store, digest: str | None = None) -> list[Edition]:
@@ -234,8 +319,11 @@ def _checked_slot(slot: str | None) -> str | None:
 
 
 def _starting_watermark(connection: Connection, digest: DigestConfig) -> int:
-    """A new digest starts with the newest `max_articles` articles, not the whole back catalogue."""
+    """A new digest starts with the newest `max_articles` articles, not the whole back catalogue;
+    one of mode "each" with the next article published."""
     members = [p for p in public_articles_since(connection, 0) if belongs_to(digest, p)]
+    if digest.mode == "each":
+        return members[-1].sequence if members else 0
     if len(members) <= digest.max_articles:
         return 0
     return members[-digest.max_articles].sequence - 1

@@ -71,11 +71,16 @@ _QP_UNSAFE = re.compile("[^ -<>-~]")
 _QP_AS_IS = re.compile("[ -<>-~]{0,74}[!-<>-~]")
 
 
+# What personalize fills in for each subscriber: name, email, unsubscribe and preferences URL.
+_VALUE_FIELDS = dataclasses.fields(Recipient)
 # Subscribers whose values need escaping, with and without a name: if the fast path gives what
 # personalize gives for them, it does for everyone.
 _PROBES = (
     Recipient(
-        "Ann & <Bob> \"Q\" 'O'Brien' é 🦊", "a&b@example.org", "https://example.invalid/u?a=1&b=(2)"
+        "Ann & <Bob> \"Q\" 'O'Brien' é 🦊",
+        "a&b@example.org",
+        "https://example.invalid/u?a=1&b=(2)",
+        "https://example.invalid/p?a=1&b=(2)",
     ),
     Recipient("", "c<d>&e@example.org", "https://example.invalid/v?c=3&amp;d=4"),
 )
@@ -204,7 +209,8 @@ class _Plan:
     """One body part in one wording, split where a subscriber's values go.
 
     The body is constants[0] + values[slots[0]] + constants[1] + ... + constants[-1], where
-    values are (name, email, unsubscribe URL) as personalize writes them into this part.
+    values are (name, email, unsubscribe URL, preferences URL) as personalize writes them
+    into this part.
     """
 
     constants: tuple[str, ...]
@@ -213,7 +219,7 @@ class _Plan:
 
     @classmethod
     def split(cls, body: str, stand_ins: Sequence[str]) -> _Plan:
-        """The plan of `body`, personalized for `stand_ins` in place of the three values."""
+        """The plan of `body`, personalized for `stand_ins` in place of the four values."""
         pattern = "|".join(re.escape(stand_in) for stand_in in stand_ins)
         parts = re.split(f"({pattern})", _normalized(body))
         constants = tuple(parts[0::2])
@@ -248,7 +254,7 @@ class _Bodies:
     Personalizing an edition (digest.personalize) picks a wording by whether the name it shows
     is empty, then substitutes the values. So each part is personalized once per wording for
     stand-in values and split into a `_Plan` there; per subscriber, personalize is run on just
-    the three placeholders, which gives that subscriber's values as each part shows them. That
+    the four placeholders, which gives that subscriber's values as each part shows them. That
     this reproduces personalize is checked once per edition for subscribers whose values need
     escaping; should it not, every message is encoded in full instead: slower, never wrong.
     """
@@ -263,6 +269,7 @@ class _Bodies:
             f"messagestandinname{key}",
             f"messagestandinemail{key}",
             f"https://messagestandinurl{key}.invalid/",
+            f"https://messagestandinpreferences{key}.invalid/",
         )
         probes = {True: Recipient(*stand_ins), False: Recipient("", *stand_ins[1:])}
         self._plans = {
@@ -285,10 +292,11 @@ class _Bodies:
         return html_plan.encode(values[0]), text_plan.encode(values[1])
 
     def _values(self, recipient: Recipient) -> tuple[list[str], list[str]] | None:
-        """The subscriber's (name, email, URL) as the HTML and the text part show them."""
+        """The subscriber's (name, email, URLs) as the HTML and the text part show them."""
         html, text = personalize(self._values_only, recipient)
         html_values, text_values = html.split(_VALUE_SEPARATOR), text.split(_VALUE_SEPARATOR)
-        if len(html_values) != 3 or len(text_values) != 3 or "\r" in html + text:
+        count = len(_VALUE_FIELDS)
+        if len(html_values) != count or len(text_values) != count or "\r" in html + text:
             return None
         return html_values, text_values
 

@@ -147,11 +147,13 @@ def run_digest_slot(
     slot = slot_key(fire_time, config.digest_zone(digest))
     outcome = create_edition(runtime.store, config, name, lambda: now, slot=slot)
     result(outcome.message)
-    if outcome.edition is not None and outcome.edition.delivered_at is None:
+    for edition in outcome.editions:  # one per article for a digest of mode "each"
+        if edition.delivered_at is not None or runtime.stop.is_set():
+            continue
         report = send_edition(
             runtime.store,
             config,
-            outcome.edition.id,
+            edition.id,
             runtime.environ,
             clock=runtime.clock,
             stop=runtime.stop,

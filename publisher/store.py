@@ -441,7 +441,8 @@ editions = sa.Table(
 PENDING, CONFIRMED, UNSUBSCRIBED, BOUNCED = "pending", "confirmed", "unsubscribed", "bounced"
 # Reported mail as spam: only a new double opt-in (a confirmed web sign-up) undoes it.
 COMPLAINED = "complained"
-SUBSCRIBER_STATUSES = (PENDING, CONFIRMED, UNSUBSCRIBED, BOUNCED, COMPLAINED)
+FORGOTTEN = "forgotten"
+SUBSCRIBER_STATUSES = (PENDING, CONFIRMED, UNSUBSCRIBED, BOUNCED, COMPLAINED, FORGOTTEN)
 
 subscribers = sa.Table(
     "subscribers",
@@ -457,6 +458,20 @@ subscribers = sa.Table(
     sa.Column("confirmed_at", UtcDateTime, nullable=True),
     sa.Column("unsubscribed_at", UtcDateTime, nullable=True),
     sa.Column("confirmation_sent_at", UtcDateTime, nullable=True),
+    # Preferences (migration 0008): mail paused until, an address awaiting its confirmation,
+    # when the welcome and the last preferences link went out.
+    sa.Column("paused_until", UtcDateTime, nullable=True),
+    sa.Column("pending_email", sa.Text, nullable=True),
+    sa.Column("welcome_sent_at", UtcDateTime, nullable=True),
+    sa.Column("preferences_sent_at", UtcDateTime, nullable=True),
+)
+
+# Keyed hashes of addresses forgotten on request, so nothing re-adds them silently.
+forgotten_addresses = sa.Table(
+    "forgotten_addresses",
+    metadata,
+    sa.Column("address_hash", sa.String(64), primary_key=True),
+    sa.Column("forgotten_at", UtcDateTime, nullable=False),
 )
 
 subscriptions = sa.Table(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -18,6 +19,7 @@ from publisher.markup import plain_text
 from publisher.store import (
     COMPLAINED,
     CONFIRMED,
+    FORGOTTEN,
     PENDING,
     SUBSCRIBER_STATUSES,
     UNSUBSCRIBED,
@@ -62,13 +64,29 @@ class ImportReport:
     updated: int = 0
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
+    suppressed: int = 0
 
     def summary(self) -> str:
         """One line: what the import did."""
+        kept = f", {self.suppressed} kept suppressed" if self.suppressed else ""
         return (
             f"import: {self.added} added, {self.updated} updated, {self.skipped} skipped "
-            f"(unsubscribed), {len(self.errors)} errors"
+            f"(unsubscribed){kept}, {len(self.errors)} errors"
         )
+
+
+# A status column of any other known status is kept as it is, so a suppression list
+# (unsubscribed, bounced, ...) survives a move between stores.
+MAILABLE_STATUSES = ("", CONFIRMED, PENDING)
+_ADDRESS_HASH = re.compile("[0-9a-f]{64}")
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """How an import consults and extends the forgotten addresses (see `forgetting`)."""
+
+    refusal: Callable[[Address], str | None]
+    remember: Callable[[str], None]
 
 
 def check_address(text: str) -> Address:
@@ -256,12 +274,19 @@ def forget_confirmation_sent(store: Store, subscriber_id: int) -> None:
 
 
 def import_csv(
-    store: Store, text: str, known_digests: Sequence[str], now: datetime
+    store: Store,
+    text: str,
+    known_digests: Sequence[str],
+    now: datetime,
+    suppression: Suppression | None = None,
 ) -> ImportReport:
     """Import `email,name,digests` rows; bad rows are reported by line and the rest imported.
 
     Digests in a row are separated by spaces or semicolons; none means every digest. An
-    address that unsubscribed stays unsubscribed: an import is not the reader's consent.
+    address that unsubscribed stays unsubscribed: an import is not the reader's consent. A
+    `status` column (as `export_csv` writes) of unsubscribed or bounced is kept; a `forgotten`
+    row's `address_hash` joins the forgotten addresses; an address `suppression` refuses is
+    reported with the reason.
     """
     report = ImportReport()
     reader = csv.DictReader(io.StringIO(text))
@@ -272,6 +297,10 @@ def import_csv(
     seen: set[str] = set()
     for row in reader:
         line = reader.line_num
+        status = (row.get("status") or "").strip()
+        if status == FORGOTTEN:
+            _import_forgotten(row, line, suppression, report)
+            continue
         try:
             address = check_address(row.get("email") or "")
             name = check_name(row.get("name") or "")
@@ -285,7 +314,18 @@ def import_csv(
             report.errors.append(f"line {line}: {address.email} appears twice; first kept")
             continue
         seen.add(address.key)
+        reason = suppression.refusal(address) if suppression else None
+        if reason:
+            report.errors.append(f"line {line}: {address.email} {reason}")
+            continue
+        if status not in MAILABLE_STATUSES and status not in SUBSCRIBER_STATUSES:
+            report.errors.append(f"line {line}: unknown status {status!r}")
+            continue
         existing = find_subscriber(store, address.email)
+        if status not in MAILABLE_STATUSES:
+            _import_suppressed(store, address, name, digests, status, existing, now)
+            report.suppressed += 1
+            continue
         if existing is not None and existing.status in (UNSUBSCRIBED, COMPLAINED):
             report.skipped += 1
             continue
@@ -297,13 +337,19 @@ def import_csv(
     return report
 
 
-def export_csv(found: Iterable[Subscriber]) -> Iterator[str]:
-    """CSV lines (header first) for subscribers: email, name, status, digests, created."""
+def export_csv(found: Iterable[Subscriber], forgotten: Iterable[str] = ()) -> Iterator[str]:
+    """CSV lines (header first) for subscribers: email, name, status, digests, created; then
+    a `forgotten` row with each kept `address_hash` (forgotten subscribers have no address)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*CSV_HEADER, "status", "created_at"])
+    writer.writerow([*CSV_HEADER, "status", "created_at", "address_hash"])
     yield _drain(buffer)
+    for digest in forgotten:
+        writer.writerow(["", "", "", FORGOTTEN, "", digest])
+        yield _drain(buffer)
     for subscriber in found:
+        if subscriber.status == FORGOTTEN:
+            continue
         writer.writerow(
             [
                 subscriber.email,
@@ -311,9 +357,42 @@ def export_csv(found: Iterable[Subscriber]) -> Iterator[str]:
                 " ".join(subscriber.digests),
                 subscriber.status,
                 subscriber.created_at.isoformat(),
+                "",
             ]
         )
         yield _drain(buffer)
+
+
+def _import_forgotten(
+    row: dict[str, str | None], line: int, suppression: Suppression | None, report: ImportReport
+) -> None:
+    digest = (row.get("address_hash") or "").strip()
+    if suppression is None or not _ADDRESS_HASH.fullmatch(digest):
+        report.errors.append(f"line {line}: a forgotten row needs its address_hash (64 hex)")
+        return
+    suppression.remember(digest)
+    report.suppressed += 1
+
+
+def _import_suppressed(
+    store: Store,
+    address: Address,
+    name: str,
+    digests: Sequence[str],
+    status: str,
+    existing: Subscriber | None,
+    now: datetime,
+) -> None:
+    """Keep an exported unsubscribed (bounced, ...) address so: never mailed after the move."""
+    if existing is None:
+        add_subscriber(store, address.email, name, digests, now, status=status)
+        return
+    with store.transaction() as connection:
+        connection.execute(
+            subscribers.update()
+            .where(subscribers.c.id == existing.id, subscribers.c.status.in_((CONFIRMED, PENDING)))
+            .values(status=status, unsubscribed_at=now if status == UNSUBSCRIBED else None)
+        )
 
 
 def _drain(buffer: io.StringIO) -> str:

@@ -100,7 +100,7 @@ def test_messages_carry_every_header_and_their_own_unsubscribe_url(
         assert message.get_content_type() == "multipart/alternative"
         text, html = (part.get_content() for part in message.iter_parts())
         [url] = re.findall(
-            r"https://gazette\.example\.org/unsubscribe/[\w.\-]+", message["List-Unsubscribe"]
+            r"https://gazette\.example\.org/unsubscribe/daily/[\w.\-]+", message["List-Unsubscribe"]
         )
         assert url in html
         assert url in text

@@ -38,14 +38,14 @@ def gathered(site: Site, store: Store, clock: MovableClock) -> Site:
     return site
 
 
-def test_first_edition_holds_every_public_article_in_publication_order(
+def test_first_edition_holds_every_public_article_newest_first(
     gathered: Site, store: Store, clock: MovableClock
 ) -> None:
     outcome = create_edition(store, gathered.config(), "daily", clock)
     assert outcome.created
     assert outcome.edition is not None
     with store.transaction() as connection:
-        public = sorted(public_articles(connection), key=lambda p: p.sequence)
+        public = sorted(public_articles(connection), key=lambda p: p.article.date, reverse=True)
     assert outcome.edition.article_guids == tuple(p.guid for p in public)
     assert outcome.edition.number == 1
     assert outcome.edition.subject.startswith("The Harbour Gazette: ")
@@ -148,7 +148,8 @@ def test_fewer_than_min_articles_makes_no_edition_and_keeps_them_for_later(
     gather(store, config, clock)
     made = create_edition(store, config, "daily", clock)
     assert made.edition is not None
-    assert [g.rsplit(":", 1)[1] for g in made.edition.article_guids] == ["one", "two"]
+    # Newest first; the two share a date, so the later published leads.
+    assert [g.rsplit(":", 1)[1] for g in made.edition.article_guids] == ["two", "one"]
 
 
 def test_max_articles_caps_an_edition_and_the_rest_roll_over(
@@ -176,7 +177,8 @@ def test_new_digest_starts_with_the_newest_articles_not_the_back_catalogue(
     assert outcome.edition is not None
     with store.transaction() as connection:
         newest = sorted(public_articles(connection), key=lambda p: p.sequence)[-3:]
-    assert outcome.edition.article_guids == tuple(p.guid for p in newest)
+    shown = sorted(newest, key=lambda p: (p.article.date, p.sequence), reverse=True)
+    assert outcome.edition.article_guids == tuple(p.guid for p in shown)
 
 
 def test_edition_is_archived_without_personal_data(

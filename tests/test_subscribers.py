@@ -104,7 +104,7 @@ def test_export_round_trips_through_import(store: Store) -> None:
     add_subscriber(store, "ann@example.org", 'Ann, "the" Editor', ("daily",), SAMPLE_NOW)
     add_subscriber(store, "zoe@example.org", "Zoë 佐藤", DIGESTS, SAMPLE_NOW)
     exported = "".join(export_csv(list_subscribers(store)))
-    assert exported.splitlines()[0] == "email,name,digests,status,created_at"
+    assert exported.splitlines()[0] == "email,name,digests,status,created_at,address_hash"
     remove_subscriber(store, "ann@example.org", SAMPLE_NOW)
     with store.transaction() as connection:
         from publisher.store import subscribers, subscriptions

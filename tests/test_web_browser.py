@@ -17,8 +17,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -29,8 +31,9 @@ from publisher.config import Config
 from publisher.delivery import send_edition
 from publisher.editions import create_edition
 from publisher.gather import gather
+from publisher.preferences import preferences_of
 from publisher.store import CONFIRMED, UNSUBSCRIBED, open_store
-from publisher.subscribers import find_subscriber
+from publisher.subscribers import add_subscriber, find_subscriber
 from tests.conftest import ARTIFACTS, MovableClock, Site, free_port
 
 ENVIRON = {"PUBLISHER_SECRET": "browser-test-secret-0123456789abcdef"}
@@ -178,7 +181,8 @@ def test_reader_subscribes_confirms_receives_a_digest_and_unsubscribes(
         assert outcome.edition is not None
         send_edition(store, live.config, outcome.edition.id, ENVIRON, clock=live.clock)
     # Maildir keys do not sort by time across processes: find the digest by its List-Id.
-    [digest] = [m for m in live.wait_for_mail(READER, 2) if m["List-Id"]]
+    # Three messages: the confirmation, the welcome, the digest.
+    [digest] = [m for m in live.wait_for_mail(READER, 3) if m["List-Id"]]
     unsubscribe_url = link_in(digest, rf"{re.escape(live.url)}unsubscribe/\S+")
     assert f"<{unsubscribe_url}>" in str(digest["List-Unsubscribe"])
     page.goto(unsubscribe_url)
@@ -201,7 +205,7 @@ def test_reader_subscribes_confirms_receives_a_digest_and_unsubscribes(
         assert outcome.edition is not None
         report = send_edition(store, live.config, outcome.edition.id, ENVIRON, clock=live.clock)
     assert report.sent == 0
-    assert len(live.mails_to(READER)) == 2
+    assert len(live.mails_to(READER)) == 3
 
 
 def test_refused_sign_up_shows_what_to_fix(live: LiveSite, context: BrowserContext) -> None:
@@ -246,3 +250,47 @@ def test_article_and_category_pages_fit_the_screen_and_load_every_image(
             screenshot(page, f"{step}-{width}")
     finally:
         opened.close()
+
+
+def test_reader_changes_digests_pauses_and_leaves_on_the_preferences_page(
+    live: LiveSite, context: BrowserContext
+) -> None:
+    with open_store(live.config.store_url) as store:
+        add_subscriber(store, READER, "Robin", ["daily", "culture"], live.clock.now)
+        outcome = create_edition(store, live.config, "daily", live.clock)
+        assert outcome.edition is not None
+        send_edition(store, live.config, outcome.edition.id, ENVIRON, clock=live.clock)
+    [digest] = live.wait_for_mail(READER, 1)
+    preferences = link_in(digest, rf"{re.escape(live.url)}preferences/\S+")
+    page = context.new_page()
+    page.goto(preferences)
+    assert heading(page) == "Your subscription"
+    assert page.is_checked("#digest-daily")
+    assert page.is_checked("#digest-culture")
+    screenshot(page, "preferences")
+
+    page.uncheck("#digest-culture")
+    page.fill("#field-name", "Robin Reader")
+    page.click("button[name=save]")
+    assert "Your choices are saved." in page.locator("[role=status]").first.inner_text()
+    with open_store(live.config.store_url) as store:
+        robin = find_subscriber(store, READER)
+    assert robin is not None
+    assert (robin.status, robin.digests, robin.name) == (CONFIRMED, ("daily",), "Robin Reader")
+
+    # The server runs on the real clock: pause until ten days from today there.
+    until = (datetime.now(ZoneInfo("Europe/London")) + timedelta(days=10)).date()
+    page.fill("#field-paused_until", until.isoformat())
+    page.click("button[name=save]")
+    assert f"Mail is paused until {until.day} " in page.locator(".paused").inner_text()
+    screenshot(page, "preferences-paused")
+    with open_store(live.config.store_url) as store:
+        found = preferences_of(store, robin.id)
+    assert found is not None
+    assert found.paused_until is not None
+    assert found.paused_until.astimezone(ZoneInfo("Europe/London")).date() == until
+
+    page.click("text=Unsubscribe from everything")
+    assert heading(page) == "You are unsubscribed"
+    screenshot(page, "preferences-unsubscribed")
+    assert live.status(READER) == UNSUBSCRIBED

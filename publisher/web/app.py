@@ -21,6 +21,7 @@ from publisher.store import open_store
 from publisher.tokens import load_secret
 from publisher.web.articles import ArticlePages
 from publisher.web.files import FileRoutes
+from publisher.web.preferences import PreferencePages
 from publisher.web.security import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
 from publisher.web.site import PageError, WebSite
 from publisher.web.subscription import Subscriptions
@@ -55,6 +56,7 @@ def create_app(
     routes = [
         *FileRoutes(site).routes(),
         *Subscriptions(site).routes(),
+        *PreferencePages(site).routes(),
         *ArticlePages(site).routes(),
         *webhooks.routes(),
     ]

@@ -26,6 +26,7 @@ from starlette.routing import Route
 from publisher.config import DigestConfig, parse_duration
 from publisher.editions import archive_url
 from publisher.errors import PublisherError
+from publisher.forgetting import drop_forgotten
 from publisher.store import CONFIRMED, PENDING, UNSUBSCRIBED, edition_summaries, public_articles
 from publisher.subscribers import (
     MAX_NAME_LENGTH,
@@ -43,6 +44,7 @@ from publisher.subscribers import (
 from publisher.tokens import make_token, read_token, token_is_valid
 from publisher.transports import open_transport
 from publisher.web.confirmation import confirmation_message, render_confirmation
+from publisher.web.mailings import mail_preferences_link, send_welcome
 from publisher.web.security import (
     CLOCK_SKEW_SECONDS,
     CSRF_FIELD,
@@ -255,6 +257,8 @@ class Subscriptions:
         background = None
         if outcome.send_confirmation:
             background = BackgroundTask(self.send_confirmation, outcome.subscriber)
+        elif outcome.subscriber.status == CONFIRMED:
+            background = BackgroundTask(mail_preferences_link, self.site, outcome.subscriber)
         return self._check_inbox(request, sign_up.email, background)
 
     def _check_inbox(
@@ -323,9 +327,15 @@ class Subscriptions:
         )
         if confirmed is None or confirmed.status != CONFIRMED:
             raise PageError(400, "bad_link")
+        # The person confirmed from their own inbox: a request to be forgotten is withdrawn.
+        await run_in_threadpool(drop_forgotten, self.site.store, self.site.secret, confirmed.email)
         context = self._token_page_context(request, confirmed)
         return self.site.render(
-            request, "confirmed", context, headers={"cache-control": "no-store"}
+            request,
+            "confirmed",
+            context,
+            headers={"cache-control": "no-store"},
+            background=BackgroundTask(send_welcome, self.site, confirmed),
         )
 
     # Unsubscribe -------------------------------------------------------------------------

@@ -1,0 +1,139 @@
+"""The welcome message a subscriber gets once, on confirming: rendered and built as MIME bytes.
+
+A pure core: values in, a message out. The wording lives in `welcome.html.j2` (its CSS from
+`email.css` inlined, as for digests), `welcome.txt.j2` and `welcome-subject.txt.j2`. It names
+the digests chosen, links the latest edition of each and the subscriber's preferences page.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, getaddresses
+from typing import Any
+from urllib.parse import urlsplit
+
+import idna
+import jinja2
+
+from publisher.config import Config, DigestConfig
+from publisher.digest import DigestError, inline_css
+from publisher.messages import Envelope, MessageError
+
+# Every character Python's email package (str.splitlines) takes as a line break, and controls.
+_UNSAFE_IN_HEADER = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+HTML_TEMPLATE, TEXT_TEMPLATE, SUBJECT_TEMPLATE = (
+    "welcome.html.j2",
+    "welcome.txt.j2",
+    "welcome-subject.txt.j2",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WelcomeDigest:
+    """One digest the welcome names, with its latest edition's page ("" if none yet)."""
+
+    digest: DigestConfig
+    latest_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class WelcomeText:
+    """The rendered subject, HTML (CSS inlined) and plain text of one welcome."""
+
+    subject: str
+    html: str
+    text: str
+
+
+def render_welcome(
+    environment: jinja2.Environment,
+    config: Config,
+    name: str,
+    email: str,
+    digests: Sequence[WelcomeDigest],
+    preferences_url: str,
+) -> WelcomeText:
+    """The welcome for `email`, naming `digests` and linking its preferences page."""
+    context: dict[str, Any] = {
+        "site": config.site,
+        "zone": config.site.zone,
+        "name": name,
+        "email": email,
+        "digests": list(digests),
+        "preferences_url": preferences_url,
+        "postal_address": config.mail.postal_address if config.mail else "",
+    }
+    try:
+        subject = environment.get_template(SUBJECT_TEMPLATE).render(context).strip()
+        html = environment.get_template(HTML_TEMPLATE).render(context)
+        text = environment.get_template(TEXT_TEMPLATE).render(context)
+    except jinja2.TemplateError as error:
+        raise DigestError(f"welcome templates: {error}") from None
+    return WelcomeText(subject, inline_css(html, origin=HTML_TEMPLATE), text)
+
+
+def welcome_message(
+    config: Config, name: str, email: str, welcome: WelcomeText, now: datetime
+) -> tuple[Envelope, bytes]:
+    """The envelope and bytes of the welcome to `email`: text and HTML alternatives."""
+    if config.mail is None:
+        raise MessageError(f"{config.path}: mail: a [mail] section is needed to mail anyone")
+    for header, value in (("To", name), ("To", email), ("Subject", welcome.subject)):
+        _check_header(header, value)
+    sender = _single_address(config.mail.sender)
+    recipient = ascii_address(email)
+    host = urlsplit(config.site.url).hostname or "localhost"
+    message = EmailMessage(policy=SMTP)
+    message["From"] = config.mail.sender
+    message["To"] = Address(display_name=name, addr_spec=recipient)
+    if config.mail.reply_to:
+        _check_header("Reply-To", config.mail.reply_to)
+        message["Reply-To"] = config.mail.reply_to
+    message["Subject"] = welcome.subject
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = f"<welcome.{secrets.token_hex(12)}@{host}>"
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(welcome.text, charset="utf-8", cte="quoted-printable")
+    message.add_alternative(welcome.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    return Envelope(sender, recipient), message.as_bytes(policy=SMTP)
+
+
+def welcome_digests(
+    config: Config, chosen: Sequence[str], latest: Mapping[str, str]
+) -> list[WelcomeDigest]:
+    """The configured digests among `chosen`, each with its latest edition's URL."""
+    return [
+        WelcomeDigest(digest, latest.get(digest.name, ""))
+        for digest in config.digests
+        if digest.name in chosen
+    ]
+
+
+def _check_header(header: str, value: str) -> None:
+    if _UNSAFE_IN_HEADER.search(value):
+        raise MessageError(f"{header}: {value!r} contains a line break or control character")
+
+
+def _single_address(value: str) -> str:
+    found = getaddresses([value])
+    if len(found) != 1 or "@" not in found[0][1]:
+        raise MessageError(f"From: {value!r} is not one email address")
+    return found[0][1]
+
+
+def ascii_address(email: str) -> str:
+    """`email` with an international domain in its ASCII (IDNA) form."""
+    local, _, domain = email.rpartition("@")
+    if domain.isascii():
+        return email
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError:
+        raise MessageError(f"To: {email!r} has a domain that cannot be written in ASCII") from None
