@@ -39,6 +39,9 @@ FORM_LIFETIME = timedelta(days=1)
 CLOCK_SKEW_SECONDS = 300
 _COOKIE_SHAPE = re.compile(r"[A-Za-z0-9_-]{22}")
 _MAC_BYTES = 24
+# `<issued>.<mac>`, ASCII only: `str.isdigit` would take "²", which `int` then refuses.
+_FIELD_SHAPE = re.compile(r"([0-9]{1,12})\.([A-Za-z0-9_-]{32})")
+_DECIMAL = re.compile(r"[0-9]{1,20}")
 MAX_TRACKED_CLIENTS = 100_000
 # Every form here is a few short fields: a larger request body is refused with 413.
 MAX_BODY_BYTES = 16 * 1024
@@ -84,11 +87,11 @@ def csrf_field(secret: bytes, form: str, cookie: str, issued: int) -> str:
 
 def csrf_field_is_valid(secret: bytes, form: str, cookie: str | None, field: str, now: int) -> bool:
     """Whether `field` was made for this form and cookie, and is not too old."""
-    issued_text, _, mac = field.partition(".")
-    if not csrf_cookie_is_well_formed(cookie) or not issued_text.isdigit() or len(field) > 100:
+    shape = _FIELD_SHAPE.fullmatch(field)
+    if not csrf_cookie_is_well_formed(cookie) or shape is None:
         return False
     assert cookie is not None
-    issued = int(issued_text)
+    issued, mac = int(shape.group(1)), shape.group(2)
     if not -CLOCK_SKEW_SECONDS <= now - issued <= FORM_LIFETIME.total_seconds():
         return False
     expected = _csrf_mac(secret, form, cookie, issued)
@@ -179,7 +182,7 @@ class BodyLimit:
 
         async def limited_receive() -> Message:
             nonlocal received
-            if declared.isdigit() and int(declared) > self.limit:
+            if _DECIMAL.fullmatch(declared) and int(declared) > self.limit:
                 raise HTTPException(413)
             message = await receive()
             if message["type"] == "http.request":
