@@ -35,6 +35,7 @@ from publisher.editions import (
 )
 from publisher.errors import PublisherError
 from publisher.gather import GatherReport, check_content, gather, system_clock
+from publisher.preflight import digest_problems
 from publisher.scheduler import LOG_FORMAT, planned_jobs, run_daemon
 from publisher.store import SUBSCRIBER_STATUSES, Store, open_store
 from publisher.subscribers import (
@@ -108,9 +109,10 @@ def _config(context: click.Context) -> Config:
 @click.pass_context
 @reports_errors
 def check(context: click.Context) -> None:
-    """Validate the config and every article; write nothing."""
+    """Validate the config and every article, and render every digest; write nothing."""
     config = _config(context)
-    articles, errors = check_content(config)
+    articles, content_errors = check_content(config)
+    errors = [*content_errors, *digest_problems(config, articles, system_clock())]
     click.echo(
         f"check: config {config.path} is valid; {len(articles)} articles, {len(errors)} errors"
     )
