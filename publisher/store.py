@@ -485,7 +485,7 @@ deliveries = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("next_attempt_at", UtcDateTime, nullable=True),
-    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_owner", sa.Text, nullable=True),  # host:pid:tag, and host names run long
     sa.Column("lease_until", UtcDateTime, nullable=True),
     sa.Column("sent_at", UtcDateTime, nullable=True),
     sa.UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),

@@ -6,9 +6,12 @@ import email
 import email.policy
 import re
 import signal
+import socket
 import subprocess
+import sys
 import time
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -317,3 +320,48 @@ def test_three_send_processes_share_one_edition_on_postgresql(
             sa.select(sa.func.count()).select_from(deliveries).where(deliveries.c.status == "sent")
         ).scalar()
     assert owners == 90
+
+
+# Long host names ----------------------------------------------------------------------------
+
+LONG_HOST = "publisher-worker-0123456789.eu-central-1.compute.internal.xy"
+
+
+def dead_pid() -> int:
+    """The id of a process of this host that has ended."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait(timeout=60)
+    return process.pid
+
+
+def test_send_from_a_long_host_name_delivers_and_frees_its_dead_leases_at_once_on_postgresql(
+    site: Site,
+    clock: MovableClock,
+    smtp_server: SmtpServer,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert len(LONG_HOST) == 60
+    monkeypatch.setattr(socket, "gethostname", lambda: LONG_HOST)
+    site_with_store(site, postgres_url)
+    config = use_smtp(site, smtp_server, max_age="3650d", lease="1d")
+    with open_store(config.store_url) as store:
+        emails = subscribe(store, 5)
+        first = new_edition(site, store, clock)
+        report = send_edition(store, config, first, SECRET, clock=clock)
+        assert (report.sent, report.failed) == (5, 0)
+        assert sorted(smtp_server.handler.recipients()) == emails
+        # A send on this host died (kill -9) holding every row of the next edition for a day.
+        site.write_article("news/late.md", "---\ntitle: Late news\ndate: 2026-11-25\n---\nLate.\n")
+        second = new_edition(site, store, clock)
+        start_delivery(store, second, clock())
+        owner = f"{LONG_HOST}:{dead_pid()}:0123abcd"
+        with store.transaction() as connection:
+            connection.execute(
+                deliveries.update()
+                .where(deliveries.c.edition_id == second)
+                .values(lease_owner=owner, lease_until=clock() + timedelta(days=1))
+            )
+        again = send_edition(store, config, second, SECRET, clock=clock)
+    assert (again.sent, again.failed) == (5, 0)
+    assert sorted(smtp_server.handler.recipients()) == sorted(emails * 2)
