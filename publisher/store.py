@@ -505,6 +505,18 @@ scheduler_jobs = sa.Table(
 )
 
 
+# The web's rate limits: one row per scope, client and fixed window; made by migration 0005.
+
+rate_limits = sa.Table(
+    "rate_limits",
+    metadata,
+    sa.Column("scope", sa.String(32), primary_key=True),
+    sa.Column("client_key", sa.String(64), primary_key=True),
+    sa.Column("window_start", sa.BigInteger, primary_key=True, index=True),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
+
 # Web pages (read-only queries) ------------------------------------------------------------
 
 

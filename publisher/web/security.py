@@ -8,8 +8,8 @@ matches it (compared in constant time) and the field is younger than `FORM_LIFET
 site can neither read the cookie nor sign a value it planted, so it cannot make a field that
 passes.
 
-Rate limit: a sliding window of request times per client, in memory, so it is per process. The
-client is the connection's peer address as uvicorn reports it: behind a reverse proxy listed in
+Rate limit: counted in the store (`web.ratelimit`), so every process shares it. The client
+is the connection's peer address as uvicorn reports it: behind a reverse proxy listed in
 `[web] trusted_proxies`, the address that proxy puts in X-Forwarded-For. IPv6 clients count per
 /64 network, since one machine commonly holds a whole /64.
 """
@@ -22,9 +22,6 @@ import hmac
 import ipaddress
 import re
 import secrets
-import threading
-from collections import OrderedDict, deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -42,7 +39,6 @@ _MAC_BYTES = 24
 # `<issued>.<mac>`, ASCII only: `str.isdigit` would take "²", which `int` then refuses.
 _FIELD_SHAPE = re.compile(r"([0-9]{1,12})\.([A-Za-z0-9_-]{32})")
 _DECIMAL = re.compile(r"[0-9]{1,20}")
-MAX_TRACKED_CLIENTS = 100_000
 # Every form here is a few short fields: a larger request body is refused with 413.
 MAX_BODY_BYTES = 16 * 1024
 
@@ -125,41 +121,6 @@ class Decision:
 
     allowed: bool
     retry_after: int = 0
-
-
-class SlidingWindowLimit:
-    """At most `limit` requests per client in any `window`; the oldest clients are forgotten first.
-
-    `clock` gives the time in seconds. Refused requests are not counted, so a client that keeps
-    trying gets in again as soon as its oldest counted request leaves the window.
-    """
-
-    def __init__(
-        self,
-        limit: int,
-        window: timedelta,
-        clock: Callable[[], float],
-        max_clients: int = MAX_TRACKED_CLIENTS,
-    ) -> None:
-        self.limit, self.window, self.clock = limit, window.total_seconds(), clock
-        self.max_clients = max_clients
-        self._times: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def check(self, key: str) -> Decision:
-        """Count a request from `key` if it is within the limit."""
-        now = self.clock()
-        with self._lock:
-            times = self._times.pop(key, None) or deque()
-            while times and times[0] <= now - self.window:
-                times.popleft()
-            self._times[key] = times
-            if len(times) >= self.limit:
-                return Decision(False, max(1, int(times[0] + self.window - now + 0.999)))
-            times.append(now)
-            while len(self._times) > self.max_clients:
-                self._times.popitem(last=False)
-            return Decision(True)
 
 
 class BodyLimit:
