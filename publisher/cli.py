@@ -399,7 +399,7 @@ def _send_with_progress(
 
 
 def _log_batch(report: SendReport) -> None:
-    logging.getLogger("publisher.send").warning(
+    logging.getLogger("publisher.send").info(
         "edition %s: %s sent, %s failed, %s uncertain so far",
         report.edition_id,
         report.sent,
@@ -451,7 +451,12 @@ def schedule_command(context: click.Context) -> None:
 @click.pass_context
 @reports_errors
 def serve_command(context: click.Context, host: str | None, port: int | None) -> None:
-    """Serve the subscription pages, article pages, feeds and archive over HTTP."""
+    """Serve the subscription pages, article pages, feeds and archive over HTTP.
+
+    Prints the URL it listens on; SIGTERM or SIGINT stops it with exit status 0.
+    """
     from publisher.web import serve  # here: the other commands need not load Starlette
 
-    serve(_config(context), host, port)
+    serve(
+        _config(context), host, port, announce=lambda url: click.echo(f"serve: listening on {url}")
+    )

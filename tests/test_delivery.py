@@ -365,3 +365,26 @@ def test_send_from_a_long_host_name_delivers_and_frees_its_dead_leases_at_once_o
         again = send_edition(store, config, second, SECRET, clock=clock)
     assert (again.sent, again.failed) == (5, 0)
     assert sorted(smtp_server.handler.recipients()) == sorted(emails * 2)
+
+
+# What send says ------------------------------------------------------------------------------
+
+
+def test_send_logs_its_batches_at_info_so_the_default_level_keeps_them_quiet(
+    site: Site, clock: MovableClock
+) -> None:
+    with open_store(site.config().store_url) as store:
+        subscribe(store, 3)
+        first = new_edition(site, store, clock)
+        site.write_article("news/late.md", "---\ntitle: Late news\ndate: 2026-11-25\n---\nLate.\n")
+        second = new_edition(site, store, clock)
+    quiet = run_send(site, "--force", str(first))
+    out, err = quiet.communicate(timeout=120)
+    assert quiet.returncode == 0, err
+    assert f"edition {first}: 3 sent" in out
+    assert err == ""
+    chatty = start_publisher(site, "--log-level", "info", "send", "--force", str(second), **SECRET)
+    _, err = chatty.communicate(timeout=120)
+    assert chatty.returncode == 0, err
+    assert f"INFO publisher.send: edition {second}: 3 sent, 0 failed, 0 uncertain so far" in err
+    assert "WARNING" not in err
