@@ -22,7 +22,7 @@ from publisher.editions import create_edition
 from publisher.gather import gather
 from publisher.store import BOUNCED, CONFIRMED, Store, deliveries, open_store
 from publisher.subscribers import add_subscriber, list_subscribers, remove_subscriber
-from tests.conftest import MovableClock, Site, SmtpServer, start_publisher
+from tests.conftest import MovableClock, Site, SmtpServer, publisher_environment, start_publisher
 
 SECRET = {"PUBLISHER_SECRET": "a-test-secret-of-enough-length"}
 
@@ -365,6 +365,54 @@ def test_send_from_a_long_host_name_delivers_and_frees_its_dead_leases_at_once_o
         again = send_edition(store, config, second, SECRET, clock=clock)
     assert (again.sent, again.failed) == (5, 0)
     assert sorted(smtp_server.handler.recipients()) == sorted(emails * 2)
+
+
+def can_rename_the_host() -> bool:
+    try:
+        done = subprocess.run(["unshare", "--uts", "true"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def send_on_host(site: Site, host: str, edition_id: int) -> subprocess.Popen[str]:
+    """`publisher send` in a UTS namespace of its own, whose host name is `host`."""
+    rename_then_run = ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', host]
+    return subprocess.Popen(
+        [*rename_then_run, sys.executable, "-m", "publisher", "send", str(edition_id)],
+        cwd=site.root,
+        env=publisher_environment(**SECRET),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_killed_send_on_a_long_named_host_is_resumed_at_once_by_the_next_on_postgresql(
+    site: Site, clock: MovableClock, smtp_server: SmtpServer, postgres_url: str
+) -> None:
+    """The issue's reproducer: the host really is called by a 60-character name."""
+    if not can_rename_the_host():
+        pytest.skip("unshare --uts is not permitted here (the in-process test above still runs)")
+    site_with_store(site, postgres_url)
+    config = use_smtp(site, smtp_server, batch_size=10, max_age="3650d", lease="1d")
+    with open_store(config.store_url) as store:
+        emails = subscribe(store, 40)
+        edition_id = new_edition(site, store, clock)
+    smtp_server.handler.delay = 0.02
+    first = send_on_host(site, LONG_HOST, edition_id)
+    wait_for(lambda: len(smtp_server.handler.received) >= 10 or first.poll() is not None)
+    first.send_signal(signal.SIGKILL)
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == -signal.SIGKILL, err
+    smtp_server.handler.delay = 0
+    second = send_on_host(site, LONG_HOST, edition_id)
+    out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    assert "0 pending" in out  # the dead send's day-long lease did not hold anyone back
+    counts = Counter(smtp_server.handler.recipients())
+    assert sorted(counts) == emails
+    assert max(counts.values()) <= 2
 
 
 # What send says ------------------------------------------------------------------------------
