@@ -9,7 +9,7 @@ from pathlib import Path
 from publisher.config import Config
 from publisher.errors import FeedError
 from publisher.feeds import FILE_NAMES, feed_specs, render_feeds
-from publisher.files import inside, write_atomically
+from publisher.files import inside, remove_stale_temporaries, write_atomically
 from publisher.store import Store, public_articles
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ def build(store: Store, config: Config) -> BuildReport:
     report = BuildReport()
     root = config.feeds_dir
     try:
+        _remove_interrupted_writes(root)
         for relative, data in sorted(files.items()):
             written = write_atomically(inside(root, relative), data)
             (report.written if written else report.unchanged).append(relative)
@@ -44,6 +45,17 @@ def build(store: Store, config: Config) -> BuildReport:
     except OSError as error:
         raise FeedError(f"cannot write feeds in {root}: {error}") from None
     return report
+
+
+def _remove_interrupted_writes(root: Path) -> None:
+    """Delete the temp files an interrupted build (a kill -9 mid-write) left in feed folders."""
+    folders = [root]
+    categories = root / "categories"
+    if categories.is_dir():
+        folders += [folder for folder in categories.iterdir() if folder.is_dir()]
+    for folder in folders:
+        for path in remove_stale_temporaries(folder, set(FILE_NAMES.values())):
+            log.info("removed %s, left by an interrupted write", path)
 
 
 def _remove_stale_feeds(root: Path, current: set[str]) -> list[str]:

@@ -43,6 +43,7 @@ from publisher.forgetting import (
     refuse_forgotten,
 )
 from publisher.gather import GatherReport, check_content, gather, system_clock
+from publisher.preflight import digest_problems
 from publisher.proofs import send_proofs
 from publisher.scheduler import LOG_FORMAT, planned_jobs, run_daemon
 from publisher.store import SUBSCRIBER_STATUSES, Store, open_store
@@ -118,9 +119,10 @@ def _config(context: click.Context) -> Config:
 @click.pass_context
 @reports_errors
 def check(context: click.Context) -> None:
-    """Validate the config and every article; write nothing."""
+    """Validate the config and every article, and render every digest; write nothing."""
     config = _config(context)
-    articles, errors = check_content(config)
+    articles, content_errors = check_content(config)
+    errors = [*content_errors, *digest_problems(config, articles, system_clock())]
     click.echo(
         f"check: config {config.path} is valid; {len(articles)} articles, {len(errors)} errors"
     )
@@ -550,7 +552,7 @@ def _send_with_progress(
 
 
 def _log_batch(report: SendReport) -> None:
-    logging.getLogger("publisher.send").warning(
+    logging.getLogger("publisher.send").info(
         "edition %s: %s sent, %s failed, %s uncertain so far",
         report.edition_id,
         report.sent,
@@ -602,10 +604,15 @@ def schedule_command(context: click.Context) -> None:
 @click.pass_context
 @reports_errors
 def serve_command(context: click.Context, host: str | None, port: int | None) -> None:
-    """Serve the subscription pages, article pages, feeds and archive over HTTP."""
+    """Serve the subscription pages, article pages, feeds and archive over HTTP.
+
+    Prints the URL it listens on; SIGTERM or SIGINT stops it with exit status 0.
+    """
     from publisher.web import serve  # here: the other commands need not load Starlette
 
-    serve(_config(context), host, port)
+    serve(
+        _config(context), host, port, announce=lambda url: click.echo(f"serve: listening on {url}")
+    )
 
 
 # Inbound mail: bounces, complaints, mailto unsubscribes ------------------------------------

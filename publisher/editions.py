@@ -25,7 +25,7 @@ from publisher.digest import (
     template_environment,
 )
 from publisher.errors import PublisherError
-from publisher.files import inside, write_atomically
+from publisher.files import inside, remove_stale_temporaries, write_atomically
 from publisher.gather import Clock, system_clock
 from publisher.markup import plain_text
 from publisher.store import Store, digest_watermarks, editions, public_articles_since
@@ -233,6 +233,7 @@ def preview_edition(
     rendered = render_edition(environment, config, digest, info, upcoming.articles)
     html, text = personalize(rendered, PREVIEW_RECIPIENT)
     html_path, text_path = out_dir / "preview.html", out_dir / "preview.txt"
+    remove_stale_temporaries(out_dir, {html_path.name, text_path.name})
     write_atomically(html_path, html.encode("utf-8"))
     write_atomically(text_path, text.encode("utf-8"))
     return html_path, text_path
@@ -286,6 +287,7 @@ def edition_by_id(store: Store, edition_id: int) -> Edition:
 def write_archive(config: Config, edition: Edition) -> bool:
     """Write the edition's archive copy (no personal data); returns whether the file changed."""
     path = archive_path(config, edition.digest, edition.number)
+    remove_stale_temporaries(path.parent)  # left by an interrupted write (a kill -9)
     return write_atomically(path, edition.archive_html.encode("utf-8"))
 
 

@@ -552,3 +552,26 @@ def _fold(header: str, words: Sequence[str]) -> str:
         line += " " + word
     lines.append(line)
     return CRLF.join(lines)[len(header) + 2 :]
+
+
+# The same header values for other messages (the web's confirmation mail) -------------------
+
+
+def address_header(header: str, name: str, address: str) -> str:
+    """An address header's value: `address` alone, or `name` as one display name before it.
+
+    The name is an atom phrase, one quoted string, or encoded-words (for non-ASCII text and for
+    anything shaped like an encoded-word), so a reader finds one name and this one address
+    whatever the name holds: commas, quotes, angle brackets, `=?...?=`, a group's colon.
+    """
+    return _address_header(header, name, address)
+
+
+def text_header(header: str, text: str) -> str:
+    """An unstructured header's value (Subject), encoded and folded as in digest messages."""
+    return _text_header(header, text)
+
+
+def one_address(header: str, value: str) -> tuple[str, str]:
+    """The display name and ASCII address of one configured address such as `Name <a@b.org>`."""
+    return _parse_address(header, value)

@@ -107,9 +107,18 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """One transaction; on SQLite it takes the write lock at once, so writers queue."""
-        with self.engine.begin() as connection:
-            yield connection
+        """One transaction; on SQLite it takes the write lock at once, so writers queue.
+
+        A database failure (a corrupt file, a lost server) leaves as a StoreError naming the
+        store; an IntegrityError stays itself, since callers resolve races with it.
+        """
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except sa.exc.IntegrityError:
+            raise
+        except sa.exc.DBAPIError as error:
+            raise store_failure(self.engine, error) from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -119,6 +128,13 @@ class Store:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def store_failure(engine: Engine, error: sa.exc.DBAPIError) -> StoreError:
+    """A one-line StoreError naming the store (without its password) and what went wrong."""
+    detail = str(error.orig).strip()
+    problem = detail.splitlines()[0] if detail else type(error.orig).__name__
+    return StoreError(f"store {engine.url.render_as_string(hide_password=True)}: {problem}")
 
 
 def open_store(url: str) -> Store:
@@ -176,8 +192,9 @@ def schema_state(engine: Engine) -> SchemaState:
     try:
         with engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
-    except sa.exc.OperationalError as error:
-        raise StoreError(f"cannot open the store: {error.orig}") from None
+    except sa.exc.DBAPIError as error:
+        # The whole family: "file is not a database" is a DatabaseError, not an OperationalError.
+        raise store_failure(engine, error) from None
     return SchemaState(current=current, head=head)
 
 
@@ -196,8 +213,11 @@ def upgrade_schema(engine: Engine) -> None:
                 f"(up to {state.head}): upgrade publisher before using this store"
             ) from None
     log.info("upgrading the store schema from %s to %s", state.current or "empty", state.head)
-    with engine.begin() as connection:
-        command.upgrade(_alembic_config(connection), "head")
+    try:
+        with engine.begin() as connection:
+            command.upgrade(_alembic_config(connection), "head")
+    except sa.exc.DBAPIError as error:
+        raise store_failure(engine, error) from None
 
 
 def setting(connection: Connection, name: str) -> str | None:
@@ -498,7 +518,7 @@ deliveries = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("next_attempt_at", UtcDateTime, nullable=True),
-    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_owner", sa.Text, nullable=True),  # host:pid:tag, and host names run long
     sa.Column("lease_until", UtcDateTime, nullable=True),
     sa.Column("sent_at", UtcDateTime, nullable=True),
     sa.UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
@@ -543,6 +563,18 @@ scheduler_jobs = sa.Table(
     sa.Column("id", sa.Unicode(191), primary_key=True),
     sa.Column("next_run_time", sa.Float(25), index=True),
     sa.Column("job_state", sa.LargeBinary, nullable=False),
+)
+
+
+# The web's rate limits: one row per scope, client and fixed window; made by migration 0005.
+
+rate_limits = sa.Table(
+    "rate_limits",
+    metadata,
+    sa.Column("scope", sa.String(32), primary_key=True),
+    sa.Column("client_key", sa.String(64), primary_key=True),
+    sa.Column("window_start", sa.BigInteger, primary_key=True, index=True),
+    sa.Column("count", sa.Integer, nullable=False),
 )
 
 

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,11 @@ from publisher.errors import PublisherError
 MAC_BYTES = 24
 SECRET_BYTES = 32
 SECRET_FILE_NAME = ".publisher-secret"  # noqa: S105 (a file name)
+# The largest id a subscriber row can have (a 32-bit signed column on PostgreSQL).
+MAX_SUBSCRIBER_ID = 2**31 - 1
+# `<id>.<issued>.<mac>` in ASCII only: decimal digits without sign, the MAC's exact base64url.
+_MAC_LENGTH = (MAC_BYTES * 4 + 2) // 3  # unpadded base64url
+_TOKEN = re.compile(rf"([0-9]{{1,10}})\.([0-9]{{1,12}})\.[A-Za-z0-9_-]{{{_MAC_LENGTH}}}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +47,18 @@ def make_token(secret: bytes, purpose: str, subscriber_id: int, nonce: str, issu
 
 
 def read_token(token: str) -> TokenClaim | None:
-    """The id and issue time a token claims, or None if it is malformed."""
-    parts = token.split(".")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or len(token) > 200:
+    """The id and issue time a token claims, or None if it is malformed or out of range.
+
+    Read with an ASCII-only grammar (`str.isdigit` would take "²", which `int` refuses), and
+    the id is range-checked here, so no query ever sees a number its column cannot hold.
+    """
+    match = _TOKEN.fullmatch(token)
+    if match is None:
         return None
-    return TokenClaim(subscriber_id=int(parts[0]), issued=int(parts[1]))
+    subscriber_id = int(match.group(1))
+    if subscriber_id > MAX_SUBSCRIBER_ID:
+        return None
+    return TokenClaim(subscriber_id=subscriber_id, issued=int(match.group(2)))
 
 
 def token_is_valid(secret: bytes, purpose: str, token: str, nonce: str) -> bool:

@@ -7,15 +7,13 @@ the digests chosen, links the latest edition of each and the subscriber's prefer
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, getaddresses
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,10 +22,14 @@ import jinja2
 
 from publisher.config import Config, DigestConfig
 from publisher.digest import DigestError, inline_css
-from publisher.messages import Envelope, MessageError
+from publisher.messages import (
+    Envelope,
+    MessageError,
+    address_header,
+    one_address,
+    text_header,
+)
 
-# Every character Python's email package (str.splitlines) takes as a line break, and controls.
-_UNSAFE_IN_HEADER = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 HTML_TEMPLATE, TEXT_TEMPLATE, SUBJECT_TEMPLATE = (
     "welcome.html.j2",
     "welcome.txt.j2",
@@ -82,27 +84,35 @@ def render_welcome(
 def welcome_message(
     config: Config, name: str, email: str, welcome: WelcomeText, now: datetime
 ) -> tuple[Envelope, bytes]:
-    """The envelope and bytes of the welcome to `email`: text and HTML alternatives."""
+    """The envelope and bytes of the welcome to `email`: text and HTML alternatives.
+
+    Address and subject headers are written by the digest messages' code, so a name shaped
+    like an encoded-word or a group stays one display name of one recipient.
+    """
     if config.mail is None:
         raise MessageError(f"{config.path}: mail: a [mail] section is needed to mail anyone")
-    for header, value in (("To", name), ("To", email), ("Subject", welcome.subject)):
-        _check_header(header, value)
-    sender = _single_address(config.mail.sender)
+    sender_name, sender = one_address("From", config.mail.sender)
     recipient = ascii_address(email)
-    host = urlsplit(config.site.url).hostname or "localhost"
-    message = EmailMessage(policy=SMTP)
-    message["From"] = config.mail.sender
-    message["To"] = Address(display_name=name, addr_spec=recipient)
+    headers = [
+        ("From", address_header("From", sender_name, sender)),
+        ("To", address_header("To", name, recipient)),
+    ]
     if config.mail.reply_to:
-        _check_header("Reply-To", config.mail.reply_to)
-        message["Reply-To"] = config.mail.reply_to
-    message["Subject"] = welcome.subject
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = f"<welcome.{secrets.token_hex(12)}@{host}>"
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(welcome.text, charset="utf-8", cte="quoted-printable")
-    message.add_alternative(welcome.html, subtype="html", charset="utf-8", cte="quoted-printable")
-    return Envelope(sender, recipient), message.as_bytes(policy=SMTP)
+        headers.append(
+            ("Reply-To", address_header("Reply-To", *one_address("Reply-To", config.mail.reply_to)))
+        )
+    host = urlsplit(config.site.url).hostname or "localhost"
+    headers += [
+        ("Subject", text_header("Subject", welcome.subject)),
+        ("Date", format_datetime(now)),
+        ("Message-ID", f"<{ascii_address(f'welcome.{secrets.token_hex(12)}@{host}')}>"),
+        ("Auto-Submitted", "auto-generated"),
+    ]
+    body = EmailMessage(policy=SMTP)
+    body.set_content(welcome.text, charset="utf-8", cte="quoted-printable")
+    body.add_alternative(welcome.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    head = "".join(f"{header}: {value}\r\n" for header, value in headers).encode("ascii")
+    return Envelope(sender, recipient), head + body.as_bytes(policy=SMTP)
 
 
 def welcome_digests(
@@ -114,18 +124,6 @@ def welcome_digests(
         for digest in config.digests
         if digest.name in chosen
     ]
-
-
-def _check_header(header: str, value: str) -> None:
-    if _UNSAFE_IN_HEADER.search(value):
-        raise MessageError(f"{header}: {value!r} contains a line break or control character")
-
-
-def _single_address(value: str) -> str:
-    found = getaddresses([value])
-    if len(found) != 1 or "@" not in found[0][1]:
-        raise MessageError(f"From: {value!r} is not one email address")
-    return found[0][1]
 
 
 def ascii_address(email: str) -> str:

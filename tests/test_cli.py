@@ -9,7 +9,7 @@ from pathlib import Path
 
 import feedparser
 
-from tests.conftest import Site, publisher_environment
+from tests.conftest import REPO, Site, publisher_environment
 
 
 def run(
@@ -209,3 +209,18 @@ def test_publish_with_digest_mails_the_sample_subscribers_into_the_outbox(site: 
     assert len(mailbox.Maildir(site.root / "outbox", create=False)) == 6
     assert "6 sent" not in run(site, "digest", "list").stdout  # counted per edition
     assert "4 sent" in run(site, "digest", "list").stdout
+
+
+def test_exit_statuses_are_the_ones_the_readme_states(site: Site) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "Exit status: 0 on success; 1 on an error" in readme
+    assert "2 on a usage error" in readme
+    assert run(site, "check").returncode == 0
+    error = run(site, "digest", "create", "no-such-digest")
+    assert error.returncode == 1
+    assert len(error.stderr.splitlines()) == 1
+    assert "Traceback" not in error.stderr
+    for usage in (["no-such-command"], ["send", "--no-such-option"], ["send", "not-a-number"]):
+        result = run(site, *usage)
+        assert result.returncode == 2, usage
+        assert "Usage:" in result.stderr

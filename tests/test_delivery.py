@@ -6,9 +6,12 @@ import email
 import email.policy
 import re
 import signal
+import socket
 import subprocess
+import sys
 import time
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +22,7 @@ from publisher.editions import create_edition
 from publisher.gather import gather
 from publisher.store import BOUNCED, CONFIRMED, Store, deliveries, open_store
 from publisher.subscribers import add_subscriber, list_subscribers, remove_subscriber
-from tests.conftest import MovableClock, Site, SmtpServer, start_publisher
+from tests.conftest import MovableClock, Site, SmtpServer, publisher_environment, start_publisher
 
 SECRET = {"PUBLISHER_SECRET": "a-test-secret-of-enough-length"}
 
@@ -317,3 +320,119 @@ def test_three_send_processes_share_one_edition_on_postgresql(
             sa.select(sa.func.count()).select_from(deliveries).where(deliveries.c.status == "sent")
         ).scalar()
     assert owners == 90
+
+
+# Long host names ----------------------------------------------------------------------------
+
+LONG_HOST = "publisher-worker-0123456789.eu-central-1.compute.internal.xy"
+
+
+def dead_pid() -> int:
+    """The id of a process of this host that has ended."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait(timeout=60)
+    return process.pid
+
+
+def test_send_from_a_long_host_name_delivers_and_frees_its_dead_leases_at_once_on_postgresql(
+    site: Site,
+    clock: MovableClock,
+    smtp_server: SmtpServer,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert len(LONG_HOST) == 60
+    monkeypatch.setattr(socket, "gethostname", lambda: LONG_HOST)
+    site_with_store(site, postgres_url)
+    config = use_smtp(site, smtp_server, max_age="3650d", lease="1d")
+    with open_store(config.store_url) as store:
+        emails = subscribe(store, 5)
+        first = new_edition(site, store, clock)
+        report = send_edition(store, config, first, SECRET, clock=clock)
+        assert (report.sent, report.failed) == (5, 0)
+        assert sorted(smtp_server.handler.recipients()) == emails
+        # A send on this host died (kill -9) holding every row of the next edition for a day.
+        site.write_article("news/late.md", "---\ntitle: Late news\ndate: 2026-11-25\n---\nLate.\n")
+        second = new_edition(site, store, clock)
+        start_delivery(store, second, clock())
+        owner = f"{LONG_HOST}:{dead_pid()}:0123abcd"
+        with store.transaction() as connection:
+            connection.execute(
+                deliveries.update()
+                .where(deliveries.c.edition_id == second)
+                .values(lease_owner=owner, lease_until=clock() + timedelta(days=1))
+            )
+        again = send_edition(store, config, second, SECRET, clock=clock)
+    assert (again.sent, again.failed) == (5, 0)
+    assert sorted(smtp_server.handler.recipients()) == sorted(emails * 2)
+
+
+def can_rename_the_host() -> bool:
+    try:
+        done = subprocess.run(["unshare", "--uts", "true"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def send_on_host(site: Site, host: str, edition_id: int) -> subprocess.Popen[str]:
+    """`publisher send` in a UTS namespace of its own, whose host name is `host`."""
+    rename_then_run = ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', host]
+    return subprocess.Popen(
+        [*rename_then_run, sys.executable, "-m", "publisher", "send", str(edition_id)],
+        cwd=site.root,
+        env=publisher_environment(**SECRET),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_killed_send_on_a_long_named_host_is_resumed_at_once_by_the_next_on_postgresql(
+    site: Site, clock: MovableClock, smtp_server: SmtpServer, postgres_url: str
+) -> None:
+    """The issue's reproducer: the host really is called by a 60-character name."""
+    if not can_rename_the_host():
+        pytest.skip("unshare --uts is not permitted here (the in-process test above still runs)")
+    site_with_store(site, postgres_url)
+    config = use_smtp(site, smtp_server, batch_size=10, max_age="3650d", lease="1d")
+    with open_store(config.store_url) as store:
+        emails = subscribe(store, 40)
+        edition_id = new_edition(site, store, clock)
+    smtp_server.handler.delay = 0.02
+    first = send_on_host(site, LONG_HOST, edition_id)
+    wait_for(lambda: len(smtp_server.handler.received) >= 10 or first.poll() is not None)
+    first.send_signal(signal.SIGKILL)
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == -signal.SIGKILL, err
+    smtp_server.handler.delay = 0
+    second = send_on_host(site, LONG_HOST, edition_id)
+    out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    assert "0 pending" in out  # the dead send's day-long lease did not hold anyone back
+    counts = Counter(smtp_server.handler.recipients())
+    assert sorted(counts) == emails
+    assert max(counts.values()) <= 2
+
+
+# What send says ------------------------------------------------------------------------------
+
+
+def test_send_logs_its_batches_at_info_so_the_default_level_keeps_them_quiet(
+    site: Site, clock: MovableClock
+) -> None:
+    with open_store(site.config().store_url) as store:
+        subscribe(store, 3)
+        first = new_edition(site, store, clock)
+        site.write_article("news/late.md", "---\ntitle: Late news\ndate: 2026-11-25\n---\nLate.\n")
+        second = new_edition(site, store, clock)
+    quiet = run_send(site, "--force", str(first))
+    out, err = quiet.communicate(timeout=120)
+    assert quiet.returncode == 0, err
+    assert f"edition {first}: 3 sent" in out
+    assert err == ""
+    chatty = start_publisher(site, "--log-level", "info", "send", "--force", str(second), **SECRET)
+    _, err = chatty.communicate(timeout=120)
+    assert chatty.returncode == 0, err
+    assert f"INFO publisher.send: edition {second}: 3 sent, 0 failed, 0 uncertain so far" in err
+    assert "WARNING" not in err

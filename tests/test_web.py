@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -43,7 +43,6 @@ from publisher.web import create_app
 from publisher.web.files import accepts_gzip, etag_matches
 from publisher.web.security import (
     FORM_LIFETIME,
-    SlidingWindowLimit,
     client_key,
     csrf_field,
     csrf_field_is_valid,
@@ -1117,27 +1116,6 @@ def test_if_none_match_lists_and_weak_tags_match() -> None:
     assert etag_matches('"a", W/"b"', ['"b"'])
     assert etag_matches("*", ['"x"'])
     assert not etag_matches('"a"', ['"b"'])
-
-
-def test_rate_limit_slides_with_time() -> None:
-    clock = MovableClock(datetime(2026, 1, 1, tzinfo=UTC))
-    limit = SlidingWindowLimit(2, timedelta(minutes=10), lambda: clock().timestamp())
-    assert limit.check("a").allowed
-    clock.advance(minutes=5)
-    assert limit.check("a").allowed
-    assert not limit.check("a").allowed
-    assert limit.check("b").allowed
-    clock.advance(minutes=5, seconds=1)
-    assert limit.check("a").allowed
-    assert limit.check("a").retry_after == 299  # the request at minute 5 leaves at 15
-
-
-def test_rate_limit_forgets_the_oldest_clients_beyond_its_size() -> None:
-    limit = SlidingWindowLimit(1, timedelta(hours=1), lambda: 0.0, max_clients=2)
-    for key in ("a", "b", "c"):
-        assert limit.check(key).allowed
-    assert limit.check("a").allowed  # forgotten
-    assert not limit.check("c").allowed
 
 
 @pytest.mark.parametrize(

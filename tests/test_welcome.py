@@ -57,3 +57,24 @@ def test_the_welcome_module_imports_on_its_own() -> None:
         [sys.executable, "-c", "import publisher.welcome"], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "=?utf-8?q?a=2C_b=40evil=2Ecom?=",
+        "=?utf-8?q?Bcc=3A_x=40evil=2Ecom=3B?=",
+        "undisclosed: x@evil.com;",
+        'Mara "Q" <b@evil.com>, c@evil.com',
+    ],
+)
+def test_a_hostile_name_stays_one_display_name_of_one_recipient(site: Site, name: str) -> None:
+    config = site.config()
+    welcome = render_welcome(
+        template_environment(None), config, name, "victim@example.org", [], PREFERENCES
+    )
+    _, raw = welcome_message(config, name, "victim@example.org", welcome, SAMPLE_NOW)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    [address] = message["To"].addresses
+    assert address.addr_spec == "victim@example.org"
+    assert address.display_name == name

@@ -4,7 +4,8 @@
 it under uvicorn. The modules: `site` (what every page needs), `subscription` (home page,
 sign-up, confirm, unsubscribe), `confirmation` (the confirmation message), `articles` (article
 and category pages), `files` (feeds, archive, media, conditional GET), `security` (form tokens,
-rate limit, headers), `app` (the app itself).
+client keys, headers), `ratelimit` (the sign-up limit, counted in the store), `app` (the app
+itself).
 """
 
 from __future__ import annotations

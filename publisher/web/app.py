@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+import signal
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 
 import uvicorn
 from starlette.applications import Starlette
@@ -16,6 +19,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from publisher.config import Config
+from publisher.errors import PublisherError
 from publisher.gather import Clock, system_clock
 from publisher.store import open_store
 from publisher.tokens import load_secret
@@ -96,25 +100,78 @@ def create_app(
     return app
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, where SIGTERM and SIGINT are a clean stop: exit status 0.
+
+    uvicorn raises a signal again once it has shut down, so the process ends by it (status
+    -15, or KeyboardInterrupt); a stop that was asked for is not a failure here.
+    """
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        stops = (signal.SIGINT, signal.SIGTERM)
+        originals = {stop: signal.signal(stop, self.handle_exit) for stop in stops}
+        try:
+            yield
+        finally:
+            for stop, handler in originals.items():
+                signal.signal(stop, handler)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket listening on `host` and `port` (0: any free port); PublisherError if it cannot."""
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        listener = socket.socket(family, kind, protocol)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(address)
+            listener.listen(2048)
+        except OSError:
+            listener.close()
+            raise
+    except OSError as error:
+        raise PublisherError(f"cannot listen on {host} port {port}: {error}") from None
+    return listener
+
+
+def socket_url(listener: socket.socket) -> str:
+    """The http:// URL a listening socket answers at."""
+    host, port = listener.getsockname()[:2]
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
 def serve(
     config: Config,
     host: str | None = None,
     port: int | None = None,
     environ: Mapping[str, str] | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> None:
-    """Run the web app under uvicorn until interrupted (`publisher serve`).
+    """Run the web app under uvicorn until SIGTERM or SIGINT (`publisher serve`).
 
-    `host` and `port` default to `[web] host` and `port`. X-Forwarded-For and -Proto are
+    `host` and `port` default to `[web] host` and `port`; port 0 takes any free port.
+    `announce` is told the URL once the socket listens. X-Forwarded-For and -Proto are
     believed only from `[web] trusted_proxies`.
     """
     app = create_app(config, os.environ if environ is None else environ)
+    listener = listening_socket(host or config.web.host, config.web.port if port is None else port)
+    if announce is not None:
+        announce(socket_url(listener))
     proxies = list(config.web.trusted_proxies)
-    uvicorn.run(
-        app,
-        host=host or config.web.host,
-        port=port or config.web.port,
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=proxies or None,
-        server_header=False,
-        log_config=None,
+    server = _Server(
+        uvicorn.Config(
+            app,
+            proxy_headers=bool(proxies),
+            forwarded_allow_ips=proxies or None,
+            server_header=False,
+            log_config=None,
+        )
     )
+    with listener:
+        server.run(sockets=[listener])

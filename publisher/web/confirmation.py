@@ -8,14 +8,12 @@ header value is refused with a MessageError naming the header, as for digests.
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, getaddresses
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,12 +21,16 @@ import idna
 import jinja2
 
 from publisher.config import Config, DigestConfig
-from publisher.messages import Envelope, MessageError
+from publisher.messages import (
+    Envelope,
+    MessageError,
+    address_header,
+    one_address,
+    text_header,
+)
 
 BODY_TEMPLATE = "web/confirm-email.txt.j2"
 SUBJECT_TEMPLATE = "web/confirm-email-subject.txt.j2"
-# Every character Python's email package (str.splitlines) takes as a line break, and controls.
-_UNSAFE_IN_HEADER = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,27 +69,34 @@ def render_confirmation(
 def confirmation_message(
     config: Config, name: str, email: str, text: ConfirmationText, now: datetime
 ) -> tuple[Envelope, bytes]:
-    """The envelope and bytes of a confirmation message to `email`."""
+    """The envelope and bytes of a confirmation message to `email`.
+
+    Address and subject headers are written by the same code as digest messages, so a name
+    such as `=?utf-8?q?a=2C_b=40evil=2Ecom?=` stays one display name of one recipient.
+    """
     if config.mail is None:
         raise MessageError(f"{config.path}: mail: a [mail] section is needed to mail anyone")
-    for header, value in (("From", config.mail.sender), ("To", name), ("To", email)):
-        _check_header(header, value)
-    _check_header("Subject", text.subject)
-    sender = _single_address(config.mail.sender)
+    sender_name, sender = one_address("From", config.mail.sender)
     recipient = ascii_address(email)
-    host = urlsplit(config.site.url).hostname or "localhost"
-    message = EmailMessage(policy=SMTP)
-    message["From"] = config.mail.sender
-    message["To"] = Address(display_name=name, addr_spec=recipient)
+    headers = [
+        ("From", address_header("From", sender_name, sender)),
+        ("To", address_header("To", name, recipient)),
+    ]
     if config.mail.reply_to:
-        _check_header("Reply-To", config.mail.reply_to)
-        message["Reply-To"] = config.mail.reply_to
-    message["Subject"] = text.subject
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = f"<confirm.{secrets.token_hex(12)}@{host}>"
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(text.body, charset="utf-8", cte="quoted-printable")
-    return Envelope(sender, recipient), message.as_bytes(policy=SMTP)
+        headers.append(
+            ("Reply-To", address_header("Reply-To", *one_address("Reply-To", config.mail.reply_to)))
+        )
+    host = urlsplit(config.site.url).hostname or "localhost"
+    headers += [
+        ("Subject", text_header("Subject", text.subject)),
+        ("Date", format_datetime(now)),
+        ("Message-ID", f"<{ascii_address(f'confirm.{secrets.token_hex(12)}@{host}')}>"),
+        ("Auto-Submitted", "auto-generated"),
+    ]
+    body = EmailMessage(policy=SMTP)
+    body.set_content(text.body, charset="utf-8", cte="quoted-printable")
+    head = "".join(f"{header}: {value}\r\n" for header, value in headers).encode("ascii")
+    return Envelope(sender, recipient), head + body.as_bytes(policy=SMTP)
 
 
 def ascii_address(email: str) -> str:
@@ -99,15 +108,3 @@ def ascii_address(email: str) -> str:
         return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
     except idna.IDNAError:
         raise MessageError(f"To: {email!r} has a domain that cannot be written in ASCII") from None
-
-
-def _single_address(value: str) -> str:
-    found = getaddresses([value])
-    if len(found) != 1 or "@" not in found[0][1]:
-        raise MessageError(f"From: {value!r} is not one email address")
-    return found[0][1]
-
-
-def _check_header(header: str, value: str) -> None:
-    if _UNSAFE_IN_HEADER.search(value):
-        raise MessageError(f"{header}: {value!r} contains a line break or control character")

@@ -4,8 +4,8 @@ Every one carries an ETag and Last-Modified and answers a conditional GET (If-No
 If-Modified-Since) with 304 and no body. Feeds and editions are gzipped when the client accepts
 gzip; the gzipped copy has its own ETag, and either ETag revalidates, since each names bytes the
 client already holds. Only regular files inside their folder are served: no hidden names, no
-`..`, no symbolic link leading out; from the content folder only images, audio and video, never
-an article's Markdown.
+`..`, no symbolic link leading out, all judged on the file a name leads to after its links;
+from the content folder only images, audio and video, never an article's Markdown.
 """
 
 from __future__ import annotations
@@ -67,7 +67,12 @@ class FileVersion:
 
 
 def find_file(root: Path, relative: str) -> Path | None:
-    """The regular file `relative` names inside `root`; None for anything else."""
+    """The regular file `relative` names inside `root`, resolved; None for anything else.
+
+    Judged on where the name leads, after every symbolic link: the target must lie inside
+    `root` and no folder or file on its way from `root` may be hidden. Callers judge the
+    target's name (its suffix, its media type) too, never the name asked for.
+    """
     parts = PurePosixPath(relative).parts
     if (
         not parts
@@ -77,9 +82,14 @@ def find_file(root: Path, relative: str) -> Path | None:
         or any(part.startswith(".") for part in parts)
     ):
         return None
-    base = root.resolve()
-    path = (base / relative).resolve()
-    if not path.is_relative_to(base) or not path.is_file():
+    try:
+        base = root.resolve()
+        path = (base / relative).resolve()
+        if not path.is_relative_to(base) or not path.is_file():
+            return None
+    except (OSError, RuntimeError):  # a name too long, a loop of links, an unreadable folder
+        return None
+    if any(part.startswith(".") for part in path.relative_to(base).parts):
         return None
     return path
 
@@ -220,8 +230,8 @@ class FileRoutes:
 
     def feed(self, request: Request) -> Response:
         relative = str(request.path_params["path"])
-        media_type = FEED_TYPES.get(PurePosixPath(relative).name)
-        path = find_file(self.site.config.feeds_dir, relative) if media_type else None
+        path = find_file(self.site.config.feeds_dir, relative)
+        media_type = FEED_TYPES.get(path.name) if path else None
         if path is None or media_type is None:
             raise HTTPException(404)
         return text_file_response(request, path, media_type)
@@ -235,11 +245,11 @@ class FileRoutes:
 
     def media(self, request: Request) -> Response:
         relative = str(request.path_params["path"])
-        if relative.lower().endswith(ARTICLE_SUFFIXES):
-            raise HTTPException(404)
-        media_type, _ = mimetypes.guess_type(relative)
         path = find_file(self.site.config.content_dir, relative)
-        if path is None or media_type is None or not media_type.startswith(MEDIA_KINDS):
+        if path is None or path.name.lower().endswith(ARTICLE_SUFFIXES):
+            raise HTTPException(404)
+        media_type, _ = mimetypes.guess_type(path.name)
+        if media_type is None or not media_type.startswith(MEDIA_KINDS):
             raise HTTPException(404)
         return media_file_response(request, path, media_type)
 

@@ -56,7 +56,8 @@ from publisher.subscribers import (
 )
 from publisher.tokens import read_token
 from publisher.web.mailings import send_plain_mail
-from publisher.web.security import CLOCK_SKEW_SECONDS, CSRF_FIELD, SlidingWindowLimit
+from publisher.web.ratelimit import StoredRateLimit
+from publisher.web.security import CLOCK_SKEW_SECONDS, CSRF_FIELD
 from publisher.web.site import PageError, WebSite
 from publisher.web.subscription import MAX_EMAIL_LENGTH, first, is_one_click, read_form
 
@@ -90,8 +91,8 @@ class PreferencePages:
         self.confirm_expiry = parse_duration(site.config.web.confirm_expiry)
         # Each change of address mails someone: as many per subscriber as sign-ups per client.
         window = parse_duration(site.config.web.subscribe_window)
-        self.address_limit = SlidingWindowLimit(
-            site.config.web.subscribe_limit, window, lambda: site.now().timestamp()
+        self.address_limit = StoredRateLimit(
+            site.store, "address-change", site.config.web.subscribe_limit, window, site.now
         )
 
     def routes(self) -> list[Route]:

@@ -8,8 +8,8 @@ matches it (compared in constant time) and the field is younger than `FORM_LIFET
 site can neither read the cookie nor sign a value it planted, so it cannot make a field that
 passes.
 
-Rate limit: a sliding window of request times per client, in memory, so it is per process. The
-client is the connection's peer address as uvicorn reports it: behind a reverse proxy listed in
+Rate limit: counted in the store (`web.ratelimit`), so every process shares it. The client
+is the connection's peer address as uvicorn reports it: behind a reverse proxy listed in
 `[web] trusted_proxies`, the address that proxy puts in X-Forwarded-For. IPv6 clients count per
 /64 network, since one machine commonly holds a whole /64.
 """
@@ -22,9 +22,7 @@ import hmac
 import ipaddress
 import re
 import secrets
-import threading
-from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -39,7 +37,9 @@ FORM_LIFETIME = timedelta(days=1)
 CLOCK_SKEW_SECONDS = 300
 _COOKIE_SHAPE = re.compile(r"[A-Za-z0-9_-]{22}")
 _MAC_BYTES = 24
-MAX_TRACKED_CLIENTS = 100_000
+# `<issued>.<mac>`, ASCII only: `str.isdigit` would take "²", which `int` then refuses.
+_FIELD_SHAPE = re.compile(r"([0-9]{1,12})\.([A-Za-z0-9_-]{32})")
+_DECIMAL = re.compile(r"[0-9]{1,20}")
 # Every form here is a few short fields: a larger request body is refused with 413.
 MAX_BODY_BYTES = 16 * 1024
 
@@ -84,11 +84,11 @@ def csrf_field(secret: bytes, form: str, cookie: str, issued: int) -> str:
 
 def csrf_field_is_valid(secret: bytes, form: str, cookie: str | None, field: str, now: int) -> bool:
     """Whether `field` was made for this form and cookie, and is not too old."""
-    issued_text, _, mac = field.partition(".")
-    if not csrf_cookie_is_well_formed(cookie) or not issued_text.isdigit() or len(field) > 100:
+    shape = _FIELD_SHAPE.fullmatch(field)
+    if not csrf_cookie_is_well_formed(cookie) or shape is None:
         return False
     assert cookie is not None
-    issued = int(issued_text)
+    issued, mac = int(shape.group(1)), shape.group(2)
     if not -CLOCK_SKEW_SECONDS <= now - issued <= FORM_LIFETIME.total_seconds():
         return False
     expected = _csrf_mac(secret, form, cookie, issued)
@@ -124,41 +124,6 @@ class Decision:
     retry_after: int = 0
 
 
-class SlidingWindowLimit:
-    """At most `limit` requests per client in any `window`; the oldest clients are forgotten first.
-
-    `clock` gives the time in seconds. Refused requests are not counted, so a client that keeps
-    trying gets in again as soon as its oldest counted request leaves the window.
-    """
-
-    def __init__(
-        self,
-        limit: int,
-        window: timedelta,
-        clock: Callable[[], float],
-        max_clients: int = MAX_TRACKED_CLIENTS,
-    ) -> None:
-        self.limit, self.window, self.clock = limit, window.total_seconds(), clock
-        self.max_clients = max_clients
-        self._times: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def check(self, key: str) -> Decision:
-        """Count a request from `key` if it is within the limit."""
-        now = self.clock()
-        with self._lock:
-            times = self._times.pop(key, None) or deque()
-            while times and times[0] <= now - self.window:
-                times.popleft()
-            self._times[key] = times
-            if len(times) >= self.limit:
-                return Decision(False, max(1, int(times[0] + self.window - now + 0.999)))
-            times.append(now)
-            while len(self._times) > self.max_clients:
-                self._times.popitem(last=False)
-            return Decision(True)
-
-
 class BodyLimit:
     """ASGI middleware: a request body over `limit` bytes fails with 413 as the app reads it.
 
@@ -190,7 +155,7 @@ class BodyLimit:
 
         async def limited_receive() -> Message:
             nonlocal received
-            if declared.isdigit() and int(declared) > limit:
+            if _DECIMAL.fullmatch(declared) and int(declared) > limit:
                 raise HTTPException(413)
             message = await receive()
             if message["type"] == "http.request":

@@ -45,13 +45,8 @@ from publisher.tokens import make_token, read_token, token_is_valid
 from publisher.transports import open_transport
 from publisher.web.confirmation import confirmation_message, render_confirmation
 from publisher.web.mailings import mail_preferences_link, send_welcome
-from publisher.web.security import (
-    CLOCK_SKEW_SECONDS,
-    CSRF_FIELD,
-    MAX_BODY_BYTES,
-    SlidingWindowLimit,
-    client_key,
-)
+from publisher.web.ratelimit import StoredRateLimit
+from publisher.web.security import CLOCK_SKEW_SECONDS, CSRF_FIELD, MAX_BODY_BYTES, client_key
 from publisher.web.site import PageError, WebSite
 
 log = logging.getLogger(__name__)
@@ -169,8 +164,8 @@ class Subscriptions:
         self.confirm_expiry = parse_duration(config.web.confirm_expiry)
         self.confirm_resend = parse_duration(config.web.confirm_resend)
         window = parse_duration(config.web.subscribe_window)
-        self.limit = SlidingWindowLimit(
-            config.web.subscribe_limit, window, lambda: site.now().timestamp()
+        self.limit = StoredRateLimit(
+            site.store, SUBSCRIBE_FORM, config.web.subscribe_limit, window, site.now
         )
 
     def routes(self) -> list[Route]:
@@ -226,7 +221,8 @@ class Subscriptions:
     async def subscribe(self, request: Request) -> Response:
         if not self.open:
             raise PageError(404)
-        decision = self.limit.check(client_key(request.client.host if request.client else None))
+        client = client_key(request.client.host if request.client else None)
+        decision = await run_in_threadpool(self.limit.check, client)
         if not decision.allowed:
             raise PageError(429, headers={"retry-after": str(decision.retry_after)})
         fields = await read_form(request)

@@ -1,7 +1,7 @@
 """Upstream feeds: the sources' fetch state, the items seen, and articles' origin.
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0008
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Inbound events: bounces, complaints and unsubscribes reported by mail or ESP webhooks.
 
 Revision ID: 0010
-Revises: 0004
+Revises: 0009
 """
 
 from __future__ import annotations
