@@ -453,3 +453,66 @@ def serve_command(context: click.Context, host: str | None, port: int | None) ->
     from publisher.web import serve  # here: the other commands need not load Starlette
 
     serve(_config(context), host, port)
+
+
+# `publisher init` and `publisher status`: the operator's first hour ---------------------------
+
+
+def _shown(path: Path) -> str:
+    """`path` as the user would type it from the current folder."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(path)
+
+
+def _answer(given: str | None, label: str, placeholder: str) -> tuple[str, bool]:
+    """The option's value, else an answer on a terminal, else the placeholder (and True)."""
+    if given is not None:
+        return given, False
+    if sys.stdin.isatty():
+        return click.prompt(label, default=placeholder), False
+    return placeholder, True
+
+
+@main.command(name="init")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+@click.option("--title", help="The publication's name.")
+@click.option("--url", help="The site's absolute URL, e.g. https://news.example.org/.")
+@click.option("--from", "sender", help='Who digests come from: "Name <address>".')
+@click.option("--postal-address", help="Printed in every digest, as anti-spam laws require.")
+@click.option("--templates", is_flag=True, help="Also copy the bundled templates, to edit.")
+@reports_errors
+def init_command(
+    folder: Path,
+    title: str | None,
+    url: str | None,
+    sender: str | None,
+    postal_address: str | None,
+    templates: bool,
+) -> None:
+    """Make a new site in FOLDER (default: here) that publishes at once."""
+    from publisher.newsite import PLACEHOLDERS, SiteAnswers, create_site
+
+    answers = {
+        "--title": _answer(title, "Title", PLACEHOLDERS.title),
+        "--url": _answer(url, "Site URL", PLACEHOLDERS.url),
+        "--from": _answer(sender, "Digests from", PLACEHOLDERS.sender),
+        "--postal-address": _answer(postal_address, "Postal address", PLACEHOLDERS.postal_address),
+    }
+    chosen = SiteAnswers(*(value for value, _ in answers.values()))
+    written = create_site(folder, chosen, system_clock(), with_templates=templates)
+    shown = _shown(folder)
+    click.echo(f"init: made a new site in {shown} ({_count(len(written), 'file')})")
+    guessed = [option for option, (_, placeholder) in answers.items() if placeholder]
+    if guessed:
+        click.echo(
+            f"init: placeholders for {', '.join(guessed)}: edit {_shown(folder / 'config.toml')}"
+        )
+    step = "" if shown == "." else f"cd {shown} && "
+    click.echo(f"next: {step}publisher publish --digest && publisher serve")
+
+
+def _count(number: int, noun: str, plural: str | None = None) -> str:
+    """`1 article`, `2 articles`: a count with its noun in the right number."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"

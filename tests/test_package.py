@@ -4,6 +4,8 @@ its own, with nothing of the checkout in reach."""
 from __future__ import annotations
 
 import mailbox
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -124,6 +126,20 @@ class Server:
         return httpx.get(self.base + path, timeout=30)
 
 
+def _wait_for(process: subprocess.Popen[str], base: str) -> Server:
+    """The server `process` runs at `base`, once it answers (polled, with a deadline)."""
+    server = Server(base)
+    deadline = time.monotonic() + SERVE_DEADLINE_SECONDS
+    while True:
+        assert process.poll() is None, process.communicate()
+        try:
+            server.get("/probe")
+            return server
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "publisher serve never answered"
+            time.sleep(0.1)
+
+
 @pytest.fixture
 def serve(installation: Installation) -> Iterator[Callable[[Path], Server]]:
     """Start `publisher serve` in a folder; stopped at the end of the test."""
@@ -140,16 +156,7 @@ def serve(installation: Installation) -> Iterator[Callable[[Path], Server]]:
             text=True,
         )
         started.append(process)
-        server = Server(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + SERVE_DEADLINE_SECONDS
-        while True:
-            assert process.poll() is None, process.communicate()[1]
-            try:
-                server.get("/favicon-probe")
-                return server
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "publisher serve never answered"
-                time.sleep(0.1)
+        return _wait_for(process, f"http://127.0.0.1:{port}")
 
     yield start
     for process in started:
@@ -206,6 +213,71 @@ def test_installed_wheel_publishes_and_serves_the_sample_site(
         assert response.status_code == 200, f"{path}: {response.status_code}"
         assert text in response.text, path
     assert server.get("/media/images/harbour-dredger.jpg").status_code == 200
+
+    # `publisher init` in an empty folder: publishes and serves with no edit.
+    empty = sample_folder.parent / "new-site"
+    empty.mkdir()
+    made = installation.run(empty, "init")
+    assert made.returncode == 0, made.stderr
+    published = installation.run(empty, "publish", "--digest")
+    assert published.returncode == 0, published.stdout + published.stderr
+    assert "daily: edition 1" in published.stdout
+    server = serve(empty)
+    pages = {
+        "/": "My Newsletter",
+        "/articles/welcome/": "Welcome to My Newsletter",
+        "/categories/news/": "Welcome to My Newsletter",
+        "/archive/daily/1.html": "Welcome to My Newsletter",
+        "/media/images/welcome.png": "PNG",
+    }
+    for path, text in pages.items():
+        response = server.get(path)
+        assert response.status_code == 200, f"{path}: {response.status_code}"
+        assert text in response.text, path
+
+
+def readme_site_steps() -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Start your own site", 1)[1].split("\n## ", 1)[0]
+    (steps,) = re.findall(r"```sh\n(.+?)\n```", section, flags=re.DOTALL)
+    return str(steps)
+
+
+def test_readme_start_your_own_site_steps_work_as_written(
+    installation: Installation, tmp_path: Path
+) -> None:
+    steps = readme_site_steps()
+    assert steps.splitlines()[-1] == "publisher serve"
+    port = free_port()
+    # The last step runs as written but on a free port, so the test cannot collide with a
+    # server already on [web] port.
+    script = steps.removesuffix("publisher serve") + f"exec publisher serve --port {port}"
+    bin_folder = str(installation.venv / "bin")
+    environment = _environment()
+    environment["PATH"] = f"{bin_folder}{os.pathsep}{environment.get('PATH', '')}"
+    process = subprocess.Popen(
+        ["bash", "-e", "-c", script],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        server = _wait_for(process, f"http://127.0.0.1:{port}")
+        home = server.get("/")
+        assert home.status_code == 200
+        assert "My Newsletter" in home.text
+        article = server.get("/articles/welcome/")
+        assert article.status_code == 200
+        assert "Welcome to My Newsletter" in article.text
+    finally:
+        process.terminate()
+        process.communicate(timeout=60)
+    outbox = mailbox.Maildir(tmp_path / "my-site" / "outbox", create=False)
+    (message,) = list(outbox)
+    assert message["To"] == "Your Name <you@example.org>"
+    assert message["From"] == "My Newsletter <news@example.org>"
 
 
 def test_no_module_finds_files_from_its_own_location() -> None:
