@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -45,6 +46,7 @@ from publisher.subscribers import (
     list_subscribers,
     remove_subscriber,
 )
+from publisher.wording import count
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -503,7 +505,7 @@ def init_command(
     chosen = SiteAnswers(*(value for value, _ in answers.values()))
     written = create_site(folder, chosen, system_clock(), with_templates=templates)
     shown = _shown(folder)
-    click.echo(f"init: made a new site in {shown} ({_count(len(written), 'file')})")
+    click.echo(f"init: made a new site in {shown} ({count(len(written), 'file')})")
     guessed = [option for option, (_, placeholder) in answers.items() if placeholder]
     if guessed:
         click.echo(
@@ -513,6 +515,19 @@ def init_command(
     click.echo(f"next: {step}publisher publish --digest && publisher serve")
 
 
-def _count(number: int, noun: str, plural: str | None = None) -> str:
-    """`1 article`, `2 articles`: a count with its noun in the right number."""
-    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+@main.command(name="status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON, for monitoring.")
+@click.pass_context
+@reports_errors
+def status_command(context: click.Context, as_json: bool) -> None:
+    """Show where things stand: articles, editions and deliveries, subscribers, the daemon."""
+    from publisher.status import site_status, status_document, status_lines
+
+    config = _config(context)
+    with open_store(config.store_url) as store:
+        status = site_status(config, store, _shown)
+    if as_json:
+        click.echo(json.dumps(status_document(status), indent=2, ensure_ascii=False))
+        return
+    for line in status_lines(status, config.site.zone):
+        click.echo(line)

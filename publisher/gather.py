@@ -143,6 +143,39 @@ def gather(store_: Store, config: Config, clock: Clock = system_clock) -> Gather
     return run.report
 
 
+# What the last gather leaves for `publisher status` -----------------------------------------
+
+LAST_GATHER_SETTING = "last_gather"
+MAX_RECORDED_ERRORS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class GatherRecord:
+    """When the last gather ran, how many articles it could not publish, and the first ones."""
+
+    at: datetime
+    error_count: int
+    errors: tuple[str, ...]
+
+
+def _gather_record(report: GatherReport, now: datetime) -> str:
+    errors = [str(error) for error in report.errors[:MAX_RECORDED_ERRORS]]
+    return json.dumps({"at": now.isoformat(), "error_count": len(report.errors), "errors": errors})
+
+
+def last_gather(connection: Connection) -> GatherRecord | None:
+    """The last gather's record, or None if no gather has run since stores kept one."""
+    value = store.setting(connection, LAST_GATHER_SETTING)
+    if value is None:
+        return None
+    record = json.loads(value)
+    return GatherRecord(
+        at=datetime.fromisoformat(record["at"]),
+        error_count=int(record["error_count"]),
+        errors=tuple(record["errors"]),
+    )
+
+
 class _Claims:
     """Slugs and ids already taken by live articles, to refuse duplicates."""
 
@@ -210,6 +243,7 @@ class _GatherRun:
         store.assign_publication_sequence(connection, self.now)
         self.report.scheduled = store.count_articles(connection, store.SCHEDULED)
         store.put_setting(connection, _FINGERPRINT_SETTING, fingerprint)
+        store.put_setting(connection, LAST_GATHER_SETTING, _gather_record(self.report, self.now))
 
     def _gather_file(
         self, connection: Connection, file: SourceFile, row: StoredFile | None, rerender: bool
