@@ -34,7 +34,7 @@ from publisher.editions import (
     preview_edition,
     write_missing_archives,
 )
-from publisher.errors import PublisherError
+from publisher.errors import ContentError, PublisherError
 from publisher.gather import GatherReport, check_content, gather, system_clock
 from publisher.scheduler import LOG_FORMAT, planned_jobs, run_daemon
 from publisher.store import SUBSCRIBER_STATUSES, Store, open_store
@@ -66,7 +66,7 @@ def reports_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except PublisherError as error:
-            raise Failed(f"error: {error}") from None
+            raise Failed(f"error: {_user_paths(str(error))}") from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -114,9 +114,10 @@ def check(context: click.Context) -> None:
     config = _config(context)
     articles, errors = check_content(config)
     click.echo(
-        f"check: config {config.path} is valid; {len(articles)} articles, {len(errors)} errors"
+        f"check: config {config.path} is valid; {count(len(articles), 'article')}, "
+        f"{count(len(errors), 'error')}"
     )
-    _report_content_errors(errors)
+    _report_content_errors(errors, config)
 
 
 @main.command(name="gather")
@@ -127,7 +128,7 @@ def gather_command(context: click.Context) -> None:
     config = _config(context)
     with open_store(config.store_url) as store:
         report = gather(store, config)
-    _finish_gather(report)
+    _finish_gather(report, config)
 
 
 @main.command(name="build")
@@ -160,7 +161,7 @@ def publish(context: click.Context, with_digest: bool) -> None:
                 if outcome.edition is not None:
                     sent = send_edition(store, config, outcome.edition.id, os.environ)
                     click.echo(sent.summary())
-    _report_content_errors(report.errors)
+    _report_content_errors(report.errors, config)
 
 
 @main.group()
@@ -246,14 +247,16 @@ def digest_preview(context: click.Context, name: str | None, out_dir: Path) -> N
         click.echo(str(path))
 
 
-def _finish_gather(report: GatherReport) -> None:
+def _finish_gather(report: GatherReport, config: Config) -> None:
     click.echo(report.summary())
-    _report_content_errors(report.errors)
+    _report_content_errors(report.errors, config)
 
 
-def _report_content_errors(errors: Sequence[PublisherError]) -> None:
+def _report_content_errors(errors: Sequence[ContentError], config: Config) -> None:
     for error in errors:
-        click.secho(str(error), fg="red", err=True)
+        where = _shown(config.content_dir / error.path)
+        line = f":{error.line}" if error.line else ""
+        click.secho(f"{where}{line}: {error.message}", fg="red", err=True)
     if errors:
         raise SystemExit(1)
 
@@ -325,12 +328,13 @@ def subscribers_import(context: click.Context, csv_file: Path) -> None:
     try:
         text = csv_file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
-        raise Failed(f"error: {csv_file}: cannot read: {error}") from None
+        raise Failed(f"error: {_shown(csv_file)}: cannot read: {error}") from None
     with open_store(config.store_url) as store:
         report = import_csv(store, text, [d.name for d in config.digests], system_clock())
     click.echo(report.summary())
     for problem in report.errors:
-        click.secho(f"{csv_file}:{problem}", fg="red", err=True)
+        # Each problem starts "line N: ", shown as FILE:N: like an article's.
+        click.secho(f"{_shown(csv_file)}:{problem.removeprefix('line ')}", fg="red", err=True)
     if report.errors:
         raise SystemExit(1)
 
@@ -458,6 +462,14 @@ def serve_command(context: click.Context, host: str | None, port: int | None) ->
 
 
 # `publisher init` and `publisher status`: the operator's first hour ---------------------------
+
+
+def _user_paths(message: str) -> str:
+    """`message` with paths inside the current folder written relative to it."""
+    here = str(Path.cwd())
+    if here == os.sep:
+        return message
+    return message.replace(here + os.sep, "")
 
 
 def _shown(path: Path) -> str:

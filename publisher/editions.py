@@ -28,7 +28,14 @@ from publisher.errors import PublisherError
 from publisher.files import inside, write_atomically
 from publisher.gather import Clock, system_clock
 from publisher.markup import plain_text
-from publisher.store import Store, digest_watermarks, editions, public_articles_since
+from publisher.store import (
+    Store,
+    articles,
+    digest_watermarks,
+    editions,
+    public_articles_since,
+)
+from publisher.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +148,9 @@ def create_edition(
             )
         upcoming = next_edition(digest, watermark, public_articles_since(connection, watermark))
         if len(upcoming.articles) < digest.min_articles:
-            return EditionOutcome(None, False, _nothing_new(digest, len(upcoming.articles)))
+            found = len(upcoming.articles)
+            message = _nothing_new(digest, found, gathered=found > 0 or _any_article(connection))
+            return EditionOutcome(None, False, message)
         number = _next_number(connection, name)
         info = EditionInfo(
             number=number, date=clock(), archive_url=archive_url(config, name, number)
@@ -155,7 +164,9 @@ def create_edition(
         )
         edition = _edition(connection, edition_id)
     write_archive(config, edition)
-    message = f"{name}: edition {edition.id} (#{number}) with {len(upcoming.articles)} articles"
+    message = (
+        f"{name}: edition {edition.id} (#{number}) with {count(len(upcoming.articles), 'article')}"
+    )
     return EditionOutcome(edition, True, message)
 
 
@@ -210,13 +221,23 @@ def write_missing_archives(store: Store, config: Config) -> int:
     return written
 
 
-def _nothing_new(digest: DigestConfig, count: int) -> str:
-    if count == 0:
+def _nothing_new(digest: DigestConfig, found: int, *, gathered: bool = True) -> str:
+    if not gathered:
+        return (
+            f"{digest.name}: no articles in the store yet: run `publisher gather` "
+            "(or `publisher publish`) first; no edition made"
+        )
+    if found == 0:
         return f"{digest.name}: nothing new since the last edition"
     return (
-        f"{digest.name}: {count} new articles, fewer than min_articles ({digest.min_articles}); "
-        "no edition made"
+        f"{digest.name}: {count(found, 'new article')}, fewer than min_articles "
+        f"({digest.min_articles}); no edition made"
     )
+
+
+def _any_article(connection: Connection) -> bool:
+    """Whether any article was ever gathered into the store."""
+    return connection.scalar(sa.select(articles.c.id).limit(1)) is not None
 
 
 def _checked_slot(slot: str | None) -> str | None:

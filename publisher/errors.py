@@ -12,10 +12,10 @@ class ConfigError(PublisherError):
 
 
 class ContentError(PublisherError):
-    """An article cannot be published; the message names the file and line."""
+    """An article cannot be published; the message names the file and line (0: unknown)."""
 
     def __init__(self, path: str, line: int, message: str) -> None:
-        super().__init__(f"{path}:{line}: {message}")
+        super().__init__(f"{path}:{line}: {message}" if line else f"{path}: {message}")
         self.path = path
         self.line = line
         self.message = message

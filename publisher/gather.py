@@ -27,6 +27,7 @@ from publisher.content import (
 )
 from publisher.errors import ContentError
 from publisher.store import Store, StoredFile
+from publisher.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ class GatherReport:
         """One line: what changed."""
         return (
             f"gather: {self.new} new, {self.updated} updated, {self.withdrawn} withdrawn, "
-            f"{self.published} published, {self.scheduled} scheduled, {len(self.errors)} errors"
+            f"{self.published} published, {self.scheduled} scheduled, "
+            f"{count(len(self.errors), 'error')}"
         )
 
 
@@ -138,8 +140,7 @@ def gather(store_: Store, config: Config, clock: Clock = system_clock) -> Gather
     files = sorted(scan_content(config.content_dir), key=lambda f: f.source)
     with store_.transaction() as connection:
         run.execute(connection, files)
-    for error in run.report.errors:
-        log.warning("%s", error)
+    # The caller reports the errors (the CLI on stderr, the daemon in its log): never twice.
     return run.report
 
 
