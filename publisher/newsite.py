@@ -12,6 +12,8 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.errors import HeaderParseError
+from email.headerregistry import Address, HeaderRegistry
 from importlib.resources.abc import Traversable
 from pathlib import Path, PurePosixPath
 from string import Template
@@ -85,17 +87,30 @@ def site_files(answers: SiteAnswers, now: datetime) -> dict[str, bytes]:
         if target in _TEXT_FILES:
             data = Template(data.decode("utf-8")).substitute(values).encode("utf-8")
         files[target] = data
+    _check_sender(answers.sender)
     _check_config(files[CONFIG_FILE])
     return files
+
+
+def _check_sender(sender: str) -> None:
+    try:
+        parsed = HeaderRegistry()("From", sender)
+    except (HeaderParseError, IndexError, ValueError):
+        parsed = None
+    addresses: tuple[Address, ...] = getattr(parsed, "addresses", ())
+    if parsed is None or parsed.defects or len(addresses) != 1 or "@" not in sender:
+        raise ConfigError(f'--from: {sender!r} is not one email address ("Name <address>")')
 
 
 def _check_config(text: bytes) -> None:
     path = Path(CONFIG_FILE)
     try:
         raw = tomllib.loads(text.decode("utf-8"))
+        config_from_mapping(raw, path)
     except tomllib.TOMLDecodeError as error:  # a value that breaks the TOML is a bug here
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    config_from_mapping(raw, path)
+    except ConfigError as error:
+        raise ConfigError(f"{error} (given as an option or answer; nothing written)") from None
 
 
 def bundled_template_files() -> dict[str, bytes]:

@@ -94,6 +94,14 @@ def test_a_bad_answer_is_refused_naming_the_key_and_nothing_is_written(tmp_path:
     assert not (tmp_path / "new").exists()
 
 
+def test_a_sender_that_is_not_one_address_is_refused(tmp_path: Path) -> None:
+    for sender in ("Tide Times", "a@example.org, b@example.org", "Tide <tides.example.org>"):
+        bad = SiteAnswers("Tides", ANSWERS.url, sender, ANSWERS.postal_address)
+        with pytest.raises(ConfigError, match=r"--from: .* is not one email address"):
+            create_site(tmp_path / "new", bad, NOW)
+    assert not (tmp_path / "new").exists()
+
+
 @pytest.mark.parametrize("existing", ["config.toml", "content", "templates"])
 def test_init_refuses_to_overwrite_a_site(tmp_path: Path, existing: str) -> None:
     (tmp_path / existing).mkdir()
