@@ -254,9 +254,7 @@ def _finish_gather(report: GatherReport, config: Config) -> None:
 
 def _report_content_errors(errors: Sequence[ContentError], config: Config) -> None:
     for error in errors:
-        where = _shown(config.content_dir / error.path)
-        line = f":{error.line}" if error.line else ""
-        click.secho(f"{where}{line}: {error.message}", fg="red", err=True)
+        click.secho(error.located(_shown(config.content_dir / error.path)), fg="red", err=True)
     if errors:
         raise SystemExit(1)
 

@@ -156,11 +156,11 @@ class GatherRecord:
 
     at: datetime
     error_count: int
-    errors: tuple[str, ...]
+    errors: tuple[ContentError, ...]
 
 
 def _gather_record(report: GatherReport, now: datetime) -> str:
-    errors = [str(error) for error in report.errors[:MAX_RECORDED_ERRORS]]
+    errors = [[e.path, e.line, e.message] for e in report.errors[:MAX_RECORDED_ERRORS]]
     return json.dumps({"at": now.isoformat(), "error_count": len(report.errors), "errors": errors})
 
 
@@ -173,7 +173,7 @@ def last_gather(connection: Connection) -> GatherRecord | None:
     return GatherRecord(
         at=datetime.fromisoformat(record["at"]),
         error_count=int(record["error_count"]),
-        errors=tuple(record["errors"]),
+        errors=tuple(ContentError(path, line, message) for path, line, message in record["errors"]),
     )
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from publisher import store
 from publisher.config import Config
 from publisher.delivery import FAILED, PENDING, SENT, UNCERTAIN, ledger_counts
-from publisher.gather import GatherRecord, last_gather
+from publisher.gather import last_gather
 from publisher.scheduler import ADVISORY_LOCK_KEY
 from publisher.wording import count
 
@@ -66,12 +66,21 @@ class DaemonStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class GatherStatus:
+    """When the last gather ran, how many errors it met, and the first ones as lines."""
+
+    at: datetime
+    error_count: int
+    errors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SiteStatus:
     title: str
     config: str
     store: str
     articles: Mapping[str, int]
-    last_gather: GatherRecord | None
+    last_gather: GatherStatus | None
     digests: tuple[DigestStatus, ...]
     subscribers: Mapping[str, int]
     daemon: DaemonStatus
@@ -103,7 +112,16 @@ def site_status(
         config=show_path(config.path),
         store=shown_store(config.store_url, show_path),
         articles=articles,
-        last_gather=gathered,
+        last_gather=None
+        if gathered is None
+        else GatherStatus(
+            at=gathered.at,
+            error_count=gathered.error_count,
+            errors=tuple(
+                error.located(show_path(config.content_dir / error.path))
+                for error in gathered.errors
+            ),
+        ),
         digests=digests,
         subscribers=everyone,
         daemon=DaemonStatus(active=daemon_is_active(config, store_.engine), jobs=jobs),

@@ -121,7 +121,7 @@ def test_last_gather_errors_are_shown_then_cleared(site: Site, clock: MovableClo
         gather(store, config, clock)
         lines = status_lines(site_status(config, store), config.site.zone)
         assert "last gather: 2026-11-25 12:00 GMT, 1 error" in lines
-        assert any(line.startswith("  news/broken.md:3: date:") for line in lines)
+        assert any(line.startswith(f"  {site.content}/news/broken.md:3: date:") for line in lines)
         broken.unlink()
         clock.advance(minutes=5)
         gather(store, config, clock)
@@ -237,3 +237,15 @@ def test_status_shows_a_running_daemon_and_its_next_runs(site: Site) -> None:
     config = site.config()
     with open_store(config.store_url) as store, store.transaction() as connection:
         assert all(job.next_run is not None for job in stored_jobs(connection))
+
+
+def test_status_names_the_last_gathers_errors_as_typed_from_here(site: Site) -> None:
+    site.write_article("news/broken.md", "---\ntitle: Broken\ndate: 2026-13-45\n---\n")
+    assert run(site, "gather").returncode == 1
+    result = run(site, "status")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^last gather: .*, 1 error$", result.stdout, flags=re.MULTILINE)
+    assert "\n  content/news/broken.md:3: date: " in result.stdout
+    document = json.loads(run(site, "status", "--json").stdout)
+    (error,) = document["last_gather"]["errors"]
+    assert error.startswith("content/news/broken.md:3: date: ")
