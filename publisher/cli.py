@@ -29,6 +29,8 @@ from publisher.delivery import (
     send_edition,
 )
 from publisher.editions import (
+    NO_ARTICLES_YET,
+    any_article_gathered,
     create_edition,
     list_editions,
     preview_edition,
@@ -240,8 +242,10 @@ def digest_preview(context: click.Context, name: str | None, out_dir: Path) -> N
     chosen = config.digest(name) if name else config.digests[0]
     with open_store(config.store_url) as store:
         paths = preview_edition(store, config, chosen.name, out_dir)
+        gathered = paths is not None or any_article_gathered(store)
     if paths is None:
-        click.echo(f"{chosen.name}: nothing new since the last edition; no preview written")
+        reason = "nothing new since the last edition" if gathered else NO_ARTICLES_YET
+        click.echo(f"{chosen.name}: {reason}; no preview written")
         return
     for path in paths:
         click.echo(str(path))

@@ -40,6 +40,9 @@ from publisher.wording import count
 log = logging.getLogger(__name__)
 
 MAX_SLOT_LENGTH = 128
+NO_ARTICLES_YET = (
+    "no articles in the store yet: run `publisher gather` (or `publisher publish`) first"
+)
 PREVIEW_RECIPIENT = Recipient(
     name="Preview Reader",
     email="reader@example.com",
@@ -223,16 +226,19 @@ def write_missing_archives(store: Store, config: Config) -> int:
 
 def _nothing_new(digest: DigestConfig, found: int, *, gathered: bool = True) -> str:
     if not gathered:
-        return (
-            f"{digest.name}: no articles in the store yet: run `publisher gather` "
-            "(or `publisher publish`) first; no edition made"
-        )
+        return f"{digest.name}: {NO_ARTICLES_YET}; no edition made"
     if found == 0:
         return f"{digest.name}: nothing new since the last edition"
     return (
         f"{digest.name}: {count(found, 'new article')}, fewer than min_articles "
         f"({digest.min_articles}); no edition made"
     )
+
+
+def any_article_gathered(store: Store) -> bool:
+    """Whether any article was ever gathered into the store."""
+    with store.transaction() as connection:
+        return _any_article(connection)
 
 
 def _any_article(connection: Connection) -> bool:

@@ -48,6 +48,11 @@ def test_digest_create_before_any_gather_says_so(site: Site) -> None:
         "daily: no articles in the store yet: run `publisher gather` (or `publisher publish`) "
         "first; no edition made\n"
     )
+    preview = run(site.root, "digest", "preview", "daily")
+    assert preview.stdout == (
+        "daily: no articles in the store yet: run `publisher gather` (or `publisher publish`) "
+        "first; no preview written\n"
+    )
     assert run(site.root, "gather").returncode == 0
     made = run(site.root, "digest", "create", "daily")
     assert made.stdout.startswith("daily: edition 1 (#1) with 14 articles")
