@@ -158,7 +158,10 @@ def create_site(
     written = []
     for name, data in files.items():
         path = folder / name
-        write_atomically(path, data)
+        try:
+            write_atomically(path, data)
+        except OSError as error:
+            raise PublisherError(f"{path}: cannot write: {error.strerror or error}") from None
         written.append(path)
     return written
 
@@ -167,7 +170,7 @@ def merged_gitignore(path: Path, ours: bytes) -> bytes:
     """The .gitignore at `path` with our lines it lacks appended; ours alone if there is none."""
     try:
         theirs = path.read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return ours
     present = set(theirs.splitlines())
     missing = [line for line in ours.splitlines() if line not in present]

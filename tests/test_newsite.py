@@ -110,6 +110,13 @@ def test_init_refuses_to_overwrite_a_site(tmp_path: Path, existing: str) -> None
     assert [path.name for path in tmp_path.iterdir()] == [existing]
 
 
+def test_a_folder_that_cannot_be_made_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("a file, not a folder", encoding="utf-8")
+    result = run(tmp_path, "init", "taken/site")
+    assert result.returncode == 1
+    assert result.stderr == "error: taken/site/config.toml: cannot write: Not a directory\n"
+
+
 def test_an_existing_gitignore_keeps_its_lines_and_gains_ours(tmp_path: Path) -> None:
     (tmp_path / ".gitignore").write_text("*.pyc\n/feeds/", encoding="utf-8")
     create_site(tmp_path, ANSWERS, NOW)
