@@ -180,11 +180,12 @@ def test_wheel_holds_every_bundled_template(installation: Installation) -> None:
 def test_installed_package_comes_from_the_wheel_not_the_checkout(
     installation: Installation, tmp_path: Path
 ) -> None:
-    code = "import publisher.templates as t; print(t.__file__)"
+    code = "import publisher, publisher.templates as t; print(publisher.__file__, t.__file__)"
     located = _run(installation.python, "-c", code, cwd=tmp_path)
-    where = Path(located.strip()).resolve()
-    assert where.is_relative_to(installation.venv.resolve())
-    assert not where.is_relative_to(REPO)
+    for line in located.split():
+        where = Path(line).resolve()
+        assert where.is_relative_to(installation.venv.resolve()), where
+        assert not where.is_relative_to(REPO), where
 
 
 def test_installed_wheel_publishes_and_serves_the_sample_site(
