@@ -61,8 +61,29 @@ PLACEHOLDERS = SiteAnswers(
 
 
 def toml_string(value: str) -> str:
-    """`value` as a TOML basic string (JSON's escapes are TOML's, bar a few it never uses)."""
-    return json.dumps(value, ensure_ascii=False)
+    """`value` as a TOML basic string: JSON's escapes are TOML's, and TOML wants DEL escaped."""
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def yaml_string_body(value: str) -> str:
+    """`value` for inside a YAML double-quoted scalar: what YAML calls printable as is (quote
+    and backslash aside), anything else as an escape."""
+    return "".join(
+        character if _yaml_printable(character) else f"\\U{ord(character):08x}"
+        for character in value
+    )
+
+
+def _yaml_printable(character: str) -> bool:
+    code = ord(character)
+    if character in '"\\' or code == 0xFEFF:
+        return False
+    return (
+        0x20 <= code <= 0x7E
+        or 0xA0 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or code >= 0x10000
+    )
 
 
 def site_files(answers: SiteAnswers, now: datetime) -> dict[str, bytes]:
@@ -77,8 +98,7 @@ def site_files(answers: SiteAnswers, now: datetime) -> dict[str, bytes]:
         "sender": toml_string(answers.sender),
         "postal_address": toml_string(answers.postal_address),
         "digest_title": toml_string(f"{answers.title} daily"),
-        # JSON strings are YAML double-quoted scalars too.
-        "title_text": json.dumps(answers.title, ensure_ascii=False)[1:-1],
+        "title_text": yaml_string_body(answers.title),
         "date": now.astimezone(UTC).replace(second=0, microsecond=0).isoformat(),
     }
     files: dict[str, bytes] = {}

@@ -8,16 +8,21 @@ import re
 import select
 import subprocess
 import sys
+import tempfile
 import time
+import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
 import feedparser
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from publisher.config import load_config
 from publisher.errors import ConfigError
 from publisher.gather import check_content
+from publisher.markup import plain_text
 from publisher.newsite import (
     PLACEHOLDERS,
     SiteAnswers,
@@ -25,6 +30,7 @@ from publisher.newsite import (
     bundled_template_files,
     create_site,
     site_files,
+    toml_string,
 )
 from tests.conftest import REPO, publisher_environment
 
@@ -48,6 +54,24 @@ def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
     )
+
+
+@given(st.text())
+def test_toml_string_reads_back_as_the_same_text(value: str) -> None:
+    assert tomllib.loads(f"key = {toml_string(value)}")["key"] == value
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(min_size=1).filter(lambda title: "\r" not in title and "\n" not in title))
+def test_any_title_makes_a_site_whose_config_and_article_read_it_back(title: str) -> None:
+    answers = SiteAnswers(title, ANSWERS.url, ANSWERS.sender, ANSWERS.postal_address)
+    with tempfile.TemporaryDirectory() as folder:
+        create_site(Path(folder), answers, NOW)
+        config = load_config(Path(folder) / "config.toml")
+        assert config.site.title == title
+        articles, errors = check_content(config)
+        assert errors == []
+        assert articles[0].title == plain_text(f"Welcome to {title}")
 
 
 def test_new_site_config_holds_the_answers_and_one_daily_digest(tmp_path: Path) -> None:
