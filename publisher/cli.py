@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -30,12 +31,14 @@ from publisher.delivery import (
     send_edition,
 )
 from publisher.editions import (
+    NO_ARTICLES_YET,
+    any_article_gathered,
     create_edition,
     list_editions,
     preview_edition,
     write_missing_archives,
 )
-from publisher.errors import PublisherError
+from publisher.errors import ContentError, PublisherError
 from publisher.forgetting import (
     forget_address,
     forgotten_hashes,
@@ -56,6 +59,7 @@ from publisher.subscribers import (
     remove_subscriber,
 )
 from publisher.tokens import load_secret
+from publisher.wording import count
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,7 +79,7 @@ def reports_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except PublisherError as error:
-            raise Failed(f"error: {error}") from None
+            raise Failed(f"error: {_user_paths(str(error))}") from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -124,9 +128,10 @@ def check(context: click.Context) -> None:
     articles, content_errors = check_content(config)
     errors = [*content_errors, *digest_problems(config, articles, system_clock())]
     click.echo(
-        f"check: config {config.path} is valid; {len(articles)} articles, {len(errors)} errors"
+        f"check: config {config.path} is valid; {count(len(articles), 'article')}, "
+        f"{count(len(errors), 'error')}"
     )
-    _report_content_errors(errors)
+    _report_content_errors(errors, config)
 
 
 @main.command(name="gather")
@@ -137,7 +142,7 @@ def gather_command(context: click.Context) -> None:
     config = _config(context)
     with open_store(config.store_url) as store:
         report = gather(store, config)
-    _finish_gather(report)
+    _finish_gather(report, config)
 
 
 @main.command(name="build")
@@ -170,7 +175,7 @@ def publish(context: click.Context, with_digest: bool) -> None:
                 for edition in outcome.editions:
                     sent = send_edition(store, config, edition.id, os.environ)
                     click.echo(sent.summary())
-    _report_content_errors(report.all_errors())
+    _report_content_errors(report.all_errors(), config)
 
 
 @main.group()
@@ -249,8 +254,10 @@ def digest_preview(context: click.Context, name: str | None, out_dir: Path) -> N
     chosen = config.digest(name) if name else config.digests[0]
     with open_store(config.store_url) as store:
         paths = preview_edition(store, config, chosen.name, out_dir)
+        gathered = paths is not None or any_article_gathered(store)
     if paths is None:
-        click.echo(f"{chosen.name}: nothing new since the last edition; no preview written")
+        reason = "nothing new since the last edition" if gathered else NO_ARTICLES_YET
+        click.echo(f"{chosen.name}: {reason}; no preview written")
         return
     for path in paths:
         click.echo(str(path))
@@ -277,14 +284,18 @@ def digest_send_test(context: click.Context, name: str, addresses: tuple[str, ..
         click.echo(send_proofs(store, config, name, addresses, os.environ).summary())
 
 
-def _finish_gather(report: GatherReport) -> None:
+def _finish_gather(report: GatherReport, config: Config) -> None:
     click.echo(report.summary())
-    _report_content_errors(report.all_errors())
+    _report_content_errors(report.all_errors(), config)
 
 
-def _report_content_errors(errors: Sequence[PublisherError]) -> None:
+def _report_content_errors(errors: Sequence[PublisherError], config: Config) -> None:
     for error in errors:
-        click.secho(str(error), fg="red", err=True)
+        if isinstance(error, ContentError):
+            line = error.located(_shown(config.content_dir / error.path))
+        else:
+            line = _user_paths(str(error))
+        click.secho(line, fg="red", err=True)
     if errors:
         raise SystemExit(1)
 
@@ -357,7 +368,7 @@ def subscribers_import(context: click.Context, csv_file: Path) -> None:
     try:
         text = csv_file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
-        raise Failed(f"error: {csv_file}: cannot read: {error}") from None
+        raise Failed(f"error: {_shown(csv_file)}: cannot read: {error}") from None
     with open_store(config.store_url) as store:
         suppression = import_suppression(store, _secret(config), system_clock())
         report = import_csv(
@@ -365,7 +376,8 @@ def subscribers_import(context: click.Context, csv_file: Path) -> None:
         )
     click.echo(report.summary())
     for problem in report.errors:
-        click.secho(f"{csv_file}:{problem}", fg="red", err=True)
+        # Each problem starts "line N: ", shown as FILE:N: like an article's.
+        click.secho(f"{_shown(csv_file)}:{problem.removeprefix('line ')}", fg="red", err=True)
     if report.errors:
         raise SystemExit(1)
 
@@ -438,7 +450,7 @@ def sources_fetch(context: click.Context, name: str | None) -> None:
         if not outcome.error:
             click.echo(outcome.line())
     click.echo(report.summary())
-    _report_content_errors([PublisherError(line) for line in report.errors])
+    _report_content_errors([PublisherError(line) for line in report.errors], config)
 
 
 @sources_group.command(name="import")
@@ -461,7 +473,7 @@ def sources_import(context: click.Context, opml_file: Path, sources_file: bool) 
         raise Failed(f"error: {opml_file}: cannot read: {error}") from None
     report = import_opml(config, data, str(opml_file), sources_file)
     click.echo(report.summary())
-    _report_content_errors([PublisherError(line) for line in report.errors])
+    _report_content_errors([PublisherError(line) for line in report.errors], config)
 
 
 @sources_group.command(name="export")
@@ -707,3 +719,87 @@ def _inbound_mailboxes(context: click.Context, maildir: Path | None) -> None:
         click.secho(problem, fg="red", err=True)
     if report.errors:
         raise SystemExit(1)
+
+
+# `publisher init` and `publisher status`: the operator's first hour ---------------------------
+
+
+def _user_paths(message: str) -> str:
+    """`message` with paths inside the current folder written relative to it."""
+    here = str(Path.cwd())
+    if here == os.sep:
+        return message
+    return message.replace(here + os.sep, "")
+
+
+def _shown(path: Path) -> str:
+    """`path` as the user would type it from the current folder."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(path)
+
+
+def _answer(given: str | None, label: str, placeholder: str) -> tuple[str, bool]:
+    """The option's value, else an answer on a terminal, else the placeholder (and True)."""
+    if given is not None:
+        return given, False
+    if sys.stdin.isatty():
+        return click.prompt(label, default=placeholder), False
+    return placeholder, True
+
+
+@main.command(name="init")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+@click.option("--title", help="The publication's name.")
+@click.option("--url", help="The site's absolute URL, e.g. https://news.example.org/.")
+@click.option("--from", "sender", help='Who digests come from: "Name <address>".')
+@click.option("--postal-address", help="Printed in every digest, as anti-spam laws require.")
+@click.option("--templates", is_flag=True, help="Also copy the bundled templates, to edit.")
+@reports_errors
+def init_command(
+    folder: Path,
+    title: str | None,
+    url: str | None,
+    sender: str | None,
+    postal_address: str | None,
+    templates: bool,
+) -> None:
+    """Make a new site in FOLDER (default: here) that publishes at once."""
+    from publisher.newsite import PLACEHOLDERS, SiteAnswers, create_site
+
+    answers = {
+        "--title": _answer(title, "Title", PLACEHOLDERS.title),
+        "--url": _answer(url, "Site URL", PLACEHOLDERS.url),
+        "--from": _answer(sender, "Digests from", PLACEHOLDERS.sender),
+        "--postal-address": _answer(postal_address, "Postal address", PLACEHOLDERS.postal_address),
+    }
+    chosen = SiteAnswers(*(value for value, _ in answers.values()))
+    written = create_site(folder, chosen, system_clock(), with_templates=templates)
+    shown = _shown(folder)
+    click.echo(f"init: made a new site in {shown} ({count(len(written), 'file')})")
+    guessed = [option for option, (_, placeholder) in answers.items() if placeholder]
+    if guessed:
+        click.echo(
+            f"init: placeholders for {', '.join(guessed)}: edit {_shown(folder / 'config.toml')}"
+        )
+    step = "" if shown == "." else f"cd {shown} && "
+    click.echo(f"next: {step}publisher publish --digest && publisher serve")
+
+
+@main.command(name="status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON, for monitoring.")
+@click.pass_context
+@reports_errors
+def status_command(context: click.Context, as_json: bool) -> None:
+    """Show where things stand: articles, editions and deliveries, subscribers, the daemon."""
+    from publisher.status import site_status, status_document, status_lines
+
+    config = _config(context)
+    with open_store(config.store_url) as store:
+        status = site_status(config, store, _shown)
+    if as_json:
+        click.echo(json.dumps(status_document(status), indent=2, ensure_ascii=False))
+        return
+    for line in status_lines(status, config.site.zone):
+        click.echo(line)

@@ -597,7 +597,7 @@ def _describe(error: ValidationError, path: Path, raw: dict[str, Any]) -> str:
             message = "required value is missing"
         else:
             message = problem["msg"].removeprefix("Value error, ")
-        lines.append(f"{path}: {key}: {message}")
+        lines.append(f"{path}: {key}: {message}" if key else f"{path}: {message}")
     return "\n".join(lines)
 
 

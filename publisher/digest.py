@@ -11,13 +11,15 @@ rendered HTML is refused with a DigestError naming the template, never silently 
 site author learns their rule is not applied (see `inline_css`).
 
 Templates (`digest.html.j2`, `digest.txt.j2`, `email.css`) live in the bundled `templates/`
-folder; a site's own templates folder is searched first, so it may override any of them.
+folder, installed as the package `publisher.templates`; a site's own templates folder is
+searched first, so it may override any of them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.resources
 import logging
 import re
 import traceback
@@ -36,12 +38,13 @@ from lxml import etree
 from premailer import Premailer
 from premailer.premailer import PremailerError
 
-import publisher
 from publisher.config import Config, DigestConfig, MailConfig
 from publisher.content import PublishedArticle
 from publisher.errors import PublisherError
 
-BUNDLED_TEMPLATES = Path(publisher.__file__).resolve().parent.parent / "templates"
+BUNDLED_TEMPLATES_PACKAGE = "publisher.templates"
+# The repository's top-level templates/ folder, shipped inside the distribution.
+BUNDLED_TEMPLATES = importlib.resources.files(BUNDLED_TEMPLATES_PACKAGE)
 HTML_TEMPLATE = "digest.html.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 DATE_FORMAT = "%-d %B %Y"
@@ -168,13 +171,13 @@ def template_environment(site_templates: Path | None) -> jinja2.Environment:
     `.html.j2` templates are autoescaped; the `date` filter shows a datetime in the digest's
     zone (`{{ edition.date | date }}` gives "25 November 2026").
     """
-    folders = [BUNDLED_TEMPLATES]
+    loaders: list[jinja2.BaseLoader] = [jinja2.PackageLoader(BUNDLED_TEMPLATES_PACKAGE, ".")]
     if site_templates is not None:
         if not site_templates.is_dir():
             raise DigestError(f"{site_templates}: templates folder not found ([templates] dir)")
-        folders.insert(0, site_templates)
+        loaders.insert(0, jinja2.FileSystemLoader(site_templates))
     environment = jinja2.Environment(
-        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(folder) for folder in folders]),
+        loader=jinja2.ChoiceLoader(loaders),
         autoescape=jinja2.select_autoescape(
             enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2"),
             default_for_string=False,

@@ -28,11 +28,21 @@ from publisher.errors import PublisherError
 from publisher.files import inside, remove_stale_temporaries, write_atomically
 from publisher.gather import Clock, system_clock
 from publisher.markup import plain_text
-from publisher.store import Store, digest_watermarks, editions, public_articles_since
+from publisher.store import (
+    Store,
+    articles,
+    digest_watermarks,
+    editions,
+    public_articles_since,
+)
+from publisher.wording import count
 
 log = logging.getLogger(__name__)
 
 MAX_SLOT_LENGTH = 128
+NO_ARTICLES_YET = (
+    "no articles in the store yet: run `publisher gather` (or `publisher publish`) first"
+)
 PREVIEW_RECIPIENT = Recipient(
     name="Preview Reader",
     email="reader@example.com",
@@ -199,7 +209,9 @@ def _create_one(
             )
         upcoming = next_edition(digest, watermark, public_articles_since(connection, watermark))
         if len(upcoming.articles) < (1 if digest.mode == "each" else digest.min_articles):
-            return EditionOutcome(None, False, _nothing_new(digest, len(upcoming.articles)))
+            found = len(upcoming.articles)
+            message = _nothing_new(digest, found, gathered=found > 0 or _any_article(connection))
+            return EditionOutcome(None, False, message)
         number = _next_number(connection, name)
         info = EditionInfo(
             number=number, date=clock(), archive_url=archive_url(config, name, number)
@@ -213,7 +225,9 @@ def _create_one(
         )
         edition = _edition(connection, edition_id)
     write_archive(config, edition)
-    message = f"{name}: edition {edition.id} (#{number}) with {len(upcoming.articles)} articles"
+    message = (
+        f"{name}: edition {edition.id} (#{number}) with {count(len(upcoming.articles), 'article')}"
+    )
     return EditionOutcome(edition, True, message)
 
 
@@ -300,13 +314,26 @@ def write_missing_archives(store: Store, config: Config) -> int:
     return written
 
 
-def _nothing_new(digest: DigestConfig, count: int) -> str:
-    if count == 0:
+def _nothing_new(digest: DigestConfig, found: int, *, gathered: bool = True) -> str:
+    if not gathered:
+        return f"{digest.name}: {NO_ARTICLES_YET}; no edition made"
+    if found == 0:
         return f"{digest.name}: nothing new since the last edition"
     return (
-        f"{digest.name}: {count} new articles, fewer than min_articles ({digest.min_articles}); "
-        "no edition made"
+        f"{digest.name}: {count(found, 'new article')}, fewer than min_articles "
+        f"({digest.min_articles}); no edition made"
     )
+
+
+def any_article_gathered(store: Store) -> bool:
+    """Whether any article was ever gathered into the store."""
+    with store.transaction() as connection:
+        return _any_article(connection)
+
+
+def _any_article(connection: Connection) -> bool:
+    """Whether any article was ever gathered into the store."""
+    return connection.scalar(sa.select(articles.c.id).limit(1)) is not None
 
 
 def _checked_slot(slot: str | None) -> str | None:

@@ -12,13 +12,17 @@ class ConfigError(PublisherError):
 
 
 class ContentError(PublisherError):
-    """An article cannot be published; the message names the file and line."""
+    """An article cannot be published; the message names the file and line (0: unknown)."""
 
     def __init__(self, path: str, line: int, message: str) -> None:
-        super().__init__(f"{path}:{line}: {message}")
         self.path = path
         self.line = line
         self.message = message
+        super().__init__(self.located(path))
+
+    def located(self, path: str) -> str:
+        """`PATH:LINE: message` with `path` for the file (`PATH: message` if the line is 0)."""
+        return f"{path}:{self.line}: {self.message}" if self.line else f"{path}: {self.message}"
 
 
 class StoreError(PublisherError):

@@ -28,6 +28,7 @@ from publisher.content import (
 from publisher.errors import ContentError, PublisherError, SourceError
 from publisher.store import Store, StoredFile
 from publisher.upstream import PollReport, poll_sources
+from publisher.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ class GatherReport:
         """One line: what changed."""
         line = (
             f"gather: {self.new} new, {self.updated} updated, {self.withdrawn} withdrawn, "
-            f"{self.published} published, {self.scheduled} scheduled, {len(self.errors)} errors"
+            f"{self.published} published, {self.scheduled} scheduled, "
+            f"{count(len(self.errors), 'error')}"
         )
         return line + (f"; {self.sources.summary()}" if self.sources else "")
 
@@ -148,9 +150,41 @@ def gather(store_: Store, config: Config, clock: Clock = system_clock) -> Gather
     files = sorted(scan_content(config.content_dir), key=lambda f: f.source)
     with store_.transaction() as connection:
         run.execute(connection, files)
-    for error in run.report.errors:
-        log.warning("%s", error)
+    # The caller reports the errors (the CLI on stderr, the daemon in its log): never twice.
     return run.report
+
+
+# What the last gather leaves for `publisher status` -----------------------------------------
+
+LAST_GATHER_SETTING = "last_gather"
+MAX_RECORDED_ERRORS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class GatherRecord:
+    """When the last gather ran, how many articles it could not publish, and the first ones."""
+
+    at: datetime
+    error_count: int
+    errors: tuple[ContentError, ...]
+
+
+def _gather_record(report: GatherReport, now: datetime) -> str:
+    errors = [[e.path, e.line, e.message] for e in report.errors[:MAX_RECORDED_ERRORS]]
+    return json.dumps({"at": now.isoformat(), "error_count": len(report.errors), "errors": errors})
+
+
+def last_gather(connection: Connection) -> GatherRecord | None:
+    """The last gather's record, or None if no gather has run since stores kept one."""
+    value = store.setting(connection, LAST_GATHER_SETTING)
+    if value is None:
+        return None
+    record = json.loads(value)
+    return GatherRecord(
+        at=datetime.fromisoformat(record["at"]),
+        error_count=int(record["error_count"]),
+        errors=tuple(ContentError(path, line, message) for path, line, message in record["errors"]),
+    )
 
 
 class _Claims:
@@ -222,6 +256,7 @@ class _GatherRun:
         store.assign_publication_sequence(connection, self.now)
         self.report.scheduled = store.count_articles(connection, store.SCHEDULED)
         store.put_setting(connection, _FINGERPRINT_SETTING, fingerprint)
+        store.put_setting(connection, LAST_GATHER_SETTING, _gather_record(self.report, self.now))
 
     def _gather_file(
         self, connection: Connection, file: SourceFile, row: StoredFile | None, rerender: bool

@@ -471,6 +471,11 @@ def _schedule_while_active(
     try:
         scheduler.start(paused=True)
         register_jobs(scheduler, config)
+        # The first publish runs at start, not one interval later. APScheduler fires by the
+        # real clock whatever `clock` says, so "now" here is the real one too.
+        scheduler.modify_job(
+            PUBLISH_JOB, jobstore=PERSISTENT, next_run_time=datetime.now(config.site.zone)
+        )
         scheduler.add_job(resume_job, id="resume", jobstore=VOLATILE)
         scheduler.resume()
         for job in scheduler.get_jobs(jobstore=PERSISTENT):

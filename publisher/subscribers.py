@@ -28,6 +28,7 @@ from publisher.store import (
     subscriptions,
 )
 from publisher.tokens import new_nonce
+from publisher.wording import count
 
 MAX_NAME_LENGTH = 200
 CSV_HEADER = ("email", "name", "digests")
@@ -65,13 +66,14 @@ class ImportReport:
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
     suppressed: int = 0
+    unchanged: int = 0
 
     def summary(self) -> str:
         """One line: what the import did."""
         kept = f", {self.suppressed} kept suppressed" if self.suppressed else ""
         return (
-            f"import: {self.added} added, {self.updated} updated, {self.skipped} skipped "
-            f"(unsubscribed){kept}, {len(self.errors)} errors"
+            f"import: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.skipped} skipped (unsubscribed){kept}, {count(len(self.errors), 'error')}"
         )
 
 
@@ -329,12 +331,24 @@ def import_csv(
         if existing is not None and existing.status in (UNSUBSCRIBED, COMPLAINED):
             report.skipped += 1
             continue
+        if existing is not None and _already_as_imported(existing, name, digests):
+            report.unchanged += 1
+            continue
         _, created = add_subscriber(store, address.email, name, digests, now)
         if created:
             report.added += 1
         else:
             report.updated += 1
     return report
+
+
+def _already_as_imported(existing: Subscriber, name: str, digests: Sequence[str]) -> bool:
+    """Whether importing `name` and `digests` would leave a subscriber as it is."""
+    return (
+        existing.status == CONFIRMED
+        and (name or existing.name) == existing.name
+        and set(existing.digests) == set(digests)
+    )
 
 
 def export_csv(found: Iterable[Subscriber], forgotten: Iterable[str] = ()) -> Iterator[str]:
