@@ -221,6 +221,7 @@ class SmtpConfig(_Section):
     connections: Annotated[int, Field(ge=1, le=32)] = 1
     max_per_connection: Annotated[int, Field(ge=1)] = 100
     rate_limit: Annotated[float, Field(ge=0)] = 0.0
+    daily_limit: Annotated[int, Field(ge=0)] = 0
 
 
 class MailConfig(_Section):
@@ -252,6 +253,7 @@ class DeliveryConfig(_Section):
     bounce_limit: Annotated[int, Field(ge=1)] = 3
     max_age: Duration = "2d"
     lease: Duration = "10m"
+    outage_patience: Duration = "1h"
 
 
 class ScheduleConfig(_Section):
