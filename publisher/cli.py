@@ -24,7 +24,7 @@ from publisher.delivery import (
     SendOptions,
     SendReport,
     delivery_counts,
-    editions_to_send,
+    editions_for_send,
     send_edition,
 )
 from publisher.editions import (
@@ -352,16 +352,28 @@ def subscribers_export(context: click.Context) -> None:
     is_flag=True,
     help="Send again, with the same Message-ID, what a timeout left uncertain.",
 )
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Send again what failed only temporarily (attempts ran out); never hard bounces.",
+)
 @click.pass_context
 @reports_errors
 def send(
-    context: click.Context, edition_id: int | None, force: bool, retry_uncertain: bool
+    context: click.Context,
+    edition_id: int | None,
+    force: bool,
+    retry_uncertain: bool,
+    retry_failed: bool,
 ) -> None:
-    """Deliver EDITION_ID (default: every edition not fully delivered) to its subscribers."""
+    """Deliver EDITION_ID (default: every edition not fully delivered) to its subscribers.
+
+    Without EDITION_ID, --retry-uncertain and --retry-failed look in every edition.
+    """
     config = _config(context)
-    options = SendOptions(force=force, retry_uncertain=retry_uncertain)
+    options = SendOptions(force=force, retry_uncertain=retry_uncertain, retry_failed=retry_failed)
     with open_store(config.store_url) as store:
-        chosen = [edition_id] if edition_id is not None else editions_to_send(store)
+        chosen = [edition_id] if edition_id is not None else editions_for_send(store, options)
         if not chosen:
             click.echo("send: every edition is delivered")
         failed = False
@@ -369,6 +381,7 @@ def send(
             report = _send_with_progress(store, config, each, options)
             click.echo(report.summary())
             failed = failed or report.counts.get("failed", 0) > 0
+            failed = failed or report.remaining.need_a_decision
     if failed:
         raise SystemExit(1)
 

@@ -90,6 +90,7 @@ __all__ = [
     "ServerOutage",
     "StaleEditionError",
     "delivery_counts",
+    "editions_for_send",
     "editions_to_send",
     "editions_with_rows",
     "ledger_counts",
@@ -155,6 +156,17 @@ def editions_to_send(store: Store, *, started_only: bool = False) -> list[int]:
     with store.transaction() as connection:
         found = connection.execute(query.order_by(editions.c.id)).scalars()
         return [int(edition_id) for edition_id in found]
+
+
+def editions_for_send(store: Store, options: SendOptions = SendOptions()) -> list[int]:
+    """What a `send` without an edition works on: every edition not delivered, plus, with a
+    retry option, every edition holding uncertain or retryable rows, oldest first."""
+    chosen = set(editions_to_send(store))
+    if options.retry_uncertain:
+        chosen.update(editions_with_rows(store, UNCERTAIN))
+    if options.retry_failed:
+        chosen.update(editions_with_rows(store, RETRYABLE))
+    return sorted(chosen)
 
 
 def ledger_counts(connection: Connection, edition_id: int) -> dict[str, int]:

@@ -96,6 +96,12 @@ class RemainingRows:
         return lines
 
     @property
+    def need_a_decision(self) -> bool:
+        """Whether rows wait for someone to choose `--retry-uncertain` or `--retry-failed`
+        (pending rows need nobody: a worker or the next `send` takes them)."""
+        return bool(self.uncertain or self.retryable)
+
+    @property
     def unfinished(self) -> bool:
         """Whether some row may still be sent: the edition is not delivered yet."""
         return bool(self.pending or self.uncertain or self.retryable)

@@ -10,9 +10,16 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
-from publisher.delivery import SendOptions, ServerOutage, editions_to_send, send_edition
-from publisher.ledger import remaining_rows
-from publisher.store import Store, deliveries, open_store
+from publisher.delivery import (
+    SendOptions,
+    ServerOutage,
+    editions_to_send,
+    send_edition,
+    start_delivery,
+)
+from publisher.ledger import RemainingRows, editions_with_rows, remaining_rows
+from publisher.store import Store, deliveries, editions, open_store
+from publisher.subscribers import remove_subscriber
 from tests.conftest import (
     MovableClock,
     RecordingHandler,
@@ -195,3 +202,72 @@ def test_retry_options_are_accepted_together(
     edition_id = new_edition(site, store, clock)
     options = SendOptions(retry_failed=True, retry_uncertain=True)
     assert send_edition(store, config, edition_id, SECRET, options, clock=clock).sent == 2
+
+
+# Nothing is final by accident: --retry-failed and --retry-uncertain ---------------------------
+
+
+def test_retry_failed_resends_only_the_temporarily_failed_rows_once(
+    site: Site, store: Store, clock: MovableClock, smtp_server: SmtpServer
+) -> None:
+    config = use_smtp(site, smtp_server, max_attempts=2)
+    emails = subscribe(store, 5)
+    smtp_server.handler.refused[emails[1]] = "550 5.1.1 no such user"
+    smtp_server.handler.refused[emails[2]] = "452 4.2.2 mailbox full"
+    edition_id = new_edition(site, store, clock)
+    start_delivery(store, edition_id, clock.now)
+    remove_subscriber(store, emails[3], clock.now)
+    first = send_edition(store, config, edition_id, SECRET, clock=clock)
+    assert (first.sent, first.failed, first.retryable, first.skipped) == (2, 1, 1, 1)
+    assert remaining_rows(store, edition_id) == RemainingRows(retryable=1, failed=1)
+    assert f"publisher send {edition_id} --retry-failed" in first.summary()
+    smtp_server.handler.refused.clear()
+    assert send_edition(store, config, edition_id, SECRET, clock=clock).sent == 0
+    retried = send_edition(
+        store, config, edition_id, SECRET, SendOptions(retry_failed=True), clock=clock
+    )
+    assert (retried.sent, retried.failed) == (1, 0)
+    again = send_edition(
+        store, config, edition_id, SECRET, SendOptions(retry_failed=True), clock=clock
+    )
+    assert again.sent == 0
+    counts = Counter(smtp_server.handler.recipients())
+    assert sorted(counts) == [emails[0], emails[2], emails[4]]
+    assert set(counts.values()) == {1}
+    assert editions_to_send(store) == []
+
+
+def test_retry_uncertain_without_an_edition_finds_every_edition_with_uncertain_rows(
+    site: Site, clock: MovableClock, smtp_server: SmtpServer
+) -> None:
+    config = use_smtp(site, smtp_server, max_age="3650d")
+    with open_store(config.store_url) as store:
+        emails = subscribe(store, 3)
+        smtp_server.handler.drop_after_data = {2}
+        first = new_edition(site, store, clock)
+        send_edition(store, config, first, SECRET, clock=clock)
+        site.write_article(
+            "news/next.md", '---\ntitle: "Next"\ndate: 2026-11-25T11:00:00Z\n---\nNext.\n'
+        )
+        smtp_server.handler.drop_after_data = {5}
+        second = new_edition(site, store, clock)
+        send_edition(store, config, second, SECRET, clock=clock)
+        assert editions_with_rows(store, "uncertain") == [first, second]
+        # A store from before this rule: an edition marked delivered despite its uncertain row.
+        with store.transaction() as connection:
+            connection.execute(
+                editions.update().where(editions.c.id == first).values(delivered_at=clock.now)
+            )
+    before = Counter(smtp_server.handler.recipients())
+    plain = run(site, "send", env=SECRET)
+    assert plain.returncode == 1  # rows remain that need a decision
+    assert f"publisher send {second} --retry-uncertain" in plain.stdout
+    assert Counter(smtp_server.handler.recipients()) == before
+    result = run(site, "send", "--retry-uncertain", env=SECRET)
+    assert result.returncode == 0, result.stderr
+    resent = Counter(smtp_server.handler.recipients()) - before
+    assert resent == Counter({emails[1]: 2})  # its uncertain row in each edition, once
+    again = run(site, "send", "--retry-uncertain", env=SECRET)
+    assert again.returncode == 0, again.stderr
+    assert "every edition is delivered" in again.stdout
+    assert Counter(smtp_server.handler.recipients()) - before == resent
