@@ -86,9 +86,7 @@ def run_pipelined_transaction(
     suffix = "".join(f" {option}" for option in options)
     encoding = "utf-8" if "SMTPUTF8" in options else "ascii"
     commands = (
-        f"MAIL FROM:{smtplib.quoteaddr(sender)}{suffix}\r\n"
-        f"RCPT TO:{smtplib.quoteaddr(recipient)}\r\n"
-        "DATA\r\n"
+        f"MAIL FROM:{_path(sender)}{suffix}\r\nRCPT TO:{_path(recipient)}\r\nDATA\r\n"
     ).encode(encoding)
     phase = Phase.MAIL
     try:
@@ -114,6 +112,13 @@ def run_pipelined_transaction(
         _send_content(connection, data)
     except OSError as error:
         raise Dropped(phase, error) from error
+
+
+def _path(address: str) -> str:
+    """`<address>`; smtplib's quoteaddr parses the address each time, which shows per message."""
+    if "<" in address or ">" in address or not address:
+        return smtplib.quoteaddr(address)
+    return f"<{address}>"
 
 
 def _send_content(connection: smtplib.SMTP, data: bytes) -> None:

@@ -151,10 +151,18 @@ def check_envelope(sender: str, recipient: str) -> None:
 
 def smtp_data(message: bytes) -> bytes:
     """`message` as DATA content: CRLF line endings, leading dots doubled, ending in CRLF.CRLF."""
-    text = _LINE_ENDING.sub(b"\r\n", message)
+    crlf = message.count(b"\r\n")
+    if message.count(b"\n") == crlf == message.count(b"\r"):
+        # Built messages already end their lines in CRLF: counting is far cheaper than the
+        # substitutions below, which would copy every message.
+        text = message
+    else:
+        text = _LINE_ENDING.sub(b"\r\n", message)
     if not text.endswith(b"\r\n"):
         text += b"\r\n"
-    return _LINE_STARTING_WITH_DOT.sub(b"..", text) + b".\r\n"
+    if text.startswith(b".") or b"\n." in text:
+        text = _LINE_STARTING_WITH_DOT.sub(b"..", text)
+    return text + b".\r\n"
 
 
 class MaildirTransport:
