@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import time, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -21,6 +23,7 @@ from publisher.ledger import RemainingRows, editions_with_rows, remaining_rows
 from publisher.store import Store, deliveries, editions, open_store
 from publisher.subscribers import remove_subscriber
 from tests.conftest import (
+    SAMPLE_NOW,
     MovableClock,
     RecordingHandler,
     Site,
@@ -271,3 +274,60 @@ def test_retry_uncertain_without_an_edition_finds_every_edition_with_uncertain_r
     assert again.returncode == 0, again.stderr
     assert "every edition is delivered" in again.stdout
     assert Counter(smtp_server.handler.recipients()) - before == resent
+
+
+# Pacing: [mail.smtp] daily_limit -----------------------------------------------------------
+
+
+def with_smtp_setting(site: Site, line: str) -> None:
+    text = site.config_path.read_text().replace("timeout = 5\n", f"timeout = 5\n{line}\n", 1)
+    site.config_path.write_text(text)
+
+
+def test_daily_limit_pauses_the_run_until_the_next_day_in_the_site_zone(
+    site: Site, store: Store, clock: MovableClock, smtp_server: SmtpServer
+) -> None:
+    use_smtp(site, smtp_server, batch_size=3)
+    with_smtp_setting(site, "daily_limit = 5")
+    config = site.config()
+    zone = config.site.zone
+    emails = subscribe(store, 12)
+    edition_id = new_edition(site, store, clock)
+    sleep = SleepingClock(clock)
+    report = send_edition(store, config, edition_id, SECRET, clock=clock, sleep=sleep)
+    assert report.sent == 12
+    assert sorted(smtp_server.handler.recipients()) == emails
+    with store.transaction() as connection:
+        sent_at = connection.execute(
+            sa.select(deliveries.c.sent_at).where(deliveries.c.edition_id == edition_id)
+        ).scalars()
+        per_day = Counter(moment.astimezone(zone).date().isoformat() for moment in sent_at)
+    start = SAMPLE_NOW.astimezone(zone).date()
+    assert per_day == {
+        start.isoformat(): 5,
+        (start + timedelta(days=1)).isoformat(): 5,
+        (start + timedelta(days=2)).isoformat(): 2,
+    }
+    assert len(sleep.slept) == 2  # one pause at each limit, each ending at midnight
+    assert clock.now.astimezone(zone).time() == time(0, 0)
+
+
+def test_daily_limit_counts_what_other_editions_sent_that_day(
+    site: Site, store: Store, clock: MovableClock, smtp_server: SmtpServer
+) -> None:
+    use_smtp(site, smtp_server)
+    with_smtp_setting(site, "daily_limit = 4")
+    config = site.config()
+    subscribe(store, 3)
+    first = new_edition(site, store, clock)
+    assert send_edition(store, config, first, SECRET, clock=clock).sent == 3
+    site.write_article(
+        "news/next.md", '---\ntitle: "Next"\ndate: 2026-11-25T11:00:00Z\n---\nNext.\n'
+    )
+    second = new_edition(site, store, clock)
+    sleep = SleepingClock(clock)
+    stop = threading.Event()
+    sleep.hooks.append((1, stop.set))  # stop at the first pause, as the daemon's stop would
+    report = send_edition(store, config, second, SECRET, clock=clock, sleep=sleep, stop=stop)
+    assert report.sent == 1
+    assert remaining_rows(store, second).pending == 2
