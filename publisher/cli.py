@@ -27,6 +27,7 @@ from publisher.delivery import (
     editions_for_send,
     send_edition,
 )
+from publisher.dkim import check_published_key, load_signer
 from publisher.editions import (
     create_edition,
     list_editions,
@@ -105,16 +106,28 @@ def _config(context: click.Context) -> Config:
 
 
 @main.command()
+@click.option("--dns", is_flag=True, help="Also compare the DKIM key published in DNS.")
 @click.pass_context
 @reports_errors
-def check(context: click.Context) -> None:
+def check(context: click.Context, dns: bool) -> None:
     """Validate the config and every article; write nothing."""
     config = _config(context)
     articles, errors = check_content(config)
     click.echo(
         f"check: config {config.path} is valid; {len(articles)} articles, {len(errors)} errors"
     )
+    _check_dkim(config, dns)
     _report_content_errors(errors)
+
+
+def _check_dkim(config: Config, dns: bool) -> None:
+    signer = load_signer(config, os.environ)
+    if signer is None:
+        return
+    name = f"{signer.selector}._domainkey.{signer.domain}"
+    click.echo(f"check: DKIM key for {name} loads ({signer.algorithm})")
+    if dns:
+        click.echo(f"check: {check_published_key(signer)}")
 
 
 @main.command(name="gather")

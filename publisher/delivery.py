@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection
 
 from publisher.config import Config, parse_duration
 from publisher.digest import Recipient
+from publisher.dkim import load_signer
 from publisher.editions import Edition, edition_by_id
 from publisher.errors import PublisherError
 from publisher.gather import Clock, system_clock
@@ -321,6 +322,7 @@ class _Worker:
         self.daily_limit = smtp.daily_limit if smtp else 0
         self.limiter = RateLimiter(smtp.rate_limit if smtp else 0.0)
         self.outage = OutageBackoff(parse_duration(config.delivery.outage_patience))
+        self.signer = load_signer(config, environ)
         self.server_error: ServerUnavailable | None = None
         self.lock = threading.Lock()
 
@@ -449,6 +451,8 @@ class _Worker:
                 unsubscribe_url=f"{self.config.web_base_url}unsubscribe/{token}",
             )
             envelope, message = self.prepared.message_for(claimed.subscriber_id, recipient)
+            if self.signer is not None:
+                message = self.signer.sign(message)
         except PublisherError as error:
             writer.record(self._outcome(claimed, FAILED, str(error)))
             return
