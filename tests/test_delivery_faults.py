@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -331,3 +332,30 @@ def test_daily_limit_counts_what_other_editions_sent_that_day(
     report = send_edition(store, config, second, SECRET, clock=clock, sleep=sleep, stop=stop)
     assert report.sent == 1
     assert remaining_rows(store, second).pending == 2
+
+
+def test_daemon_carries_on_a_send_the_outage_stopped_once_the_server_is_back(
+    site: Site, clock: MovableClock
+) -> None:
+    from tests.test_scheduler import Output, configure, start_run, wait_for
+
+    handler = RecordingHandler()
+    port = free_port()
+    config = use_smtp(
+        site, SmtpServer("127.0.0.1", port, handler), outage_patience="1s", max_age="3650d"
+    )
+    configure(site, publish_every="1s", standby_poll="0.1s")
+    with open_store(config.store_url) as store:
+        emails = subscribe(store, 5)
+        edition_id = new_edition(site, store, clock)
+        start_delivery(store, edition_id, clock.now)  # a send the server's outage interrupted
+    process = start_run(site)
+    output = Output(process)
+    try:
+        wait_for(lambda: output.has("mail server has been unavailable"))
+        with server_on(port, handler):
+            wait_for(lambda: len(handler.received) >= 5)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0, "".join(output.lines)
+    assert sorted(handler.recipients()) == emails
