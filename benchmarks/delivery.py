@@ -138,6 +138,7 @@ class _SinkProtocol(asyncio.Protocol):
         self.buffer = bytearray()
         self.scanned = 0
         self.in_data = False
+        self.replies = bytearray()
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -147,10 +148,16 @@ class _SinkProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
+        # Replies to pipelined commands leave in one write, as real servers send them: three
+        # small writes would meet Nagle's algorithm and the client's delayed ACKs.
+        self.replies = bytearray()
         while self.transport is not None and (
             self._end_data() if self.in_data else self._command()
         ):
             pass
+        if self.transport is not None and self.replies:
+            self.transport.write(bytes(self.replies))
+        self.replies = bytearray()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -187,13 +194,14 @@ class _SinkProtocol(asyncio.Protocol):
         elif verb == b"QUIT":
             self._write(b"221 bye\r\n")
             if self.transport is not None:
+                self.transport.write(bytes(self.replies))
+                self.replies = bytearray()
                 self.transport.close()
         else:
             self._write(b"250 OK\r\n")
 
     def _write(self, reply: bytes) -> None:
-        if self.transport is not None:
-            self.transport.write(reply)
+        self.replies += reply
 
 
 def serve_sink(ready: Pipe, received: Any) -> None:

@@ -328,26 +328,34 @@ class LedgerWriter:
             raise self._error
 
     def _run(self) -> None:
-        while self._error is None:
-            with self._changed:
-                self._changed.wait_for(lambda: bool(self._queue) or self._closing)
-                if not self._queue:
-                    return
-                group, self._queue = self._queue, []
-            try:
-                self._write([outcome for outcome, _ in group])
-            except BaseException as error:  # raised again in the sending threads
-                log.exception("the delivery ledger could not be written")
-                self._error = error
-            with self._changed:
-                self._written += len(group)
-                self._changed.notify_all()
-            for _, committed in group:
-                committed.set()
+        # One connection for the writer's life: a pool checkout and reset per group would
+        # cost more than the group's own statements.
+        connection: sa.Connection | None = None
+        try:
+            while self._error is None:
+                with self._changed:
+                    self._changed.wait_for(lambda: bool(self._queue) or self._closing)
+                    if not self._queue:
+                        return
+                    group, self._queue = self._queue, []
+                try:
+                    connection = connection or self.store.engine.connect()
+                    self._write(connection, [outcome for outcome, _ in group])
+                except BaseException as error:  # raised again in the sending threads
+                    log.exception("the delivery ledger could not be written")
+                    self._error = error
+                with self._changed:
+                    self._written += len(group)
+                    self._changed.notify_all()
+                for _, committed in group:
+                    committed.set()
+        finally:
+            if connection is not None:
+                connection.close()
 
-    def _write(self, group: list[Outcome]) -> None:
+    def _write(self, connection: sa.Connection, group: list[Outcome]) -> None:
         bounced = [outcome.claimed.subscriber_id for outcome in group if outcome.bounce]
-        with self.store.transaction() as connection:
+        with connection.begin():
             connection.execute(_OUTCOME_UPDATE, [outcome.values() for outcome in group])
             if bounced:
                 self._count_bounces(connection, bounced)
