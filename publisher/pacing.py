@@ -6,7 +6,7 @@ Pure decisions from the clock's readings; the delivery worker does the waiting.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 FIRST_OUTAGE_WAIT = 1.0
@@ -46,15 +46,15 @@ class OutageBackoff:
 
 
 def day_start(now: datetime, zone: ZoneInfo) -> datetime:
-    """The start of `now`'s calendar day in `zone`, as an aware datetime."""
+    """The start of `now`'s calendar day in `zone`, in UTC (so differences count real hours)."""
     local = now.astimezone(zone)
-    return datetime.combine(local.date(), time(0), tzinfo=zone)
+    return datetime.combine(local.date(), time(0), tzinfo=zone).astimezone(UTC)
 
 
 def next_day_start(now: datetime, zone: ZoneInfo) -> datetime:
-    """The start of the calendar day after `now`'s, in `zone`."""
+    """The start of the calendar day after `now`'s in `zone`, in UTC."""
     local = now.astimezone(zone)
-    return datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone)
+    return datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
 
 
 def allowed_today(limit: int, used_today: int) -> int | None:
