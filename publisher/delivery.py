@@ -396,7 +396,7 @@ class _Worker:
         if wait is None:
             raise ServerOutage(
                 f"edition {self.edition.id}: the mail server has been unavailable for "
-                f"{self.outage.waited_for(now)} (mail.delivery.outage_patience is "
+                f"{self.outage.waited_for(now)} (delivery.outage_patience is "
                 f"{self.config.delivery.outage_patience}): {error}; every unsent row is still "
                 f"pending: run `publisher send {self.edition.id}` once the server is back"
             )
