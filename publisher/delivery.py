@@ -291,6 +291,71 @@ class _Connection:
         self.unrecorded.append(committed)
 
 
+class _Pauses:
+    """When a run must wait: for a mail server that is down, for the next day's allowance,
+    for a row's next retry. A stop event cuts every wait short."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        edition_id: int,
+        clock: Clock,
+        sleep: Callable[[float], None],
+        stop: threading.Event,
+    ) -> None:
+        self.store, self.config, self.edition_id = store, config, edition_id
+        self.clock, self.sleep, self.stop = clock, sleep, stop
+        smtp = config.mail.smtp if config.mail and config.mail.transport == "smtp" else None
+        self.daily_limit = smtp.daily_limit if smtp else 0
+        self.outage = OutageBackoff(parse_duration(config.delivery.outage_patience))
+
+    def wait(self, seconds: float) -> None:
+        """Sleep, or wait on the stop event when the sleep is the real one (the daemon)."""
+        if self.sleep is time.sleep:
+            self.stop.wait(seconds)
+        else:
+            self.sleep(seconds)
+
+    def batch_size_allowed_today(self) -> int:
+        """Rows the next claim may take under `daily_limit`: 0 means wait for tomorrow."""
+        now = self.clock()
+        used = 0
+        if self.daily_limit:
+            since = day_start(now, self.config.site.zone)
+            used = messages_started_since(self.store, since, now)
+        allowed = allowed_today(self.daily_limit, used)
+        batch_size = self.config.delivery.batch_size
+        return batch_size if allowed is None else min(batch_size, allowed)
+
+    def wait_for_next_day(self) -> None:
+        """Wait until midnight in the site's zone."""
+        now = self.clock()
+        resume = next_day_start(now, self.config.site.zone)
+        log.warning(
+            "edition %s: mail.smtp.daily_limit (%s) reached; waiting until %s",
+            self.edition_id,
+            self.daily_limit,
+            resume.isoformat(),
+        )
+        self.wait(max(1.0, (resume - now).total_seconds()))
+
+    def wait_for_server(self, error: ServerUnavailable) -> None:
+        """Back off before trying the server again; ServerOutage once patience is spent."""
+        now = self.clock()
+        wait = self.outage.next_wait(now)
+        if wait is None:
+            raise ServerOutage(
+                f"edition {self.edition_id}: the mail server has been unavailable for "
+                f"{self.outage.waited_for(now)} (delivery.outage_patience is "
+                f"{self.config.delivery.outage_patience}): {error}; every unsent row is still "
+                f"pending: run `publisher send {self.edition_id}` once the server is back"
+            )
+        if wait:
+            log.warning("mail server unavailable (%s); trying again in %.0fs", error, wait)
+            self.wait(wait)
+
+
 class _Worker:
     """One `send` process's share of an edition: claim, send, record, until nothing is left."""
 
@@ -307,7 +372,7 @@ class _Worker:
         stop: threading.Event | None,
     ) -> None:
         self.store, self.config, self.edition = store, config, edition
-        self.environ, self.clock, self.sleep = environ, clock, sleep
+        self.environ, self.clock = environ, clock
         self.report, self.progress = report, progress
         self.stop = stop or threading.Event()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
@@ -319,9 +384,8 @@ class _Worker:
         )
         smtp = config.mail.smtp if config.mail and config.mail.transport == "smtp" else None
         self.connections = smtp.connections if smtp else 1
-        self.daily_limit = smtp.daily_limit if smtp else 0
         self.limiter = RateLimiter(smtp.rate_limit if smtp else 0.0)
-        self.outage = OutageBackoff(parse_duration(config.delivery.outage_patience))
+        self.pauses = _Pauses(store, config, edition.id, clock, sleep, self.stop)
         self.signer = load_signer(config, environ)
         self.server_error: ServerUnavailable | None = None
         self.lock = threading.Lock()
@@ -341,9 +405,9 @@ class _Worker:
     def _run(self, connections: list[_Connection], writer: LedgerWriter) -> None:
         while not self.stop.is_set():
             release_dead_leases(self.store, self.edition.id, socket.gethostname())
-            limit = self._batch_size_allowed_today()
+            limit = self.pauses.batch_size_allowed_today()
             if limit == 0:
-                self._wait_for_next_day()
+                self.pauses.wait_for_next_day()
                 continue
             batch = claim_rows(
                 self.store, self.edition.id, self.owner, self.clock(), self.lease, limit
@@ -352,57 +416,15 @@ class _Worker:
                 self._send_batch(batch, connections, writer)
                 writer.flush()
                 if self.server_error is not None:
-                    self._pause_for_server(self.server_error)
+                    error, self.server_error = self.server_error, None
+                    self.pauses.wait_for_server(error)
                 if self.progress:
                     self.progress(self.report)
                 continue
             wait = seconds_until_next_retry(self.store, self.edition.id, self.clock())
             if wait is None:
                 return
-            self._wait(wait)
-
-    def _wait(self, seconds: float) -> None:
-        # The daemon passes its stop event and no sleep: a stop must cut a long pause short.
-        if self.sleep is time.sleep:
-            self.stop.wait(seconds)
-        else:
-            self.sleep(seconds)
-
-    def _batch_size_allowed_today(self) -> int:
-        now = self.clock()
-        used = 0
-        if self.daily_limit:
-            since = day_start(now, self.config.site.zone)
-            used = messages_started_since(self.store, since, now)
-        allowed = allowed_today(self.daily_limit, used)
-        batch_size = self.config.delivery.batch_size
-        return batch_size if allowed is None else min(batch_size, allowed)
-
-    def _wait_for_next_day(self) -> None:
-        now = self.clock()
-        resume = next_day_start(now, self.config.site.zone)
-        log.warning(
-            "edition %s: mail.smtp.daily_limit (%s) reached; waiting until %s",
-            self.edition.id,
-            self.daily_limit,
-            resume.isoformat(),
-        )
-        self._wait(max(1.0, (resume - now).total_seconds()))
-
-    def _pause_for_server(self, error: ServerUnavailable) -> None:
-        self.server_error = None
-        now = self.clock()
-        wait = self.outage.next_wait(now)
-        if wait is None:
-            raise ServerOutage(
-                f"edition {self.edition.id}: the mail server has been unavailable for "
-                f"{self.outage.waited_for(now)} (delivery.outage_patience is "
-                f"{self.config.delivery.outage_patience}): {error}; every unsent row is still "
-                f"pending: run `publisher send {self.edition.id}` once the server is back"
-            )
-        if wait:
-            log.warning("mail server unavailable (%s); trying again in %.0fs", error, wait)
-            self._wait(wait)
+            self.pauses.wait(wait)
 
     def _send_batch(
         self, batch: list[Claimed], connections: list[_Connection], writer: LedgerWriter
@@ -474,7 +496,7 @@ class _Worker:
             raise
         else:
             outcome = self._outcome(claimed, SENT, None)
-        self.outage.server_answered()
+        self.pauses.outage.server_answered()
         connection.recorded(writer.record(outcome))
 
     def _outcome(
