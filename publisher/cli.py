@@ -27,9 +27,10 @@ from publisher.delivery import (
     SendOptions,
     SendReport,
     delivery_counts,
-    editions_to_send,
+    editions_for_send,
     send_edition,
 )
+from publisher.dkim import check_published_key, load_signer
 from publisher.editions import (
     NO_ARTICLES_YET,
     any_article_gathered,
@@ -120,9 +121,10 @@ def _config(context: click.Context) -> Config:
 
 
 @main.command()
+@click.option("--dns", is_flag=True, help="Also compare the DKIM key published in DNS.")
 @click.pass_context
 @reports_errors
-def check(context: click.Context) -> None:
+def check(context: click.Context, dns: bool) -> None:
     """Validate the config and every article, and render every digest; write nothing."""
     config = _config(context)
     articles, content_errors = check_content(config)
@@ -131,7 +133,18 @@ def check(context: click.Context) -> None:
         f"check: config {config.path} is valid; {count(len(articles), 'article')}, "
         f"{count(len(errors), 'error')}"
     )
+    _check_dkim(config, dns)
     _report_content_errors(errors, config)
+
+
+def _check_dkim(config: Config, dns: bool) -> None:
+    signer = load_signer(config, os.environ)
+    if signer is None:
+        return
+    name = f"{signer.selector}._domainkey.{signer.domain}"
+    click.echo(f"check: DKIM key for {name} loads ({signer.algorithm})")
+    if dns:
+        click.echo(f"check: {check_published_key(signer)}")
 
 
 @main.command(name="gather")
@@ -519,16 +532,28 @@ def _secret(config: Config) -> bytes:
     is_flag=True,
     help="Send again, with the same Message-ID, what a timeout left uncertain.",
 )
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Send again what failed only temporarily (attempts ran out); never hard bounces.",
+)
 @click.pass_context
 @reports_errors
 def send(
-    context: click.Context, edition_id: int | None, force: bool, retry_uncertain: bool
+    context: click.Context,
+    edition_id: int | None,
+    force: bool,
+    retry_uncertain: bool,
+    retry_failed: bool,
 ) -> None:
-    """Deliver EDITION_ID (default: every edition not fully delivered) to its subscribers."""
+    """Deliver EDITION_ID (default: every edition not fully delivered) to its subscribers.
+
+    Without EDITION_ID, --retry-uncertain and --retry-failed look in every edition.
+    """
     config = _config(context)
-    options = SendOptions(force=force, retry_uncertain=retry_uncertain)
+    options = SendOptions(force=force, retry_uncertain=retry_uncertain, retry_failed=retry_failed)
     with open_store(config.store_url) as store:
-        chosen = [edition_id] if edition_id is not None else editions_to_send(store)
+        chosen = [edition_id] if edition_id is not None else editions_for_send(store, options)
         if not chosen:
             click.echo("send: every edition is delivered")
         failed = False
@@ -536,6 +561,7 @@ def send(
             report = _send_with_progress(store, config, each, options)
             click.echo(report.summary())
             failed = failed or report.counts.get("failed", 0) > 0
+            failed = failed or report.remaining.need_a_decision
     if failed:
         raise SystemExit(1)
 

@@ -232,6 +232,24 @@ class SmtpConfig(_Section):
     connections: Annotated[int, Field(ge=1, le=32)] = 1
     max_per_connection: Annotated[int, Field(ge=1)] = 100
     rate_limit: Annotated[float, Field(ge=0)] = 0.0
+    daily_limit: Annotated[int, Field(ge=0)] = 0
+
+
+class DkimConfig(_Section):
+    """`[mail.dkim]`: sign every message; the private key (PEM) from the variable
+    `private_key_env` names, or from `private_key_file` (relative to the config file)."""
+
+    domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$", min_length=1, max_length=253)]
+    selector: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$", min_length=1, max_length=63)]
+    private_key_env: EnvironmentName | None = None
+    private_key_file: Path | None = None
+    algorithm: Literal["rsa-sha256", "ed25519-sha256"] = "rsa-sha256"
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> DkimConfig:
+        if (self.private_key_env is None) == (self.private_key_file is None):
+            raise ValueError("set exactly one of private_key_env and private_key_file")
+        return self
 
 
 class MailConfig(_Section):
@@ -247,6 +265,7 @@ class MailConfig(_Section):
     transport: Literal["maildir", "smtp"] = "maildir"
     maildir: Path = Path("outbox")
     smtp: SmtpConfig | None = None
+    dkim: DkimConfig | None = None
 
     @field_validator("bounce_address")
     @classmethod
@@ -275,6 +294,7 @@ class DeliveryConfig(_Section):
     lease: Duration = "10m"
     soft_bounce_limit: Annotated[int, Field(ge=1)] = 5
     soft_bounce_window: Duration = "30d"
+    outage_patience: Duration = "1h"
 
 
 class ScheduleConfig(_Section):

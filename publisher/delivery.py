@@ -2,9 +2,18 @@
 
 One row per (edition, subscriber) is written when delivery starts, so the recipient set is
 frozen. Workers claim pending rows in batches with a lease (FOR UPDATE SKIP LOCKED on
-PostgreSQL, the database write lock on SQLite) and mark each row sent right after the server
-accepts its message. After a crash the only messages that can go out twice are those in
-flight at that moment: at most one per connection.
+PostgreSQL, the database write lock on SQLite) and record each row sent once the server
+accepted its message. Records are committed in groups off the sending threads (`ledger`),
+but a connection never starts a message while more than one earlier message of its own is
+accepted and not yet committed: after `kill -9` at most two messages per connection of the
+killed process go out twice (one accepted but unrecorded, one in flight). A power cut can add
+what the database had acknowledged but not yet made durable: on SQLite (WAL with
+`synchronous=NORMAL`) the last commits before the cut, each at most a group of recently
+accepted messages; PostgreSQL with its default `synchronous_commit=on` adds nothing.
+
+A server that fails (unreachable, dropping, closing, throttling) pauses the whole run and
+spends no recipient's attempts; after `[delivery] outage_patience` the run stops with a
+`ServerOutage`, every row still pending.
 """
 
 from __future__ import annotations
@@ -15,25 +24,45 @@ import queue
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from publisher.config import Config, parse_duration
+from publisher.dkim import load_signer
 from publisher.editions import Edition, edition_by_id
 from publisher.errors import PublisherError
 from publisher.gather import Clock, system_clock
+from publisher.ledger import (
+    DELIVERY_STATUSES,
+    FAILED,
+    MAX_ERROR_LENGTH,
+    PENDING,
+    RETRYABLE,
+    SENT,
+    SKIPPED,
+    UNCERTAIN,
+    Claimed,
+    LedgerWriter,
+    Outcome,
+    RemainingRows,
+    claim_rows,
+    editions_with_rows,
+    messages_started_since,
+    release_dead_leases,
+    remaining_rows,
+    reopen_rows,
+    seconds_until_next_retry,
+)
 from publisher.links import recipient_for
 from publisher.messages import PreparedEdition
+from publisher.pacing import OutageBackoff, allowed_today, day_start, next_day_start
 from publisher.preferences import skip_paused_recipients
 from publisher.returnpath import envelope_sender, mailto_token
 from publisher.store import (
-    BOUNCED,
     CONFIRMED,
     Store,
     deliveries,
@@ -43,8 +72,10 @@ from publisher.store import (
 )
 from publisher.tokens import load_secret
 from publisher.transports import (
+    DeliveryError,
     PermanentFailure,
     RateLimiter,
+    ServerUnavailable,
     TemporaryFailure,
     Transport,
     UncertainDelivery,
@@ -53,9 +84,30 @@ from publisher.transports import (
 
 log = logging.getLogger(__name__)
 
-PENDING, SENT, FAILED, UNCERTAIN, SKIPPED = "pending", "sent", "failed", "uncertain", "skipped"
-DELIVERY_STATUSES = (PENDING, SENT, FAILED, UNCERTAIN, SKIPPED)
-MAX_ERROR_LENGTH = 500
+__all__ = [
+    "DELIVERY_STATUSES",
+    "FAILED",
+    "MAX_ERROR_LENGTH",
+    "PENDING",
+    "RETRYABLE",
+    "SENT",
+    "SKIPPED",
+    "UNCERTAIN",
+    "Claimed",
+    "RemainingRows",
+    "SendOptions",
+    "SendReport",
+    "ServerOutage",
+    "StaleEditionError",
+    "delivery_counts",
+    "editions_for_send",
+    "editions_to_send",
+    "editions_with_rows",
+    "ledger_counts",
+    "remaining_rows",
+    "send_edition",
+    "start_delivery",
+]
 
 
 class StaleEditionError(PublisherError):
@@ -74,35 +126,32 @@ class SendReport:
     retried: int = 0
     stale: bool = False
     counts: dict[str, int] = field(default_factory=dict)
+    retryable: int = 0
+    remaining: RemainingRows = field(default_factory=RemainingRows)
 
     def summary(self) -> str:
-        """One line: this run's results, then the edition's whole ledger."""
+        """This run's results and the edition's whole ledger, then one line per kind of row
+        that remains with the command that sends it."""
         if self.stale:
             return f"edition {self.edition_id}: too old to send (use --force to send anyway)"
         ledger = ", ".join(f"{self.counts.get(s, 0)} {s}" for s in DELIVERY_STATUSES)
-        return (
+        line = (
             f"edition {self.edition_id}: {self.sent} sent, {self.failed} failed, "
-            f"{self.uncertain} uncertain, {self.skipped} skipped this run; ledger: {ledger}"
+            f"{self.retryable} failed temporarily, {self.uncertain} uncertain, "
+            f"{self.skipped} skipped this run; ledger: {ledger}"
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """A delivery row leased to this worker, with what its message needs."""
-
-    id: int
-    subscriber_id: int
-    email: str
-    name: str
-    attempts: int
-    token_nonce: str
-    subscriber_status: str
+        hints = self.remaining.hints(self.edition_id)
+        return "\n".join([line, *(f"  remaining: {hint}" for hint in hints)])
 
 
 @dataclass(frozen=True, slots=True)
 class SendOptions:
+    """`force` sends a stale edition; the retry flags put uncertain or temporarily failed rows
+    back in the queue first."""
+
     force: bool = False
     retry_uncertain: bool = False
+    retry_failed: bool = False
 
 
 ProgressCallback = Callable[[SendReport], None]
@@ -117,6 +166,17 @@ def editions_to_send(store: Store, *, started_only: bool = False) -> list[int]:
     with store.transaction() as connection:
         found = connection.execute(query.order_by(editions.c.id)).scalars()
         return [int(edition_id) for edition_id in found]
+
+
+def editions_for_send(store: Store, options: SendOptions = SendOptions()) -> list[int]:
+    """What a `send` without an edition works on: every edition not delivered, plus, with a
+    retry option, every edition holding uncertain or retryable rows, oldest first."""
+    chosen = set(editions_to_send(store))
+    if options.retry_uncertain:
+        chosen.update(editions_with_rows(store, UNCERTAIN))
+    if options.retry_failed:
+        chosen.update(editions_with_rows(store, RETRYABLE))
+    return sorted(chosen)
 
 
 def ledger_counts(connection: Connection, edition_id: int) -> dict[str, int]:
@@ -201,12 +261,15 @@ def send_edition(
         return report
     start_delivery(store, edition_id, clock())
     if options.retry_uncertain:
-        _reopen_uncertain(store, edition_id)
+        reopen_rows(store, edition_id, UNCERTAIN)
+    if options.retry_failed:
+        reopen_rows(store, edition_id, RETRYABLE)
     worker = _Worker(store, config, edition, environ, clock, sleep, report, progress, stop)
     worker.run()
+    report.remaining = remaining_rows(store, edition_id)
     with store.transaction() as connection:
         report.counts = ledger_counts(connection, edition_id)
-        if report.counts.get(PENDING, 0) == 0:
+        if not report.remaining.unfinished:
             connection.execute(
                 editions.update()
                 .where(editions.c.id == edition_id, editions.c.delivered_at.is_(None))
@@ -215,14 +278,92 @@ def send_edition(
     return report
 
 
-def _reopen_uncertain(store: Store, edition_id: int) -> None:
-    """Put uncertain rows back in the queue; they go out with the same Message-ID."""
-    with store.transaction() as connection:
-        connection.execute(
-            deliveries.update()
-            .where(deliveries.c.edition_id == edition_id, deliveries.c.status == UNCERTAIN)
-            .values(status=PENDING, next_attempt_at=None, lease_owner=None, lease_until=None)
+class ServerOutage(DeliveryError):
+    """The mail server stayed unavailable for `[delivery] outage_patience`; rows stay pending."""
+
+
+class _Connection:
+    """One transport and the commit events of its last two messages.
+
+    A message starts only once the one two before it is committed, so at most one accepted
+    message per connection is ever unrecorded while another is in flight.
+    """
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self.unrecorded: list[threading.Event] = []
+
+    def wait_before_next(self) -> None:
+        while len(self.unrecorded) >= 2:
+            self.unrecorded.pop(0).wait()
+
+    def recorded(self, committed: threading.Event) -> None:
+        self.unrecorded.append(committed)
+
+
+class _Pauses:
+    """When a run must wait: for a mail server that is down, for the next day's allowance,
+    for a row's next retry. A stop event cuts every wait short."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        edition_id: int,
+        clock: Clock,
+        sleep: Callable[[float], None],
+        stop: threading.Event,
+    ) -> None:
+        self.store, self.config, self.edition_id = store, config, edition_id
+        self.clock, self.sleep, self.stop = clock, sleep, stop
+        smtp = config.mail.smtp if config.mail and config.mail.transport == "smtp" else None
+        self.daily_limit = smtp.daily_limit if smtp else 0
+        self.outage = OutageBackoff(parse_duration(config.delivery.outage_patience))
+
+    def wait(self, seconds: float) -> None:
+        """Sleep, or wait on the stop event when the sleep is the real one (the daemon)."""
+        if self.sleep is time.sleep:
+            self.stop.wait(seconds)
+        else:
+            self.sleep(seconds)
+
+    def batch_size_allowed_today(self) -> int:
+        """Rows the next claim may take under `daily_limit`: 0 means wait for tomorrow."""
+        now = self.clock()
+        used = 0
+        if self.daily_limit:
+            since = day_start(now, self.config.site.zone)
+            used = messages_started_since(self.store, since, now)
+        allowed = allowed_today(self.daily_limit, used)
+        batch_size = self.config.delivery.batch_size
+        return batch_size if allowed is None else min(batch_size, allowed)
+
+    def wait_for_next_day(self) -> None:
+        """Wait until midnight in the site's zone."""
+        now = self.clock()
+        resume = next_day_start(now, self.config.site.zone)
+        log.warning(
+            "edition %s: mail.smtp.daily_limit (%s) reached; waiting until %s",
+            self.edition_id,
+            self.daily_limit,
+            resume.isoformat(),
         )
+        self.wait(max(1.0, (resume - now).total_seconds()))
+
+    def wait_for_server(self, error: ServerUnavailable) -> None:
+        """Back off before trying the server again; ServerOutage once patience is spent."""
+        now = self.clock()
+        wait = self.outage.next_wait(now)
+        if wait is None:
+            raise ServerOutage(
+                f"edition {self.edition_id}: the mail server has been unavailable for "
+                f"{self.outage.waited_for(now)} (delivery.outage_patience is "
+                f"{self.config.delivery.outage_patience}): {error}; every unsent row is still "
+                f"pending: run `publisher send {self.edition_id}` once the server is back"
+            )
+        if wait:
+            log.warning("mail server unavailable (%s); trying again in %.0fs", error, wait)
+            self.wait(wait)
 
 
 class _Worker:
@@ -241,10 +382,10 @@ class _Worker:
         stop: threading.Event | None,
     ) -> None:
         self.store, self.config, self.edition = store, config, edition
-        self.environ, self.clock, self.sleep = environ, clock, sleep
+        self.environ, self.clock = environ, clock
         self.report, self.progress = report, progress
         self.stop = stop or threading.Event()
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
         self.lease = parse_duration(config.delivery.lease)
         self.secret = load_secret(config.web.secret_env, config.path.resolve().parent, environ)
         digest = config.digest(edition.digest)
@@ -254,94 +395,85 @@ class _Worker:
         smtp = config.mail.smtp if config.mail and config.mail.transport == "smtp" else None
         self.connections = smtp.connections if smtp else 1
         self.limiter = RateLimiter(smtp.rate_limit if smtp else 0.0)
+        self.pauses = _Pauses(store, config, edition.id, clock, sleep, self.stop)
+        self.signer = load_signer(config, environ)
+        self.server_error: ServerUnavailable | None = None
         self.lock = threading.Lock()
 
     def run(self) -> None:
-        transports = [open_transport(self.config, self.environ) for _ in range(self.connections)]
+        connections = [
+            _Connection(open_transport(self.config, self.environ)) for _ in range(self.connections)
+        ]
+        writer = LedgerWriter(self.store, self.config.delivery.bounce_limit)
         try:
-            while not self.stop.is_set():
-                self._release_dead_leases()
-                batch = self._claim()
-                if batch:
-                    self._send_batch(batch, transports)
-                    if self.progress:
-                        self.progress(self.report)
-                    continue
-                wait = self._seconds_until_next_retry()
-                if wait is None:
-                    return
-                self.sleep(wait)
+            self._run(connections, writer)
         finally:
-            for transport in transports:
-                transport.close()
+            for connection in connections:
+                connection.transport.close()
+            writer.close()
 
-    def _claim(self) -> list[Claimed]:
-        now = self.clock()
-        with self.store.transaction() as connection:
-            query = (
-                sa.select(
-                    deliveries.c.id,
-                    deliveries.c.subscriber_id,
-                    deliveries.c.email,
-                    deliveries.c.name,
-                    deliveries.c.attempts,
-                    subscribers.c.token_nonce,
-                    subscribers.c.status.label("subscriber_status"),
-                )
-                .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
-                .where(
-                    deliveries.c.edition_id == self.edition.id,
-                    deliveries.c.status == PENDING,
-                    sa.or_(
-                        deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now
-                    ),
-                    sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
-                )
-                .order_by(deliveries.c.id)
-                .limit(self.config.delivery.batch_size)
-                .with_for_update(skip_locked=True, of=deliveries)
+    def _run(self, connections: list[_Connection], writer: LedgerWriter) -> None:
+        while not self.stop.is_set():
+            release_dead_leases(self.store, self.edition.id, socket.gethostname())
+            limit = self.pauses.batch_size_allowed_today()
+            if limit == 0:
+                self.pauses.wait_for_next_day()
+                continue
+            batch = claim_rows(
+                self.store, self.edition.id, self.owner, self.clock(), self.lease, limit
             )
-            batch = [Claimed(**row._mapping) for row in connection.execute(query)]
             if batch:
-                connection.execute(
-                    deliveries.update()
-                    .where(deliveries.c.id.in_([claimed.id for claimed in batch]))
-                    .values(lease_owner=self.owner, lease_until=now + self.lease)
-                )
-        return batch
+                self._send_batch(batch, connections, writer)
+                writer.flush()
+                if self.server_error is not None:
+                    error, self.server_error = self.server_error, None
+                    self.pauses.wait_for_server(error)
+                if self.progress:
+                    self.progress(self.report)
+                continue
+            wait = seconds_until_next_retry(self.store, self.edition.id, self.clock())
+            if wait is None:
+                return
+            self.pauses.wait(wait)
 
-    def _send_batch(self, batch: list[Claimed], transports: list[Transport]) -> None:
-        if len(transports) == 1:
-            for claimed in batch:
-                self._deliver(claimed, transports[0])
-            return
+    def _send_batch(
+        self, batch: list[Claimed], connections: list[_Connection], writer: LedgerWriter
+    ) -> None:
         work: queue.SimpleQueue[Claimed] = queue.SimpleQueue()
         for claimed in batch:
             work.put(claimed)
         errors: list[BaseException] = []
 
-        def drain(transport: Transport) -> None:
+        def drain(connection: _Connection) -> None:
             try:
-                while True:
+                while self.server_error is None and not errors:
                     try:
                         claimed = work.get_nowait()
                     except queue.Empty:
                         return
-                    self._deliver(claimed, transport)
+                    connection.wait_before_next()
+                    self._deliver(claimed, connection, writer)
             except BaseException as error:  # re-raised in the calling thread
                 errors.append(error)
 
-        threads = [threading.Thread(target=drain, args=(t,), daemon=True) for t in transports]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        if len(connections) == 1:
+            drain(connections[0])
+        else:
+            threads = [threading.Thread(target=drain, args=(c,), daemon=True) for c in connections]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        while not work.empty():  # left over by an outage or an error: back in the queue
+            self._release(work.get_nowait(), writer)
         if errors:
+            writer.flush()
             raise errors[0]
 
-    def _deliver(self, claimed: Claimed, transport: Transport) -> None:
+    def _deliver(self, claimed: Claimed, connection: _Connection, writer: LedgerWriter) -> None:
         if claimed.subscriber_status != CONFIRMED:
-            self._finish(claimed, SKIPPED, f"subscriber is {claimed.subscriber_status}")
+            reason = f"subscriber is {claimed.subscriber_status}"
+            writer.record(self._outcome(claimed, SKIPPED, reason))
             return
         try:
             recipient = recipient_for(
@@ -356,145 +488,61 @@ class _Worker:
             envelope, message = self.prepared.message_for(
                 claimed.subscriber_id, recipient, mailto_token(self.config, self.secret, claimed.id)
             )
+            if self.signer is not None:
+                message = self.signer.sign(message)
         except PublisherError as error:
-            self._finish(claimed, FAILED, str(error))
+            writer.record(self._outcome(claimed, FAILED, str(error)))
             return
         self.limiter.wait()
         try:
             sender = envelope_sender(self.config, self.secret, claimed.id) or envelope.sender
-            transport.send(sender, envelope.recipient, message)
+            connection.transport.send(sender, envelope.recipient, message)
+        except ServerUnavailable as error:
+            self.server_error = error
+            self._release(claimed, writer)
+            return
         except TemporaryFailure as error:
-            self._retry_later(claimed, error)
+            outcome = self._retry_later(claimed, error)
         except PermanentFailure as error:
-            self._finish(claimed, FAILED, str(error))
-            self._count_bounce(claimed.subscriber_id)
+            outcome = self._outcome(claimed, FAILED, str(error), bounce=True)
         except UncertainDelivery as error:
-            self._finish(claimed, UNCERTAIN, str(error))
+            outcome = self._outcome(claimed, UNCERTAIN, str(error))
         except BaseException:
-            self._release(claimed)
+            self._release(claimed, writer)
             raise
         else:
-            self._finish(claimed, SENT, None)
+            outcome = self._outcome(claimed, SENT, None)
+        self.pauses.outage.server_answered()
+        connection.recorded(writer.record(outcome))
 
-    def _finish(self, claimed: Claimed, status: str, error: str | None) -> None:
-        now = self.clock()
-        values: dict[str, Any] = {
-            "status": status,
-            "attempts": claimed.attempts + (status != SKIPPED),
-            "last_error": error[:MAX_ERROR_LENGTH] if error else None,
-            "lease_owner": None,
-            "lease_until": None,
-        }
-        if status == SENT:
-            values["sent_at"] = now
-        with self.store.transaction() as connection:
-            connection.execute(
-                deliveries.update().where(deliveries.c.id == claimed.id).values(**values)
-            )
+    def _outcome(
+        self, claimed: Claimed, status: str, error: str | None, *, bounce: bool = False
+    ) -> Outcome:
+        counter = {SENT: "sent", FAILED: "failed", UNCERTAIN: "uncertain", SKIPPED: "skipped"}
+        counter[RETRYABLE] = "retryable"
         with self.lock:
-            counter = {SENT: "sent", FAILED: "failed", UNCERTAIN: "uncertain", SKIPPED: "skipped"}
             name = counter[status]
             setattr(self.report, name, getattr(self.report, name) + 1)
         if error and status != SKIPPED:
             log.warning("edition %s to %s: %s: %s", self.edition.id, claimed.email, status, error)
+        return Outcome(claimed, status, self.clock(), error, bounce=bounce)
 
-    def _retry_later(self, claimed: Claimed, error: TemporaryFailure) -> None:
+    def _retry_later(self, claimed: Claimed, error: TemporaryFailure) -> Outcome:
         attempts = claimed.attempts + 1
         if attempts >= self.config.delivery.max_attempts:
-            self._finish(claimed, FAILED, f"gave up after {attempts} attempts: {error}")
-            return
+            return self._outcome(claimed, RETRYABLE, f"gave up after {attempts} attempts: {error}")
         delay = self.config.delivery.retry_backoff * 2 ** (attempts - 1)
-        with self.store.transaction() as connection:
-            connection.execute(
-                deliveries.update()
-                .where(deliveries.c.id == claimed.id)
-                .values(
-                    attempts=attempts,
-                    last_error=str(error)[:MAX_ERROR_LENGTH],
-                    next_attempt_at=self.clock() + timedelta(seconds=delay),
-                    lease_owner=None,
-                    lease_until=None,
-                )
-            )
         with self.lock:
             self.report.retried += 1
-
-    def _release(self, claimed: Claimed) -> None:
-        with self.store.transaction() as connection:
-            connection.execute(
-                deliveries.update()
-                .where(deliveries.c.id == claimed.id, deliveries.c.lease_owner == self.owner)
-                .values(lease_owner=None, lease_until=None)
-            )
-
-    def _count_bounce(self, subscriber_id: int) -> None:
-        with self.store.transaction() as connection:
-            connection.execute(
-                subscribers.update()
-                .where(subscribers.c.id == subscriber_id)
-                .values(hard_bounces=subscribers.c.hard_bounces + 1)
-            )
-            connection.execute(
-                subscribers.update()
-                .where(
-                    subscribers.c.id == subscriber_id,
-                    subscribers.c.hard_bounces >= self.config.delivery.bounce_limit,
-                    subscribers.c.status == CONFIRMED,
-                )
-                .values(status=BOUNCED)
-            )
-
-    def _release_dead_leases(self) -> None:
-        """Free rows leased by a process of this host that has died (a kill -9, a crash)."""
-        host = socket.gethostname()
-        with self.store.transaction() as connection:
-            owners = connection.execute(
-                sa.select(deliveries.c.lease_owner)
-                .where(
-                    deliveries.c.edition_id == self.edition.id,
-                    deliveries.c.status == PENDING,
-                    deliveries.c.lease_owner.is_not(None),
-                )
-                .distinct()
-            ).scalars()
-            dead = [owner for owner in owners if _is_dead_local_owner(owner, host)]
-            if dead:
-                connection.execute(
-                    deliveries.update()
-                    .where(deliveries.c.lease_owner.in_(dead))
-                    .values(lease_owner=None, lease_until=None)
-                )
-                log.info("released rows leased by %s", ", ".join(dead))
-
-    def _seconds_until_next_retry(self) -> float | None:
-        """How long until a pending row of ours can be tried again; None when none is waiting."""
         now = self.clock()
-        with self.store.transaction() as connection:
-            earliest: datetime | None = connection.scalar(
-                sa.select(sa.func.min(deliveries.c.next_attempt_at)).where(
-                    deliveries.c.edition_id == self.edition.id,
-                    deliveries.c.status == PENDING,
-                    deliveries.c.lease_owner.is_(None),
-                    deliveries.c.next_attempt_at > now,
-                )
-            )
-        if earliest is None:
-            return None
-        return max(0.0, (earliest - now).total_seconds())
+        return Outcome(
+            claimed,
+            PENDING,
+            now,
+            str(error),
+            attempts=attempts,
+            next_attempt_at=now + timedelta(seconds=delay),
+        )
 
-
-def _is_dead_local_owner(owner: str, host: str) -> bool:
-    """Whether a lease owner (`host:pid:tag`) is a process of this host that no longer runs."""
-    parts = owner.rsplit(":", 2)
-    if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
-        return False
-    pid = int(parts[1])
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    def _release(self, claimed: Claimed, writer: LedgerWriter) -> None:
+        writer.record(Outcome(claimed, PENDING, self.clock()))

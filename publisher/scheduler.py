@@ -476,7 +476,17 @@ def _schedule_while_active(
         scheduler.modify_job(
             PUBLISH_JOB, jobstore=PERSISTENT, next_run_time=datetime.now(config.site.zone)
         )
-        scheduler.add_job(resume_job, id="resume", jobstore=VOLATILE)
+        # Every publish interval, not just at start: a send that stopped because the mail
+        # server stayed down (outage_patience) carries on once the server is back.
+        every = parse_duration(config.schedule.publish_every).total_seconds()
+        scheduler.add_job(
+            resume_job,
+            "interval",
+            seconds=every,
+            next_run_time=datetime.now(UTC),
+            id="resume",
+            jobstore=VOLATILE,
+        )
         scheduler.resume()
         for job in scheduler.get_jobs(jobstore=PERSISTENT):
             log.info("job %s: next run %s", job.id, _local(job.next_run_time, config))

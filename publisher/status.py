@@ -22,12 +22,13 @@ from publisher import store
 from publisher.config import Config
 from publisher.delivery import FAILED, PENDING, SENT, UNCERTAIN, ledger_counts
 from publisher.gather import last_gather
+from publisher.ledger import RETRYABLE, SKIPPED, RemainingRows
 from publisher.scheduler import ADVISORY_LOCK_KEY
 from publisher.wording import count
 
 # The ledger kinds every edition shows, in this order, even at zero. Another kind of count
 # (say, bounces reported later) goes here and into `edition_ledger`.
-LEDGER_KINDS: tuple[str, ...] = (SENT, FAILED, UNCERTAIN, PENDING)
+LEDGER_KINDS: tuple[str, ...] = (SENT, FAILED, RETRYABLE, UNCERTAIN, PENDING, SKIPPED)
 ARTICLE_KINDS = (store.PUBLIC, store.SCHEDULED, store.DRAFT, store.WITHDRAWN)
 
 
@@ -273,6 +274,7 @@ def _edition_document(edition: EditionStatus | None) -> dict[str, Any] | None:
         "subject": edition.subject,
         "articles": edition.articles,
         "ledger": dict(edition.ledger),
+        "remaining": remaining_hints(edition),
     }
 
 
@@ -308,6 +310,8 @@ def status_lines(status: SiteStatus, zone: ZoneInfo) -> list[str]:
     lines.append("digests:" if status.digests else "digests: none configured")
     for digest in status.digests:
         lines.append(f"  {digest.name}: {_edition_line(digest.last_edition, zone)}")
+        if digest.last_edition is not None:
+            lines.extend(f"    remaining: {hint}" for hint in remaining_hints(digest.last_edition))
         lines.append(f"    subscribers: {_by_status(digest.subscribers)}")
     lines.append(f"subscribers: {_by_status(status.subscribers)}")
     lines.append(_daemon_line(status.daemon))
@@ -316,6 +320,18 @@ def status_lines(status: SiteStatus, zone: ZoneInfo) -> list[str]:
         for job in status.daemon.jobs
     )
     return lines
+
+
+def remaining_hints(edition: EditionStatus) -> list[str]:
+    """What still needs sending in an edition, by kind, each with the command that sends it."""
+    ledger = edition.ledger
+    remaining = RemainingRows(
+        pending=ledger.get(PENDING, 0),
+        uncertain=ledger.get(UNCERTAIN, 0),
+        retryable=ledger.get(RETRYABLE, 0),
+        failed=ledger.get(FAILED, 0),
+    )
+    return remaining.hints(edition.id)
 
 
 def _edition_line(edition: EditionStatus | None, zone: ZoneInfo) -> str:

@@ -3,7 +3,9 @@
 Every failure is one of three kinds, because the caller's next step differs for each:
 
 - `TemporaryFailure`: the server did not take the message (a 4xx reply, or the connection failed
-  before the message's final dot was sent). Safe to send again later.
+  before the message's final dot was sent). Safe to send again later. Its subclass
+  `ServerUnavailable` says the server itself is the problem (unreachable, dropped, closing,
+  throttling): the caller should pause the whole run, not count it against the recipient.
 - `PermanentFailure`: the server refused the message with a 5xx reply. Sending again will not help.
 - `UncertainDelivery`: the whole message reached the server but its answer never came back. The
   server may have accepted it, so sending again may deliver it twice.
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import enum
 import ipaddress
 import logging
 import mailbox
@@ -31,6 +32,15 @@ from typing import Protocol
 
 from publisher.config import Config, SmtpConfig
 from publisher.errors import PublisherError
+from publisher.smtp_session import (
+    Dropped,
+    Phase,
+    Refused,
+    expect,
+    is_server_refusal,
+    run_pipelined_transaction,
+    run_transaction,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +55,11 @@ class TemporaryFailure(DeliveryError):
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class ServerUnavailable(TemporaryFailure):
+    """The server, not the recipient, failed: no connection, a drop before the content, a 421,
+    a throttling reply. Pause every send and try the server again; count no attempt."""
 
 
 class PermanentFailure(DeliveryError):
@@ -136,10 +151,18 @@ def check_envelope(sender: str, recipient: str) -> None:
 
 def smtp_data(message: bytes) -> bytes:
     """`message` as DATA content: CRLF line endings, leading dots doubled, ending in CRLF.CRLF."""
-    text = _LINE_ENDING.sub(b"\r\n", message)
+    crlf = message.count(b"\r\n")
+    if message.count(b"\n") == crlf == message.count(b"\r"):
+        # Built messages already end their lines in CRLF: counting is far cheaper than the
+        # substitutions below, which would copy every message.
+        text = message
+    else:
+        text = _LINE_ENDING.sub(b"\r\n", message)
     if not text.endswith(b"\r\n"):
         text += b"\r\n"
-    return _LINE_STARTING_WITH_DOT.sub(b"..", text) + b".\r\n"
+    if text.startswith(b".") or b"\n." in text:
+        text = _LINE_STARTING_WITH_DOT.sub(b"..", text)
+    return text + b".\r\n"
 
 
 class MaildirTransport:
@@ -215,71 +238,8 @@ class RateLimiter:
             return start - now
 
 
-class _Phase(enum.Enum):
-    """Where in the SMTP dialogue something went wrong."""
-
-    GREETING = "the greeting"
-    HELLO = "EHLO"
-    STARTTLS = "STARTTLS"
-    AUTH = "AUTH"
-    MAIL = "MAIL FROM"
-    RCPT = "RCPT TO"
-    DATA = "DATA"
-    CONTENT = "the message content"
-    REPLY = "the end of the message"
-
-
-class _Refused(Exception):
-    """The server answered with a reply other than the one that lets us go on."""
-
-    def __init__(self, phase: _Phase, code: int, reply: bytes | str) -> None:
-        super().__init__(phase, code)
-        self.phase = phase
-        self.code = code
-        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-        self.reply = text.replace("\n", " ")
-
-
-class _Dropped(Exception):
-    """The connection failed (closed, reset or timed out) while in `phase`."""
-
-    def __init__(self, phase: _Phase, error: OSError) -> None:
-        super().__init__(phase, error)
-        self.phase = phase
-        self.error = error
-
-
 class _StaleConnection(Exception):
     """A reused connection was closed by the server before our first command: nothing was sent."""
-
-
-def _expect(phase: _Phase, reply: tuple[int, bytes], wanted: int | None = None) -> None:
-    code, text = reply
-    accepted = code == wanted if wanted is not None else 200 <= code < 300
-    if not accepted:
-        raise _Refused(phase, code, text)
-
-
-def _run_transaction(
-    connection: smtplib.SMTP, sender: str, recipient: str, data: bytes, options: list[str]
-) -> None:
-    """MAIL, RCPT, DATA, the content and its reply; `_Refused` or `_Dropped` name the step."""
-    # smtplib.sendmail does all of this in one call, which hides whether a dropped connection
-    # came before the content was sent (safe to retry) or after (maybe delivered).
-    phase = _Phase.MAIL
-    try:
-        _expect(phase, connection.mail(sender, options))
-        phase = _Phase.RCPT
-        _expect(phase, connection.rcpt(recipient))
-        phase = _Phase.DATA
-        connection.putcmd("data")
-        _expect(phase, connection.getreply(), wanted=354)
-        phase = _Phase.CONTENT
-        connection.send(data)
-        phase = _Phase.REPLY
-        _expect(phase, connection.getreply())
-    except OSError as error:
-        raise _Dropped(phase, error) from error
 
 
 def _is_loopback(host: str) -> bool:
@@ -365,16 +325,19 @@ class SmtpTransport:
         connection = self._connected()
         options = self._mail_options(connection, sender, recipient, data)
         self._sent_on_connection += 1
+        transaction = run_transaction
+        if connection.has_extn("pipelining"):
+            transaction = run_pipelined_transaction
         try:
-            _run_transaction(connection, sender, recipient, data, options)
-        except _Refused as refused:
+            transaction(connection, sender, recipient, data, options)
+        except Refused as refused:
             self._recover_from_refusal(connection, refused)
-            if reused and refused.phase is _Phase.MAIL and refused.code == 421:
+            if reused and refused.phase is Phase.MAIL and refused.code == 421:
                 raise _StaleConnection from None
             raise self._refusal_error(refused, sender, recipient) from None
-        except _Dropped as dropped:
+        except Dropped as dropped:
             self._discard()
-            if reused and dropped.phase is _Phase.MAIL:
+            if reused and dropped.phase is Phase.MAIL:
                 raise _StaleConnection from None
             raise self._dropped_error(dropped, recipient) from dropped.error
         logger.debug("%s accepted the message to %s", self._where, recipient)
@@ -400,34 +363,36 @@ class SmtpTransport:
         # 553 5.6.7 is what RFC 6531 servers answer for an address they cannot take.
         return PermanentFailure(553, f"{problem} {recipient!r}")
 
-    def _refusal_error(self, refused: _Refused, sender: str, recipient: str) -> DeliveryError:
+    def _refusal_error(self, refused: Refused, sender: str, recipient: str) -> DeliveryError:
         text = (
             f"{self._where} answered {refused.code} {refused.reply} to {refused.phase.value} "
             f"(message from {sender} to {recipient})"
         )
-        if 500 <= refused.code <= 599 and refused.phase is _Phase.MAIL:
+        if 500 <= refused.code <= 599 and refused.phase is Phase.MAIL:
             # The server refuses our sender: no recipient is at fault, so no bounce is counted;
             # the run stops until the config is fixed.
             return DeliveryError(f"{text}; check [mail] from")
         if 500 <= refused.code <= 599:
             return PermanentFailure(refused.code, text)
-        if refused.phase is _Phase.REPLY and not 400 <= refused.code <= 499:
+        if refused.phase is Phase.REPLY and not 400 <= refused.code <= 499:
             return UncertainDelivery(f"{text} (a reply that says neither yes nor no)")
+        if is_server_refusal(refused.code, refused.reply):
+            return ServerUnavailable(text, refused.code)
         return TemporaryFailure(text, refused.code)
 
-    def _dropped_error(self, dropped: _Dropped, recipient: str) -> DeliveryError:
-        if dropped.phase is _Phase.REPLY:
+    def _dropped_error(self, dropped: Dropped, recipient: str) -> DeliveryError:
+        if dropped.phase is Phase.REPLY:
             return UncertainDelivery(
                 f"{self._where}: the connection failed after the message to {recipient} was sent, "
                 f"before the server confirmed it ({dropped.error}); it may have been delivered, "
                 "so do not send it again without checking"
             )
-        return TemporaryFailure(
+        return ServerUnavailable(
             f"{self._where}: the connection failed during {dropped.phase.value} for the message to "
             f"{recipient} ({dropped.error}); nothing was delivered"
         )
 
-    def _recover_from_refusal(self, connection: smtplib.SMTP, refused: _Refused) -> None:
+    def _recover_from_refusal(self, connection: smtplib.SMTP, refused: Refused) -> None:
         # After a plain 4xx or 5xx, RSET so the next message starts clean. 421 means the server
         # is closing, and any other reply means we no longer know what state it is in.
         if refused.code == 421 or not 400 <= refused.code <= 599:
@@ -482,9 +447,9 @@ class SmtpTransport:
         try:
             yield
         except smtplib.SMTPConnectError as error:  # a greeting other than 220
-            refused = _Refused(_Phase.GREETING, error.smtp_code, error.smtp_error)
+            refused = Refused(Phase.GREETING, error.smtp_code, error.smtp_error)
             raise self._session_refusal_error(refused) from None
-        except _Refused as refused:
+        except Refused as refused:
             raise self._session_refusal_error(refused) from None
         except OSError as error:
             raise self._connection_error(error) from None
@@ -511,7 +476,7 @@ class SmtpTransport:
         code, reply = connection.ehlo()
         if code != 250:
             code, reply = connection.helo()
-        _expect(_Phase.HELLO, (code, reply), wanted=250)
+        expect(Phase.HELLO, (code, reply), wanted=250)
 
     def _start_tls(self, connection: smtplib.SMTP) -> None:
         if not connection.has_extn("starttls"):
@@ -519,7 +484,7 @@ class SmtpTransport:
                 f"{self._where} does not offer STARTTLS and mail.smtp.security is 'starttls': "
                 "refusing to send in the clear"
             )
-        _expect(_Phase.STARTTLS, connection.starttls(context=self._tls), wanted=220)
+        expect(Phase.STARTTLS, connection.starttls(context=self._tls), wanted=220)
         self._hello(connection)
 
     def _log_in(self, connection: smtplib.SMTP, username: str, password: str) -> None:
@@ -528,7 +493,7 @@ class SmtpTransport:
         try:
             connection.login(username, password)
         except smtplib.SMTPAuthenticationError as error:
-            raise _Refused(_Phase.AUTH, error.smtp_code, error.smtp_error) from None
+            raise Refused(Phase.AUTH, error.smtp_code, error.smtp_error) from None
         except smtplib.SMTPServerDisconnected:
             raise
         except smtplib.SMTPException as error:
@@ -537,17 +502,17 @@ class SmtpTransport:
                 f"AUTH {connection.esmtp_features.get('auth', '').strip()}"
             ) from None
 
-    def _session_refusal_error(self, refused: _Refused) -> DeliveryError:
+    def _session_refusal_error(self, refused: Refused) -> DeliveryError:
         reply = self._without_secrets(refused.reply)
         text = f"{self._where} answered {refused.code} {reply} at {refused.phase.value}"
-        if refused.phase is _Phase.AUTH:
+        if refused.phase is Phase.AUTH:
             text = (
                 f"{self._where} refused the login for {self._settings.username!r}: "
                 f"{refused.code} {reply} (check mail.smtp.username and the password in "
                 f"${self._settings.password_env})"
             )
         if 400 <= refused.code <= 499:
-            return TemporaryFailure(text, refused.code)
+            return ServerUnavailable(text, refused.code)
         # A 5xx here is about us (our host, login or TLS), not about any recipient.
         return DeliveryError(text)
 
@@ -565,7 +530,7 @@ class SmtpTransport:
                 "mail.smtp.security: 'tls' is TLS from the start (port 465), "
                 "'starttls' upgrades a plain connection (port 587)"
             )
-        return TemporaryFailure(f"cannot connect to {self._where}: {error}")
+        return ServerUnavailable(f"cannot connect to {self._where}: {error}")
 
     def _without_secrets(self, text: str) -> str:
         # A server that echoes our AUTH line would otherwise put the password in an error.

@@ -166,6 +166,16 @@ class RecordingHandler:
         self.rcpt_count = 0
         self.data_count = 0
         self.delay = 0.0  # seconds to wait before answering DATA (a slow server)
+        self.pipelining = True  # offer PIPELINING (RFC 2920) in the EHLO reply
+        self.rcpt_replies: list[str] = []  # answer the next RCPTs with these (e.g. throttling)
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if not self.pipelining:
+            return responses
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -176,6 +186,10 @@ class RecordingHandler:
         if number in self.drop_on_rcpt:
             server.transport.close()
             return "421 closing"
+        with self.lock:
+            reply = self.rcpt_replies.pop(0) if self.rcpt_replies else None
+        if reply is not None:
+            return reply
         if address in self.refused:
             return self.refused[address]
         envelope.rcpt_tos.append(address)

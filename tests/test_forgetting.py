@@ -126,7 +126,7 @@ def test_forget_on_the_command_line_then_import_and_add_are_refused_with_a_reaso
     people.write_text(f"email,name,digests\n{ADDRESS},Ann,daily\n")
     imported = run(site, "subscribers", "import", str(people))
     assert imported.returncode == 1
-    assert re.search(r"people\.csv:line 2: .* was forgotten on request", imported.stderr)
+    assert re.search(r"people\.csv:2: .* was forgotten on request", imported.stderr)
     added = run(site, "subscribers", "add", ADDRESS)
     assert added.returncode == 1
     assert "was forgotten on request" in added.stderr

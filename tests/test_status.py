@@ -19,6 +19,7 @@ from publisher.status import (
     LEDGER_KINDS,
     daemon_is_active,
     last_edition,
+    remaining_hints,
     site_status,
     status_document,
     status_lines,
@@ -66,7 +67,7 @@ def test_status_after_a_publish_tells_where_the_sample_site_stands(site: Site) -
     assert lines[3] == "digests:"
     assert re.fullmatch(
         r"  daily: edition #1 \(id 1\), .* GMT, 14 articles; "
-        r"deliveries: 2 sent, 0 failed, 0 uncertain, 0 pending",
+        r"deliveries: 2 sent, 0 failed, 0 retryable, 0 uncertain, 0 pending, 0 skipped",
         lines[4],
     )
     assert lines[5] == (
@@ -75,7 +76,7 @@ def test_status_after_a_publish_tells_where_the_sample_site_stands(site: Site) -
     )
     assert re.fullmatch(
         r"  culture: edition #1 \(id 2\), .*, 5 articles; "
-        r"deliveries: 2 sent, 0 failed, 0 uncertain, 0 pending",
+        r"deliveries: 2 sent, 0 failed, 0 retryable, 0 uncertain, 0 pending, 0 skipped",
         lines[6],
     )
     assert lines[8] == (
@@ -98,7 +99,15 @@ def test_status_json_holds_the_same_for_monitoring(site: Site) -> None:
     assert daily["name"] == "daily"
     assert daily["last_edition"]["number"] == 1
     assert daily["last_edition"]["articles"] == 14
-    assert daily["last_edition"]["ledger"] == {"sent": 2, "failed": 0, "uncertain": 0, "pending": 0}
+    assert daily["last_edition"]["ledger"] == {
+        "sent": 2,
+        "failed": 0,
+        "retryable": 0,
+        "uncertain": 0,
+        "pending": 0,
+        "skipped": 0,
+    }
+    assert daily["last_edition"]["remaining"] == []
     assert daily["subscribers"]["confirmed"] == 2
     assert culture["last_edition"]["ledger"]["sent"] == 2
     assert document["subscribers"] == {
@@ -168,20 +177,27 @@ def test_ledger_counts_each_kind_and_any_other_status(
     start_delivery(store, edition.id, clock.now)
     with store.transaction() as connection:
         rows = connection.execute(sa.select(deliveries.c.id).order_by(deliveries.c.id)).scalars()
-        for row_id, status in zip(rows, ["sent", "failed", "uncertain", "skipped"], strict=False):
+        kinds = ["sent", "failed", "uncertain", "retryable", "skipped"]
+        for row_id, status in zip(rows, kinds, strict=False):
             connection.execute(
                 deliveries.update().where(deliveries.c.id == row_id).values(status=status)
             )
         found = last_edition(connection, "daily")
     assert found is not None
-    assert tuple(found.ledger) == (*LEDGER_KINDS, "skipped")
+    assert tuple(found.ledger) == LEDGER_KINDS
     assert dict(found.ledger) == {
         "sent": 1,
         "failed": 1,
+        "retryable": 1,
         "uncertain": 1,
-        "pending": 1,
+        "pending": 0,
         "skipped": 1,
     }
+    assert remaining_hints(found) == [
+        f"1 failed temporarily: publisher send {edition.id} --retry-failed",
+        f"1 uncertain (may have arrived): publisher send {edition.id} --retry-uncertain",
+        "1 refused for good (bounced or invalid): not resent",
+    ]
 
 
 def test_subscribers_are_counted_per_status_and_per_digest(

@@ -1,0 +1,109 @@
+"""The ledger's rows on SQLite and PostgreSQL: grouped commits, remaining kinds, the migration."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from publisher.ledger import (
+    PENDING,
+    RETRYABLE,
+    SENT,
+    LedgerWriter,
+    Outcome,
+    RemainingRows,
+    claim_rows,
+    remaining_rows,
+)
+from publisher.store import (
+    Store,
+    create_engine,
+    deliveries,
+    editions,
+    open_store,
+    subscribers,
+)
+from tests.conftest import MovableClock, Site
+from tests.test_delivery import new_edition, subscribe
+
+
+def test_store_from_before_retryable_rows_tells_them_from_hard_failures(store_url: str) -> None:
+    from alembic import command
+
+    from publisher.store import _alembic_config
+
+    engine = create_engine(store_url)
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0004")
+        now = datetime(2026, 11, 25, tzinfo=UTC)
+        connection.execute(
+            editions.insert().values(
+                id=1,
+                digest="daily",
+                number=1,
+                created_at=now,
+                subject="s",
+                article_guids=[],
+                first_sequence=1,
+                last_sequence=1,
+                html="",
+                text="",
+                archive_html="",
+            )
+        )
+        for n, error in enumerate(
+            ["gave up after 5 attempts: cannot connect", "answered 550 no such user"], 1
+        ):
+            connection.execute(
+                subscribers.insert().values(
+                    id=n,
+                    email=f"{n}@x.org",
+                    email_key=f"{n}@x.org",
+                    name="A",
+                    status="confirmed",
+                    token_nonce="n",
+                    created_at=now,
+                )
+            )
+            connection.execute(
+                deliveries.insert().values(
+                    edition_id=1,
+                    subscriber_id=n,
+                    email=f"{n}@x.org",
+                    name="A",
+                    status="failed",
+                    attempts=5,
+                    last_error=error,
+                )
+            )
+    engine.dispose()
+    with open_store(store_url) as store:
+        assert remaining_rows(store, 1) == RemainingRows(retryable=1, failed=1)
+
+
+def test_grouped_writer_commits_every_outcome_and_signals_each(
+    site: Site, store: Store, clock: MovableClock
+) -> None:
+    subscribe(store, 30)
+    edition_id = new_edition(site, store, clock)
+    from publisher.delivery import start_delivery
+
+    start_delivery(store, edition_id, clock.now)
+    claimed = claim_rows(store, edition_id, "me:1:x", clock.now, clock.now - clock.now, 30)
+    writer = LedgerWriter(store, bounce_limit=3)
+    events = [
+        writer.record(Outcome(row, SENT if n % 3 else RETRYABLE, clock.now))
+        for n, row in enumerate(claimed)
+    ]
+    writer.flush()
+    assert all(event.is_set() for event in events)
+    writer.close()
+    with store.transaction() as connection:
+        rows = connection.execute(
+            sa.select(deliveries.c.status, deliveries.c.lease_owner, deliveries.c.sent_at)
+        ).all()
+    assert sorted(status for status, _, _ in rows).count(SENT) == 20
+    assert {owner for _, owner, _ in rows} == {None}
+    assert remaining_rows(store, edition_id) == RemainingRows(retryable=10)
+    assert PENDING not in {status for status, _, _ in rows}
