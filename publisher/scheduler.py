@@ -45,6 +45,7 @@ INBOUND_JOB = "inbound"
 DIGEST_JOB_PREFIX = "digest:"
 PERSISTENT, VOLATILE = "default", "volatile"
 ADVISORY_LOCK_KEY = 0x7075626C  # "publ"
+STANDBY_LOCK_KEY = 0x70756273  # "pubs": held shared by every waiting standby
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -408,6 +409,48 @@ class AdvisoryLock:
             self.connection = None
 
 
+class StandbyMark:
+    """Held while a daemon waits as a standby, so `publisher status` can see one waiting.
+
+    SQLite: a shared lock on a second file beside the database; PostgreSQL: a shared advisory
+    lock on a key of its own. Both are freed by the OS or the server if the process dies.
+    """
+
+    def __init__(self, config: Config, engine: Engine) -> None:
+        url = sa.make_url(config.store_url)
+        self.path = (
+            Path(f"{url.database}.standby.lock") if url.get_backend_name() == "sqlite" else None
+        )
+        self.engine = engine
+        self.descriptor: int | None = None
+        self.connection: sa.Connection | None = None
+
+    def hold(self) -> None:
+        try:
+            if self.path is not None:
+                self.descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(self.descriptor, fcntl.LOCK_SH)
+                return
+            self.connection = self.engine.connect()
+            self.connection.execute(
+                sa.text("SELECT pg_advisory_lock_shared(:key)"), {"key": STANDBY_LOCK_KEY}
+            )
+            self.connection.commit()
+        except (OSError, sa.exc.SQLAlchemyError) as error:
+            # Only `status` reads the mark: a standby that cannot set it still waits.
+            log.warning("standby: cannot mark this daemon as waiting: %s", error)
+            self.release()
+
+    def release(self) -> None:
+        if self.descriptor is not None:
+            os.close(self.descriptor)  # drops the shared lock
+            self.descriptor = None
+        if self.connection is not None:
+            self.connection.invalidate()  # ends the session, and its lock with it
+            self.connection.close()
+            self.connection = None
+
+
 def active_lock(config: Config, engine: Engine) -> ActiveLock:
     """The lock that makes one daemon per store the active one."""
     url = sa.make_url(config.store_url)
@@ -434,8 +477,9 @@ def run_daemon(
     poll = parse_duration(config.schedule.standby_poll).total_seconds()
     with open_store(config.store_url) as store:
         lock = active_lock(config, store.engine)
+        mark = StandbyMark(config, store.engine)
         while not stop.is_set():
-            if not _wait_until_active(lock, stop, poll):
+            if not _wait_until_active(lock, mark, stop, poll):
                 break
             try:
                 _schedule_while_active(config, store, environ, stop, clock, lock, poll)
@@ -444,14 +488,20 @@ def run_daemon(
     log.info("stopped")
 
 
-def _wait_until_active(lock: ActiveLock, stop: threading.Event, poll: float) -> bool:
+def _wait_until_active(
+    lock: ActiveLock, mark: StandbyMark, stop: threading.Event, poll: float
+) -> bool:
     if lock.try_acquire():
         return True
     log.info("standby: another publisher run is active on this store; waiting")
-    while not lock.try_acquire():
-        if stop.wait(poll):
-            return False
-    return True
+    mark.hold()
+    try:
+        while not lock.try_acquire():
+            if stop.wait(poll):
+                return False
+        return True
+    finally:
+        mark.release()
 
 
 def _schedule_while_active(

@@ -23,7 +23,7 @@ from publisher.config import Config
 from publisher.delivery import FAILED, PENDING, SENT, UNCERTAIN, ledger_counts
 from publisher.gather import last_gather
 from publisher.ledger import RETRYABLE, SKIPPED, RemainingRows
-from publisher.scheduler import ADVISORY_LOCK_KEY
+from publisher.scheduler import ADVISORY_LOCK_KEY, STANDBY_LOCK_KEY
 from publisher.wording import count
 
 # The ledger kinds every edition shows, in this order, even at zero. Another kind of count
@@ -64,6 +64,7 @@ class DaemonStatus:
 
     active: bool
     jobs: tuple[JobStatus, ...]
+    standby: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +126,11 @@ def site_status(
         ),
         digests=digests,
         subscribers=everyone,
-        daemon=DaemonStatus(active=daemon_is_active(config, store_.engine), jobs=jobs),
+        daemon=DaemonStatus(
+            active=daemon_is_active(config, store_.engine),
+            jobs=jobs,
+            standby=daemon_is_waiting(config, store_.engine),
+        ),
     )
 
 
@@ -216,13 +221,32 @@ def daemon_is_active(config: Config, engine: sa.Engine) -> bool:
     return bool(held)
 
 
-def _file_is_locked(path: Path) -> bool:
+def daemon_is_waiting(config: Config, engine: sa.Engine) -> bool:
+    """Whether a standby `publisher run` waits to take over, found through its mark."""
+    url = sa.make_url(config.store_url)
+    if url.get_backend_name() == "sqlite":
+        return _file_is_locked(Path(f"{url.database}.standby.lock"), exclusive=True)
+    with engine.connect() as connection:
+        held = connection.scalar(
+            sa.text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND objid = :key AND granted AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())"
+            ),
+            {"key": STANDBY_LOCK_KEY},
+        )
+    return bool(held)
+
+
+def _file_is_locked(path: Path, *, exclusive: bool = False) -> bool:
     try:
         descriptor = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return False
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        # A shared lock conflicts with the active daemon's exclusive one; an exclusive one
+        # with any standby's shared one.
+        fcntl.flock(descriptor, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
     finally:
@@ -259,6 +283,7 @@ def status_document(status: SiteStatus) -> dict[str, Any]:
         "subscribers": dict(status.subscribers),
         "daemon": {
             "active": status.daemon.active,
+            "standby": status.daemon.standby,
             "jobs": [{"id": job.id, "next_run": _iso(job.next_run)} for job in status.daemon.jobs],
         },
     }
@@ -350,6 +375,8 @@ def _by_status(counts: Mapping[str, int]) -> str:
 
 def _daemon_line(daemon: DaemonStatus) -> str:
     state = "active on this store" if daemon.active else "not running"
+    if daemon.standby:
+        state += ", a standby waiting"
     if not daemon.jobs:
         return f"daemon: {state}; no jobs stored yet (publisher run has not started here)"
     return f"daemon: {state}; stored jobs:"

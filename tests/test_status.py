@@ -14,10 +14,11 @@ from publisher.config import Config
 from publisher.delivery import start_delivery
 from publisher.editions import create_edition
 from publisher.gather import MAX_RECORDED_ERRORS, gather
-from publisher.scheduler import active_lock
+from publisher.scheduler import StandbyMark, active_lock
 from publisher.status import (
     LEDGER_KINDS,
     daemon_is_active,
+    daemon_is_waiting,
     last_edition,
     remaining_hints,
     site_status,
@@ -118,7 +119,7 @@ def test_status_json_holds_the_same_for_monitoring(site: Site) -> None:
         "complained": 0,
         "forgotten": 0,
     }
-    assert document["daemon"] == {"active": False, "jobs": []}
+    assert document["daemon"] == {"active": False, "standby": False, "jobs": []}
     assert document["last_gather"]["at"].endswith("+00:00")
 
 
@@ -234,6 +235,44 @@ def test_an_active_daemon_is_seen_through_its_lock_without_taking_it(
     finally:
         lock.release()
     assert not daemon_is_active(config, store.engine)
+
+
+def test_a_waiting_standby_is_seen_through_its_mark(site: Site, store: Store) -> None:
+    config = _config_on(site, store)
+    assert not daemon_is_waiting(config, store.engine)
+    mark = StandbyMark(config, store.engine)
+    mark.hold()
+    try:
+        assert daemon_is_waiting(config, store.engine)
+        assert daemon_is_waiting(config, store.engine)  # looking does not take it
+    finally:
+        mark.release()
+    assert not daemon_is_waiting(config, store.engine)
+
+
+def test_status_shows_an_active_daemon_and_a_standby(site: Site) -> None:
+    configure(site, publish_every="1h", standby_poll="0.1s")
+    first = start_publisher(site, "run", **SECRET)
+    first_output = Output(first)
+    second: subprocess.Popen[str] | None = None
+    try:
+        wait_for(lambda: first_output.has("active: this process schedules"))
+        second = start_publisher(site, "run", **SECRET)
+        second_output = Output(second)
+        wait_for(lambda: second_output.has("standby: another publisher run is active"))
+        wait_for(lambda: json.loads(run(site, "status", "--json").stdout)["daemon"]["standby"])
+        result = run(site, "status")
+        assert "daemon: active on this store, a standby waiting; stored jobs:" in result.stdout
+        first.terminate()
+        assert first.wait(timeout=60) == 0
+        wait_for(lambda: second_output.has("active: this process schedules"))
+        document = json.loads(run(site, "status", "--json").stdout)
+        assert (document["daemon"]["active"], document["daemon"]["standby"]) == (True, False)
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(timeout=60)
 
 
 def test_status_shows_a_running_daemon_and_its_next_runs(site: Site) -> None:
