@@ -1,0 +1,75 @@
+"""`run`, `schedule` and `serve`: the long-running processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from publisher.cli.app import main
+from publisher.cli.common import reports_errors, site_config
+from publisher.config import load_config
+from publisher.gather import system_clock
+from publisher.scheduler import planned_jobs, run_daemon
+
+
+@main.command(name="run")
+@click.pass_context
+@reports_errors
+def run_command(context: click.Context) -> None:
+    """Run the publishing daemon: publish on an interval, make and send digests on schedule.
+
+    A second `publisher run` on the same store waits as a standby. SIGTERM or SIGINT lets a
+    running send finish its batch, then exits 0.
+    """
+    config_path = context.find_root().obj
+    load_config(config_path, os.environ)  # a bad config fails here, naming the key
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        logging.getLogger("publisher.run").info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    run_daemon(config_path, os.environ, stop)
+
+
+@main.command(name="schedule")
+@click.pass_context
+@reports_errors
+def schedule_command(context: click.Context) -> None:
+    """List the jobs `publisher run` schedules and their next run times; start nothing."""
+    config = site_config(context)
+    table = Table("job", "schedule", "timezone", f"next run ({config.site.timezone})", box=None)
+    for job in planned_jobs(config, system_clock()):
+        next_run = "never"
+        if job.next_run is not None:
+            next_run = job.next_run.astimezone(config.site.zone).strftime("%Y-%m-%d %H:%M %Z")
+        table.add_row(job.job, job.schedule, job.timezone, next_run)
+    Console(highlight=False).print(table)
+
+
+@main.command(name="serve")
+@click.option("--host", default=None, help="Address to listen on (default: [web] host).")
+@click.option("--port", type=int, default=None, help="Port (default: [web] port).")
+@click.pass_context
+@reports_errors
+def serve_command(context: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the subscription pages, article pages, feeds and archive over HTTP.
+
+    Prints the URL it listens on; SIGTERM or SIGINT stops it with exit status 0.
+    """
+    from publisher.web import serve  # here: the other commands need not load Starlette
+
+    serve(
+        site_config(context),
+        host,
+        port,
+        announce=lambda url: click.echo(f"serve: listening on {url}"),
+    )

@@ -1,0 +1,93 @@
+"""`publisher send`: deliver editions, with a progress bar on a terminal."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from publisher.cli.app import main
+from publisher.cli.common import reports_errors, site_config
+from publisher.config import Config
+from publisher.delivery import SendOptions, SendReport, editions_for_send, send_edition
+from publisher.store import Store, open_store
+
+
+@main.command()
+@click.argument("edition_id", type=int, required=False)
+@click.option("--force", is_flag=True, help="Send an edition even if it is older than max_age.")
+@click.option(
+    "--retry-uncertain",
+    is_flag=True,
+    help="Send again, with the same Message-ID, what a timeout left uncertain.",
+)
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Send again what failed only temporarily (attempts ran out); never hard bounces.",
+)
+@click.pass_context
+@reports_errors
+def send(
+    context: click.Context,
+    edition_id: int | None,
+    force: bool,
+    retry_uncertain: bool,
+    retry_failed: bool,
+) -> None:
+    """Deliver EDITION_ID (default: every edition not fully delivered) to its subscribers.
+
+    Without EDITION_ID, --retry-uncertain and --retry-failed look in every edition.
+    """
+    config = site_config(context)
+    options = SendOptions(force=force, retry_uncertain=retry_uncertain, retry_failed=retry_failed)
+    with open_store(config.store_url) as store:
+        chosen = [edition_id] if edition_id is not None else editions_for_send(store, options)
+        if not chosen:
+            click.echo("send: every edition is delivered")
+        failed = False
+        for each in chosen:
+            report = _send_with_progress(store, config, each, options)
+            click.echo(report.summary())
+            failed = failed or report.counts.get("failed", 0) > 0
+            failed = failed or report.remaining.need_a_decision
+    if failed:
+        raise SystemExit(1)
+
+
+def _send_with_progress(
+    store: Store, config: Config, edition_id: int, options: SendOptions
+) -> SendReport:
+    if not sys.stderr.isatty():
+        return send_edition(store, config, edition_id, os.environ, options, progress=_log_batch)
+    columns = (
+        TextColumn("edition {task.fields[edition]}"),
+        BarColumn(),
+        TextColumn("{task.fields[sent]} sent, {task.fields[failed]} failed"),
+        TextColumn("{task.fields[rate]:.0f}/s"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("send", total=None, edition=edition_id, sent=0, failed=0, rate=0.0)
+        started = time.monotonic()
+
+        def update(report: SendReport) -> None:
+            elapsed = max(time.monotonic() - started, 1e-6)
+            bar.update(task, sent=report.sent, failed=report.failed, rate=report.sent / elapsed)
+
+        return send_edition(store, config, edition_id, os.environ, options, progress=update)
+
+
+def _log_batch(report: SendReport) -> None:
+    logging.getLogger("publisher.send").info(
+        "edition %s: %s sent, %s failed, %s uncertain so far",
+        report.edition_id,
+        report.sent,
+        report.failed,
+        report.uncertain,
+    )

@@ -1,0 +1,162 @@
+"""`check`, `gather`, `build`, `publish`, `init` and `status`: the site as a whole."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from publisher.build import build
+from publisher.cli.app import main
+from publisher.cli.common import report_content_errors, reports_errors, shown_path, site_config
+from publisher.config import Config
+from publisher.delivery import send_edition
+from publisher.dkim import check_published_key, load_signer
+from publisher.editions import create_edition
+from publisher.gather import GatherReport, check_content, gather, system_clock
+from publisher.preflight import digest_problems
+from publisher.store import open_store
+from publisher.wording import count
+
+
+@main.command()
+@click.option("--dns", is_flag=True, help="Also compare the DKIM key published in DNS.")
+@click.pass_context
+@reports_errors
+def check(context: click.Context, dns: bool) -> None:
+    """Validate the config and every article, and render every digest; write nothing."""
+    config = site_config(context)
+    articles, content_errors = check_content(config)
+    errors = [*content_errors, *digest_problems(config, articles, system_clock())]
+    click.echo(
+        f"check: config {config.path} is valid; {count(len(articles), 'article')}, "
+        f"{count(len(errors), 'error')}"
+    )
+    _check_dkim(config, dns)
+    report_content_errors(errors, config)
+
+
+def _check_dkim(config: Config, dns: bool) -> None:
+    signer = load_signer(config, os.environ)
+    if signer is None:
+        return
+    name = f"{signer.selector}._domainkey.{signer.domain}"
+    click.echo(f"check: DKIM key for {name} loads ({signer.algorithm})")
+    if dns:
+        click.echo(f"check: {check_published_key(signer)}")
+
+
+@main.command(name="gather")
+@click.pass_context
+@reports_errors
+def gather_command(context: click.Context) -> None:
+    """Bring the store in line with the content folder."""
+    config = site_config(context)
+    with open_store(config.store_url) as store:
+        report = gather(store, config)
+    _finish_gather(report, config)
+
+
+@main.command(name="build")
+@click.pass_context
+@reports_errors
+def build_command(context: click.Context) -> None:
+    """Write the feeds from the store."""
+    config = site_config(context)
+    with open_store(config.store_url) as store:
+        click.echo(build(store, config).summary())
+
+
+@main.command()
+@click.option(
+    "--digest", "with_digest", is_flag=True, help="Also make the next edition of every digest."
+)
+@click.pass_context
+@reports_errors
+def publish(context: click.Context, with_digest: bool) -> None:
+    """Gather, then build the feeds (and, with --digest, the digests' next editions)."""
+    config = site_config(context)
+    with open_store(config.store_url) as store:
+        report = gather(store, config)
+        click.echo(report.summary())
+        click.echo(build(store, config).summary())
+        if with_digest:
+            for digest in config.digests:
+                outcome = create_edition(store, config, digest.name)
+                click.echo(outcome.message)
+                for edition in outcome.editions:
+                    sent = send_edition(store, config, edition.id, os.environ)
+                    click.echo(sent.summary())
+    report_content_errors(report.all_errors(), config)
+
+
+def _finish_gather(report: GatherReport, config: Config) -> None:
+    click.echo(report.summary())
+    report_content_errors(report.all_errors(), config)
+
+
+def _answer(given: str | None, label: str, placeholder: str) -> tuple[str, bool]:
+    """The option's value, else an answer on a terminal, else the placeholder (and True)."""
+    if given is not None:
+        return given, False
+    if sys.stdin.isatty():
+        return click.prompt(label, default=placeholder), False
+    return placeholder, True
+
+
+@main.command(name="init")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+@click.option("--title", help="The publication's name.")
+@click.option("--url", help="The site's absolute URL, e.g. https://news.example.org/.")
+@click.option("--from", "sender", help='Who digests come from: "Name <address>".')
+@click.option("--postal-address", help="Printed in every digest, as anti-spam laws require.")
+@click.option("--templates", is_flag=True, help="Also copy the bundled templates, to edit.")
+@reports_errors
+def init_command(
+    folder: Path,
+    title: str | None,
+    url: str | None,
+    sender: str | None,
+    postal_address: str | None,
+    templates: bool,
+) -> None:
+    """Make a new site in FOLDER (default: here) that publishes at once."""
+    from publisher.newsite import PLACEHOLDERS, SiteAnswers, create_site
+
+    answers = {
+        "--title": _answer(title, "Title", PLACEHOLDERS.title),
+        "--url": _answer(url, "Site URL", PLACEHOLDERS.url),
+        "--from": _answer(sender, "Digests from", PLACEHOLDERS.sender),
+        "--postal-address": _answer(postal_address, "Postal address", PLACEHOLDERS.postal_address),
+    }
+    chosen = SiteAnswers(*(value for value, _ in answers.values()))
+    written = create_site(folder, chosen, system_clock(), with_templates=templates)
+    shown = shown_path(folder)
+    click.echo(f"init: made a new site in {shown} ({count(len(written), 'file')})")
+    guessed = [option for option, (_, placeholder) in answers.items() if placeholder]
+    if guessed:
+        config_file = shown_path(folder / "config.toml")
+        click.echo(f"init: placeholders for {', '.join(guessed)}: edit {config_file}")
+    step = "" if shown == "." else f"cd {shown} && "
+    click.echo(f"next: {step}publisher publish --digest && publisher serve")
+
+
+@main.command(name="status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON, for monitoring.")
+@click.pass_context
+@reports_errors
+def status_command(context: click.Context, as_json: bool) -> None:
+    """Show where things stand: articles, editions and deliveries, subscribers, the daemon."""
+    from publisher.status import site_status, status_document, status_lines
+
+    config = site_config(context)
+    with open_store(config.store_url) as store:
+        status = site_status(config, store, shown_path)
+    if as_json:
+        click.echo(json.dumps(status_document(status), indent=2, ensure_ascii=False))
+        return
+    for line in status_lines(status, config.site.zone):
+        click.echo(line)
