@@ -23,12 +23,15 @@ import dataclasses
 import hashlib
 import logging
 import re
+import secrets
 from base64 import b64encode
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.errors import HeaderParseError
 from email.headerregistry import Address, HeaderRegistry
+from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime
 from urllib.parse import quote, urlsplit
 
@@ -575,3 +578,50 @@ def text_header(header: str, text: str) -> str:
 def one_address(header: str, value: str) -> tuple[str, str]:
     """The display name and ASCII address of one configured address such as `Name <a@b.org>`."""
     return _parse_address(header, value)
+
+
+def notice_message(
+    config: Config,
+    name: str,
+    email: str,
+    subject: str,
+    kind: str,
+    body: EmailMessage,
+    now: datetime,
+) -> tuple[Envelope, bytes]:
+    """A one-off message to one person (a confirmation, a welcome): `body`'s MIME parts under
+    From, To, Reply-To and Subject written as in digest messages, so a name shaped like an
+    encoded-word or a group stays one display name of one recipient. `kind` starts the
+    Message-ID."""
+    if config.mail is None:
+        raise MessageError(f"{config.path}: mail: a [mail] section is needed to mail anyone")
+    sender_name, sender = one_address("From", config.mail.sender)
+    recipient = ascii_address(email)
+    headers = [
+        ("From", address_header("From", sender_name, sender)),
+        ("To", address_header("To", name, recipient)),
+    ]
+    if config.mail.reply_to:
+        headers.append(
+            ("Reply-To", address_header("Reply-To", *one_address("Reply-To", config.mail.reply_to)))
+        )
+    host = urlsplit(config.site.url).hostname or "localhost"
+    headers += [
+        ("Subject", text_header("Subject", subject)),
+        ("Date", format_datetime(now)),
+        ("Message-ID", f"<{ascii_address(f'{kind}.{secrets.token_hex(12)}@{host}')}>"),
+        ("Auto-Submitted", "auto-generated"),
+    ]
+    head = "".join(f"{header}: {value}\r\n" for header, value in headers).encode("ascii")
+    return Envelope(sender, recipient), head + body.as_bytes(policy=SMTP)
+
+
+def ascii_address(email: str) -> str:
+    """`email` with an international domain in its ASCII (IDNA) form."""
+    local, _, domain = email.rpartition("@")
+    if domain.isascii():
+        return email
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError:
+        raise MessageError(f"To: {email!r} has a domain that cannot be written in ASCII") from None

@@ -7,28 +7,18 @@ the digests chosen, links the latest edition of each and the subscriber's prefer
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-import idna
 import jinja2
 
 from publisher.config import Config, DigestConfig
 from publisher.digest import DigestError, inline_css
-from publisher.messages import (
-    Envelope,
-    MessageError,
-    address_header,
-    one_address,
-    text_header,
-)
+from publisher.messages import Envelope, notice_message
 
 HTML_TEMPLATE, TEXT_TEMPLATE, SUBJECT_TEMPLATE = (
     "welcome.html.j2",
@@ -84,35 +74,11 @@ def render_welcome(
 def welcome_message(
     config: Config, name: str, email: str, welcome: WelcomeText, now: datetime
 ) -> tuple[Envelope, bytes]:
-    """The envelope and bytes of the welcome to `email`: text and HTML alternatives.
-
-    Address and subject headers are written by the digest messages' code, so a name shaped
-    like an encoded-word or a group stays one display name of one recipient.
-    """
-    if config.mail is None:
-        raise MessageError(f"{config.path}: mail: a [mail] section is needed to mail anyone")
-    sender_name, sender = one_address("From", config.mail.sender)
-    recipient = ascii_address(email)
-    headers = [
-        ("From", address_header("From", sender_name, sender)),
-        ("To", address_header("To", name, recipient)),
-    ]
-    if config.mail.reply_to:
-        headers.append(
-            ("Reply-To", address_header("Reply-To", *one_address("Reply-To", config.mail.reply_to)))
-        )
-    host = urlsplit(config.site.url).hostname or "localhost"
-    headers += [
-        ("Subject", text_header("Subject", welcome.subject)),
-        ("Date", format_datetime(now)),
-        ("Message-ID", f"<{ascii_address(f'welcome.{secrets.token_hex(12)}@{host}')}>"),
-        ("Auto-Submitted", "auto-generated"),
-    ]
+    """The envelope and bytes of the welcome to `email`: text and HTML alternatives."""
     body = EmailMessage(policy=SMTP)
     body.set_content(welcome.text, charset="utf-8", cte="quoted-printable")
     body.add_alternative(welcome.html, subtype="html", charset="utf-8", cte="quoted-printable")
-    head = "".join(f"{header}: {value}\r\n" for header, value in headers).encode("ascii")
-    return Envelope(sender, recipient), head + body.as_bytes(policy=SMTP)
+    return notice_message(config, name, email, welcome.subject, "welcome", body, now)
 
 
 def welcome_digests(
@@ -124,14 +90,3 @@ def welcome_digests(
         for digest in config.digests
         if digest.name in chosen
     ]
-
-
-def ascii_address(email: str) -> str:
-    """`email` with an international domain in its ASCII (IDNA) form."""
-    local, _, domain = email.rpartition("@")
-    if domain.isascii():
-        return email
-    try:
-        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
-    except idna.IDNAError:
-        raise MessageError(f"To: {email!r} has a domain that cannot be written in ASCII") from None

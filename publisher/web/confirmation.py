@@ -8,26 +8,16 @@ header value is refused with a MessageError naming the header, as for digests.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-import idna
 import jinja2
 
 from publisher.config import Config, DigestConfig
-from publisher.messages import (
-    Envelope,
-    MessageError,
-    address_header,
-    one_address,
-    text_header,
-)
+from publisher.messages import Envelope, notice_message
 
 BODY_TEMPLATE = "web/confirm-email.txt.j2"
 SUBJECT_TEMPLATE = "web/confirm-email-subject.txt.j2"
@@ -69,42 +59,7 @@ def render_confirmation(
 def confirmation_message(
     config: Config, name: str, email: str, text: ConfirmationText, now: datetime
 ) -> tuple[Envelope, bytes]:
-    """The envelope and bytes of a confirmation message to `email`.
-
-    Address and subject headers are written by the same code as digest messages, so a name
-    such as `=?utf-8?q?a=2C_b=40evil=2Ecom?=` stays one display name of one recipient.
-    """
-    if config.mail is None:
-        raise MessageError(f"{config.path}: mail: a [mail] section is needed to mail anyone")
-    sender_name, sender = one_address("From", config.mail.sender)
-    recipient = ascii_address(email)
-    headers = [
-        ("From", address_header("From", sender_name, sender)),
-        ("To", address_header("To", name, recipient)),
-    ]
-    if config.mail.reply_to:
-        headers.append(
-            ("Reply-To", address_header("Reply-To", *one_address("Reply-To", config.mail.reply_to)))
-        )
-    host = urlsplit(config.site.url).hostname or "localhost"
-    headers += [
-        ("Subject", text_header("Subject", text.subject)),
-        ("Date", format_datetime(now)),
-        ("Message-ID", f"<{ascii_address(f'confirm.{secrets.token_hex(12)}@{host}')}>"),
-        ("Auto-Submitted", "auto-generated"),
-    ]
+    """The envelope and bytes of a confirmation message to `email` (headers as in digests)."""
     body = EmailMessage(policy=SMTP)
     body.set_content(text.body, charset="utf-8", cte="quoted-printable")
-    head = "".join(f"{header}: {value}\r\n" for header, value in headers).encode("ascii")
-    return Envelope(sender, recipient), head + body.as_bytes(policy=SMTP)
-
-
-def ascii_address(email: str) -> str:
-    """`email` with an international domain in its ASCII (IDNA) form."""
-    local, _, domain = email.rpartition("@")
-    if domain.isascii():
-        return email
-    try:
-        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
-    except idna.IDNAError:
-        raise MessageError(f"To: {email!r} has a domain that cannot be written in ASCII") from None
+    return notice_message(config, name, email, text.subject, "confirm", body, now)
