@@ -32,7 +32,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from publisher.config import Config, parse_duration
-from publisher.dkim import load_signer
 from publisher.editions import Edition, edition_by_id
 from publisher.errors import PublisherError
 from publisher.gather import Clock, system_clock
@@ -396,7 +395,6 @@ class _Worker:
         self.connections = smtp.connections if smtp else 1
         self.limiter = RateLimiter(smtp.rate_limit if smtp else 0.0)
         self.pauses = _Pauses(store, config, edition.id, clock, sleep, self.stop)
-        self.signer = load_signer(config, environ)
         self.server_error: ServerUnavailable | None = None
         self.lock = threading.Lock()
 
@@ -488,8 +486,6 @@ class _Worker:
             envelope, message = self.prepared.message_for(
                 claimed.subscriber_id, recipient, mailto_token(self.config, self.secret, claimed.id)
             )
-            if self.signer is not None:
-                message = self.signer.sign(message)
         except PublisherError as error:
             writer.record(self._outcome(claimed, FAILED, str(error)))
             return
