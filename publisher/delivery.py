@@ -500,7 +500,7 @@ class _Worker:
         except TemporaryFailure as error:
             outcome = self._retry_later(claimed, error)
         except PermanentFailure as error:
-            outcome = self._outcome(claimed, FAILED, str(error), bounce=True)
+            outcome = self._outcome(claimed, FAILED, str(error), bounce=True, code=error.code)
         except UncertainDelivery as error:
             outcome = self._outcome(claimed, UNCERTAIN, str(error))
         except BaseException:
@@ -512,7 +512,13 @@ class _Worker:
         connection.recorded(writer.record(outcome))
 
     def _outcome(
-        self, claimed: Claimed, status: str, error: str | None, *, bounce: bool = False
+        self,
+        claimed: Claimed,
+        status: str,
+        error: str | None,
+        *,
+        bounce: bool = False,
+        code: int | None = None,
     ) -> Outcome:
         counter = {SENT: "sent", FAILED: "failed", UNCERTAIN: "uncertain", SKIPPED: "skipped"}
         counter[RETRYABLE] = "retryable"
@@ -521,7 +527,7 @@ class _Worker:
             setattr(self.report, name, getattr(self.report, name) + 1)
         if error and status != SKIPPED:
             log.warning("edition %s to %s: %s: %s", self.edition.id, claimed.email, status, error)
-        return Outcome(claimed, status, self.clock(), error, bounce=bounce)
+        return Outcome(claimed, status, self.clock(), error, bounce=bounce, code=code)
 
     def _retry_later(self, claimed: Claimed, error: TemporaryFailure) -> Outcome:
         attempts = claimed.attempts + 1
