@@ -32,7 +32,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from publisher.config import Config, parse_duration
-from publisher.dkim import load_signer
 from publisher.editions import Edition, edition_by_id
 from publisher.errors import PublisherError
 from publisher.gather import Clock, system_clock
@@ -396,7 +395,6 @@ class _Worker:
         self.connections = smtp.connections if smtp else 1
         self.limiter = RateLimiter(smtp.rate_limit if smtp else 0.0)
         self.pauses = _Pauses(store, config, edition.id, clock, sleep, self.stop)
-        self.signer = load_signer(config, environ)
         self.server_error: ServerUnavailable | None = None
         self.lock = threading.Lock()
 
@@ -488,8 +486,6 @@ class _Worker:
             envelope, message = self.prepared.message_for(
                 claimed.subscriber_id, recipient, mailto_token(self.config, self.secret, claimed.id)
             )
-            if self.signer is not None:
-                message = self.signer.sign(message)
         except PublisherError as error:
             writer.record(self._outcome(claimed, FAILED, str(error)))
             return
@@ -504,7 +500,7 @@ class _Worker:
         except TemporaryFailure as error:
             outcome = self._retry_later(claimed, error)
         except PermanentFailure as error:
-            outcome = self._outcome(claimed, FAILED, str(error), bounce=True)
+            outcome = self._outcome(claimed, FAILED, str(error), bounce=True, code=error.code)
         except UncertainDelivery as error:
             outcome = self._outcome(claimed, UNCERTAIN, str(error))
         except BaseException:
@@ -516,7 +512,13 @@ class _Worker:
         connection.recorded(writer.record(outcome))
 
     def _outcome(
-        self, claimed: Claimed, status: str, error: str | None, *, bounce: bool = False
+        self,
+        claimed: Claimed,
+        status: str,
+        error: str | None,
+        *,
+        bounce: bool = False,
+        code: int | None = None,
     ) -> Outcome:
         counter = {SENT: "sent", FAILED: "failed", UNCERTAIN: "uncertain", SKIPPED: "skipped"}
         counter[RETRYABLE] = "retryable"
@@ -525,7 +527,7 @@ class _Worker:
             setattr(self.report, name, getattr(self.report, name) + 1)
         if error and status != SKIPPED:
             log.warning("edition %s to %s: %s: %s", self.edition.id, claimed.email, status, error)
-        return Outcome(claimed, status, self.clock(), error, bounce=bounce)
+        return Outcome(claimed, status, self.clock(), error, bounce=bounce, code=code)
 
     def _retry_later(self, claimed: Claimed, error: TemporaryFailure) -> Outcome:
         attempts = claimed.attempts + 1

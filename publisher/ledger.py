@@ -17,7 +17,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from publisher.store import BOUNCED, CONFIRMED, Store, deliveries, editions, subscribers
+from publisher.inbound.events import HARD_BOUNCE, clean_diagnostic, event_key
+from publisher.store import BOUNCED, CONFIRMED, Store, deliveries, editions, events, subscribers
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,25 @@ class Outcome:
     attempts: int | None = None  # None: the claimed count, plus one unless skipped or released
     next_attempt_at: datetime | None = None
     bounce: bool = False
+    code: int | None = None  # a bounce's SMTP reply code
+
+    def bounce_event(self) -> dict[str, Any]:
+        """The `events` row a refusal at send time leaves, as `subscribers show` lists it.
+
+        Its key names the delivery row: one event per row, however often the row is written.
+        """
+        claimed = self.claimed
+        return {
+            "key": event_key("smtp", f"delivery {claimed.id}", claimed.email),
+            "subscriber_id": claimed.subscriber_id,
+            "delivery_id": claimed.id,
+            "kind": HARD_BOUNCE,
+            "code": "" if self.code is None else str(self.code),
+            "diagnostic": clean_diagnostic(self.error or ""),
+            "source": "smtp",
+            "digest": None,
+            "occurred_at": self.at,
+        }
 
     def values(self) -> dict[str, Any]:
         """The row's new column values, keyed for the writer's grouped UPDATE."""
@@ -354,11 +374,14 @@ class LedgerWriter:
                 connection.close()
 
     def _write(self, connection: sa.Connection, group: list[Outcome]) -> None:
-        bounced = [outcome.claimed.subscriber_id for outcome in group if outcome.bounce]
+        bounced = [outcome for outcome in group if outcome.bounce]
         with connection.begin():
             connection.execute(_OUTCOME_UPDATE, [outcome.values() for outcome in group])
             if bounced:
-                self._count_bounces(connection, bounced)
+                self._count_bounces(
+                    connection, [outcome.claimed.subscriber_id for outcome in bounced]
+                )
+                _store_bounce_events(connection, bounced)
 
     def _count_bounces(self, connection: sa.Connection, subscriber_ids: list[int]) -> None:
         for subscriber_id in subscriber_ids:
@@ -376,3 +399,20 @@ class LedgerWriter:
             )
             .values(status=BOUNCED)
         )
+
+
+def _store_bounce_events(connection: sa.Connection, bounced: list[Outcome]) -> None:
+    """Store each refusal as a hard bounce event, once per delivery row.
+
+    The event only records: `_count_bounces` has counted the bounce in this transaction, so
+    the event is written here rather than through `inbound.apply`, which would count it again.
+    """
+    rows = [outcome.bounce_event() for outcome in bounced]
+    stored = set(
+        connection.execute(
+            sa.select(events.c.key).where(events.c.key.in_([row["key"] for row in rows]))
+        ).scalars()
+    )
+    new = [row for row in rows if row["key"] not in stored]
+    if new:
+        connection.execute(events.insert(), new)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Protocol
 
 from publisher.config import Config, SmtpConfig
+from publisher.dkim import DkimSigner, load_signer
 from publisher.errors import PublisherError
 from publisher.smtp_session import (
     Dropped,
@@ -89,9 +90,20 @@ def open_transport(
 ) -> Transport:
     """The transport `[mail] transport` names, with the SMTP password read from `environ`.
 
+    With `[mail.dkim]` every message it sends is signed (the key read from `environ` or its
+    file): digests, tests, confirmations and welcomes all leave through here.
+
     Rate limiting is the caller's: give every transport that sends in parallel the same
     `limiter`, or call its `wait()` before each `send`. Without one, a transport never waits.
     """
+    transport = _unsigned_transport(config, environ, limiter)
+    signer = load_signer(config, environ)
+    return transport if signer is None else SigningTransport(transport, signer)
+
+
+def _unsigned_transport(
+    config: Config, environ: Mapping[str, str], limiter: RateLimiter | None
+) -> Transport:
     mail = config.mail
     if mail is None:
         raise DeliveryError(f"{config.path}: mail: a [mail] section is needed to send mail")
@@ -105,6 +117,22 @@ def open_transport(
         ca_file=config.smtp_ca_file,
         limiter=limiter,
     )
+
+
+class SigningTransport:
+    """Another transport, each message DKIM-signed on its way in."""
+
+    def __init__(self, inner: Transport, signer: DkimSigner) -> None:
+        self.inner = inner
+        self.signer = signer
+
+    def send(self, sender: str, recipient: str, message: bytes) -> None:
+        """Sign `message`, then hand it to the inner transport."""
+        self.inner.send(sender, recipient, self.signer.sign(message))
+
+    def close(self) -> None:
+        """Close the inner transport."""
+        self.inner.close()
 
 
 def smtp_password(settings: SmtpConfig, environ: Mapping[str, str], path: Path) -> str | None:

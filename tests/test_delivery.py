@@ -20,9 +20,16 @@ from publisher.config import Config
 from publisher.delivery import SendOptions, editions_to_send, send_edition, start_delivery
 from publisher.editions import create_edition
 from publisher.gather import gather
+from publisher.inbound.apply import subscriber_events
 from publisher.store import BOUNCED, CONFIRMED, Store, deliveries, open_store
-from publisher.subscribers import add_subscriber, list_subscribers, remove_subscriber
+from publisher.subscribers import (
+    add_subscriber,
+    find_subscriber,
+    list_subscribers,
+    remove_subscriber,
+)
 from tests.conftest import MovableClock, Site, SmtpServer, publisher_environment, start_publisher
+from tests.test_cli import run
 
 SECRET = {"PUBLISHER_SECRET": "a-test-secret-of-enough-length"}
 
@@ -144,6 +151,37 @@ def test_permanent_failure_fails_one_and_bounces_after_the_limit(
     statuses = {s.email: s.status for s in list_subscribers(store)}
     assert statuses[emails[2]] == BOUNCED
     assert statuses[emails[0]] == CONFIRMED
+
+
+def test_refusal_at_rcpt_is_one_hard_bounce_event_counted_once(
+    site: Site, store_url: str, store: Store, clock: MovableClock, smtp_server: SmtpServer
+) -> None:
+    config = use_smtp(site, smtp_server, bounce_limit=3)
+    emails = subscribe(store, 3)
+    smtp_server.handler.refused[emails[1]] = "550 5.1.1 no such user"
+    edition_id = new_edition(site, store, clock)
+    report = send_edition(store, config, edition_id, SECRET, clock=clock)
+    assert (report.sent, report.failed) == (2, 1)
+    send_edition(store, config, edition_id, SECRET, clock=clock)  # nothing left: no new event
+    refused = find_subscriber(store, emails[1])
+    assert refused is not None
+    assert (refused.hard_bounces, refused.status) == (1, CONFIRMED)
+    with store.transaction() as connection:
+        row_id = connection.scalar(
+            sa.select(deliveries.c.id).where(deliveries.c.subscriber_id == refused.id)
+        )
+    [event] = subscriber_events(store, refused.id)
+    assert (event.kind, event.code, event.source) == ("hard_bounce", "550", "smtp")
+    assert (event.delivery_id, event.edition_id) == (row_id, edition_id)
+    assert "5.1.1 no such user" in event.diagnostic
+    for other in (emails[0], emails[2]):
+        found = find_subscriber(store, other)
+        assert found is not None
+        assert (found.hard_bounces, subscriber_events(store, found.id)) == (0, [])
+    shown = run(site, "subscribers", "show", emails[1], env={"PUBLISHER_STORE_URL": store_url})
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.count("hard bounce") == 1
+    assert "bounces counted: 1 of 3" in shown.stdout
 
 
 def test_dropped_connection_mid_batch_loses_and_doubles_nothing(

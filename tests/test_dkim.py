@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
 import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -10,10 +14,12 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from publisher.delivery import send_edition
 from publisher.dkim import DkimSigner, check_published_key, load_signer
 from publisher.errors import ConfigError
+from publisher.proofs import send_proofs
 from publisher.store import Store
 from tests.conftest import MovableClock, Site, SmtpServer
 from tests.test_cli import run
 from tests.test_delivery import SECRET, new_edition, subscribe, use_smtp
+from tests.test_web import ENVIRON, published, running
 
 DOMAIN = "gazette.example.org"
 SELECTOR = "news2026"
@@ -83,6 +89,52 @@ def test_delivered_messages_verify_and_a_changed_list_unsubscribe_does_not(
         )
         assert tampered != message
         assert not dkim.verify(tampered, dnsfunc=lookup)
+
+
+def text_of(received: bytes) -> str:
+    message = message_from_bytes(received, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    body = message.get_body(("plain",))
+    assert isinstance(body, EmailMessage)
+    return str(body.get_content())
+
+
+def test_confirmation_and_welcome_from_the_web_app_verify(
+    site: Site, clock: MovableClock, smtp_server: SmtpServer
+) -> None:
+    use_smtp(site, smtp_server)
+    with_dkim(site, "rsa-sha256")
+    environ = {**ENVIRON, KEY_VARIABLE: pem_of("rsa-sha256")}
+    signer = load_signer(site.config(), environ)
+    assert signer is not None
+    lookup = dns_for(signer)
+    received = smtp_server.handler.received
+    for web in running(published(site, None, clock), clock, environ):
+        web.sign_up("ann@example.org", "Ann", ["daily"])
+        [confirmation] = received
+        link = re.search(r"https?://\S+(/confirm/\S+)", text_of(confirmation.data))
+        assert link is not None
+        web.press(link.group(1))
+        [_, welcome] = received
+        assert "/preferences/" in text_of(welcome.data)
+    for message in received:
+        assert message.data.startswith(b"DKIM-Signature: ")
+        assert dkim.verify(message.data, dnsfunc=lookup)
+
+
+def test_send_test_proofs_verify(
+    site: Site, store: Store, clock: MovableClock, smtp_server: SmtpServer
+) -> None:
+    use_smtp(site, smtp_server)
+    with_dkim(site, "ed25519-sha256")
+    environ = {**SECRET, KEY_VARIABLE: pem_of("ed25519-sha256")}
+    config = site.config()
+    signer = load_signer(config, environ)
+    assert signer is not None
+    new_edition(site, store, clock)
+    send_proofs(store, config, "daily", ["editor@example.org"], environ, clock)
+    [proof] = smtp_server.handler.received
+    assert dkim.verify(proof.data, dnsfunc=dns_for(signer))
 
 
 def test_a_changed_body_breaks_the_signature(site: Site) -> None:

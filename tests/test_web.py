@@ -164,8 +164,10 @@ def published(site: Site, store_url: str | None, clock: MovableClock) -> Config:
     return config
 
 
-def running(config: Config, clock: MovableClock) -> Iterator[Web]:
-    app = create_app(config, ENVIRON, clock)
+def running(
+    config: Config, clock: MovableClock, environ: dict[str, str] = ENVIRON
+) -> Iterator[Web]:
+    app = create_app(config, environ, clock)
     with TestClient(app) as client, open_store(config.store_url) as store:
         yield Web(client, config, store, clock)
 
