@@ -77,6 +77,21 @@ def publisher_environment(**extra: str) -> dict[str, str]:
     return environment | extra
 
 
+def run_publisher(
+    folder: Path, *args: str, **extra_environment: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m publisher ARGS` in `folder`, run to its end, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "publisher", *args],
+        cwd=folder,
+        env=publisher_environment(**extra_environment),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def start_publisher(site: Site, *args: str, **extra_environment: str) -> subprocess.Popen[str]:
     """`python -m publisher ARGS` in the site's folder, its output piped."""
     return subprocess.Popen(

@@ -9,20 +9,13 @@ from pathlib import Path
 
 import feedparser
 
-from tests.conftest import REPO, Site, publisher_environment
+from tests.conftest import REPO, Site, run_publisher
 
 
 def run(
     site: Site, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "publisher", *args],
-        cwd=site.root,
-        env=publisher_environment(**(env or {})),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_publisher(site.root, *args, **(env or {}))
 
 
 def test_publish_on_the_sample_site_writes_the_feeds(site: Site) -> None:

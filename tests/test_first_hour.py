@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from publisher.store import Store
 from publisher.subscribers import import_csv
-from tests.conftest import MovableClock, Site, publisher_environment, start_publisher
+from tests.conftest import MovableClock, Site, run_publisher, start_publisher
 from tests.test_scheduler import SECRET, Output, configure, wait_for
 
 BROKEN = "---\ntitle: Broken\ndate: 2026-13-45\n---\nBody\n"
 
 
 def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "publisher", *args],
-        cwd=folder,
-        env=publisher_environment(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_publisher(folder, *args)
 
 
 def test_run_publishes_at_start_and_logs_each_broken_article_once(site: Site) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +20,7 @@ from publisher.gather import gather
 from publisher.preferences import request_address_change, save_preferences
 from publisher.store import FORGOTTEN, Store, deliveries, metadata
 from publisher.subscribers import add_subscriber, check_address, import_csv, list_subscribers
-from tests.conftest import MovableClock, Site, publisher_environment
+from tests.conftest import MovableClock, Site, run_publisher
 from tests.test_preferences import preferences_path
 from tests.test_web import ENVIRON, SECRET, Web, page_text, published, running
 
@@ -105,14 +104,7 @@ def test_a_forgotten_address_cannot_be_imported_again(
 
 
 def run(site: Site, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "publisher", *args],
-        cwd=site.root,
-        env=publisher_environment(PUBLISHER_SECRET=SECRET),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_publisher(site.root, *args, PUBLISHER_SECRET=SECRET)
 
 
 def test_forget_on_the_command_line_then_import_and_add_are_refused_with_a_reason(

@@ -32,7 +32,7 @@ from publisher.newsite import (
     site_files,
     toml_string,
 )
-from tests.conftest import REPO, publisher_environment
+from tests.conftest import REPO, publisher_environment, run_publisher
 
 NOW = datetime(2026, 11, 28, 9, 41, 27, tzinfo=UTC)
 ANSWERS = SiteAnswers(
@@ -45,15 +45,7 @@ PROMPT_DEADLINE_SECONDS = 60
 
 
 def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "publisher", *args],
-        cwd=folder,
-        env=publisher_environment(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_publisher(folder, *args)
 
 
 @given(st.text())

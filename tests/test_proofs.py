@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import subprocess
-import sys
 from email.message import EmailMessage
 
 import sqlalchemy as sa
@@ -14,19 +13,12 @@ from publisher.editions import create_edition
 from publisher.gather import gather
 from publisher.store import deliveries, digest_watermarks, editions, open_store
 from publisher.subscribers import add_subscriber
-from tests.conftest import MovableClock, Site, SmtpServer, publisher_environment
+from tests.conftest import MovableClock, Site, SmtpServer, run_publisher
 from tests.test_delivery import SECRET, use_smtp
 
 
 def run(site: Site, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "publisher", *args],
-        cwd=site.root,
-        env=publisher_environment(**SECRET),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_publisher(site.root, *args, **SECRET)
 
 
 def store_state(site: Site) -> tuple[object, ...]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from dataclasses import replace
 
 import sqlalchemy as sa
@@ -28,19 +27,12 @@ from publisher.status import (
 )
 from publisher.store import Store, deliveries, open_store
 from publisher.subscribers import add_subscriber, remove_subscriber
-from tests.conftest import MovableClock, Site, publisher_environment, start_publisher
+from tests.conftest import MovableClock, Site, run_publisher, start_publisher
 from tests.test_scheduler import SECRET, Output, configure, wait_for
 
 
 def run(site: Site, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "publisher", *args],
-        cwd=site.root,
-        env=publisher_environment(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_publisher(site.root, *args)
 
 
 def published_sample(site: Site) -> None:
