@@ -74,6 +74,8 @@ class SiteConfig(_Section):
     timezone: TimezoneName = "UTC"
     author: Person
     article_url: str = "/articles/{slug}/"
+    logo: str | None = None  # a file in the content folder, or an absolute http(s) URL
+    icon: str | None = None
 
     @field_validator("author", mode="before")
     @classmethod
@@ -473,6 +475,14 @@ class _ConfigFile(_Section):
 
 
 @dataclass(frozen=True, slots=True)
+class SiteImage:
+    """The site's logo or icon: its public URL and, for a file of the content folder, its path."""
+
+    url: str
+    path: Path | None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A validated config with every path and URL resolved."""
 
@@ -499,6 +509,8 @@ class Config:
     webhooks: WebhooksConfig
     sources: tuple[SourceConfig, ...] = ()
     fetch: FetchConfig = field(default_factory=FetchConfig)
+    logo: SiteImage | None = None
+    icon: SiteImage | None = None
 
     def source(self, name: str) -> SourceConfig:
         """The source called `name`; ConfigError if there is none."""
@@ -551,11 +563,12 @@ def config_from_mapping(raw: dict[str, Any], path: Path) -> Config:
         raise ConfigError(_describe(error, path, raw)) from None
     base = path.resolve().parent
     site_url = parsed.site.url
+    media_url = _ensure_trailing_slash(urljoin(site_url, parsed.content.media_url))
     return Config(
         path=path,
         site=parsed.site,
         content_dir=base / parsed.content.dir,
-        media_url=_ensure_trailing_slash(urljoin(site_url, parsed.content.media_url)),
+        media_url=media_url,
         store_url=_resolve_store_url(parsed.store.url, base),
         feeds_dir=base / parsed.feeds.dir,
         feeds_url=_ensure_trailing_slash(urljoin(site_url, parsed.feeds.url)),
@@ -575,6 +588,24 @@ def config_from_mapping(raw: dict[str, Any], path: Path) -> Config:
         fetch=parsed.fetch,
         inbound=parsed.inbound,
         webhooks=parsed.webhooks,
+        logo=_site_image("logo", parsed.site.logo, base / parsed.content.dir, media_url),
+        icon=_site_image("icon", parsed.site.icon, base / parsed.content.dir, media_url),
+    )
+
+
+def _site_image(key: str, value: str | None, content_dir: Path, media_url: str) -> SiteImage | None:
+    """`[site] logo` or `icon`: an absolute URL as it is, or a file of the content folder."""
+    if value is None:
+        return None
+    if urlsplit(value).scheme in ("http", "https"):
+        return SiteImage(url=value, path=None)
+    path = (content_dir / value).resolve()
+    if Path(value).is_absolute() or not path.is_relative_to(content_dir.resolve()):
+        raise ConfigError(
+            f"[site] {key}: {value!r} is neither a URL nor a path inside the content folder"
+        )
+    return SiteImage(
+        url=urljoin(media_url, path.relative_to(content_dir.resolve()).as_posix()), path=path
     )
 
 

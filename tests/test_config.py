@@ -182,6 +182,25 @@ def test_defaults_fill_every_optional_value(tmp_path: Path) -> None:
     assert config.feeds.formats == ("rss", "atom", "json")
 
 
+def test_logo_and_icon_are_content_files_published_under_the_media_url(tmp_path: Path) -> None:
+    (tmp_path / "content" / "images").mkdir(parents=True)
+    (tmp_path / "content" / "images" / "logo.png").write_bytes(b"png")
+    text = SITE + 'logo = "images/logo.png"\nicon = "https://cdn.example.net/icon.png"\n'
+    config = load_text(tmp_path, text)
+    assert config.logo is not None and config.icon is not None
+    assert config.logo.url == "https://gazette.example.org/media/images/logo.png"
+    assert config.logo.path == (tmp_path / "content" / "images" / "logo.png").resolve()
+    assert (config.icon.url, config.icon.path) == ("https://cdn.example.net/icon.png", None)
+    assert load_text(tmp_path, SITE).logo is None
+
+
+@pytest.mark.parametrize("value", ["../config.toml", "/etc/passwd", "images/../../x.png"])
+def test_logo_outside_the_content_folder_names_the_key(tmp_path: Path, value: str) -> None:
+    (tmp_path / "content" / "images").mkdir(parents=True)
+    message = config_error(tmp_path, SITE + f'logo = "{value}"\n')
+    assert "[site] logo" in message and value in message
+
+
 def test_absolute_media_url_is_kept(tmp_path: Path) -> None:
     config = load_text(tmp_path, SITE + '[content]\nmedia_url = "https://cdn.example.net/m"\n')
     assert config.media_url == "https://cdn.example.net/m/"
