@@ -187,7 +187,8 @@ def test_logo_and_icon_are_content_files_published_under_the_media_url(tmp_path:
     (tmp_path / "content" / "images" / "logo.png").write_bytes(b"png")
     text = SITE + 'logo = "images/logo.png"\nicon = "https://cdn.example.net/icon.png"\n'
     config = load_text(tmp_path, text)
-    assert config.logo is not None and config.icon is not None
+    assert config.logo is not None
+    assert config.icon is not None
     assert config.logo.url == "https://gazette.example.org/media/images/logo.png"
     assert config.logo.path == (tmp_path / "content" / "images" / "logo.png").resolve()
     assert (config.icon.url, config.icon.path) == ("https://cdn.example.net/icon.png", None)
@@ -198,7 +199,8 @@ def test_logo_and_icon_are_content_files_published_under_the_media_url(tmp_path:
 def test_logo_outside_the_content_folder_names_the_key(tmp_path: Path, value: str) -> None:
     (tmp_path / "content" / "images").mkdir(parents=True)
     message = config_error(tmp_path, SITE + f'logo = "{value}"\n')
-    assert "[site] logo" in message and value in message
+    assert "[site] logo" in message
+    assert value in message
 
 
 def test_absolute_media_url_is_kept(tmp_path: Path) -> None:
