@@ -282,7 +282,7 @@ class ServerOutage(DeliveryError):
 
 
 class _Connection:
-    """One transport and the commit events of its last two messages.
+    """One transport and the ledger tickets of its last two messages.
 
     A message starts only once the one two before it is committed, so at most one accepted
     message per connection is ever unrecorded while another is in flight.
@@ -290,14 +290,14 @@ class _Connection:
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
-        self.unrecorded: list[threading.Event] = []
+        self.unrecorded: list[int] = []
 
-    def wait_before_next(self) -> None:
+    def wait_before_next(self, writer: LedgerWriter) -> None:
         while len(self.unrecorded) >= 2:
-            self.unrecorded.pop(0).wait()
+            writer.wait_until_written(self.unrecorded.pop(0))
 
-    def recorded(self, committed: threading.Event) -> None:
-        self.unrecorded.append(committed)
+    def recorded(self, ticket: int) -> None:
+        self.unrecorded.append(ticket)
 
 
 class _Pauses:
@@ -449,7 +449,7 @@ class _Worker:
                         claimed = work.get_nowait()
                     except queue.Empty:
                         return
-                    connection.wait_before_next()
+                    connection.wait_before_next(writer)
                     self._deliver(claimed, connection, writer)
             except BaseException as error:  # re-raised in the calling thread
                 errors.append(error)

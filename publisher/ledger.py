@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -304,36 +305,57 @@ _OUTCOME_UPDATE = (
 
 
 class LedgerWriter:
-    """Writes outcomes on a thread of its own, everything that gathered in one transaction."""
+    """Writes outcomes on a thread of its own, everything that gathered in one transaction.
+
+    Each outcome gets a ticket, its place in the order of recording. The writer commits when
+    a sender waits for a ticket, when `GROUP_SIZE` outcomes have gathered or when the oldest
+    has waited `GROUP_DELAY` seconds: a commit per few messages rather than per message, and
+    never a wait that nobody asked for.
+    """
+
+    GROUP_SIZE = 256
+    GROUP_DELAY = 0.005
 
     def __init__(self, store: Store, bounce_limit: int) -> None:
         self.store = store
         self.bounce_limit = bounce_limit
-        self._queue: list[tuple[Outcome, threading.Event]] = []
+        self._queue: list[Outcome] = []
         self._changed = threading.Condition()
         self._closing = False
-        self._recorded = 0
-        self._written = 0
+        self._recorded = 0  # tickets handed out
+        self._written = 0  # tickets committed: outcomes are written in the order recorded
+        self._wanted = 0  # the highest ticket a sender waits for
+        self._oldest_at = 0.0
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
         self._thread.start()
 
-    def record(self, outcome: Outcome) -> threading.Event:
-        """Queue `outcome`; the event is set once it is committed (or the writer failed)."""
-        committed = threading.Event()
+    def record(self, outcome: Outcome) -> int:
+        """Queue `outcome`; returns its ticket for `wait_until_written`."""
         with self._changed:
             self._raise_if_failed()
-            self._queue.append((outcome, committed))
+            self._queue.append(outcome)
             self._recorded += 1
+            if len(self._queue) == 1:  # the writer starts the group's clock
+                self._oldest_at = time.monotonic()
+                self._changed.notify_all()
+            elif len(self._queue) == self.GROUP_SIZE:
+                self._changed.notify_all()
+            return self._recorded
+
+    def wait_until_written(self, ticket: int) -> None:
+        """Return once the outcome with `ticket` is committed; raise if the writer failed."""
+        with self._changed:
+            if self._written >= ticket:
+                return
+            self._wanted = max(self._wanted, ticket)
             self._changed.notify_all()
-        return committed
+            self._changed.wait_for(lambda: self._written >= ticket or self._error is not None)
+            self._raise_if_failed()
 
     def flush(self) -> None:
         """Wait until everything recorded so far is committed."""
-        with self._changed:
-            target = self._recorded
-            self._changed.wait_for(lambda: self._written >= target or self._error is not None)
-            self._raise_if_failed()
+        self.wait_until_written(self._recorded)
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""
@@ -347,28 +369,45 @@ class LedgerWriter:
         if self._error is not None:
             raise self._error
 
+    def _group_is_due(self) -> bool:
+        if not self._queue:
+            return self._closing
+        return (
+            self._closing
+            or self._wanted > self._written
+            or len(self._queue) >= self.GROUP_SIZE
+            or time.monotonic() - self._oldest_at >= self.GROUP_DELAY
+        )
+
+    def _next_group(self) -> list[Outcome] | None:
+        """The outcomes to commit next, once due; None when closing with nothing left."""
+        with self._changed:
+            while not self._group_is_due():
+                if self._queue:
+                    self._changed.wait(self.GROUP_DELAY)
+                else:
+                    self._changed.wait()
+            group, self._queue = self._queue, []
+            return group or None
+
     def _run(self) -> None:
         # One connection for the writer's life: a pool checkout and reset per group would
         # cost more than the group's own statements.
         connection: sa.Connection | None = None
         try:
             while self._error is None:
-                with self._changed:
-                    self._changed.wait_for(lambda: bool(self._queue) or self._closing)
-                    if not self._queue:
-                        return
-                    group, self._queue = self._queue, []
+                group = self._next_group()
+                if group is None:
+                    return
                 try:
                     connection = connection or self.store.engine.connect()
-                    self._write(connection, [outcome for outcome, _ in group])
+                    self._write(connection, group)
                 except BaseException as error:  # raised again in the sending threads
                     log.exception("the delivery ledger could not be written")
                     self._error = error
                 with self._changed:
                     self._written += len(group)
                     self._changed.notify_all()
-                for _, committed in group:
-                    committed.set()
         finally:
             if connection is not None:
                 connection.close()

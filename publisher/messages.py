@@ -72,6 +72,8 @@ _Q_BYTES[ord(" ")] = "_"
 _QP_UNSAFE = re.compile("[^ -<>-~]")
 # A short line that needs no escaping: most names, addresses and URLs.
 _QP_AS_IS = re.compile("[ -<>-~]{0,74}[!-<>-~]")
+# A dot starting a line is escaped, so SMTP's dot-stuffing never has to look for one.
+_QP_DOT = "=2E"
 
 
 # What personalize fills in for each subscriber: name, email, unsubscribe and preferences URL.
@@ -91,6 +93,17 @@ _PROBES = (
 
 class MessageError(PublisherError):
     """A message cannot be built; the message names the header or value at fault."""
+
+
+class WireMessage(bytes):
+    """Message bytes already in SMTP's wire form (RFC 5321 section 4.5.2): every line ends in
+    CRLF and none starts with a dot, so a transport sends them without scanning them again.
+
+    Only this module's builders make them, and they hold by construction: headers are checked
+    for line breaks, bodies are quoted-printable with a line's leading dot written "=2E".
+    """
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,22 +201,24 @@ class PreparedEdition:
         if url.startswith("https://"):
             unsubscribe.append(("List-Unsubscribe-Post", ONE_CLICK))
         html, text = self._bodies.encode(recipient)
-        return Envelope(self._sender, address), b"".join(
-            [
-                self._head,
-                _header_lines(("To", to)),
-                self._subject,
-                _header_lines(
-                    ("Message-ID", _message_id(self._edition_id, subscriber_id, self._host))
-                ),
-                self._list_id,
-                _header_lines(*unsubscribe),
-                self._tail,
-                *text,
-                self._between,
-                *html,
-                self._end,
-            ]
+        return Envelope(self._sender, address), WireMessage(
+            b"".join(
+                [
+                    self._head,
+                    _header_lines(("To", to)),
+                    self._subject,
+                    _header_lines(
+                        ("Message-ID", _message_id(self._edition_id, subscriber_id, self._host))
+                    ),
+                    self._list_id,
+                    _header_lines(*unsubscribe),
+                    self._tail,
+                    *text,
+                    self._between,
+                    *html,
+                    self._end,
+                ]
+            )
         )
 
 
@@ -336,11 +351,13 @@ def _qp_piece(text: str, *, last: bool) -> bytes:
     """
     if not text:
         return b""
-    if _QP_AS_IS.fullmatch(text):
+    if _QP_AS_IS.fullmatch(text) and not text.startswith("."):
         return text.encode("ascii") if last else text.encode("ascii") + b"=\r\n"
     lines = []
     for line in text.split("\n"):
         encoded = _QP_UNSAFE.sub(_qp_escape, line.encode("utf-8").decode("latin-1"))
+        if encoded.startswith("."):
+            encoded = _QP_DOT + encoded[1:]
         if encoded.endswith(" "):
             encoded = encoded[:-1] + "=20"
         lines.extend(_wrap_qp(encoded))
@@ -370,6 +387,8 @@ def _wrap_qp(line: str) -> list[str]:
             cut -= 1
         elif line[cut - 2] == "=":
             cut -= 2
+        if line[cut] == ".":
+            line = line[:cut] + _QP_DOT + line[cut + 1 :]
         lines.append(line[start:cut] + "=")
         start = cut
     lines.append(line[start:])

@@ -33,6 +33,7 @@ from typing import Protocol
 from publisher.config import Config, SmtpConfig
 from publisher.dkim import DkimSigner, load_signer
 from publisher.errors import PublisherError
+from publisher.messages import WireMessage
 from publisher.smtp_session import (
     Dropped,
     Phase,
@@ -128,7 +129,11 @@ class SigningTransport:
 
     def send(self, sender: str, recipient: str, message: bytes) -> None:
         """Sign `message`, then hand it to the inner transport."""
-        self.inner.send(sender, recipient, self.signer.sign(message))
+        signed = self.signer.sign(message)
+        # The signature header is folded with CRLF and leading spaces: still in wire form.
+        self.inner.send(
+            sender, recipient, WireMessage(signed) if isinstance(message, WireMessage) else signed
+        )
 
     def close(self) -> None:
         """Close the inner transport."""
@@ -179,6 +184,8 @@ def check_envelope(sender: str, recipient: str) -> None:
 
 def smtp_data(message: bytes) -> bytes:
     """`message` as DATA content: CRLF line endings, leading dots doubled, ending in CRLF.CRLF."""
+    if isinstance(message, WireMessage):
+        return message + b".\r\n"
     crlf = message.count(b"\r\n")
     if message.count(b"\n") == crlf == message.count(b"\r"):
         # Built messages already end their lines in CRLF: counting is far cheaper than the

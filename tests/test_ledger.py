@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -82,7 +83,7 @@ def test_store_from_before_retryable_rows_tells_them_from_hard_failures(store_ur
         assert remaining_rows(store, 1) == RemainingRows(retryable=1, failed=1)
 
 
-def test_grouped_writer_commits_every_outcome_and_signals_each(
+def test_grouped_writer_commits_every_outcome_in_few_commits(
     site: Site, store: Store, clock: MovableClock
 ) -> None:
     subscribe(store, 30)
@@ -92,13 +93,19 @@ def test_grouped_writer_commits_every_outcome_and_signals_each(
     start_delivery(store, edition_id, clock.now)
     claimed = claim_rows(store, edition_id, "me:1:x", clock.now, clock.now - clock.now, 30)
     writer = LedgerWriter(store, bounce_limit=3)
-    events = [
+    commits: list[int] = []
+    sa.event.listen(store.engine, "commit", lambda _connection: commits.append(1))
+    tickets = [
         writer.record(Outcome(row, SENT if n % 3 else RETRYABLE, clock.now))
         for n, row in enumerate(claimed)
     ]
+    assert tickets == list(range(1, 31))
     writer.flush()
-    assert all(event.is_set() for event in events)
+    for ticket in tickets:
+        writer.wait_until_written(ticket)  # returns at once: every one is committed
     writer.close()
+    # Outcomes recorded together are committed together, not one commit each.
+    assert 1 <= len(commits) < len(tickets)
     with store.transaction() as connection:
         rows = connection.execute(
             sa.select(deliveries.c.status, deliveries.c.lease_owner, deliveries.c.sent_at)
@@ -107,3 +114,28 @@ def test_grouped_writer_commits_every_outcome_and_signals_each(
     assert {owner for _, owner, _ in rows} == {None}
     assert remaining_rows(store, edition_id) == RemainingRows(retryable=10)
     assert PENDING not in {status for status, _, _ in rows}
+
+
+def test_writer_commits_a_waited_for_outcome_and_an_unwaited_one_soon_after(
+    site: Site, store: Store, clock: MovableClock
+) -> None:
+    subscribe(store, 2)
+    edition_id = new_edition(site, store, clock)
+    from publisher.delivery import start_delivery
+
+    start_delivery(store, edition_id, clock.now)
+    first, second = claim_rows(store, edition_id, "me:1:x", clock.now, timedelta(0), 2)
+    writer = LedgerWriter(store, bounce_limit=3)
+    writer.GROUP_DELAY = 3600.0  # only a waiting sender can make this group due
+    ticket = writer.record(Outcome(first, SENT, clock.now))
+    writer.wait_until_written(ticket)
+    assert remaining_rows(store, edition_id).pending == 1
+    writer.close()
+
+    writer = LedgerWriter(store, bounce_limit=3)  # the default delay: nobody waits
+    writer.record(Outcome(second, SENT, clock.now))
+    deadline = time.monotonic() + 30
+    while remaining_rows(store, edition_id).pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert remaining_rows(store, edition_id).pending == 0
+    writer.close()

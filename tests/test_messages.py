@@ -36,7 +36,8 @@ from publisher.digest import (
     template_environment,
 )
 from publisher.gather import check_content
-from publisher.messages import Envelope, MessageError, PreparedEdition, message_id
+from publisher.messages import Envelope, MessageError, PreparedEdition, WireMessage, message_id
+from publisher.transports import smtp_data
 from tests.conftest import REPO
 
 CREATED = datetime(2026, 11, 25, 7, 30, tzinfo=UTC)
@@ -612,3 +613,29 @@ def unfolded(value: object) -> str:
 
 def ended(body: str) -> str:
     return body if body.endswith("\n") else body + "\n"
+
+
+DOTTED_TEXT = st.text(st.sampled_from(".\n\r a=é"), max_size=400)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=st.text(st.sampled_from(". aé"), max_size=90).map(lambda name: " ".join(name.split())),
+    html=st.one_of(BODY, DOTTED_TEXT),
+    text=st.one_of(BODY, DOTTED_TEXT),
+    dots=st.integers(min_value=0, max_value=200),
+)
+def test_built_messages_are_already_in_smtp_wire_form(
+    name: str, html: str, text: str, dots: int
+) -> None:
+    # Lines of dots as long as a quoted-printable line, and longer, put a dot at every cut.
+    rendered = RenderedEdition("Daily", html + "\n" + "." * dots, "." * dots + "\n" + text, "")
+    recipient = Recipient(name, "reader@example.org", "https://gazette.example.org/u/1")
+    data = prepare(rendered).message_for(1, recipient)[1]
+    assert isinstance(data, WireMessage)
+    assert data.count(b"\n") == data.count(b"\r\n") == data.count(b"\r")
+    assert not data.startswith(b".")
+    assert b"\n." not in data
+    # The transport sends it as it is; a full scan of the same bytes finds nothing to change.
+    assert smtp_data(data) == smtp_data(bytes(data))
+    assert bodies(parse(data)) == tuple(lf(body) for body in personalize(rendered, recipient))
