@@ -296,8 +296,10 @@ class _Connection:
         while len(self.unrecorded) >= 2:
             writer.wait_until_written(self.unrecorded.pop(0))
 
-    def recorded(self, ticket: int) -> None:
+    def recorded(self, ticket: int, writer: LedgerWriter) -> None:
         self.unrecorded.append(ticket)
+        if len(self.unrecorded) >= 2:
+            writer.hurry(self.unrecorded[0])  # the next message will wait for it
 
 
 class _Pauses:
@@ -509,7 +511,7 @@ class _Worker:
         else:
             outcome = self._outcome(claimed, SENT, None)
         self.pauses.outage.server_answered()
-        connection.recorded(writer.record(outcome))
+        connection.recorded(writer.record(outcome), writer)
 
     def _outcome(
         self,

@@ -343,6 +343,14 @@ class LedgerWriter:
                 self._changed.notify_all()
             return self._recorded
 
+    def hurry(self, ticket: int) -> None:
+        """Ask for `ticket` to be committed without waiting for it: a sender about to need it
+        says so early, so the commit overlaps its next message."""
+        with self._changed:
+            if ticket > max(self._written, self._wanted):
+                self._wanted = ticket
+                self._changed.notify_all()
+
     def wait_until_written(self, ticket: int) -> None:
         """Return once the outcome with `ticket` is committed; raise if the writer failed."""
         with self._changed:
