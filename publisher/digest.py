@@ -41,6 +41,7 @@ from premailer.premailer import PremailerError
 from publisher.config import Config, DigestConfig, MailConfig
 from publisher.content import PublishedArticle
 from publisher.errors import PublisherError
+from publisher.imagesize import LOGO_HEIGHT, LOGO_WIDTH, DisplaySize, ImageSizes
 
 BUNDLED_TEMPLATES_PACKAGE = "publisher.templates"
 # The repository's top-level templates/ folder, shipped inside the distribution.
@@ -106,6 +107,14 @@ class EditionInfo:
     def __post_init__(self) -> None:
         if self.date.tzinfo is None:
             raise DigestError(f"edition {self.number}: date {self.date.isoformat()} has no zone")
+
+
+@dataclass(frozen=True, slots=True)
+class Logo:
+    """The site's logo as the masthead shows it."""
+
+    url: str
+    size: DisplaySize
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,6 +529,7 @@ def _context(
     articles: Sequence[PublishedArticle],
     subject: str,
 ) -> dict[str, Any]:
+    sizes = ImageSizes(config.media_url, config.content_dir)
     return {
         "site": config.site,
         "digest": digest,
@@ -528,7 +538,21 @@ def _context(
         "mail": _mail(config, digest),
         "subject": subject,
         "zone": config.digest_zone(digest),
+        "image_size": sizes.display_size,
+        "logo": _logo(config, sizes),
+        "subscribe_url": subscribe_url(config),
     }
+
+
+def subscribe_url(config: Config) -> str:
+    """Where a reader of a forwarded digest signs up: the sign-up form on the home page."""
+    return f"{config.web_base_url}#subscribe"
+
+
+def _logo(config: Config, sizes: ImageSizes) -> Logo | None:
+    if config.logo is None:
+        return None
+    return Logo(config.logo.url, sizes.display_size(config.logo.url, LOGO_WIDTH, LOGO_HEIGHT))
 
 
 def _require_articles(

@@ -1,0 +1,75 @@
+"""Image sizes for email: from the real file, fitted to the column, never fetched from elsewhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+from publisher.imagesize import COLUMN_WIDTH, DisplaySize, ImageSizes, fitted, local_file
+
+MEDIA = "https://gazette.example.org/media/"
+
+
+def write_image(path: Path, width: int, height: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (width, height), (200, 100, 50)).save(path)
+    return path
+
+
+def test_a_wide_file_is_shrunk_to_the_column_keeping_its_proportions() -> None:
+    assert fitted(640, 360, COLUMN_WIDTH) == DisplaySize(536, 302, high_density=False)
+
+
+def test_a_file_twice_the_column_is_its_own_high_density_source() -> None:
+    assert fitted(1072, 603, COLUMN_WIDTH) == DisplaySize(536, 302, high_density=True)
+
+
+def test_a_narrow_file_is_never_enlarged() -> None:
+    assert fitted(300, 200, COLUMN_WIDTH) == DisplaySize(300, 200, high_density=False)
+
+
+def test_a_box_limits_the_height_too() -> None:
+    assert fitted(636, 120, 318, 80) == DisplaySize(318, 60, high_density=True)
+    assert fitted(512, 512, 318, 80) == DisplaySize(80, 80, high_density=True)
+
+
+def test_an_image_without_area_is_refused() -> None:
+    with pytest.raises(ValueError, match="0x10"):
+        fitted(0, 10, COLUMN_WIDTH)
+
+
+@given(st.integers(1, 5000), st.integers(1, 5000), st.integers(16, 1200))
+def test_fitted_sizes_fit_and_keep_the_aspect_ratio(width: int, height: int, box: int) -> None:
+    size = fitted(width, height, box)
+    assert size.height is not None
+    assert size.width <= max(box, 1)
+    assert size.width <= width
+    # Rounding each side to whole pixels (and at least one) moves the height by a pixel or so.
+    assert abs(size.height - height * size.width / width) <= 1 + height / (2 * width)
+
+
+def test_media_urls_name_content_files_and_nothing_outside(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    photo = write_image(content / "images" / "a b.png", 10, 10)
+    write_image(tmp_path / "secret.png", 10, 10)
+    assert local_file(f"{MEDIA}images/a%20b.png", MEDIA, content) == photo.resolve()
+    assert local_file(f"{MEDIA}images/a%20b.png?v=2", MEDIA, content) == photo.resolve()
+    assert local_file(f"{MEDIA}../secret.png", MEDIA, content) is None
+    assert local_file(f"{MEDIA}%2e%2e/secret.png", MEDIA, content) is None
+    assert local_file(f"{MEDIA}images/missing.png", MEDIA, content) is None
+    assert local_file("https://elsewhere.example/images/a%20b.png", MEDIA, content) is None
+
+
+def test_sizes_come_from_the_file_and_other_urls_get_a_width_only(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    write_image(content / "tall.png", 400, 800)
+    (content / "broken.png").write_bytes(b"not an image")
+    sizes = ImageSizes(MEDIA, content)
+    assert sizes.display_size(f"{MEDIA}tall.png") == DisplaySize(400, 800)
+    assert sizes.display_size(f"{MEDIA}tall.png", 200) == DisplaySize(200, 400, True)
+    assert sizes.display_size(f"{MEDIA}broken.png") == DisplaySize(COLUMN_WIDTH, None)
+    assert sizes.display_size("https://upstream.example/photo.jpg") == DisplaySize(536, None)
