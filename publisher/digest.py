@@ -41,7 +41,7 @@ from premailer.premailer import PremailerError
 from publisher.config import Config, DigestConfig, MailConfig
 from publisher.content import PublishedArticle
 from publisher.errors import PublisherError
-from publisher.imagesize import LOGO_HEIGHT, LOGO_WIDTH, DisplaySize, ImageSizes
+from publisher.imagesize import LOGO_HEIGHT, LOGO_WIDTH, DisplaySize, ImageSizes, sized_images
 
 BUNDLED_TEMPLATES_PACKAGE = "publisher.templates"
 # The repository's top-level templates/ folder, shipped inside the distribution.
@@ -178,7 +178,8 @@ def template_environment(site_templates: Path | None) -> jinja2.Environment:
     """A Jinja environment over the site's templates folder (if any), then the bundled one.
 
     `.html.j2` templates are autoescaped; the `date` filter shows a datetime in the digest's
-    zone (`{{ edition.date | date }}` gives "25 November 2026").
+    zone (`{{ edition.date | date }}` gives "25 November 2026"); `sized_images` gives the
+    images of an article body their width and height (`{{ body | sized_images | safe }}`).
     """
     loaders: list[jinja2.BaseLoader] = [jinja2.PackageLoader(BUNDLED_TEMPLATES_PACKAGE, ".")]
     if site_templates is not None:
@@ -198,6 +199,7 @@ def template_environment(site_templates: Path | None) -> jinja2.Environment:
     )
     environment.filters["date"] = _date_filter
     environment.filters["html_paragraphs"] = html_paragraphs
+    environment.filters["sized_images"] = _sized_images_filter
     return environment
 
 
@@ -243,6 +245,12 @@ def _date_filter(
         return format_date(value, shown_in if isinstance(shown_in, ZoneInfo) else None, pattern)
     except (DigestError, ValueError, ZoneInfoNotFoundError) as error:
         raise jinja2.TemplateRuntimeError(f"date filter: {error}") from None
+
+
+@jinja2.pass_context
+def _sized_images_filter(context: Context, body_html: str) -> str:
+    display_size = context.get("image_size")
+    return sized_images(body_html, display_size) if callable(display_size) else body_html
 
 
 def render_subject(

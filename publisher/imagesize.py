@@ -14,11 +14,15 @@ the sharp ("2x") source for high-density screens.
 
 from __future__ import annotations
 
+import html
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import lxml.html
+from lxml import etree
 from PIL import Image, UnidentifiedImageError
 
 log = logging.getLogger(__name__)
@@ -103,3 +107,21 @@ class ImageSizes:
         if natural is None:
             return DisplaySize(max_width, None)
         return fitted(*natural, max_width, max_height)
+
+
+def sized_images(body_html: str, display_size: Callable[[str], DisplaySize]) -> str:
+    """An article body whose content-folder images carry the width and height they show at.
+
+    Images from elsewhere are left as they are: their own size, kept inside the column by CSS.
+    """
+    if "<img" not in body_html:
+        return body_html
+    root = lxml.html.fragment_fromstring(body_html, create_parent="div")
+    for image in root.iter("img"):
+        size = display_size(image.get("src", ""))
+        if size.height is not None:
+            image.set("width", str(size.width))
+            image.set("height", str(size.height))
+    return html.escape(root.text or "", quote=False) + "".join(
+        etree.tostring(child, encoding="unicode", method="html") for child in root
+    )

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lxml.html
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from publisher.imagesize import COLUMN_WIDTH, DisplaySize, ImageSizes, fitted, local_file
+from publisher.digest import EditionInfo, render_edition, template_environment
+from publisher.gather import gather
+from publisher.imagesize import (
+    COLUMN_WIDTH,
+    DisplaySize,
+    ImageSizes,
+    fitted,
+    local_file,
+    sized_images,
+)
+from publisher.store import Store, public_articles
+from tests.conftest import SAMPLE_NOW, MovableClock, Site
 
 MEDIA = "https://gazette.example.org/media/"
 
@@ -73,3 +85,55 @@ def test_sizes_come_from_the_file_and_other_urls_get_a_width_only(tmp_path: Path
     assert sizes.display_size(f"{MEDIA}tall.png", 200) == DisplaySize(200, 400, True)
     assert sizes.display_size(f"{MEDIA}broken.png") == DisplaySize(COLUMN_WIDTH, None)
     assert sizes.display_size("https://upstream.example/photo.jpg") == DisplaySize(536, None)
+
+
+def test_body_images_from_the_content_folder_get_their_size_and_others_keep_theirs() -> None:
+    sizes = {f"{MEDIA}chart.png": DisplaySize(536, 268, True)}
+
+    def display_size(url: str) -> DisplaySize:
+        return sizes.get(url, DisplaySize(COLUMN_WIDTH, None))
+
+    body = (
+        'Intro &amp; <b>more</b><p><img src="https://gazette.example.org/media/chart.png" '
+        'alt="A chart" width="9999"> then</p>'
+        '<p><img src="https://upstream.example/x.png" alt="Elsewhere"></p>'
+    )
+    assert sized_images(body, display_size) == (
+        'Intro &amp; <b>more</b><p><img src="https://gazette.example.org/media/chart.png" '
+        'alt="A chart" width="536" height="268"> then</p>'
+        '<p><img src="https://upstream.example/x.png" alt="Elsewhere"></p>'
+    )
+    assert sized_images("<p>No images &lt;here&gt;</p>", display_size) == (
+        "<p>No images &lt;here&gt;</p>"
+    )
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+def test_an_each_digest_sizes_the_images_in_article_bodies(
+    site: Site, store: Store, clock: MovableClock
+) -> None:
+    write_image(site.content / "images" / "tall.png", 1200, 1600)
+    site.write_article(
+        "news/pictures.md",
+        '---\ntitle: "Pictures"\ndate: 2026-11-25T11:00:00Z\n---\n\n'
+        "![A tall one](../images/tall.png)\n\n![Elsewhere](https://upstream.example/x.png)\n",
+    )
+    config = site.config()
+    gather(store, config, clock)
+    with store.transaction() as connection:
+        (article,) = [p for p in public_articles(connection) if p.article.slug == "pictures"]
+    digest = config.digest("daily").model_copy(update={"mode": "each"})
+    edition = EditionInfo(1, SAMPLE_NOW, f"{config.archive_url}daily/1.html")
+    rendered = render_edition(template_environment(None), config, digest, edition, [article])
+    root = lxml.html.document_fromstring(rendered.html)
+    (tall,) = root.xpath("//div[@class='article-body']//img[@alt='A tall one']")
+    (elsewhere,) = root.xpath("//div[@class='article-body']//img[@alt='Elsewhere']")
+    assert (tall.get("width"), tall.get("height")) == ("536", "715")
+    assert "height:auto" in tall.get("style")
+    assert elsewhere.get("width") is None
+    assert elsewhere.get("height") is None
+    assert "max-width:100%" in elsewhere.get("style")
