@@ -10,7 +10,8 @@ CSS is inlined without any network access: an @import or a <link rel="stylesheet
 rendered HTML is refused with a DigestError naming the template, never silently dropped, so a
 site author learns their rule is not applied (see `inline_css`).
 
-Templates (`digest.html.j2`, `digest.txt.j2`, `email.css`) live in the bundled `templates/`
+Templates (`digest.html.j2`, `digest.txt.j2`, `email.css`, and the dark-mode stylesheets
+`email-dark.css` and `email-outlook.css`, kept as written) live in the bundled `templates/`
 folder, installed as the package `publisher.templates`; a site's own templates folder is
 searched first, so it may override any of them.
 """
