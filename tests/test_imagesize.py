@@ -137,3 +137,53 @@ def test_an_each_digest_sizes_the_images_in_article_bodies(
     assert elsewhere.get("width") is None
     assert elsewhere.get("height") is None
     assert "max-width:100%" in elsewhere.get("style")
+
+
+def test_images_from_elsewhere_get_a_width_only_and_keep_their_own_proportions(
+    site: Site, store: Store, clock: MovableClock
+) -> None:
+    site.write_article(
+        "news/elsewhere.md",
+        '---\ntitle: "Elsewhere"\ndate: 2026-11-25T11:00:00Z\n'
+        "image: https://upstream.example/photo.jpg\n---\n\nA story.\n",
+    )
+    text = site.config_path.read_text(encoding="utf-8")
+    site.config_path.write_text(
+        text.replace('logo = "images/logo.png"', 'logo = "https://cdn.example/logo.png"'),
+        encoding="utf-8",
+    )
+    config = site.config()
+    gather(store, config, clock)
+    with store.transaction() as connection:
+        (article,) = [p for p in public_articles(connection) if p.article.slug == "elsewhere"]
+    edition = EditionInfo(1, SAMPLE_NOW, f"{config.archive_url}daily/1.html")
+    rendered = render_edition(
+        template_environment(None), config, config.digest("daily"), edition, [article]
+    )
+    root = lxml.html.document_fromstring(rendered.html)
+    (hero,) = root.xpath("//img[@class='hero']")
+    (logo,) = root.xpath("//img[@class='logo']")
+    assert hero.get("src") == "https://upstream.example/photo.jpg"
+    assert (hero.get("width"), hero.get("height")) == ("536", None)
+    assert (logo.get("width"), logo.get("height")) == ("318", None)
+    for image in (hero, logo):
+        assert "height:auto" in image.get("style")
+        assert "max-width:100%" in image.get("style")
+
+
+def test_without_a_logo_the_masthead_shows_the_title_as_text(
+    site: Site, store: Store, clock: MovableClock
+) -> None:
+    text = site.config_path.read_text(encoding="utf-8")
+    site.config_path.write_text(text.replace('logo = "images/logo.png"\n', ""), encoding="utf-8")
+    config = site.config()
+    gather(store, config, clock)
+    with store.transaction() as connection:
+        articles = public_articles(connection)[:2]
+    edition = EditionInfo(1, SAMPLE_NOW, f"{config.archive_url}daily/1.html")
+    rendered = render_edition(
+        template_environment(None), config, config.digest("daily"), edition, articles
+    )
+    root = lxml.html.document_fromstring(rendered.html)
+    assert root.xpath("//img[@class='logo']") == []
+    assert root.xpath("//h1[@class='site-title']/a/text()") == ["The Harbour Gazette"]
