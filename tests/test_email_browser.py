@@ -130,6 +130,10 @@ def faint_texts(page: Page) -> tuple[int, list[str]]:
 
 def test_dark_mode_shows_dark_backgrounds_and_readable_text(open_digest: Any) -> None:
     page = open_digest("dark")
+    assert page.evaluate("getComputedStyle(document.documentElement).colorScheme") == "light dark"
+    assert (
+        page.evaluate("document.querySelector('meta[name=color-scheme]').content") == "light dark"
+    )
     for selector in ("body", ".wrapper", ".card"):
         assert relative_luminance(background_of(page, selector)) < 0.02, selector
     headline = colour(
