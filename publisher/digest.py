@@ -10,7 +10,8 @@ CSS is inlined without any network access: an @import or a <link rel="stylesheet
 rendered HTML is refused with a DigestError naming the template, never silently dropped, so a
 site author learns their rule is not applied (see `inline_css`).
 
-Templates (`digest.html.j2`, `digest.txt.j2`, `email.css`) live in the bundled `templates/`
+Templates (`digest.html.j2`, `digest.txt.j2`, `email.css`, and the dark-mode stylesheets
+`email-dark.css` and `email-outlook.css`, kept as written) live in the bundled `templates/`
 folder, installed as the package `publisher.templates`; a site's own templates folder is
 searched first, so it may override any of them.
 """
@@ -41,6 +42,7 @@ from premailer.premailer import PremailerError
 from publisher.config import Config, DigestConfig, MailConfig
 from publisher.content import PublishedArticle
 from publisher.errors import PublisherError
+from publisher.imagesize import LOGO_HEIGHT, LOGO_WIDTH, DisplaySize, ImageSizes, sized_images
 
 BUNDLED_TEMPLATES_PACKAGE = "publisher.templates"
 # The repository's top-level templates/ folder, shipped inside the distribution.
@@ -109,6 +111,14 @@ class EditionInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Logo:
+    """The site's logo as the masthead shows it."""
+
+    url: str
+    size: DisplaySize
+
+
+@dataclass(frozen=True, slots=True)
 class Placeholders:
     """Stand-ins for one subscriber's values, put where they go when an edition is rendered.
 
@@ -169,7 +179,8 @@ def template_environment(site_templates: Path | None) -> jinja2.Environment:
     """A Jinja environment over the site's templates folder (if any), then the bundled one.
 
     `.html.j2` templates are autoescaped; the `date` filter shows a datetime in the digest's
-    zone (`{{ edition.date | date }}` gives "25 November 2026").
+    zone (`{{ edition.date | date }}` gives "25 November 2026"); `sized_images` gives the
+    images of an article body their width and height (`{{ body | sized_images | safe }}`).
     """
     loaders: list[jinja2.BaseLoader] = [jinja2.PackageLoader(BUNDLED_TEMPLATES_PACKAGE, ".")]
     if site_templates is not None:
@@ -189,6 +200,7 @@ def template_environment(site_templates: Path | None) -> jinja2.Environment:
     )
     environment.filters["date"] = _date_filter
     environment.filters["html_paragraphs"] = html_paragraphs
+    environment.filters["sized_images"] = _sized_images_filter
     return environment
 
 
@@ -234,6 +246,12 @@ def _date_filter(
         return format_date(value, shown_in if isinstance(shown_in, ZoneInfo) else None, pattern)
     except (DigestError, ValueError, ZoneInfoNotFoundError) as error:
         raise jinja2.TemplateRuntimeError(f"date filter: {error}") from None
+
+
+@jinja2.pass_context
+def _sized_images_filter(context: Context, body_html: str) -> str:
+    display_size = context.get("image_size")
+    return sized_images(body_html, display_size) if callable(display_size) else body_html
 
 
 def render_subject(
@@ -520,6 +538,7 @@ def _context(
     articles: Sequence[PublishedArticle],
     subject: str,
 ) -> dict[str, Any]:
+    sizes = ImageSizes(config.media_url, config.content_dir)
     return {
         "site": config.site,
         "digest": digest,
@@ -528,7 +547,21 @@ def _context(
         "mail": _mail(config, digest),
         "subject": subject,
         "zone": config.digest_zone(digest),
+        "image_size": sizes.display_size,
+        "logo": _logo(config, sizes),
+        "subscribe_url": subscribe_url(config),
     }
+
+
+def subscribe_url(config: Config) -> str:
+    """Where a reader of a forwarded digest signs up: the sign-up form on the home page."""
+    return f"{config.web_base_url}#subscribe"
+
+
+def _logo(config: Config, sizes: ImageSizes) -> Logo | None:
+    if config.logo is None:
+        return None
+    return Logo(config.logo.url, sizes.display_size(config.logo.url, LOGO_WIDTH, LOGO_HEIGHT))
 
 
 def _require_articles(

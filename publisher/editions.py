@@ -47,6 +47,7 @@ PREVIEW_RECIPIENT = Recipient(
     name="Preview Reader",
     email="reader@example.com",
     unsubscribe_url="https://example.com/unsubscribe/preview",
+    preferences_url="https://example.com/preferences/preview",
 )
 
 

@@ -185,12 +185,18 @@ def test_edition_html_loads_no_stylesheet_and_keeps_only_the_media_queries(
         root = parse(html)
         assert not root.xpath("//link")
         styles = root.xpath("//style")
-        assert len(styles) == 1
+        assert len(styles) == 3
         assert "@media" in styles[0].text
         assert "@import" not in styles[0].text
-        # What remains is only what cannot be inlined: media queries and :hover.
+        # What remains is only what cannot be inlined: media queries, :root and :hover.
         leftover = re.sub(r"@media[^{]*\{(?:[^{}]*\{[^{}]*\})*\s*\}", "", styles[0].text)
+        leftover = re.sub(r"\s*:root\s*\{[^}]*\}", "", leftover)
         assert re.fullmatch(r"(\s*a:hover\s*\{[^}]*\})?\s*", leftover)
+        # The dark-mode blocks are kept as written, never inlined.
+        for style, name in zip(styles[1:], ("email-dark.css", "email-outlook.css"), strict=True):
+            kept = (BUNDLED_TEMPLATES / name).read_text(encoding="utf-8")
+            assert style.text.strip() == kept.strip()
+            assert style.get("data-premailer") is None
 
 
 def test_every_element_the_stylesheet_styles_carries_an_inline_style(
@@ -202,7 +208,8 @@ def test_every_element_the_stylesheet_styles_carries_an_inline_style(
         for rule in sheet
         if rule.type == rule.STYLE_RULE
         for selector in rule.selectorList
-        if ":" not in selector.selectorText
+        # Article bodies are shown by digests in "each" mode only, not by the daily one.
+        if ":" not in selector.selectorText and ".article-body" not in selector.selectorText
     ]
     assert len(selectors) > 20
     for html in (rendered.html, rendered.archive_html):
@@ -235,7 +242,9 @@ def test_every_image_has_alt_text_a_pixel_width_and_is_a_block(
     rendered: RenderedEdition, articles: list[PublishedArticle]
 ) -> None:
     images = parse(rendered.html).xpath("//img")
-    assert len(images) == sum(1 for published in articles if published.article.image)
+    heroes = parse(rendered.html).xpath("//img[@class='hero']")
+    assert len(heroes) == sum(1 for published in articles if published.article.image)
+    assert len(images) == len(heroes) + 1  # and the masthead's logo
     for image in images:
         assert image.get("alt", "").strip()
         assert image.get("width", "").isdigit()
