@@ -24,6 +24,7 @@ from publisher.config import Config
 from publisher.digest import template_environment
 from publisher.feeds import FILE_NAMES, MEDIA_TYPES
 from publisher.store import Store
+from publisher.web.navigation import path_of, site_urls
 from publisher.web.security import (
     CLOCK_SKEW_SECONDS,
     CSRF_COOKIE,
@@ -148,8 +149,10 @@ class WebSite:
         self.config, self.store, self.secret = config, store, secret
         self.clock, self.environ = clock, environ
         self.paths = route_paths(config)
+        self.urls = site_urls(config)
         environment = template_environment(config.templates_dir)
         environment.filters["http_url"] = http_url
+        environment.filters["url_path"] = path_of
         self.templates = Jinja2Templates(env=environment)
         self.base_context: dict[str, Any] = {
             "site": config.site,
@@ -160,6 +163,9 @@ class WebSite:
             "feeds": feed_links(config),
             "digests": config.digests,
             "postal_address": config.mail.postal_address if config.mail else "",
+            "urls": self.urls,
+            "logo": config.logo,
+            "icon": config.icon,
         }
 
     def now(self) -> datetime:
@@ -194,9 +200,10 @@ class WebSite:
         form: str,
         context: Mapping[str, Any] | None = None,
         status: int = 200,
+        token: FormToken | None = None,
     ) -> Response:
-        """A page holding `form`: with its token and cookie, never cached."""
-        token = self.form_token(request, form)
+        """A page holding `form`, with its token (`token` or a new one) and cookie; never cached."""
+        token = token or self.form_token(request, form)
         response = self.render(
             request,
             name,
