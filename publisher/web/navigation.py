@@ -51,7 +51,7 @@ class SiteUrls:
 
 def site_urls(config: Config) -> SiteUrls:
     """The URLs of the site's pages, from the config."""
-    home = config.web_base_url
+    home = config.web_base_url if config.web_base_url.endswith("/") else config.web_base_url + "/"
     return SiteUrls(
         home=home,
         subscribe=f"{home}#subscribe",
