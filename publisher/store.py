@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -610,6 +610,17 @@ def edition_summary(connection: Connection, digest: str, number: int) -> Edition
         return None
     values = dict(row._mapping)
     return EditionSummary(**{**values, "article_guids": tuple(values["article_guids"])})
+
+
+def public_articles_with_guids(
+    connection: Connection, guids: Sequence[str]
+) -> dict[str, PublishedArticle]:
+    """The public articles among `guids`, by GUID."""
+    if not guids:
+        return {}
+    query = sa.select(articles).where(articles.c.status == PUBLIC, articles.c.guid.in_(guids))
+    found = [_published(row._mapping) for row in connection.execute(query)]
+    return {published.guid: published for published in found}
 
 
 def edition_summaries(connection: Connection, limit: int | None = None) -> list[EditionSummary]:

@@ -449,3 +449,23 @@ def test_any_page_number_tag_or_edition_gets_no_500(web: Web, segment: str) -> N
     for template in ("/page/{}/", "/articles/page/{}/", "/tags/{}/", "/archive/daily/{}.html"):
         response = web.client.get(template.format(quote(segment, safe="")), follow_redirects=False)
         assert response.status_code in (200, 301, 404, 400), (template, segment)
+
+
+# On each store ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def web_on_each_store(site: Site, clock: MovableClock, store_url: str) -> Iterator[Web]:
+    """The sample site served from SQLite and from PostgreSQL."""
+    yield from running(published(site, store_url, clock), clock)
+
+
+def test_older_pages_editions_and_sitemap_read_each_store(web_on_each_store: Web) -> None:
+    web = web_on_each_store
+    with web.store.transaction() as connection:
+        everything = [p.article.url for p in public_articles(connection)]
+    assert story_links(web, "/page/2/") == everything[PER_PAGE : 2 * PER_PAGE]
+    edition = document(web.client.get("/archive/daily/1.html"))
+    [image] = edition.xpath("//meta[@property='og:image']/@content")
+    assert str(image).startswith(f"{SITE_URL}media/images/")
+    assert set(everything) <= set(sitemap_urls(web))

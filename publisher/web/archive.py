@@ -27,7 +27,12 @@ from starlette.routing import Route
 from publisher.config import Config
 from publisher.content import Article
 from publisher.editions import archive_url
-from publisher.store import EditionSummary, edition_summaries, edition_summary, public_articles
+from publisher.store import (
+    EditionSummary,
+    edition_summaries,
+    edition_summary,
+    public_articles_with_guids,
+)
 from publisher.web.conditional import answer_conditionally, bytes_etag
 from publisher.web.files import (
     ARCHIVE_TYPE,
@@ -210,5 +215,6 @@ class ArchivePages:
     def _edition(self, digest: str, number: int) -> tuple[EditionSummary | None, str]:
         with self.site.store.transaction() as connection:
             summary = edition_summary(connection, digest, number)
-            articles = {p.guid: p.article for p in public_articles(connection)} if summary else {}
-        return summary, edition_image(summary, articles)
+            guids = summary.article_guids if summary else ()
+            found = public_articles_with_guids(connection, guids)
+        return summary, edition_image(summary, {guid: p.article for guid, p in found.items()})
