@@ -64,13 +64,14 @@ def test_contrast_is_symmetric_and_between_1_and_21(
     assert ratio == pytest.approx(contrast_ratio(second, first))
 
 
-def site_text_pairs() -> list[tuple[str, str, str]]:
-    """(selector, text colour, background) for every rule of site.css that sets a text colour.
+def site_text_pairs(css: str | None = None) -> list[tuple[str, str, str]]:
+    """(selector, text colour, background) for every rule of `css` (by default site.css) that
+    sets a text colour.
 
     A rule's own background counts; else the background of the rule its selector starts in
     (`.error-summary a` lies on `.error-summary`); else both page surfaces.
     """
-    rules = css_rules(SITE_CSS.read_text(encoding="utf-8"))
+    rules = css_rules(SITE_CSS.read_text(encoding="utf-8") if css is None else css)
     variables = {
         name: value for _, body in rules for name, value in body.items() if name.startswith("--")
     }
@@ -115,10 +116,30 @@ def test_site_css_is_read_into_many_text_colour_pairs() -> None:
     assert (".error-summary a", "#a4262c", "#fbeeee") in pairs
 
 
-def test_every_text_colour_of_the_site_css_has_at_least_aa_contrast() -> None:
-    weak = [
+def weak_pairs(css: str | None = None) -> list[tuple[str, str, str, float]]:
+    return [
         (selector, colour, surface, round(contrast_ratio(colour, surface), 2))
-        for selector, colour, surface in site_text_pairs()
+        for selector, colour, surface in site_text_pairs(css)
         if contrast_ratio(colour, surface) < AA_TEXT
     ]
-    assert weak == []
+
+
+def test_every_text_colour_of_the_site_css_has_at_least_aa_contrast() -> None:
+    assert weak_pairs() == []
+
+
+def test_weak_text_colours_are_found_on_the_page_in_boxes_and_on_their_own_background() -> None:
+    css = """
+    :root { --paper: #f4f1eb; --card: #ffffff; --faint: #8a857c; }
+    .note { color: var(--faint); }
+    .box { background: #0d4f6b; }
+    .box a { color: #16212b; }
+    .pill { color: #ffffff; background-color: #f2b33d; }
+    .fine { color: #16212b; }
+    """
+    assert [pair[:3] for pair in weak_pairs(css)] == [
+        (".note", "#8a857c", "#f4f1eb"),
+        (".note", "#8a857c", "#ffffff"),
+        (".box a", "#16212b", "#0d4f6b"),
+        (".pill", "#ffffff", "#f2b33d"),
+    ]
