@@ -167,6 +167,10 @@ class ArchivePages:
                 html = handle.read().decode("utf-8", errors="replace")
         except OSError:
             raise PageError(404) from None
+        # A name that links to another edition's copy is that edition: describe the target.
+        target = path.relative_to(self.site.config.archive_dir.resolve()).parts
+        if len(target) == 2 and (found := page_number(target[1].removesuffix(".html"))):
+            digest, number = target[0], found
         summary, image = await run_in_threadpool(self._edition, digest, number)
         data = self._dress(html, digest, number, summary, image).encode("utf-8")
         etag = bytes_etag(data)
