@@ -83,6 +83,9 @@ def test_every_page_has_the_navigation_logo_and_icons(web: Web, page_path: str) 
         f"{SITE_URL}media/images/logo.png"
     ]
     assert page.xpath("//a[@class='site-title']/img/@alt") == ["The Harbour Gazette"]
+    with Image.open(web.config.content_dir / "images/logo.png") as logo:
+        size = [str(logo.width), str(logo.height)]
+    assert page.xpath("//img[@class='logo']/@width | //img[@class='logo']/@height") == size
     assert page.xpath("//link[@rel='apple-touch-icon']/@href") == [
         f"{SITE_URL}media/images/icon.png"
     ]
