@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -377,13 +377,16 @@ def count_articles(connection: Connection, status: str) -> int:
     )
 
 
-def public_articles(connection: Connection, limit: int | None = None) -> list[PublishedArticle]:
-    """Public articles, newest first (by date, then GUID so ties are stable)."""
+def public_articles(
+    connection: Connection, limit: int | None = None, offset: int = 0
+) -> list[PublishedArticle]:
+    """Public articles, newest first (by date, then GUID so ties are stable), from `offset`."""
     query = (
         sa.select(articles)
         .where(articles.c.status == PUBLIC)
         .order_by(articles.c.published_at.desc(), articles.c.guid)
         .limit(limit)
+        .offset(offset or None)
     )
     return [_published(row._mapping) for row in connection.execute(query)]
 
@@ -589,6 +592,35 @@ class EditionSummary:
     number: int
     subject: str
     created_at: datetime
+    article_guids: tuple[str, ...] = ()
+
+
+def edition_summary(connection: Connection, digest: str, number: int) -> EditionSummary | None:
+    """One stored edition without its bodies (with its articles' GUIDs), or None."""
+    row = connection.execute(
+        sa.select(
+            editions.c.digest,
+            editions.c.number,
+            editions.c.subject,
+            editions.c.created_at,
+            editions.c.article_guids,
+        ).where(editions.c.digest == digest, editions.c.number == number)
+    ).first()
+    if row is None:
+        return None
+    values = dict(row._mapping)
+    return EditionSummary(**{**values, "article_guids": tuple(values["article_guids"])})
+
+
+def public_articles_with_guids(
+    connection: Connection, guids: Sequence[str]
+) -> dict[str, PublishedArticle]:
+    """The public articles among `guids`, by GUID."""
+    if not guids:
+        return {}
+    query = sa.select(articles).where(articles.c.status == PUBLIC, articles.c.guid.in_(guids))
+    found = [_published(row._mapping) for row in connection.execute(query)]
+    return {published.guid: published for published in found}
 
 
 def edition_summaries(connection: Connection, limit: int | None = None) -> list[EditionSummary]:

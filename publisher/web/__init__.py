@@ -4,8 +4,10 @@
 it under uvicorn. The modules: `site` (what every page needs), `subscription` (home page,
 sign-up, confirm, unsubscribe), `confirmation` (the confirmation message), `articles` (article
 and category pages), `files` (feeds, archive, media, conditional GET), `security` (form tokens,
-client keys, headers), `ratelimit` (the sign-up limit, counted in the store), `app` (the app
-itself).
+client keys, headers), `ratelimit` (the sign-up limit, counted in the store), `navigation`
+(the site's page URLs), `listings` (older home pages, every article, categories, tags),
+`archive` (the archive's index and dressed editions), `crawlers` (sitemap.xml, robots.txt),
+`icons` (favicon.ico), `conditional` (ETags of rendered pages), `app` (the app itself).
 """
 
 from __future__ import annotations

@@ -23,8 +23,12 @@ from publisher.errors import PublisherError
 from publisher.gather import Clock, system_clock
 from publisher.store import open_store
 from publisher.tokens import load_secret
+from publisher.web.archive import ArchivePages
 from publisher.web.articles import ArticlePages
+from publisher.web.crawlers import CrawlerFiles
 from publisher.web.files import FileRoutes
+from publisher.web.icons import Favicon
+from publisher.web.listings import ListingPages
 from publisher.web.preferences import PreferencePages
 from publisher.web.security import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
 from publisher.web.site import PageError, WebSite
@@ -58,6 +62,11 @@ def create_app(
     site = WebSite(config, store, secret, clock, environ)
     webhooks = Webhooks(site, sns_certificates)
     routes = [
+        # The site's own pages first: no article URL pattern can take their paths.
+        *ArchivePages(site).routes(),
+        *ListingPages(site).routes(),
+        *CrawlerFiles(site).routes(),
+        *Favicon(site).routes(),
         *FileRoutes(site).routes(),
         *Subscriptions(site).routes(),
         *PreferencePages(site).routes(),

@@ -17,10 +17,11 @@ from starlette.routing import Route
 
 from publisher.content import PublishedArticle
 from publisher.store import public_article_at, public_articles_in_category
+from publisher.web.conditional import answer_conditionally
+from publisher.web.listings import tag_urls
 from publisher.web.site import PageError, WebSite, feed_links
 
 CATEGORY_ARTICLES = 100
-PAGE_CACHING = "public, max-age=300"
 
 
 class ArticlePages:
@@ -49,10 +50,9 @@ class ArticlePages:
             "article": article,
             "updated": published.updated,
             "category_urls": category_urls,
+            "tag_urls": tag_urls(article, self.site.urls),
         }
-        return self.site.render(
-            request, "article", context, headers={"cache-control": PAGE_CACHING}
-        )
+        return answer_conditionally(request, self.site.render(request, "article", context))
 
     async def category(self, request: Request) -> Response:
         slug = str(request.path_params["slug"])
@@ -66,9 +66,7 @@ class ArticlePages:
             "articles": [published.article for published in members],
             "category_feeds": feed_links(self.site.config, f"categories/{slug}/"),
         }
-        return self.site.render(
-            request, "category", context, headers={"cache-control": PAGE_CACHING}
-        )
+        return answer_conditionally(request, self.site.render(request, "category", context))
 
     def _category_url(self, slug: str) -> str:
         return urljoin(self.site.config.site.url, f"categories/{slug}/")

@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from PIL import Image
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,6 +26,7 @@ from publisher.config import Config
 from publisher.digest import template_environment
 from publisher.feeds import FILE_NAMES, MEDIA_TYPES
 from publisher.store import Store
+from publisher.web.navigation import path_of, site_urls
 from publisher.web.security import (
     CLOCK_SKEW_SECONDS,
     CSRF_COOKIE,
@@ -126,6 +129,17 @@ def http_url(value: object) -> str:
     return value if parts.scheme in ("http", "https") and parts.netloc else ""
 
 
+def image_size(path: Path | None) -> tuple[int, int] | None:
+    """The width and height of an image file, or None if there is none Pillow can read."""
+    if path is None:
+        return None
+    try:
+        with Image.open(path) as image:
+            return image.width, image.height
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class FormToken:
     """A form's hidden token, and the browser cookie it is bound to (set again with the page)."""
@@ -148,8 +162,10 @@ class WebSite:
         self.config, self.store, self.secret = config, store, secret
         self.clock, self.environ = clock, environ
         self.paths = route_paths(config)
+        self.urls = site_urls(config)
         environment = template_environment(config.templates_dir)
         environment.filters["http_url"] = http_url
+        environment.filters["url_path"] = path_of
         self.templates = Jinja2Templates(env=environment)
         self.base_context: dict[str, Any] = {
             "site": config.site,
@@ -160,6 +176,11 @@ class WebSite:
             "feeds": feed_links(config),
             "digests": config.digests,
             "postal_address": config.mail.postal_address if config.mail else "",
+            "urls": self.urls,
+            "logo": config.logo,
+            # Known before the logo loads, so the masthead does not jump.
+            "logo_size": image_size(config.logo.path) if config.logo else None,
+            "icon": config.icon,
         }
 
     def now(self) -> datetime:
@@ -194,9 +215,10 @@ class WebSite:
         form: str,
         context: Mapping[str, Any] | None = None,
         status: int = 200,
+        token: FormToken | None = None,
     ) -> Response:
-        """A page holding `form`: with its token and cookie, never cached."""
-        token = self.form_token(request, form)
+        """A page holding `form`, with its token (`token` or a new one) and cookie; never cached."""
+        token = token or self.form_token(request, form)
         response = self.render(
             request,
             name,

@@ -27,7 +27,7 @@ from publisher.config import DigestConfig, parse_duration
 from publisher.editions import archive_url
 from publisher.errors import PublisherError
 from publisher.forgetting import drop_forgotten
-from publisher.store import CONFIRMED, PENDING, UNSUBSCRIBED, edition_summaries, public_articles
+from publisher.store import CONFIRMED, PENDING, UNSUBSCRIBED, edition_summaries
 from publisher.subscribers import (
     MAX_NAME_LENGTH,
     Subscriber,
@@ -43,7 +43,9 @@ from publisher.subscribers import (
 )
 from publisher.tokens import make_token, read_token, token_is_valid
 from publisher.transports import open_transport
+from publisher.web.conditional import answer_conditionally, bytes_etag
 from publisher.web.confirmation import confirmation_message, render_confirmation
+from publisher.web.listings import Listing, listing_page
 from publisher.web.mailings import mail_preferences_link, send_welcome
 from publisher.web.ratelimit import StoredRateLimit
 from publisher.web.security import CLOCK_SKEW_SECONDS, CSRF_FIELD, MAX_BODY_BYTES, client_key
@@ -55,8 +57,8 @@ MAX_EMAIL_LENGTH = 320
 MAX_FORM_FIELDS = 50
 HONEYPOT_FIELD = "website"
 ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
-HOME_EDITIONS = 20
-HOME_ARTICLES = 10
+HOME_EDITIONS = 5
+HOME_CACHING = "private, no-cache"
 SUBSCRIBE_FORM, CONFIRM_FORM, UNSUBSCRIBE_FORM = "subscribe", "confirm", "unsubscribe"
 Fields = Mapping[str, Sequence[str]]
 
@@ -188,24 +190,35 @@ class Subscriptions:
     async def _home(
         self, request: Request, values: Mapping[str, Any], problems: Mapping[str, str]
     ) -> Response:
-        editions, articles = await run_in_threadpool(self._home_listings)
+        editions, listing = await run_in_threadpool(self._home_listings)
         context = {
             "subscriptions_open": self.open,
             "values": values,
             "problems": problems,
             "editions": editions,
-            "articles": articles,
+            "articles": listing.articles,
+            "pagination": listing.pagination,
             "honeypot_field": HONEYPOT_FIELD,
         }
-        status = 400 if problems else 200
-        return self.site.render_form(request, "home", SUBSCRIBE_FORM, context, status)
+        if problems:
+            return self.site.render_form(request, "home", SUBSCRIBE_FORM, context, 400)
+        token = self.site.form_token(request, SUBSCRIBE_FORM)
+        response = self.site.render_form(request, "home", SUBSCRIBE_FORM, context, token=token)
+        # The page changes with its form token every second; the ETag leaves the token out but
+        # names the browser's cookie and the hour, so a page revalidated from a browser's cache
+        # holds a token of that browser's, an hour old at most (a token lasts a day).
+        response.headers["cache-control"] = HOME_CACHING
+        masked = bytes(response.body).replace(token.field.encode("ascii"), b"")
+        salt = f"{token.cookie}:{self.site.now_seconds() // 3600}"
+        return answer_conditionally(request, response, bytes_etag(masked, salt))
 
-    def _home_listings(self) -> tuple[list[dict[str, Any]], list[Any]]:
+    def _home_listings(self) -> tuple[list[dict[str, Any]], Listing]:
         config = self.site.config
         titles = {digest.name: digest.title for digest in config.digests}
         with self.site.store.transaction() as connection:
             summaries = edition_summaries(connection, HOME_EDITIONS)
-            articles = [p.article for p in public_articles(connection, HOME_ARTICLES)]
+            listing = listing_page(connection, 1, self.site.urls.home_page)
+        assert listing is not None  # the first page always exists
         editions = [
             {
                 "digest": titles.get(summary.digest, summary.digest),
@@ -216,7 +229,7 @@ class Subscriptions:
             }
             for summary in summaries
         ]
-        return editions, articles
+        return editions, listing
 
     async def subscribe(self, request: Request) -> Response:
         if not self.open:

@@ -1,0 +1,224 @@
+"""The archive: `/archive/` lists every edition by digest, and each edition's web copy is served
+with what a shared link needs (Open Graph and Twitter tags, a canonical link) and a line that
+invites the reader to subscribe.
+
+The archive copy on disk stays the email as it was sent (no personal data, written once); the
+tags and the subscribe line are added as it is served, from the `web/archive-head.html.j2` and
+`web/archive-banner.html.j2` templates, so editions archived before this still get them. The
+answer's ETag names the bytes sent.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from publisher.config import Config
+from publisher.content import Article
+from publisher.editions import archive_url
+from publisher.store import (
+    EditionSummary,
+    edition_summaries,
+    edition_summary,
+    public_articles_with_guids,
+)
+from publisher.web.conditional import answer_conditionally, bytes_etag
+from publisher.web.files import (
+    ARCHIVE_TYPE,
+    REVALIDATE,
+    FileVersion,
+    accepts_gzip,
+    etag_matches,
+    find_file,
+)
+from publisher.web.navigation import page_number
+from publisher.web.security import ARCHIVE_POLICY
+from publisher.web.site import PageError, WebSite, http_url
+
+_HEAD_END = re.compile(r"</head\s*>", re.IGNORECASE)
+_BODY_START = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+_DIGEST_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+GZIP_COPIES = 32
+
+
+def dressed_edition(html: str, head: str, banner: str) -> str:
+    """An archived edition with `head` added at the end of its head and `banner` first in its
+    body; a document without them gets what fits (a copy that is no HTML page stays as it is)."""
+    head_end = _HEAD_END.search(html)
+    if head_end is not None:
+        html = html[: head_end.start()] + head + html[head_end.start() :]
+    body_start = _BODY_START.search(html)
+    if body_start is not None:
+        html = html[: body_start.end()] + banner + html[body_start.end() :]
+    return html
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedEdition:
+    """What the archive page shows of one edition."""
+
+    number: int
+    subject: str
+    date: datetime
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class DigestArchive:
+    """One digest's editions, newest first."""
+
+    name: str
+    title: str
+    description: str
+    editions: tuple[ArchivedEdition, ...]
+
+
+def digest_archives(config: Config, summaries: list[EditionSummary]) -> list[DigestArchive]:
+    """Editions grouped by digest: configured digests in config order, then any left over."""
+    grouped: dict[str, list[ArchivedEdition]] = {}
+    for summary in summaries:
+        grouped.setdefault(summary.digest, []).append(
+            ArchivedEdition(
+                summary.number,
+                summary.subject,
+                summary.created_at,
+                archive_url(config, summary.digest, summary.number),
+            )
+        )
+    archives = []
+    for digest in config.digests:
+        found = grouped.pop(digest.name, [])
+        archives.append(DigestArchive(digest.name, digest.title, digest.description, tuple(found)))
+    for name in sorted(grouped):
+        archives.append(DigestArchive(name, name, "", tuple(grouped[name])))
+    return [archive for archive in archives if archive.editions]
+
+
+def edition_image(summary: EditionSummary | None, articles: dict[str, Article]) -> str:
+    """The first absolute http(s) image of the edition's articles, or ""."""
+    for guid in summary.article_guids if summary else ():
+        article = articles.get(guid)
+        if article is not None and article.image is not None and http_url(article.image.url):
+            return article.image.url
+    return ""
+
+
+class _GzipCopies:
+    """Gzipped answers by ETag, the oldest dropped first."""
+
+    def __init__(self) -> None:
+        self._copies: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def gzipped(self, etag: str, data: bytes) -> bytes:
+        with self._lock:
+            if etag in self._copies:
+                self._copies.move_to_end(etag)
+                return self._copies[etag]
+        compressed = gzip.compress(data, compresslevel=6, mtime=0)
+        with self._lock:
+            self._copies[etag] = compressed
+            while len(self._copies) > GZIP_COPIES:
+                self._copies.popitem(last=False)
+        return compressed
+
+
+class ArchivePages:
+    """The archive's index and its editions' web copies."""
+
+    def __init__(self, site: WebSite) -> None:
+        self.site = site
+        self._gzip = _GzipCopies()
+
+    def routes(self) -> list[Route]:
+        archive = self.site.paths.archive
+        return [
+            Route(archive, self.index, methods=["GET"]),
+            Route(f"{archive}{{digest}}/{{number}}.html", self.edition, methods=["GET"]),
+        ]
+
+    async def index(self, request: Request) -> Response:
+        archives = await run_in_threadpool(self._archives)
+        context = {"archives": archives, "page_url": self.site.urls.archive}
+        return answer_conditionally(request, self.site.render(request, "archive", context))
+
+    async def edition(self, request: Request) -> Response:
+        digest = str(request.path_params["digest"])
+        number = page_number(str(request.path_params["number"]))
+        if number is None or not _DIGEST_NAME.fullmatch(digest):
+            raise PageError(404)
+        path = find_file(self.site.config.archive_dir, f"{digest}/{number}.html")
+        if path is None:
+            raise PageError(404)
+        try:
+            with path.open("rb") as handle:
+                version = FileVersion.of(path.stat())
+                html = handle.read().decode("utf-8", errors="replace")
+        except OSError:
+            raise PageError(404) from None
+        # A name that links to another edition's copy is that edition: describe the target.
+        target = path.relative_to(self.site.config.archive_dir.resolve()).parts
+        if len(target) == 2 and (found := page_number(target[1].removesuffix(".html"))):
+            digest, number = target[0], found
+        summary, image = await run_in_threadpool(self._edition, digest, number)
+        data = self._dress(html, digest, number, summary, image).encode("utf-8")
+        etag = bytes_etag(data)
+        compress = accepts_gzip(request.headers.get("accept-encoding", ""))
+        gzip_etag = etag[:-1] + '-gzip"'
+        headers = {
+            "etag": gzip_etag if compress else etag,
+            "last-modified": format_datetime(version.last_modified, usegmt=True),
+            "cache-control": REVALIDATE,
+            "vary": "Accept-Encoding",
+            "content-security-policy": ARCHIVE_POLICY,
+        }
+        if etag_matches(request.headers.get("if-none-match", ""), (etag, gzip_etag)):
+            return Response(status_code=304, headers=headers)
+        if compress:
+            headers["content-encoding"] = "gzip"
+            data = self._gzip.gzipped(gzip_etag, data)
+        return Response(data, media_type=ARCHIVE_TYPE, headers=headers)
+
+    def _dress(
+        self, html: str, digest: str, number: int, summary: EditionSummary | None, image: str
+    ) -> str:
+        config = self.site.config
+        found = next((d for d in config.digests if d.name == digest), None)
+        context: dict[str, Any] = {
+            **self.site.base_context,
+            "digest_title": found.title if found else digest,
+            "digest_description": found.description if found else "",
+            "number": number,
+            "subject": summary.subject if summary else f"{digest} No. {number}",
+            "date": summary.created_at if summary else None,
+            "page_url": archive_url(config, digest, number),
+            "image_url": image or (http_url(config.logo.url) if config.logo else ""),
+            "subscribe_open": bool(found) and config.mail is not None,
+        }
+        environment = self.site.templates.env
+        head = environment.get_template("web/archive-head.html.j2").render(context)
+        banner = environment.get_template("web/archive-banner.html.j2").render(context)
+        return dressed_edition(html, head, banner)
+
+    def _archives(self) -> list[DigestArchive]:
+        with self.site.store.transaction() as connection:
+            summaries = edition_summaries(connection)
+        return digest_archives(self.site.config, summaries)
+
+    def _edition(self, digest: str, number: int) -> tuple[EditionSummary | None, str]:
+        with self.site.store.transaction() as connection:
+            summary = edition_summary(connection, digest, number)
+            guids = summary.article_guids if summary else ()
+            found = public_articles_with_guids(connection, guids)
+        return summary, edition_image(summary, {guid: p.article for guid, p in found.items()})

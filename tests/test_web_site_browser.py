@@ -1,0 +1,155 @@
+"""The site's pages in Debian's chromium at a phone's and a desktop's width, served by
+`publisher serve` on loopback: nothing scrolls sideways, every image loads, every link on the
+page answers 200, and every piece of text has WCAG AA contrast with what it lies on.
+
+Each page is saved to `test-artifacts/site-<page>-<width>.png`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from urllib.parse import urldefrag, urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page
+
+from publisher.build import build
+from publisher.editions import create_edition
+from publisher.gather import gather
+from publisher.store import open_store
+from tests.conftest import ARTIFACTS, REPO, MovableClock, Site, free_port
+from tests.contrast import AA_TEXT, contrast_ratio
+from tests.test_web_browser import LiveSite, serving
+
+PAGES = {
+    "home": "",
+    "page-2": "page/2/",
+    "articles": "articles/",
+    "categories": "categories/",
+    "category": "categories/culture/",
+    "tag": "tags/harbour/",
+    "archive": "archive/",
+    "edition": "archive/daily/1.html",
+    "article": "articles/harbour-dredging-march/",
+}
+# An archived edition is the email as sent (the email's own CSS, checked with the email): here
+# only the line the site adds to it is held to the site's contrast.
+CONTRAST_SCOPE = {"edition": "[role=banner]"}
+
+TEXT_COLOURS = """(scope) => {
+  const background = (element) => {
+    for (let e = element; e; e = e.parentElement) {
+      const colour = getComputedStyle(e).backgroundColor;
+      const parts = colour.replace(/^rgba?\\(|\\)$/g, "").split(/[ ,\\/]+/).filter(Boolean);
+      if (parts.length < 4 || parseFloat(parts[3]) > 0) return colour;
+    }
+    return "rgb(255, 255, 255)";
+  };
+  const found = [];
+  for (const element of document.querySelectorAll(scope + " *")) {
+    const text = [...element.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    const box = element.getBoundingClientRect();
+    const style = getComputedStyle(element);
+    if (!text || box.width < 2 || box.height < 2 || style.visibility === "hidden") continue;
+    found.push([element.tagName + "." + element.className, style.color, background(element)]);
+  }
+  return found;
+}"""
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
+    """The sample site with both digests' first editions, served on loopback for the module."""
+    root = tmp_path_factory.mktemp("site")
+    shutil.copytree(REPO / "content", root / "content")
+    shutil.copy(REPO / "config.toml", root / "config.toml")
+    site = Site(root, root / "config.toml")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    text = site.config_path.read_text(encoding="utf-8")
+    site.config_path.write_text(text.replace("https://gazette.example.org/", url, 1))
+    config = site.config()
+    clock = MovableClock()
+    with open_store(config.store_url) as store:
+        gather(store, config, clock)
+        build(store, config)
+        for digest in ("daily", "culture"):
+            create_edition(store, config, digest, clock)
+    with serving(site.config_path, port):
+        yield LiveSite(site, config, url, clock)
+
+
+def links_on(page: Page) -> list[str]:
+    hrefs: list[str] = page.evaluate("[...document.querySelectorAll('a[href]')].map(a => a.href)")
+    return hrefs
+
+
+def check_links(live: LiveSite, page: Page, client: httpx.Client) -> int:
+    """Every link to this site answers 200, and a link's #fragment names an element there."""
+    checked = 0
+    for href in sorted(set(links_on(page))):
+        if not href.startswith(live.url):
+            assert urlsplit(href).scheme in ("http", "https", "mailto"), href
+            continue
+        address, fragment = urldefrag(href)
+        response = client.get(address)
+        assert response.status_code == 200, (page.url, href, response.status_code)
+        if fragment:
+            assert f'id="{fragment}"' in response.text, (page.url, href)
+        checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+@pytest.mark.parametrize("name", list(PAGES))
+def test_site_page_fits_the_screen_and_every_link_and_image_works(
+    live: LiveSite, browser: Browser, name: str, width: int
+) -> None:
+    # JavaScript on here only so the test can measure the page; the pages themselves have none.
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        page = context.new_page()
+        response = page.goto(f"{live.url}{PAGES[name]}", wait_until="load")
+        assert response is not None
+        assert response.status == 200
+        sideways = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert sideways <= 0, (name, width, sideways)
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # load the lazy images
+        page.wait_for_load_state("load")
+        broken = page.evaluate(
+            "[...document.images].filter(i => i.loading !== 'lazy')"
+            ".filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)"
+        )
+        assert broken == [], broken
+        with httpx.Client(timeout=10) as client:
+            for source in page.evaluate("[...document.images].map(i => i.src)"):
+                fetched = client.get(source)
+                assert fetched.status_code == 200, source
+                assert fetched.headers["content-type"].startswith("image/"), source
+            assert check_links(live, page, client) > 0
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"site-{name}-{width}.png"), full_page=True)
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_site_page_text_has_aa_contrast(live: LiveSite, browser: Browser, name: str) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{live.url}{PAGES[name]}", wait_until="load")
+        pairs = page.evaluate(TEXT_COLOURS, CONTRAST_SCOPE.get(name, "body"))
+        assert len(pairs) > 3
+        weak = [
+            (element, colour, background, round(contrast_ratio(colour, background), 2))
+            for element, colour, background in pairs
+            if contrast_ratio(colour, background) < AA_TEXT
+        ]
+        assert weak == []
+    finally:
+        context.close()
