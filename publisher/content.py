@@ -164,7 +164,7 @@ class _FrontMatter(BaseModel):
     authors: list[str | _Person] = []
     summary: str | None = None
     image: str | _ImageMatter | None = None
-    audio: str | _AudioMatter | None = None
+    audio: _AudioMatter | None = None
     categories: list[str] = []
     tags: list[str] = []
     draft: bool = False
@@ -181,6 +181,11 @@ class _FrontMatter(BaseModel):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("audio", mode="before")
+    @classmethod
+    def _audio_from_url(cls, value: Any) -> Any:
+        return {"url": value} if isinstance(value, str) else value
 
     @field_validator("slug")
     @classmethod
@@ -422,12 +427,11 @@ def _image(
 
 def _audio(
     source: str,
-    given: str | _AudioMatter,
+    audio: _AudioMatter,
     resolve: Callable[[str], str],
     media: MediaLookup,
     fail: Callable[[str, str], NoReturn],
 ) -> Audio:
-    audio = given if isinstance(given, _AudioMatter) else _AudioMatter(url=str(given))
     duration = _seconds(audio.duration) if audio.duration else None
     local = content_path(source, audio.url)
     if local is None:

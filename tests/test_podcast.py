@@ -1,0 +1,135 @@
+"""Podcast episodes: `audio:` front matter, enclosures in every format, the iTunes podcast feed."""
+
+from __future__ import annotations
+
+import json
+import wave
+from zoneinfo import ZoneInfo
+
+import feedparser
+import pytest
+
+from publisher.build import build
+from publisher.content import MediaFile, SiteSettings, parse_article
+from publisher.errors import ContentError
+from publisher.gather import gather
+from publisher.store import Store
+from tests.conftest import REPO, MovableClock, Site
+
+SETTINGS = SiteSettings(
+    "https://example.org/", ZoneInfo("UTC"), "/articles/{slug}/", "https://example.org/media/"
+)
+EPISODE = "culture/sea-shanty-choir-album.md"
+
+
+def article_with(audio: str) -> bytes:
+    return f"---\ntitle: Episode\ndate: 2026-11-01\naudio: {audio}\n---\nText.\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("duration", "seconds"), [('"12:34"', 754), ('"1:02:03"', 3723), ("95", 95), ('"0:08"', 8)]
+)
+def test_audio_file_gives_duration_length_and_type(duration: str, seconds: int) -> None:
+    raw = article_with(f"{{ url: ../audio/ep.mp3, duration: {duration} }}")
+    found = MediaFile(123456, "audio/mpeg")
+    article = parse_article("news/ep.md", raw, SETTINGS, lambda path: found)
+    assert article.audio is not None
+    assert article.audio.url == "https://example.org/media/audio/ep.mp3"
+    assert (article.audio.duration, article.audio.length) == (seconds, 123456)
+    assert article.audio.media_type == "audio/mpeg"
+
+
+def test_audio_url_takes_length_and_type_from_front_matter() -> None:
+    raw = article_with("{ url: 'https://cdn.example.net/ep.m4a', length: 999, type: audio/mp4 }")
+    article = parse_article("ep.md", raw, SETTINGS, lambda path: None)
+    assert article.audio is not None
+    assert (article.audio.url, article.audio.length) == ("https://cdn.example.net/ep.m4a", 999)
+    assert article.audio.media_type == "audio/mp4"
+    assert article.audio.duration is None
+
+
+@pytest.mark.parametrize(
+    ("audio", "message"),
+    [
+        ("missing.mp3", r"ep\.md:4: audio file 'missing\.mp3' not found"),
+        ("{ url: a.mp3, duration: '12:99' }", r"ep\.md:4: audio: duration '12:99' must be"),
+        ("{ url: a.mp3, duration: soon }", r"ep\.md:4: audio: duration 'soon' must be"),
+    ],
+)
+def test_bad_audio_is_refused_naming_file_line_and_key(audio: str, message: str) -> None:
+    with pytest.raises(ContentError, match=message):
+        parse_article("ep.md", article_with(audio), SETTINGS, lambda path: None)
+
+
+def test_the_sample_episode_is_a_real_short_audio_file() -> None:
+    path = REPO / "content/audio/sea-shanty-choir.wav"
+    assert path.stat().st_size < 100_000
+    with wave.open(str(path)) as audio:
+        assert round(audio.getnframes() / audio.getframerate()) == 8
+
+
+@pytest.fixture
+def episodes(site: Site, store: Store, clock: MovableClock) -> Site:
+    gather(store, site.config(), clock)
+    build(store, site.config(), clock)
+    return site
+
+
+def test_podcast_feed_has_the_itunes_tags_feedparser_reads(episodes: Site) -> None:
+    parsed = feedparser.parse(episodes.feeds / "podcast/rss.xml")
+    assert parsed.bozo == 0, parsed.get("bozo_exception")
+    channel = parsed.feed
+    assert channel.title == "The Harbour Gazette Audio"
+    assert [tag.term for tag in channel.tags] == ["News", "Daily News"]
+    assert channel.publisher_detail == {
+        "name": "The Harbour Gazette newsroom",
+        "email": "newsroom@gazette.example.org",
+    }
+    assert channel.image.href == "https://gazette.example.org/media/images/icon.png"
+    assert channel.itunes_type == "episodic"
+    assert not channel.get("itunes_explicit")
+    [episode] = parsed.entries
+    assert episode.itunes_duration == "0:08"
+    [enclosure] = episode.enclosures
+    size = (episodes.root / "content/audio/sea-shanty-choir.wav").stat().st_size
+    assert enclosure == {
+        "href": "https://gazette.example.org/media/audio/sea-shanty-choir.wav",
+        "length": str(size),
+        "type": "audio/x-wav",
+    }
+
+
+def test_explicit_podcast_says_so(site: Site, store: Store, clock: MovableClock) -> None:
+    text = site.config_path.read_text().replace("explicit = false", "explicit = true")
+    site.config_path.write_text(text)
+    gather(store, site.config(), clock)
+    build(store, site.config(), clock)
+    assert feedparser.parse(site.feeds / "podcast/rss.xml").feed.itunes_explicit is True
+
+
+def test_every_feed_with_the_episode_carries_its_audio(episodes: Site) -> None:
+    audio = "https://gazette.example.org/media/audio/sea-shanty-choir.wav"
+    for name in ("rss.xml", "atom.xml", "categories/culture/atom.xml", "podcast/atom.xml"):
+        entries = feedparser.parse(episodes.feeds / name).entries
+        [entry] = [e for e in entries if e.link.endswith("/sea-shanty-choir-album/")]
+        assert audio in {enclosure.href for enclosure in entry.enclosures}, name
+    items = json.loads((episodes.feeds / "feed.json").read_text())["items"]
+    [item] = [i for i in items if i["url"].endswith("/sea-shanty-choir-album/")]
+    assert item["attachments"][0] == {
+        "url": audio,
+        "mime_type": "audio/x-wav",
+        "size_in_bytes": (episodes.root / "content/audio/sea-shanty-choir.wav").stat().st_size,
+        "duration_in_seconds": 8,
+    }
+
+
+def test_without_podcast_config_there_is_no_podcast_feed(
+    site: Site, store: Store, clock: MovableClock
+) -> None:
+    text = site.config_path.read_text()
+    start = text.index("[feeds.podcast]")
+    end = text.index("\n\n", start)
+    site.config_path.write_text(text[:start] + text[end:])
+    gather(store, site.config(), clock)
+    build(store, site.config(), clock)
+    assert not (site.feeds / "podcast").exists()
