@@ -38,6 +38,7 @@ ARCHIVE_PAGE = re.compile(r"^[1-9][0-9]*(\.xml|\.atom|\.json)$")
 PODCAST_FOLDER = "podcast"
 HISTORY_NAMESPACE = "http://purl.org/syndication/history/1.0"
 ATOM_NAMESPACE = "http://www.w3.org/2005/Atom"
+ITUNES_NAMESPACE = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 # RSS's <image> takes only these; other channel images appear in Atom and JSON Feed alone.
 RSS_IMAGE_SUFFIXES = (".gif", ".jpg", ".jpeg", ".png")
 
@@ -74,6 +75,7 @@ class FeedSpec:
     hub: str | None = None  # the WebSub hub
     page: int | None = None  # set for an RFC 5005 archive page: its number
     prev_archive: int | None = None  # the archive page before this one (the newest, if current)
+    next_archive: int | None = None  # the archive page after this one, once it is full
     archive_url: str | None = None  # the archive pages' folder URL
     current_url: str | None = None  # for archive pages: the current feed's folder URL
     podcast: PodcastChannel | None = None
@@ -94,6 +96,12 @@ class FeedSpec:
         if self.prev_archive is None or self.archive_url is None:
             return None
         return urljoin(self.archive_url, f"{self.prev_archive}{ARCHIVE_SUFFIXES[feed_format]}")
+
+    def next_archive_url(self, feed_format: FeedFormat) -> str | None:
+        """The `next-archive` link of an archive page whose successor is full."""
+        if self.next_archive is None or self.archive_url is None:
+            return None
+        return urljoin(self.archive_url, f"{self.next_archive}{ARCHIVE_SUFFIXES[feed_format]}")
 
     def current_file_url(self, feed_format: FeedFormat) -> str | None:
         """An archive page's `current` link: the subscription document of the same format."""
@@ -207,8 +215,9 @@ def archive_pages(
     """The site feed linked to its RFC 5005 archive, and the archive's full pages.
 
     Page n holds the articles with publication numbers (n-1)*size+1 to n*size, so a page is
-    written once all its numbers are handed out and never changes after (save for edits of
-    its own articles). The current feed holds every article past the last full page.
+    written once all its numbers are handed out; its articles never change after (save for
+    edits of them), and it changes once more only to gain a `next-archive` link when the next
+    page fills. The current feed holds every article past the last full page.
     """
     size = config.feeds.archive_page_size
     full = last_sequence // size
@@ -237,6 +246,7 @@ def archive_pages(
                 hub=None,  # nobody subscribes to a page that never changes
                 page=number,
                 prev_archive=number - 1 or None,
+                next_archive=number + 1 if number < full else None,
                 archive_url=archive_url,
                 current_url=site.feed_url,
             )
@@ -299,11 +309,13 @@ def render_rss(spec: FeedSpec) -> bytes:
         # The validator wants the image's title and link to be the channel's.
         generator.image(url=image, title=clean(spec.title), link=spec.home_url)
     links = _channel_links(spec, "rss")
-    if links or spec.page is not None:
+    if links or spec.page is not None or spec.podcast is not None:
         generator.register_extension(
             "history", _ChannelExtension, _NoEntryExtension, atom=False, rss=True
         )
-        generator.history.set(links, archive=spec.page is not None)
+        # feedgen writes itunes:explicit as yes/no; Apple and the validator want true/false.
+        explicit = None if spec.podcast is None else spec.podcast.explicit
+        generator.history.set(links, archive=spec.page is not None, explicit=explicit)
     for published in spec.entries:
         entry = _entry(generator, published)
         article = published.article
@@ -478,9 +490,12 @@ class _ChannelExtension(BaseExtension):  # type: ignore[misc]
     def __init__(self) -> None:
         self.links: list[dict[str, str]] = []
         self.archive = False
+        self.explicit: bool | None = None
 
-    def set(self, links: list[dict[str, str]], *, archive: bool) -> None:
-        self.links, self.archive = links, archive
+    def set(
+        self, links: list[dict[str, str]], *, archive: bool, explicit: bool | None = None
+    ) -> None:
+        self.links, self.archive, self.explicit = links, archive, explicit
 
     def extend_ns(self) -> dict[str, str]:
         return {"fh": HISTORY_NAMESPACE} if self.archive else {}
@@ -491,6 +506,9 @@ class _ChannelExtension(BaseExtension):  # type: ignore[misc]
             etree.SubElement(channel, f"{{{ATOM_NAMESPACE}}}link", attributes)
         if self.archive:
             etree.SubElement(channel, f"{{{HISTORY_NAMESPACE}}}archive")
+        if self.explicit is not None:
+            element = etree.SubElement(channel, f"{{{ITUNES_NAMESPACE}}}explicit")
+            element.text = "true" if self.explicit else "false"
         return feed
 
     def extend_atom(self, feed: Any) -> Any:
@@ -576,6 +594,9 @@ def _channel_links(spec: FeedSpec, feed_format: FeedFormat) -> list[dict[str, st
     previous = spec.prev_archive_url(feed_format)
     if previous:
         links.append({"href": previous, "rel": "prev-archive", "type": MEDIA_TYPES[feed_format]})
+    following = spec.next_archive_url(feed_format)
+    if following:
+        links.append({"href": following, "rel": "next-archive", "type": MEDIA_TYPES[feed_format]})
     return links
 
 
@@ -584,7 +605,6 @@ def _podcast_channel(generator: FeedGenerator, podcast: PodcastChannel) -> None:
     if podcast.subcategory:
         category["sub"] = podcast.subcategory
     generator.podcast.itunes_category(category)
-    generator.podcast.itunes_explicit("yes" if podcast.explicit else "no")
     generator.podcast.itunes_owner(name=clean(podcast.owner_name), email=podcast.owner_email)
     generator.podcast.itunes_author(clean(podcast.author))
     generator.podcast.itunes_type(podcast.type)
@@ -595,7 +615,6 @@ def _podcast_channel(generator: FeedGenerator, podcast: PodcastChannel) -> None:
 def _podcast_episode(entry: FeedEntry, article: Article, podcast: PodcastChannel) -> None:
     if article.audio and article.audio.duration is not None:
         entry.podcast.itunes_duration(_clock_time(article.audio.duration))
-    entry.podcast.itunes_explicit("yes" if podcast.explicit else "no")
     if article.summary:
         entry.podcast.itunes_summary(clean(article.summary))
 

@@ -22,7 +22,7 @@ HISTORY = "http://purl.org/syndication/history/1.0"
 @pytest.fixture
 def paged(site: Site, store: Store, clock: MovableClock) -> Site:
     """The sample site with archive pages of three articles: 14 public, four full pages."""
-    text = site.config_path.read_text().replace("archive_page_size = 10", "archive_page_size = 3")
+    text = site.config_path.read_text().replace("archive_page_size = 5", "archive_page_size = 3")
     site.config_path.write_text(text)
     gather(store, site.config(), clock)
     build(store, site.config(), clock)
@@ -77,7 +77,7 @@ def test_following_json_next_url_collects_every_article_once(paged: Site, store:
     assert seen | set(archived) == public_guids(store)
 
 
-def test_archive_pages_are_marked_and_never_change_once_full(
+def test_full_pages_keep_their_articles_and_only_gain_a_next_archive_link(
     paged: Site, store: Store, clock: MovableClock
 ) -> None:
     for suffix in (".xml", ".atom"):
@@ -85,7 +85,8 @@ def test_archive_pages_are_marked_and_never_change_once_full(
         assert tree.xpath("//fh:archive", namespaces={"fh": HISTORY})
     before = {p: p.read_bytes() for p in (paged.feeds / "archive").iterdir()}
     assert len(before) == 4 * 3
-    for number in (1, 2, 3):  # two more articles: the fifth page fills
+    last_ids = [e.id for e in feedparser.parse(paged.feeds / "archive/4.atom").entries]
+    for number in (1, 2, 3):  # three more articles: the fifth page fills
         extra = paged.root / f"content/news/extra-{number}.md"
         extra.write_text(
             f"---\ntitle: Extra {number}\ndate: 2026-11-24T0{number}:00:00\n---\nText.\n"
@@ -94,11 +95,18 @@ def test_archive_pages_are_marked_and_never_change_once_full(
     gather(store, paged.config(), clock)
     report = build(store, paged.config(), clock)
     assert sorted(p for p in report.written if p.startswith("archive/")) == [
+        "archive/4.atom",  # a next-archive link to page 5, once
+        "archive/4.xml",
         "archive/5.atom",
         "archive/5.json",
         "archive/5.xml",
     ]
-    assert {p: p.read_bytes() for p in before} == before
+    unchanged = {p: data for p, data in before.items() if not p.name.startswith("4.")}
+    assert {p: p.read_bytes() for p in unchanged} == unchanged
+    assert (paged.feeds / "archive/4.json").read_bytes() == before[paged.feeds / "archive/4.json"]
+    page = feedparser.parse(paged.feeds / "archive/4.atom")
+    assert [e.id for e in page.entries] == last_ids
+    assert link(page, "next-archive") == paged.config().feeds_url + "archive/5.atom"
     assert link(feedparser.parse(paged.feeds / "rss.xml"), "prev-archive") == (
         paged.config().feeds_url + "archive/5.xml"
     )
