@@ -53,7 +53,7 @@ def queue_pings(connection: Connection, hub: str, topics: Iterable[str], now: da
         updated = connection.execute(
             websub_pings.update()
             .where(websub_pings.c.hub == hub, websub_pings.c.topic == topic)
-            .values(next_attempt_at=now)
+            .values(queued_at=now, next_attempt_at=now)
         )
         if updated.rowcount == 0:
             connection.execute(
@@ -75,7 +75,11 @@ def send_due_pings(
     settings: FetchSettings,
     now: datetime,
 ) -> PingReport:
-    """Ping the hub for every queued topic whose time has come; keep the failed ones."""
+    """Ping the hub for every queued topic whose time has come; keep the failed ones.
+
+    The first failure ends the round: every ping still due waits its backoff too, so a hub
+    that does not answer costs a build one timeout, not one per feed.
+    """
     report = PingReport()
     with store.transaction() as connection:
         # Pings for a hub no longer configured have nowhere to go.
@@ -84,30 +88,41 @@ def send_due_pings(
             stale = stale.where(websub_pings.c.hub != hub)
         connection.execute(stale)
         due = connection.execute(
-            sa.select(websub_pings.c.hub, websub_pings.c.topic, websub_pings.c.attempts)
+            sa.select(websub_pings)
             .where(websub_pings.c.next_attempt_at <= now)
-            .order_by(websub_pings.c.topic)
+            # Oldest first, so a hub that fails now and then cannot starve any feed.
+            .order_by(websub_pings.c.queued_at, websub_pings.c.topic)
         ).all()
-    for row in due:
+    for position, row in enumerate(due):
         error = _ping(row.hub, row.topic, settings)
-        with store.transaction() as connection:
-            where = (websub_pings.c.hub == row.hub, websub_pings.c.topic == row.topic)
-            if error is None:
-                connection.execute(websub_pings.delete().where(*where))
-                report.sent.append(row.topic)
-                continue
-            attempts = row.attempts + 1
-            connection.execute(
-                websub_pings.update()
-                .where(*where)
-                .values(
-                    attempts=attempts,
-                    next_attempt_at=now + retry_delay(attempts),
-                    last_error=error[:1000],
+        if error is None:
+            with store.transaction() as connection:
+                # Unless the feed changed again meanwhile: that change still needs its ping.
+                connection.execute(
+                    websub_pings.delete().where(
+                        websub_pings.c.hub == row.hub,
+                        websub_pings.c.topic == row.topic,
+                        websub_pings.c.queued_at == row.queued_at,
+                    )
                 )
-            )
-        log.warning("websub: %s not pinged (attempt %d): %s", row.topic, attempts, error)
-        report.failed.append(row.topic)
+            report.sent.append(row.topic)
+            continue
+        log.warning("websub: %s not pinged (attempt %d): %s", row.topic, row.attempts + 1, error)
+        waiting = due[position:]
+        with store.transaction() as connection:
+            for left in waiting:
+                attempts = left.attempts + 1
+                connection.execute(
+                    websub_pings.update()
+                    .where(websub_pings.c.hub == left.hub, websub_pings.c.topic == left.topic)
+                    .values(
+                        attempts=attempts,
+                        next_attempt_at=now + retry_delay(attempts),
+                        last_error=error[:1000],
+                    )
+                )
+        report.failed.extend(left.topic for left in waiting)
+        break
     return report
 
 

@@ -30,6 +30,7 @@ class Hub:
 
     server: ThreadingHTTPServer
     pings: list[dict[str, list[str]]] = field(default_factory=list)
+    status: int = 204  # what the hub answers
 
     @property
     def url(self) -> str:
@@ -51,7 +52,7 @@ def start_hub(port: int = 0) -> Hub:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", "0"))
             hub.pings.append(parse_qs(self.rfile.read(length).decode()))
-            self.send_response(204)
+            self.send_response(hub.status)
             self.end_headers()
 
         def log_message(self, *args: object) -> None:
@@ -213,3 +214,24 @@ def test_status_counts_the_pings_waiting_for_the_hub(
         status, ZoneInfo("UTC")
     )
     assert status_document(status)["websub_pings"] == 18
+
+
+def test_a_failing_hub_is_asked_once_per_build_and_every_ping_waits(
+    site: Site, store: Store, clock: MovableClock, hub: Hub
+) -> None:
+    hub.status = 503
+    with_hub(site, hub.url)
+    gather(store, site.config(), clock)
+    report = build(store, site.config(), clock)
+    assert len(hub.take()) == 1  # one refusal ends the round: no timeout per feed
+    assert report.pings is not None
+    assert len(report.pings.failed) == 18
+    clock.advance(seconds=retry_delay(1).total_seconds())
+    build(store, site.config(), clock)
+    assert len(hub.take()) == 1
+    hub.status = 202
+    clock.advance(seconds=retry_delay(2).total_seconds())
+    build(store, site.config(), clock)
+    assert hub.take() == current_feed_urls(site, report.written)
+    with store.transaction() as connection:
+        assert pending_ping_count(connection) == 0
