@@ -71,7 +71,8 @@ def _ping_hub(store: Store, config: Config, written: list[str], now: datetime) -
             if hub is not None:
                 topics = [urljoin(config.feeds_url, p) for p in written if is_current_feed(p)]
                 queue_pings(connection, hub, topics, now)
-        return send_due_pings(store, hub, fetch_settings(config), now)
+        report = send_due_pings(store, hub, fetch_settings(config), now)
+        return report if hub is not None else None
     except StoreError as error:  # the feeds are written: a ping can wait for the next build
         log.warning("websub: pings not recorded: %s", error)
         return None

@@ -107,7 +107,7 @@ def send_due_pings(
                 )
             report.sent.append(row.topic)
             continue
-        log.warning("websub: %s not pinged (attempt %d): %s", row.topic, row.attempts + 1, error)
+        log.warning("%s not pinged (attempt %d): %s", row.topic, row.attempts + 1, error)
         waiting = due[position:]
         with store.transaction() as connection:
             for left in waiting:

@@ -8,11 +8,14 @@ from zoneinfo import ZoneInfo
 
 import feedparser
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from publisher.build import build
-from publisher.content import MediaFile, SiteSettings, parse_article
+from publisher.content import Author, MediaFile, PublishedArticle, SiteSettings, parse_article
 from publisher.errors import ContentError
+from publisher.feeds import FeedSpec, PodcastChannel, render_rss
 from publisher.gather import gather
 from publisher.store import Store
 from tests.conftest import REPO, MovableClock, Site
@@ -138,3 +141,39 @@ def test_without_podcast_config_there_is_no_podcast_feed(
     gather(store, site.config(), clock)
     build(store, site.config(), clock)
     assert not (site.feeds / "podcast").exists()
+
+
+@settings(max_examples=100, deadline=None)
+@given(seconds=st.integers(min_value=0, max_value=10**6), style=st.sampled_from(["s", "clock"]))
+def test_any_duration_reads_back_and_is_written_for_podcast_apps(seconds: int, style: str) -> None:
+    hours, rest = divmod(seconds, 3600)
+    written = (
+        str(seconds)
+        if style == "s"
+        else f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+        if hours
+        else f"{rest // 60}:{rest % 60:02d}"
+    )
+    raw = article_with(f"{{ url: 'https://cdn.example.net/a.mp3', duration: '{written}' }}")
+    article = parse_article("ep.md", raw, SETTINGS, lambda path: None)
+    assert article.audio is not None
+    assert article.audio.duration == seconds
+    published = PublishedArticle("urn:x", 1, article.date, article)
+    spec = FeedSpec(
+        folder="podcast",
+        title="Show",
+        home_url="https://example.org/",
+        feed_url="https://example.org/feeds/podcast/",
+        description="Show",
+        language="en",
+        author=Author("Host"),
+        entries=(published,),
+        podcast=PodcastChannel(
+            "News", None, False, "Host", "host@example.org", None, "Host", "episodic"
+        ),
+    )
+    parsed = feedparser.parse(render_rss(spec))
+    assert parsed.bozo == 0
+    [episode] = parsed.entries
+    parts = [int(part) for part in episode.itunes_duration.split(":")]
+    assert sum(value * 60**power for power, value in enumerate(reversed(parts))) == seconds
