@@ -106,14 +106,18 @@ def _remove_interrupted_writes(root: Path, current: set[str]) -> None:
 def _remove_stale_feeds(root: Path, current: set[str]) -> list[str]:
     """Delete feed files this tool wrote earlier that the current build no longer makes."""
     removed = []
+    emptied: set[Path] = set()
     for folder in reversed(_feed_folders(root)):
         for path in sorted(folder.iterdir()):
             relative = path.relative_to(root).as_posix()
             if path.is_file() and _is_feed(root, path) and relative not in current:
                 path.unlink()
                 removed.append(relative)
-        if folder != root and not any(folder.iterdir()):
+                emptied.add(folder)
+        # Only a folder this build emptied goes (and then its parent, if that empties too).
+        if folder != root and folder in emptied and not any(folder.iterdir()):
             folder.rmdir()
+            emptied.add(folder.parent)
     return sorted(removed)
 
 

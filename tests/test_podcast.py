@@ -177,3 +177,16 @@ def test_any_duration_reads_back_and_is_written_for_podcast_apps(seconds: int, s
     [episode] = parsed.entries
     parts = [int(part) for part in episode.itunes_duration.split(":")]
     assert sum(value * 60**power for power, value in enumerate(reversed(parts))) == seconds
+
+
+def test_removing_the_podcast_config_removes_its_feed_and_nothing_else(
+    episodes: Site, store: Store
+) -> None:
+    (episodes.feeds / "mine").mkdir()  # a folder the build never wrote stays
+    text = episodes.config_path.read_text()
+    start = text.index("[feeds.podcast]")
+    episodes.config_path.write_text(text[:start] + text[text.index("\n\n", start) :])
+    report = build(store, episodes.config())
+    assert report.removed == ["podcast/atom.xml", "podcast/feed.json", "podcast/rss.xml"]
+    assert not (episodes.feeds / "podcast").exists()
+    assert (episodes.feeds / "mine").is_dir()
