@@ -14,7 +14,7 @@ from lxml import etree
 
 from publisher.build import build
 from publisher.content import Author, MediaFile, PublishedArticle, SiteSettings, parse_article
-from publisher.errors import ContentError
+from publisher.errors import ConfigError, ContentError
 from publisher.feeds import FeedSpec, PodcastChannel, render_rss
 from publisher.gather import gather
 from publisher.store import Store
@@ -190,3 +190,27 @@ def test_removing_the_podcast_config_removes_its_feed_and_nothing_else(
     assert report.removed == ["podcast/atom.xml", "podcast/feed.json", "podcast/rss.xml"]
     assert not (episodes.feeds / "podcast").exists()
     assert (episodes.feeds / "mine").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('image = "images/icon.png"', 'image = "images/icon.gif"', r"feeds\.podcast\.image"),
+        ('category = "News"\n', "", r"feeds\.podcast\.category"),
+        ('type = "episodic"', 'type = "daily"', r"feeds\.podcast\.type"),
+        (
+            '# websub_hub = "https://pubsubhubbub.appspot.com/"',
+            'websub_hub = "hub.example.org"',
+            r"feeds\.websub_hub: .*not an absolute http\(s\) URL",
+        ),
+        ('content = "full"', 'content = "some"', r"feeds\.content"),
+    ],
+)
+def test_bad_feed_settings_are_refused_naming_the_key(
+    site: Site, old: str, new: str, message: str
+) -> None:
+    text = site.config_path.read_text()
+    assert old in text
+    site.config_path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ConfigError, match=message):
+        site.config()
