@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urljoin
 
 from publisher.config import Config
-from publisher.errors import FeedError
-from publisher.feeds import FILE_NAMES, feed_specs, render_feeds
+from publisher.errors import FeedError, StoreError
+from publisher.feeds import FILE_NAMES, feed_media_type, feed_specs, is_current_feed, render_feeds
 from publisher.files import inside, remove_stale_temporaries, write_atomically
-from publisher.store import Store, public_articles
+from publisher.store import (
+    PUBLICATION_COUNTER,
+    Store,
+    counter_value,
+    public_articles,
+)
+from publisher.upstream import fetch_settings
+from publisher.websub import PingReport, queue_pings, send_due_pings
 
 log = logging.getLogger(__name__)
 
@@ -20,61 +30,96 @@ class BuildReport:
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    pings: PingReport | None = None
 
     def summary(self) -> str:
         """One line: what the build did."""
-        return (
+        line = (
             f"build: {len(self.written)} written, {len(self.unchanged)} unchanged, "
             f"{len(self.removed)} removed"
         )
+        return f"{line}; {self.pings.summary()}" if self.pings else line
 
 
-def build(store: Store, config: Config) -> BuildReport:
-    """Write the site feed and every category feed; remove feeds of categories that are gone."""
+def build(
+    store: Store, config: Config, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> BuildReport:
+    """Write every feed and archive page; remove feeds that are gone; ping the WebSub hub."""
     with store.transaction() as connection:
         articles = public_articles(connection)
-    files = render_feeds(feed_specs(config, articles), config.feeds.formats)
+        last_sequence = counter_value(connection, PUBLICATION_COUNTER)
+    files = render_feeds(feed_specs(config, articles, last_sequence), config.feeds.formats)
     report = BuildReport()
     root = config.feeds_dir
     try:
-        _remove_interrupted_writes(root)
+        _remove_interrupted_writes(root, set(files))
         for relative, data in sorted(files.items()):
             written = write_atomically(inside(root, relative), data)
             (report.written if written else report.unchanged).append(relative)
         report.removed = _remove_stale_feeds(root, set(files))
     except OSError as error:
         raise FeedError(f"cannot write feeds in {root}: {error}") from None
+    report.pings = _ping_hub(store, config, report.written, clock())
     return report
 
 
-def _remove_interrupted_writes(root: Path) -> None:
-    """Delete the temp files an interrupted build (a kill -9 mid-write) left in feed folders."""
+def _ping_hub(store: Store, config: Config, written: list[str], now: datetime) -> PingReport | None:
+    """Queue a ping for each changed subscription feed, then send what is due; never raise."""
+    hub = config.feeds.websub_hub
+    try:
+        with store.transaction() as connection:
+            if hub is not None:
+                topics = [urljoin(config.feeds_url, p) for p in written if is_current_feed(p)]
+                queue_pings(connection, hub, topics, now)
+        report = send_due_pings(store, hub, fetch_settings(config), now)
+        return report if hub is not None else None
+    except StoreError as error:  # the feeds are written: a ping can wait for the next build
+        log.warning("websub: pings not recorded: %s", error)
+        return None
+
+
+def _feed_folders(root: Path) -> list[Path]:
+    """The feeds folder and every folder below it that is not hidden."""
     folders = [root]
-    categories = root / "categories"
-    if categories.is_dir():
-        folders += [folder for folder in categories.iterdir() if folder.is_dir()]
     for folder in folders:
-        for path in remove_stale_temporaries(folder, set(FILE_NAMES.values())):
+        folders += sorted(
+            child
+            for child in folder.iterdir()
+            if child.is_dir() and not child.is_symlink() and not child.name.startswith(".")
+        )
+    return folders
+
+
+def _remove_interrupted_writes(root: Path, current: set[str]) -> None:
+    """Delete the temp files an interrupted build (a kill -9 mid-write) left in feed folders."""
+    if not root.is_dir():
+        return
+    for folder in _feed_folders(root):
+        prefix = "" if folder == root else folder.relative_to(root).as_posix() + "/"
+        names = set(FILE_NAMES.values())
+        names |= {path.removeprefix(prefix) for path in current if path.startswith(prefix)}
+        names |= {child.name for child in folder.iterdir() if _is_feed(root, child)}
+        for path in remove_stale_temporaries(folder, names):
             log.info("removed %s, left by an interrupted write", path)
 
 
 def _remove_stale_feeds(root: Path, current: set[str]) -> list[str]:
     """Delete feed files this tool wrote earlier that the current build no longer makes."""
     removed = []
-    candidates = [root / name for name in FILE_NAMES.values()]
-    categories = root / "categories"
-    if categories.is_dir():
-        candidates += [
-            folder / name
-            for folder in categories.iterdir()
-            if folder.is_dir()
-            for name in FILE_NAMES.values()
-        ]
-    for path in candidates:
-        relative = path.relative_to(root).as_posix()
-        if path.is_file() and relative not in current:
-            path.unlink()
-            removed.append(relative)
-            if path.parent != root and not any(path.parent.iterdir()):
-                path.parent.rmdir()
+    emptied: set[Path] = set()
+    for folder in reversed(_feed_folders(root)):
+        for path in sorted(folder.iterdir()):
+            relative = path.relative_to(root).as_posix()
+            if path.is_file() and _is_feed(root, path) and relative not in current:
+                path.unlink()
+                removed.append(relative)
+                emptied.add(folder)
+        # Only a folder this build emptied goes (and then its parent, if that empties too).
+        if folder != root and folder in emptied and not any(folder.iterdir()):
+            folder.rmdir()
+            emptied.add(folder.parent)
     return sorted(removed)
+
+
+def _is_feed(root: Path, path: Path) -> bool:
+    return feed_media_type(path.relative_to(root).as_posix()) is not None

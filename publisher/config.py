@@ -49,6 +49,13 @@ def _check_http_url(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+def _check_absolute_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{url!r} is not an absolute http(s) URL")
+    return url
+
+
 TimezoneName = Annotated[str, AfterValidator(_check_timezone)]
 HttpUrl = Annotated[str, AfterValidator(_check_http_url)]
 NonEmpty = Annotated[str, Field(min_length=1)]
@@ -121,11 +128,44 @@ class StoreConfig(_Section):
         return value
 
 
+ContentMode = Literal["full", "summary"]
+
+
+class PodcastOwner(_Section):
+    name: NonEmpty
+    email: NonEmpty
+
+
+class PodcastConfig(_Section):
+    """`[feeds.podcast]`: the episodes' feed (`feeds/podcast/`) with Apple's iTunes tags."""
+
+    title: str | None = None  # default: the site's title
+    category: NonEmpty
+    subcategory: str | None = None
+    explicit: bool = False
+    owner: PodcastOwner
+    image: str | None = None  # a content file or a URL (JPEG or PNG); default: [site] icon
+    author: str | None = None  # default: the site author's name
+    type: Literal["episodic", "serial"] = "episodic"
+
+    @field_validator("image")
+    @classmethod
+    def _jpeg_or_png(cls, value: str | None) -> str | None:
+        if value is not None and not urlsplit(value).path.lower().endswith((".jpg", ".png")):
+            raise ValueError(f"{value!r}: the podcast image must be a .jpg or .png file")
+        return value
+
+
 class FeedsConfig(_Section):
     dir: Path = Path("feeds")
     url: str = "/feeds/"
     max_items: Annotated[int, Field(ge=1, le=10_000, strict=True)] = 50
     formats: Annotated[tuple[FeedFormat, ...], Field(min_length=1)] = ("rss", "atom", "json")
+    archive_page_size: Annotated[int, Field(ge=1, le=10_000, strict=True)] = 50
+    content: ContentMode = "full"
+    category_content: dict[str, ContentMode] = {}  # a category's slug -> its feeds' content
+    websub_hub: Annotated[str, AfterValidator(_check_absolute_url)] | None = None
+    podcast: PodcastConfig | None = None
 
     @field_validator("formats")
     @classmethod

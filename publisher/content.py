@@ -9,7 +9,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -27,6 +27,7 @@ from publisher.markup import (
     url_resolver,
 )
 
+DURATION_PATTERN = re.compile(r"^(?:\d+|\d+:[0-5]\d|\d+:[0-5]\d:[0-5]\d)$")
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 ARTICLE_SUFFIXES = (".md", ".markdown")
 
@@ -46,6 +47,16 @@ class Image:
     alt: str
     caption: str = ""
     credit: str = ""
+    length: int | None = None
+    media_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Audio:
+    """A podcast episode: the audio file's URL, its duration in seconds, length and type."""
+
+    url: str
+    duration: int | None = None
     length: int | None = None
     media_type: str | None = None
 
@@ -85,6 +96,7 @@ class Article:
     tags: tuple[str, ...]
     draft: bool
     origin: Origin | None = None  # set for items of upstream feeds
+    audio: Audio | None = None  # front matter `audio:`: a podcast episode
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +133,21 @@ class _ImageMatter(BaseModel):
     credit: str = ""
 
 
+class _AudioMatter(BaseModel):
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+    url: str = Field(min_length=1)
+    duration: str | None = None  # "12:34", "1:02:03" or seconds
+    length: Annotated[int, Field(ge=0)] | None = None  # bytes, for a URL
+    type: str | None = None  # the media type, for a URL
+
+    @field_validator("duration")
+    @classmethod
+    def _duration_shape(cls, value: str | None) -> str | None:
+        if value is not None and not DURATION_PATTERN.match(value.strip()):
+            raise ValueError(f"duration {value!r} must be seconds, MM:SS or H:MM:SS")
+        return value
+
+
 DateOrDateTime = datetime | date
 
 
@@ -137,6 +164,7 @@ class _FrontMatter(BaseModel):
     authors: list[str | _Person] = []
     summary: str | None = None
     image: str | _ImageMatter | None = None
+    audio: _AudioMatter | None = None
     categories: list[str] = []
     tags: list[str] = []
     draft: bool = False
@@ -153,6 +181,11 @@ class _FrontMatter(BaseModel):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("audio", mode="before")
+    @classmethod
+    def _audio_from_url(cls, value: Any) -> Any:
+        return {"url": value} if isinstance(value, str) else value
 
     @field_validator("slug")
     @classmethod
@@ -237,6 +270,7 @@ def parse_article(source: str, raw: bytes, site: SiteSettings, media: MediaLooku
         categories=_categories(matter.categories, fail),
         tags=tuple(dict.fromkeys(tag for tag in map(plain_text, matter.tags) if tag)),
         draft=matter.draft,
+        audio=_audio(source, matter.audio, resolve, media, fail) if matter.audio else None,
     )
 
 
@@ -389,6 +423,32 @@ def _image(
     if found is None:
         fail("image", f"image file {local!r} not found in the content folder")
     return Image(resolve(given.url), alt, caption, credit, found.length, found.media_type)
+
+
+def _audio(
+    source: str,
+    audio: _AudioMatter,
+    resolve: Callable[[str], str],
+    media: MediaLookup,
+    fail: Callable[[str, str], NoReturn],
+) -> Audio:
+    duration = _seconds(audio.duration) if audio.duration else None
+    local = content_path(source, audio.url)
+    if local is None:
+        guessed, _ = mimetypes.guess_type(urlsplit(audio.url).path)
+        return Audio(resolve(audio.url), duration, audio.length, audio.type or guessed)
+    found = media(local)
+    if found is None:
+        fail("audio", f"audio file {local!r} not found in the content folder")
+    return Audio(resolve(audio.url), duration, found.length, found.media_type)
+
+
+def _seconds(duration: str) -> int:
+    """`"12:34"`, `"1:02:03"` or `"754"` as a number of seconds."""
+    total = 0
+    for part in duration.strip().split(":"):
+        total = total * 60 + int(part)
+    return total
 
 
 def _categories(names: list[str], fail: Callable[[str, str], NoReturn]) -> tuple[Category, ...]:

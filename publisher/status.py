@@ -24,6 +24,7 @@ from publisher.delivery import FAILED, PENDING, SENT, UNCERTAIN, ledger_counts
 from publisher.gather import last_gather
 from publisher.ledger import RETRYABLE, SKIPPED, RemainingRows
 from publisher.scheduler import ADVISORY_LOCK_KEY, STANDBY_LOCK_KEY
+from publisher.websub import pending_ping_count
 from publisher.wording import count
 
 # The ledger kinds every edition shows, in this order, even at zero. Another kind of count
@@ -86,6 +87,7 @@ class SiteStatus:
     digests: tuple[DigestStatus, ...]
     subscribers: Mapping[str, int]
     daemon: DaemonStatus
+    websub_pings: int = 0  # publish pings waiting for the WebSub hub
 
 
 def site_status(
@@ -109,6 +111,7 @@ def site_status(
         gathered = last_gather(connection)
         everyone = subscriber_counts(connection)
         jobs = stored_jobs(connection)
+        pings = pending_ping_count(connection)
     return SiteStatus(
         title=config.site.title,
         config=show_path(config.path),
@@ -131,6 +134,7 @@ def site_status(
             jobs=jobs,
             standby=daemon_is_waiting(config, store_.engine),
         ),
+        websub_pings=pings,
     )
 
 
@@ -286,6 +290,7 @@ def status_document(status: SiteStatus) -> dict[str, Any]:
             "standby": status.daemon.standby,
             "jobs": [{"id": job.id, "next_run": _iso(job.next_run)} for job in status.daemon.jobs],
         },
+        "websub_pings": status.websub_pings,
     }
 
 
@@ -339,6 +344,8 @@ def status_lines(status: SiteStatus, zone: ZoneInfo) -> list[str]:
             lines.extend(f"    remaining: {hint}" for hint in remaining_hints(digest.last_edition))
         lines.append(f"    subscribers: {_by_status(digest.subscribers)}")
     lines.append(f"subscribers: {_by_status(status.subscribers)}")
+    if status.websub_pings:
+        lines.append(f"websub: {count(status.websub_pings, 'ping')} waiting for the hub")
     lines.append(_daemon_line(status.daemon))
     lines.extend(
         f"  {job.id}: next run {_local(job.next_run, zone) if job.next_run else 'paused'}"

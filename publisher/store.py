@@ -18,7 +18,15 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection, Engine
 
-from publisher.content import Article, Author, Category, Image, Origin, PublishedArticle
+from publisher.content import (
+    Article,
+    Audio,
+    Author,
+    Category,
+    Image,
+    Origin,
+    PublishedArticle,
+)
 from publisher.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -76,6 +84,7 @@ articles = sa.Table(
     sa.Column("file_mtime_ns", sa.BigInteger, nullable=False),
     sa.Column("feed_source", sa.String(64), nullable=True),  # made by migration 0009
     sa.Column("origin", sa.JSON, nullable=True),
+    sa.Column("audio", sa.JSON, nullable=True),  # made by migration 0012
 )
 
 counters = sa.Table(
@@ -248,6 +257,12 @@ def take_sequence_numbers(connection: Connection, counter: str, count: int) -> r
     return range(int(last) - count + 1, int(last) + 1)
 
 
+def counter_value(connection: Connection, counter: str) -> int:
+    """The last number a counter handed out (0 if it has none yet)."""
+    value = connection.scalar(sa.select(counters.c.value).where(counters.c.name == counter))
+    return int(value or 0)
+
+
 def lock_counter(connection: Connection, counter: str) -> None:
     """Hold a counter's row until the transaction ends: PostgreSQL writers of it take turns.
 
@@ -315,6 +330,7 @@ def article_values(article: Article) -> dict[str, Any]:
         "published_at": article.date,
         "feed_source": article.origin.name if article.origin else None,
         "origin": asdict(article.origin) if article.origin else None,
+        "audio": asdict(article.audio) if article.audio else None,
     }
 
 
@@ -419,6 +435,7 @@ def _published(row: Any) -> PublishedArticle:
         tags=tuple(row["tags"]),
         draft=False,
         origin=Origin(**row["origin"]) if row["origin"] else None,
+        audio=Audio(**row["audio"]) if row["audio"] else None,
     )
     return PublishedArticle(
         guid=row["guid"],
@@ -691,4 +708,18 @@ source_items = sa.Table(
     sa.Column("article_id", sa.Integer, sa.ForeignKey("articles.id"), nullable=True),
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("first_seen_at", UtcDateTime, nullable=False),
+)
+
+
+# WebSub publish pings waiting to reach the hub: made by migration 0012 ---------------------
+
+websub_pings = sa.Table(
+    "websub_pings",
+    metadata,
+    sa.Column("hub", sa.String(512), primary_key=True),
+    sa.Column("topic", sa.String(512), primary_key=True),
+    sa.Column("queued_at", UtcDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
 )

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path, PurePosixPath
+from urllib.parse import urljoin
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -29,7 +30,13 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from publisher.content import ARTICLE_SUFFIXES
-from publisher.feeds import FILE_NAMES, MEDIA_TYPES
+from publisher.feeds import (
+    FILE_NAMES,
+    MEDIA_TYPES,
+    feed_media_type,
+    is_current_feed,
+    websub_link_header,
+)
 from publisher.web.security import ARCHIVE_POLICY, MEDIA_POLICY
 from publisher.web.site import WebSite
 
@@ -176,7 +183,11 @@ def _validators(version: FileVersion, etag: str, cache_control: str) -> dict[str
 
 
 def text_file_response(
-    request: Request, path: Path, media_type: str, policy: str | None = None
+    request: Request,
+    path: Path,
+    media_type: str,
+    policy: str | None = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> Response:
     """A feed or an edition: conditional, and gzipped when the client accepts it."""
     try:
@@ -191,6 +202,7 @@ def text_file_response(
     }
     if policy:
         headers["content-security-policy"] = policy
+    headers |= extra_headers or {}
     if is_not_modified(request.headers, (version.etag, version.gzip_etag), version.last_modified):
         return Response(status_code=304, headers=headers)
     if compress:
@@ -230,11 +242,18 @@ class FileRoutes:
 
     def feed(self, request: Request) -> Response:
         relative = str(request.path_params["path"])
-        path = find_file(self.site.config.feeds_dir, relative)
-        media_type = FEED_TYPES.get(path.name) if path else None
+        config = self.site.config
+        path = find_file(config.feeds_dir, relative)
+        # Judged on the file found, as find_file asks: its path inside the feeds folder.
+        found = path.relative_to(config.feeds_dir.resolve()).as_posix() if path else ""
+        media_type = feed_media_type(found) if path else None
         if path is None or media_type is None:
             raise HTTPException(404)
-        return text_file_response(request, path, media_type)
+        extra = {}
+        if config.feeds.websub_hub and is_current_feed(found):
+            self_url = urljoin(config.feeds_url, found)
+            extra["link"] = websub_link_header(config.feeds.websub_hub, self_url)
+        return text_file_response(request, path, f"{media_type}; charset=utf-8", None, extra)
 
     def archive(self, request: Request) -> Response:
         relative = str(request.path_params["path"])
