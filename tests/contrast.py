@@ -2,8 +2,9 @@
 
 `contrast_ratio("#57534c", "#ffffff")` is what WCAG's "contrast (minimum)" asks about: AA wants
 4.5:1 for body text. A foreground with alpha is first laid over its background, as a browser
-paints it. `css_rules` and `resolve_variables` read a small stylesheet well enough to list the
-colours each rule sets.
+paints it. `contrast_between` compares two colours already read; `opaque_colour` reads one
+leniently (None for what is not an opaque colour). `css_rules` and `resolve_variables` read a
+small stylesheet well enough to list the colours each rule sets.
 """
 
 from __future__ import annotations
@@ -50,6 +51,16 @@ def parse_colour(text: str) -> Colour:
     raise ValueError(f"not a colour: {text!r}")
 
 
+def opaque_colour(text: str) -> Colour | None:
+    """`parse_colour`, an `!important` after the colour allowed, for an opaque colour; None for
+    anything else (transparent, inherit, a partly transparent colour)."""
+    try:
+        colour = parse_colour(text.strip().lower().removesuffix("!important"))
+    except ValueError:
+        return None
+    return colour if colour.alpha == 1 else None
+
+
 def _channel(part: str) -> float:
     number = float(part[:-1]) * 255 / 100 if part.endswith("%") else float(part)
     if not 0 <= number <= 255:
@@ -91,8 +102,12 @@ def contrast_ratio(foreground: str, background: str) -> float:
     back = parse_colour(background)
     if back.alpha < 1:
         back = over(back, Colour(255, 255, 255))
-    front = over(parse_colour(foreground), back)
-    lighter, darker = sorted((relative_luminance(front), relative_luminance(back)), reverse=True)
+    return contrast_between(over(parse_colour(foreground), back), back)
+
+
+def contrast_between(first: Colour, second: Colour) -> float:
+    """The contrast ratio (1 to 21) of two opaque colours, whichever order they come in."""
+    lighter, darker = sorted(map(relative_luminance, (first, second)), reverse=True)
     return (lighter + 0.05) / (darker + 0.05)
 
 

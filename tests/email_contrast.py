@@ -1,13 +1,13 @@
-"""WCAG 2 contrast of the text in an email: colours, luminance, and each text's colour pair.
+"""WCAG 2 contrast of the text in an email: each text's colour pair (colours, luminance and
+ratios come from tests/contrast.py).
 
-Pure functions over values: a colour string, an inlined HTML document, a stylesheet. The pairs
-come from the email itself, as premailer inlined it, so every piece of text is checked against
-the background it actually sits on (the nearest ancestor that paints one).
+Pure functions over values: an inlined HTML document, a stylesheet. The pairs come from the
+email itself, as premailer inlined it, so every piece of text is checked against the background
+it actually sits on (the nearest ancestor that paints one).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,52 +16,11 @@ import cssutils
 from lxml import etree
 from lxml.cssselect import CSSSelector
 
-Colour = tuple[int, int, int]
+from tests.contrast import Colour, contrast_between, opaque_colour
 
 # What a mail client paints when the email sets nothing: black text on white.
-DEFAULT_TEXT: Colour = (0, 0, 0)
-DEFAULT_BACKGROUND: Colour = (255, 255, 255)
-_HEX = re.compile(r"#([0-9a-f]{3}|[0-9a-f]{6})")
-_RGB = re.compile(r"rgba?\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*(?:,\s*([\d.]+)\s*)?\)")
-_NAMED: dict[str, Colour] = {"black": (0, 0, 0), "white": (255, 255, 255)}
-
-
-def parse_colour(value: str) -> Colour | None:
-    """`#rgb`, `#rrggbb`, `rgb()`, an opaque `rgba()`, black or white; None for anything else
-    (transparent, inherit, a partly transparent colour)."""
-    value = value.strip().lower().removesuffix("!important").strip()
-    if value in _NAMED:
-        return _NAMED[value]
-    if match := _HEX.fullmatch(value):
-        digits = match.group(1)
-        if len(digits) == 3:
-            digits = "".join(digit * 2 for digit in digits)
-        red, green, blue = (int(digits[index : index + 2], 16) for index in (0, 2, 4))
-        return (red, green, blue)
-    if match := _RGB.fullmatch(value):
-        alpha = match.group(4)
-        if alpha is not None and float(alpha) < 1:
-            return None
-        red, green, blue = (int(match.group(index)) for index in (1, 2, 3))
-        return (red, green, blue)
-    return None
-
-
-def relative_luminance(colour: Colour) -> float:
-    """WCAG 2's relative luminance of an sRGB colour, 0 (black) to 1 (white)."""
-
-    def linear(channel: int) -> float:
-        value = channel / 255
-        return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
-
-    red, green, blue = colour
-    return 0.2126 * linear(red) + 0.7152 * linear(green) + 0.0722 * linear(blue)
-
-
-def contrast_ratio(first: Colour, second: Colour) -> float:
-    """WCAG 2's contrast ratio of two colours, 1 to 21, whichever order they come in."""
-    lighter, darker = sorted(map(relative_luminance, (first, second)), reverse=True)
-    return (lighter + 0.05) / (darker + 0.05)
+DEFAULT_TEXT = Colour(0, 0, 0)
+DEFAULT_BACKGROUND = Colour(255, 255, 255)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +34,7 @@ class TextPair:
 
     @property
     def ratio(self) -> float:
-        return contrast_ratio(self.colour, self.background)
+        return contrast_between(self.colour, self.background)
 
 
 def declarations(style: str) -> dict[str, str]:
@@ -160,7 +119,7 @@ def inherited_colour(
     # Text colour is inherited; a background shows through from the nearest ancestor that paints.
     for ancestor in (element, *element.iterancestors()):
         value = _style(ancestor, extra or {}).get(name)
-        if value is not None and (colour := parse_colour(value)) is not None:
+        if value is not None and (colour := opaque_colour(value)) is not None:
             return colour
     return None
 

@@ -23,7 +23,7 @@ from publisher.digest import (
 from publisher.gather import gather
 from publisher.store import Store, public_articles
 from tests.conftest import ARTIFACTS, SAMPLE_NOW, MovableClock, Site
-from tests.email_contrast import contrast_ratio, parse_colour, relative_luminance
+from tests.contrast import Colour, contrast_between, opaque_colour, relative_luminance
 
 SITE_MEDIA = "https://gazette.example.org/media/"
 RECIPIENT = Recipient(
@@ -106,13 +106,13 @@ def open_digest(browser: Browser, digest_file: Path, site: Site) -> Iterator[Any
         page.close()
 
 
-def colour(value: str) -> tuple[int, int, int]:
-    parsed = parse_colour(value)
+def colour(value: str) -> Colour:
+    parsed = opaque_colour(value)
     assert parsed is not None, value
     return parsed
 
 
-def background_of(page: Page, selector: str) -> tuple[int, int, int]:
+def background_of(page: Page, selector: str) -> Colour:
     return colour(
         page.evaluate(f"getComputedStyle(document.querySelector({selector!r})).backgroundColor")
     )
@@ -123,7 +123,7 @@ def faint_texts(page: Page) -> tuple[int, list[str]]:
     faint = [
         f"<{text['tag']} class={text['cls']!r}> {text['text']!r}: {ratio:.2f}:1"
         for text in texts
-        if (ratio := contrast_ratio(colour(text["colour"]), colour(text["background"]))) < 4.5
+        if (ratio := contrast_between(colour(text["colour"]), colour(text["background"]))) < 4.5
     ]
     return len(texts), faint
 

@@ -28,16 +28,14 @@ from publisher.gather import gather
 from publisher.store import Store, public_articles
 from publisher.welcome import render_welcome, welcome_digests
 from tests.conftest import SAMPLE_NOW, MovableClock, Site
+from tests.contrast import Colour, contrast_between, opaque_colour, relative_luminance
 from tests.email_contrast import (
     DEFAULT_BACKGROUND,
     DEFAULT_TEXT,
     TextPair,
-    contrast_ratio,
     dark_mode_rules,
     declarations,
     inherited_colour,
-    parse_colour,
-    relative_luminance,
     style_rules,
     text_pairs,
 )
@@ -101,40 +99,40 @@ def too_faint(pairs: list[TextPair]) -> list[str]:
 
 
 def test_black_on_white_is_21_to_1_and_a_colour_on_itself_1_to_1() -> None:
-    assert contrast_ratio((0, 0, 0), (255, 255, 255)) == pytest.approx(21)
-    assert contrast_ratio((255, 255, 255), (0, 0, 0)) == pytest.approx(21)
-    assert contrast_ratio((119, 115, 107), (119, 115, 107)) == pytest.approx(1)
+    assert contrast_between(Colour(0, 0, 0), Colour(255, 255, 255)) == pytest.approx(21)
+    assert contrast_between(Colour(255, 255, 255), Colour(0, 0, 0)) == pytest.approx(21)
+    assert contrast_between(Colour(119, 115, 107), Colour(119, 115, 107)) == pytest.approx(1)
 
 
 def test_the_grey_at_the_aa_threshold_passes_and_the_next_lighter_one_fails() -> None:
     # #767676 on white is the lightest grey that meets 4.5:1; #777777 is not.
-    assert contrast_ratio((0x76, 0x76, 0x76), (255, 255, 255)) == pytest.approx(4.54, abs=0.01)
-    assert contrast_ratio((0x77, 0x77, 0x77), (255, 255, 255)) < WCAG_AA
+    assert contrast_between(Colour(0x76, 0x76, 0x76), Colour(255, 255, 255)) == pytest.approx(
+        4.54, abs=0.01
+    )
+    assert contrast_between(Colour(0x77, 0x77, 0x77), Colour(255, 255, 255)) < WCAG_AA
 
 
 def test_relative_luminance_of_pure_primaries() -> None:
-    assert relative_luminance((255, 0, 0)) == pytest.approx(0.2126)
-    assert relative_luminance((0, 255, 0)) == pytest.approx(0.7152)
-    assert relative_luminance((0, 0, 255)) == pytest.approx(0.0722)
+    assert relative_luminance(Colour(255, 0, 0)) == pytest.approx(0.2126)
+    assert relative_luminance(Colour(0, 255, 0)) == pytest.approx(0.7152)
+    assert relative_luminance(Colour(0, 0, 255)) == pytest.approx(0.0722)
 
 
 @pytest.mark.parametrize(
     ("value", "colour"),
     [
-        ("#abc", (0xAA, 0xBB, 0xCC)),
-        ("#16212B", (0x16, 0x21, 0x2B)),
-        ("rgb(1, 2, 3)", (1, 2, 3)),
-        ("rgba(1, 2, 3, 1)", (1, 2, 3)),
-        ("#6b675f !important", (0x6B, 0x67, 0x5F)),
-        ("white", (255, 255, 255)),
+        ("#abc", Colour(0xAA, 0xBB, 0xCC)),
+        ("#16212B", Colour(0x16, 0x21, 0x2B)),
+        ("rgb(1, 2, 3)", Colour(1, 2, 3)),
+        ("rgba(1, 2, 3, 1)", Colour(1, 2, 3)),
+        ("#6b675f !important", Colour(0x6B, 0x67, 0x5F)),
+        ("white", Colour(255, 255, 255)),
         ("rgba(1, 2, 3, 0.5)", None),
         ("transparent", None),
     ],
 )
-def test_colours_are_read_in_every_form_the_css_uses(
-    value: str, colour: tuple[int, int, int] | None
-) -> None:
-    assert parse_colour(value) == colour
+def test_colours_are_read_in_every_form_the_css_uses(value: str, colour: Colour | None) -> None:
+    assert opaque_colour(value) == colour
 
 
 def test_the_checker_finds_the_old_footer_and_postal_address() -> None:
@@ -199,4 +197,4 @@ def test_the_preheader_is_not_written_in_its_background_colour(
     assert "color" not in declarations(preheader.get("style"))
     colour = inherited_colour(preheader, "color") or DEFAULT_TEXT
     background = inherited_colour(preheader, "background-color") or DEFAULT_BACKGROUND
-    assert contrast_ratio(colour, background) >= WCAG_AA
+    assert contrast_between(colour, background) >= WCAG_AA
