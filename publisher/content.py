@@ -85,6 +85,7 @@ class Article:
     tags: tuple[str, ...]
     draft: bool
     origin: Origin | None = None  # set for items of upstream feeds
+    related: tuple[str, ...] | None = None  # slugs from `related:`, chosen by hand
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +142,7 @@ class _FrontMatter(BaseModel):
     tags: list[str] = []
     draft: bool = False
     updated: DateOrDateTime | None = None
+    related: list[str] | None = None
 
     @field_validator("title")
     @classmethod
@@ -149,7 +151,7 @@ class _FrontMatter(BaseModel):
             raise ValueError("title is empty")
         return value
 
-    @field_validator("categories", "tags", mode="before")
+    @field_validator("categories", "tags", "related", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
@@ -237,6 +239,7 @@ def parse_article(source: str, raw: bytes, site: SiteSettings, media: MediaLooku
         categories=_categories(matter.categories, fail),
         tags=tuple(dict.fromkeys(tag for tag in map(plain_text, matter.tags) if tag)),
         draft=matter.draft,
+        related=_related(matter.related, fail) if matter.related is not None else None,
     )
 
 
@@ -389,6 +392,13 @@ def _image(
     if found is None:
         fail("image", f"image file {local!r} not found in the content folder")
     return Image(resolve(given.url), alt, caption, credit, found.length, found.media_type)
+
+
+def _related(slugs: list[str], fail: Callable[[str, str], NoReturn]) -> tuple[str, ...]:
+    for slug in slugs:
+        if not SLUG_PATTERN.match(slug):
+            fail("related", f"related: {slug!r} is not an article slug")
+    return tuple(dict.fromkeys(slugs))
 
 
 def _categories(names: list[str], fail: Callable[[str, str], NoReturn]) -> tuple[Category, ...]:

@@ -16,6 +16,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from publisher import __version__
+from publisher.authors import AuthorDirectory
 from publisher.config import Config, FeedFormat
 from publisher.content import Article, Author, PublishedArticle
 from publisher.markup import strip_forbidden_characters as clean
@@ -52,8 +53,10 @@ class FeedSpec:
         return max((entry.updated for entry in self.entries), default=EMPTY_FEED_UPDATED)
 
 
-def feed_specs(config: Config, articles: Sequence[PublishedArticle]) -> list[FeedSpec]:
-    """The site feed and one feed per category, each holding the newest `max_items` articles."""
+def feed_specs(
+    config: Config, articles: Sequence[PublishedArticle], authors: AuthorDirectory | None = None
+) -> list[FeedSpec]:
+    """The site feed, one per category and one per author, each of the newest `max_items`."""
     site, limit = config.site, config.feeds.max_items
     newest_first = sorted(articles, key=lambda a: (-a.article.date.timestamp(), a.guid))
     description = site.description or site.title
@@ -82,6 +85,20 @@ def feed_specs(config: Config, articles: Sequence[PublishedArticle]) -> list[Fee
                 language=site.language,
                 author=specs[0].author,
                 entries=tuple(members[:limit]),
+            )
+        )
+    for group in authors.groups(newest_first) if authors is not None else ():
+        byline = group.byline
+        specs.append(
+            FeedSpec(
+                folder=f"authors/{byline.slug}",
+                title=f"{site.title}: {byline.name}",
+                home_url=byline.page_url,
+                feed_url=urljoin(config.feeds_url, f"authors/{byline.slug}/"),
+                description=f"Articles by {byline.name} from {site.title}",
+                language=site.language,
+                author=Author(byline.name, None, byline.page_url),
+                entries=group.entries[:limit],
             )
         )
     return specs

@@ -24,6 +24,7 @@ from publisher.gather import Clock, system_clock
 from publisher.store import open_store
 from publisher.tokens import load_secret
 from publisher.web.articles import ArticlePages
+from publisher.web.authors import AuthorPages
 from publisher.web.files import FileRoutes
 from publisher.web.preferences import PreferencePages
 from publisher.web.security import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
@@ -61,6 +62,7 @@ def create_app(
         *FileRoutes(site).routes(),
         *Subscriptions(site).routes(),
         *PreferencePages(site).routes(),
+        *AuthorPages(site).routes(),
         *ArticlePages(site).routes(),
         *webhooks.routes(),
     ]

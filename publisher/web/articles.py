@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from publisher.content import PublishedArticle
 from publisher.store import public_article_at, public_articles_in_category
+from publisher.web.authors import article_context
 from publisher.web.site import PageError, WebSite, feed_links
 
 CATEGORY_ARTICLES = 100
@@ -50,6 +51,7 @@ class ArticlePages:
             "updated": published.updated,
             "category_urls": category_urls,
         }
+        context |= await run_in_threadpool(article_context, self.site, published)
         return self.site.render(
             request, "article", context, headers={"cache-control": PAGE_CACHING}
         )
