@@ -227,12 +227,12 @@ class AuthorDirectory:
             self._by_name.setdefault(profile.name.casefold(), profile)
 
     def profile_for(self, author: Author) -> AuthorProfile | None:
-        """The profile an author's name names: by slug, by name, or by the slug of the name."""
+        """The profile an author's name names: as a slug, by the slug of the name, by name."""
         name = author.name.strip()
         return (
             self._by_slug.get(name)
-            or self._by_name.get(name.casefold())
             or self._by_slug.get(author_slug(name))
+            or self._by_name.get(name.casefold())
         )
 
     def byline(self, author: Author) -> Byline | None:

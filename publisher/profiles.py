@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy.engine import Connection
 
 from publisher import store
-from publisher.authors import AUTHORS_FOLDER, AuthorProfile, parse_profile
+from publisher.authors import AUTHORS_FOLDER, AuthorProfile, author_slug, parse_profile
 from publisher.content import MediaLookup, SiteSettings, is_article_file
 from publisher.errors import ContentError
 
@@ -118,12 +118,15 @@ def _checked(profile: AuthorProfile, earlier: list[AuthorProfile]) -> AuthorProf
 
 
 def _check_names(profiles: list[AuthorProfile], errors: list[ContentError]) -> None:
-    """Two stored profiles of one name (one edited, one not) cannot both be matched: say so."""
-    seen: dict[str, AuthorProfile] = {}
-    reported = {error.path for error in errors}
+    """Two stored profiles of one name cannot both be matched by it: report the one that is not
+    (the one whose slug is not the slug of the name, else the later slug)."""
+    by_name: dict[str, list[AuthorProfile]] = {}
     for profile in profiles:
-        other = seen.setdefault(profile.name.casefold(), profile)
-        if other is not profile and profile.source not in reported:
-            errors.append(
-                ContentError(profile.source, 1, f"name {profile.name!r} is used by {other.source}")
-            )
+        by_name.setdefault(profile.name.casefold(), []).append(profile)
+    reported = {error.path for error in errors}
+    for same in by_name.values():
+        matched = next((p for p in same if p.slug == author_slug(p.name)), same[0])
+        for other in same:
+            if other is not matched and other.source not in reported:
+                message = f"name {other.name!r} is used by {matched.source}"
+                errors.append(ContentError(other.source, 1, message))

@@ -1,0 +1,96 @@
+"""Related articles: shared tags and categories, then recency, then GUID; chosen by hand."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from publisher.related import RelatedCandidate, related_articles
+
+DAY = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def candidate(
+    guid: str,
+    day: int = 0,
+    tags: tuple[str, ...] = (),
+    categories: tuple[str, ...] = (),
+    chosen: tuple[str, ...] | None = None,
+) -> RelatedCandidate:
+    return RelatedCandidate(guid, guid, DAY + timedelta(days=day), tags, categories, chosen)
+
+
+def test_shared_tags_count_more_than_a_shared_category_then_newer_first() -> None:
+    articles = [
+        candidate("base", tags=("harbour", "ferry"), categories=("news",)),
+        candidate("one-tag-old", day=1, tags=("harbour",)),
+        candidate("two-tags", day=0, tags=("ferry", "Harbour")),
+        candidate("category-only", day=9, categories=("news",)),
+        candidate("one-tag-new", day=5, tags=("ferry",)),
+        candidate("unrelated", day=20, tags=("lanterns",), categories=("culture",)),
+    ]
+    related = related_articles(articles)
+    assert related["base"] == ("two-tags", "one-tag-new", "one-tag-old")
+
+
+def test_three_at_most_and_never_the_article_itself_nor_one_sharing_nothing() -> None:
+    articles = [candidate(f"a{n}", day=n, categories=("news",)) for n in range(6)]
+    articles.append(candidate("alone", tags=("unique",)))
+    related = related_articles(articles)
+    assert related["a0"] == ("a5", "a4", "a3")
+    assert related["alone"] == ()
+
+
+def test_ties_are_broken_by_guid() -> None:
+    articles = [
+        candidate("base", tags=("t",)),
+        candidate("tag:b", day=3, tags=("t",)),
+        candidate("tag:a", day=3, tags=("t",)),
+        candidate("tag:c", day=3, tags=("t",)),
+        candidate("tag:0", day=3, tags=("t",)),
+    ]
+    assert related_articles(articles)["base"] == ("tag:0", "tag:a", "tag:b")
+
+
+def test_related_front_matter_overrides_in_its_order_skipping_unknown_and_itself() -> None:
+    articles = [
+        candidate("base", tags=("t",), chosen=("far", "missing", "base", "far", "near")),
+        candidate("near", tags=("t",)),
+        candidate("far", tags=("other",)),
+    ]
+    assert related_articles(articles)["base"] == ("far", "near")
+
+
+def test_empty_override_shows_no_related_articles() -> None:
+    articles = [candidate("base", tags=("t",), chosen=()), candidate("near", tags=("t",))]
+    assert related_articles(articles)["base"] == ()
+
+
+words = st.sampled_from(["harbour", "ferry", "council", "tide", "lanterns"])
+candidates = st.lists(
+    st.builds(
+        candidate,
+        guid=st.text("abcdef", min_size=1, max_size=4),
+        day=st.integers(0, 5),
+        tags=st.lists(words, max_size=3).map(tuple),
+        categories=st.lists(st.sampled_from(["news", "culture"]), max_size=2).map(tuple),
+    ),
+    unique_by=lambda c: c.guid,
+    max_size=12,
+)
+
+
+@given(candidates, st.randoms(use_true_random=False))
+def test_same_articles_in_any_order_give_the_same_choice(
+    articles: list[RelatedCandidate], shuffler: random.Random
+) -> None:
+    shuffled = list(articles)
+    shuffler.shuffle(shuffled)
+    first = related_articles(articles)
+    assert related_articles(shuffled) == first
+    for guid, chosen in first.items():
+        assert guid not in chosen
+        assert len(chosen) <= 3
