@@ -258,7 +258,9 @@ class _GatherRun:
         self.report.errors += gather_profiles(
             connection, self.config.content_dir, self.site, self.media, rerender
         )
-        store.put_related(connection, related_articles(store.related_candidates(connection)))
+        report = self.report
+        if rerender or report.new or report.updated or report.withdrawn or report.published:
+            store.put_related(connection, related_articles(store.related_candidates(connection)))
         self.report.scheduled = store.count_articles(connection, store.SCHEDULED)
         store.put_setting(connection, _FINGERPRINT_SETTING, fingerprint)
         store.put_setting(connection, LAST_GATHER_SETTING, _gather_record(self.report, self.now))

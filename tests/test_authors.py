@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 import feedparser
 import lxml.html
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from publisher.authors import (
     AuthorDirectory,
@@ -371,3 +373,19 @@ def test_article_page_carries_news_article_json_ld(web: Web) -> None:
     ]
     assert data["publisher"]["name"] == "The Harbour Gazette"
     assert data["publisher"]["logo"]["url"] == "https://gazette.example.org/media/images/logo.png"
+
+
+@given(st.text(max_size=40), st.text(max_size=200))
+def test_any_profile_text_gives_a_profile_or_a_located_error(name: str, bio: str) -> None:
+    text = f"---\nname: {json.dumps(name)}\n---\n{bio}\n"
+    try:
+        profile = parse(text)
+    except ContentError as error:
+        failed = error
+    else:
+        assert profile.name == " ".join(profile.name.split())
+        assert profile.name
+        assert "<script" not in profile.bio_html.lower()
+        return
+    assert failed.path == "authors/ada-lovelace.md"
+    assert failed.line >= 1

@@ -8,7 +8,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
+from publisher.gather import gather
 from publisher.related import RelatedCandidate, related_articles
+from publisher.store import Store, open_store, public_articles, related_public_articles
+from tests.conftest import MovableClock, Site
 
 DAY = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -76,10 +79,10 @@ candidates = st.lists(
         guid=st.text("abcdef", min_size=1, max_size=4),
         day=st.integers(0, 5),
         tags=st.lists(words, max_size=3).map(tuple),
-        categories=st.lists(st.sampled_from(["news", "culture"]), max_size=2).map(tuple),
+        categories=st.lists(st.sampled_from(["news", "culture", "sport"]), max_size=3).map(tuple),
     ),
     unique_by=lambda c: c.guid,
-    max_size=12,
+    max_size=16,
 )
 
 
@@ -94,3 +97,52 @@ def test_same_articles_in_any_order_give_the_same_choice(
     for guid, chosen in first.items():
         assert guid not in chosen
         assert len(chosen) <= 3
+
+
+def every_pair_scored(articles: list[RelatedCandidate]) -> dict[str, tuple[str, ...]]:
+    """The choice made the slow way: every pair of articles scored."""
+    chosen = {}
+    for one in articles:
+        scored = []
+        for other in articles:
+            tags = {t.casefold() for t in one.tags} & {t.casefold() for t in other.tags}
+            score = 2 * len(tags) + len(set(one.categories) & set(other.categories))
+            if other.guid != one.guid and score:
+                scored.append((-score, -other.date.timestamp(), other.guid))
+        chosen[one.guid] = tuple(guid for *_, guid in sorted(scored)[:3])
+    return chosen
+
+
+@given(candidates)
+def test_choice_is_the_one_every_pair_scored_would_make(articles: list[RelatedCandidate]) -> None:
+    assert related_articles(articles) == every_pair_scored(articles)
+
+
+def related_slugs(store: Store, slug: str) -> list[str]:
+    with store.transaction() as connection:
+        [guid] = [p.guid for p in public_articles(connection) if p.article.slug == slug]
+        return [p.article.slug for p in related_public_articles(connection, guid)]
+
+
+def test_gather_chooses_again_when_an_article_changes(site: Site, clock: MovableClock) -> None:
+    config = site.config()
+    with open_store(config.store_url) as store:
+        gather(store, config, clock)
+        assert related_slugs(store, "harbour-dredging-march") == [
+            "winter-ferry-timetable",
+            "boatyard-apprentices",
+            "tide-gauge-record-surge",
+        ]
+        before = related_slugs(store, "dark-sky-status")
+        assert len(before) == 3
+        site.write_article(
+            "science/comet.md",
+            "---\ntitle: Comet over the bay\ndate: 2026-11-24T20:00:00Z\n"
+            "tags: [astronomy, dark-sky, observatory, night-sky]\ncategories: [Science]\n---\n"
+            "A comet.\n",
+        )
+        (site.content / "news/harbour-dredging-to-begin.md").unlink()
+        gather(store, config, clock)
+        after = related_slugs(store, "dark-sky-status")
+    assert after[0] == "comet"
+    assert "harbour-dredging-march" not in after
