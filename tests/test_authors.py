@@ -27,7 +27,7 @@ from publisher.errors import ContentError
 from publisher.gather import check_content, gather
 from publisher.store import open_store, profiles, public_articles
 from tests.conftest import MovableClock, Site
-from tests.test_web import Web, document, page_text, published, running
+from tests.test_web import Web, assert_inert, document, page_text, published, running
 
 SITE = SiteSettings(
     url="https://news.example.org/",
@@ -389,3 +389,30 @@ def test_any_profile_text_gives_a_profile_or_a_located_error(name: str, bio: str
         return
     assert failed.path == "authors/ada-lovelace.md"
     assert failed.line >= 1
+
+
+HOSTILE_PROFILE = """---
+name: "<script>alert('name')</script>Eve"
+avatar: "javascript:alert('avatar')"
+---
+Bio <script>alert('bio')</script> <img src=x onerror=alert(1)> <a href="javascript:alert(2)">x</a>
+"""
+
+
+def test_hostile_profile_is_refused_or_inert(site: Site, clock: MovableClock) -> None:
+    site.write_article("authors/eve.md", HOSTILE_PROFILE)
+    config = site.config()
+    with open_store(config.store_url) as store:
+        report = gather(store, config, clock)
+    assert [(e.path, e.line) for e in report.errors] == [("authors/eve.md", 3)]
+    site.write_article("authors/eve.md", HOSTILE_PROFILE.replace("avatar:", "nothing:"))
+    site.write_article(
+        "news/by-eve.md",
+        "---\ntitle: By Eve\ndate: 2026-11-24T09:00:00Z\nauthor: eve\n---\nText.\n",
+    )
+    for web in running(published(site, None, clock), clock):  # one app, closed after
+        for path in ("/authors/eve/", "/articles/by-eve/"):
+            response = web.client.get(path)
+            assert response.status_code == 200, path
+            assert_inert(response)
+            assert "<script>alert('name')</script>Eve" in page_text(response)
