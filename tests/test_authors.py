@@ -416,3 +416,25 @@ def test_hostile_profile_is_refused_or_inert(site: Site, clock: MovableClock) ->
             assert response.status_code == 200, path
             assert_inert(response)
             assert "<script>alert('name')</script>Eve" in page_text(response)
+
+
+def test_profile_without_articles_has_a_page_and_empty_feeds_that_parse(
+    site: Site, clock: MovableClock
+) -> None:
+    site.write_article("authors/new-writer.md", "---\nname: New Writer\n---\nJust joined.\n")
+    for web in running(published(site, None, clock), clock):
+        response = web.client.get("/authors/new-writer/")
+        assert response.status_code == 200
+        assert "No articles yet." in page_text(response)
+        feeds = document(response).xpath("//p[@class='meta']/a/@href")
+        assert len(feeds) == 3
+        for href in feeds:
+            path = href.removeprefix("https://gazette.example.org")
+            feed = web.client.get(path)
+            assert feed.status_code == 200, path
+            if path.endswith(".xml"):
+                parsed = feedparser.parse(feed.content)
+                assert parsed.bozo == 0, path
+                assert parsed.feed.title == "The Harbour Gazette: New Writer"
+            else:
+                assert feed.json()["items"] == []

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
+from alembic import command
 from hypothesis import given
 from hypothesis import strategies as st
 
 from publisher.gather import gather
 from publisher.related import RelatedCandidate, related_articles
-from publisher.store import Store, open_store, public_articles, related_public_articles
+from publisher.store import (
+    Store,
+    _alembic_config,
+    create_engine,
+    open_store,
+    profiles,
+    public_articles,
+    related_public_articles,
+)
 from tests.conftest import MovableClock, Site
 
 DAY = datetime(2026, 11, 1, tzinfo=UTC)
@@ -146,3 +157,27 @@ def test_gather_chooses_again_when_an_article_changes(site: Site, clock: Movable
         after = related_slugs(store, "dark-sky-status")
     assert after[0] == "comet"
     assert "harbour-dredging-march" not in after
+
+
+def test_store_made_before_0011_gets_profiles_and_related_at_its_next_gather(
+    site: Site, clock: MovableClock, store_url: str
+) -> None:
+    config = dataclasses.replace(site.config(), store_url=store_url)
+    with open_store(store_url) as store:
+        gather(store, config, clock)
+    engine = create_engine(store_url)
+    with engine.begin() as connection:
+        command.downgrade(_alembic_config(connection), "0010")
+        # What the publisher before 0011 left: its own rendering fingerprint.
+        connection.execute(
+            sa.text("UPDATE settings SET value = 'older' WHERE name = :name"),
+            {"name": "render_fingerprint"},
+        )
+    engine.dispose()
+    with open_store(store_url) as store:
+        report = gather(store, config, clock)
+        assert report.errors == []
+        with store.transaction() as connection:
+            assert len(profiles(connection)) == 7
+        assert related_slugs(store, "harbour-dredging-march")[0] == "winter-ferry-timetable"
+        assert len(related_slugs(store, "coastal-path-reopens")) == 3
