@@ -245,12 +245,12 @@ class AuthorDirectory:
         return Byline(author.name, slug, author_page_url(self.site_url, slug)) if slug else None
 
     def bylines(self, authors: Iterable[Author]) -> list[Byline]:
-        """The bylines of an article's authors, in order, each author once."""
+        """The bylines of an article's authors, in order, each author once; a name with nothing
+        to make a slug of is shown all the same, without a page (`page_url` empty)."""
         found: dict[str, Byline] = {}
         for author in authors:
-            byline = self.byline(author)
-            if byline is not None:
-                found.setdefault(byline.slug, byline)
+            byline = self.byline(author) or Byline(author.name, "", "")
+            found.setdefault(byline.slug or f"name:{byline.name}", byline)
         return list(found.values())
 
     def linked(self, published: PublishedArticle) -> PublishedArticle:
@@ -283,6 +283,8 @@ class AuthorDirectory:
             if published.article.origin is not None:
                 continue
             for byline in self.bylines(published.article.authors):
+                if not byline.slug:
+                    continue
                 bylines.setdefault(byline.slug, byline)
                 members.setdefault(byline.slug, []).append(published)
         return [AuthorGroup(bylines[slug], tuple(members[slug])) for slug in sorted(bylines)]

@@ -40,8 +40,7 @@ def news_article(
         "url": article.url,
         "datePublished": article.date.isoformat(),
         "dateModified": max(updated, article.date).isoformat(),
-        "author": [{"@type": "Person", "name": b.name, "url": b.page_url} for b in bylines]
-        or [publisher],
+        "author": [_person(byline) for byline in bylines] or [publisher],
         "publisher": publisher,
     }
     if article.image:
@@ -51,6 +50,11 @@ def news_article(
     if article.tags:
         data["keywords"] = list(article.tags)
     return data
+
+
+def _person(byline: Byline) -> dict[str, str]:
+    person = {"@type": "Person", "name": byline.name}
+    return person | {"url": byline.page_url} if byline.page_url else person
 
 
 def script_json(data: dict[str, Any]) -> str:

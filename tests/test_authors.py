@@ -438,3 +438,14 @@ def test_profile_without_articles_has_a_page_and_empty_feeds_that_parse(
                 assert parsed.feed.title == "The Harbour Gazette: New Writer"
             else:
                 assert feed.json()["items"] == []
+
+
+def test_author_whose_name_makes_no_slug_is_shown_without_a_page() -> None:
+    directory = AuthorDirectory([ADA], SITE.url)
+    bylines = directory.bylines([Author("——"), Author("Ada Lovelace")])
+    assert [(b.name, b.page_url) for b in bylines] == [
+        ("——", ""),
+        ("Ada Lovelace", "https://news.example.org/authors/ada-lovelace/"),
+    ]
+    groups = directory.groups([published_by("——", "Ada Lovelace")])
+    assert [group.byline.slug for group in groups] == ["ada-lovelace"]

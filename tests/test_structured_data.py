@@ -70,3 +70,14 @@ def test_script_json_cannot_end_its_element_and_reads_back_the_same() -> None:
     html = f'<html><head><script type="application/ld+json">{text}</script></head></html>'
     [script] = lxml.html.document_fromstring(html).xpath("//script")
     assert json.loads(script.text) == json.loads(json.dumps(structured()))
+
+
+def test_author_without_a_page_has_no_url() -> None:
+    data = news_article(
+        ARTICLE,
+        PUBLISHED,
+        [Byline("——", "", "")],
+        publisher_name="The Gazette",
+        publisher_url="https://news.example.org/",
+    )
+    assert data["author"] == [{"@type": "Person", "name": "——"}]
