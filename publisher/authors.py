@@ -133,8 +133,8 @@ class _ProfileMatter(BaseModel):
 
 
 def is_profile_source(source: str) -> bool:
-    """Whether a content-folder path (POSIX) is an author profile rather than an article."""
-    return posixpath.dirname(source) == AUTHORS_FOLDER
+    """Whether a content-folder path (POSIX) lies in `authors/`: profiles there, never articles."""
+    return source.startswith(f"{AUTHORS_FOLDER}/")
 
 
 def author_slug(name: str) -> str:

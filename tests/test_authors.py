@@ -182,6 +182,7 @@ BROKEN_PROFILE = "---\nname: Broken\nurl: ftp://nowhere\n---\nBio.\n"
 
 
 def test_authors_folder_is_not_read_as_articles(site: Site, clock: MovableClock) -> None:
+    site.write_article("authors/notes/ideas.md", "not even front matter")
     articles, errors = check_content(site.config())
     assert errors == []
     assert not any(article.source.startswith("authors/") for article in articles)
