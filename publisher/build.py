@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urljoin
 
+from publisher.authors import AuthorDirectory
 from publisher.config import Config
 from publisher.errors import FeedError, StoreError
 from publisher.feeds import FILE_NAMES, feed_media_type, feed_specs, is_current_feed, render_feeds
@@ -17,6 +18,7 @@ from publisher.store import (
     PUBLICATION_COUNTER,
     Store,
     counter_value,
+    profiles,
     public_articles,
 )
 from publisher.upstream import fetch_settings
@@ -44,11 +46,15 @@ class BuildReport:
 def build(
     store: Store, config: Config, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 ) -> BuildReport:
-    """Write every feed and archive page; remove feeds that are gone; ping the WebSub hub."""
+    """Write every feed (site, categories, authors, podcast) and archive page; remove feeds
+    that are gone; ping the WebSub hub."""
     with store.transaction() as connection:
         articles = public_articles(connection)
         last_sequence = counter_value(connection, PUBLICATION_COUNTER)
-    files = render_feeds(feed_specs(config, articles, last_sequence), config.feeds.formats)
+        authors = AuthorDirectory(profiles(connection), config.site.url)
+    articles = [authors.linked(published) for published in articles]  # authors link their pages
+    specs = feed_specs(config, articles, last_sequence, authors)
+    files = render_feeds(specs, config.feeds.formats)
     report = BuildReport()
     root = config.feeds_dir
     try:

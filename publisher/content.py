@@ -97,6 +97,7 @@ class Article:
     draft: bool
     origin: Origin | None = None  # set for items of upstream feeds
     audio: Audio | None = None  # front matter `audio:`: a podcast episode
+    related: tuple[str, ...] | None = None  # slugs from `related:`, chosen by hand
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +170,7 @@ class _FrontMatter(BaseModel):
     tags: list[str] = []
     draft: bool = False
     updated: DateOrDateTime | None = None
+    related: list[str] | None = None
 
     @field_validator("title")
     @classmethod
@@ -177,7 +179,7 @@ class _FrontMatter(BaseModel):
             raise ValueError("title is empty")
         return value
 
-    @field_validator("categories", "tags", mode="before")
+    @field_validator("categories", "tags", "related", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
@@ -271,6 +273,7 @@ def parse_article(source: str, raw: bytes, site: SiteSettings, media: MediaLooku
         tags=tuple(dict.fromkeys(tag for tag in map(plain_text, matter.tags) if tag)),
         draft=matter.draft,
         audio=_audio(source, matter.audio, resolve, media, fail) if matter.audio else None,
+        related=_related(matter.related, fail) if matter.related is not None else None,
     )
 
 
@@ -449,6 +452,13 @@ def _seconds(duration: str) -> int:
     for part in duration.strip().split(":"):
         total = total * 60 + int(part)
     return total
+
+
+def _related(slugs: list[str], fail: Callable[[str, str], NoReturn]) -> tuple[str, ...]:
+    for slug in slugs:
+        if not SLUG_PATTERN.match(slug):
+            fail("related", f"related: {slug!r} is not an article slug")
+    return tuple(dict.fromkeys(slugs))
 
 
 def _categories(names: list[str], fail: Callable[[str, str], NoReturn]) -> tuple[Category, ...]:

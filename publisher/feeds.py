@@ -17,6 +17,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from publisher import __version__
+from publisher.authors import AuthorDirectory
 from publisher.config import Config, ContentMode, FeedFormat
 from publisher.content import Article, Audio, Author, PublishedArticle
 from publisher.markup import strip_forbidden_characters as clean
@@ -114,9 +115,13 @@ class FeedSpec:
 
 
 def feed_specs(
-    config: Config, articles: Sequence[PublishedArticle], last_sequence: int | None = None
+    config: Config,
+    articles: Sequence[PublishedArticle],
+    last_sequence: int | None = None,
+    authors: AuthorDirectory | None = None,
 ) -> list[FeedSpec]:
-    """The site feed, one feed per category, the podcast feed and the site feed's archive pages.
+    """The site feed, one feed per category and per author, the podcast feed and the site
+    feed's archive pages.
 
     Each current feed holds the newest `max_items` articles; the site feed also holds every
     article not yet on a full archive page. `last_sequence` is the last publication number
@@ -151,6 +156,21 @@ def feed_specs(
                 author=specs[0].author,
                 entries=tuple(members[:limit]),
                 content=config.feeds.category_content.get(slug, config.feeds.content),
+            )
+        )
+    for group in authors.groups(newest_first) if authors is not None else ():
+        byline = group.byline
+        specs.append(
+            FeedSpec(
+                folder=f"authors/{byline.slug}",
+                title=f"{site.title}: {byline.name}",
+                home_url=byline.page_url,
+                feed_url=urljoin(config.feeds_url, f"authors/{byline.slug}/"),
+                description=f"Articles by {byline.name} from {site.title}",
+                language=site.language,
+                author=Author(byline.name, None, byline.page_url),
+                entries=group.entries[:limit],
+                content=config.feeds.content,
             )
         )
     return _finished(config, specs, newest_first, last_sequence)

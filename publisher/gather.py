@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from publisher import store
+from publisher.authors import is_profile_source
 from publisher.config import Config
 from publisher.content import (
     Article,
@@ -26,6 +27,8 @@ from publisher.content import (
     parse_article,
 )
 from publisher.errors import ContentError, PublisherError, SourceError
+from publisher.profiles import check_profiles, gather_profiles
+from publisher.related import related_articles
 from publisher.store import Store, StoredFile
 from publisher.upstream import PollReport, poll_sources
 from publisher.wording import count
@@ -34,7 +37,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 # Bump when parsing or rendering changes, so every stored article is rendered again.
-RENDERER_VERSION = "1"
+RENDERER_VERSION = "2"
 _FINGERPRINT_SETTING = "render_fingerprint"
 
 
@@ -102,12 +105,9 @@ def scan_content(content_dir: Path) -> Iterator[SourceFile]:
                 elif entry.is_file() and is_article_file(entry.name):
                     stat = entry.stat()
                     path = Path(entry.path)
-                    yield SourceFile(
-                        source=path.relative_to(content_dir).as_posix(),
-                        path=path,
-                        size=stat.st_size,
-                        mtime_ns=stat.st_mtime_ns,
-                    )
+                    source = path.relative_to(content_dir).as_posix()
+                    if not is_profile_source(source):
+                        yield SourceFile(source, path, stat.st_size, stat.st_mtime_ns)
 
 
 def media_lookup(content_dir: Path) -> Callable[[str], MediaFile | None]:
@@ -139,6 +139,7 @@ def check_content(config: Config) -> tuple[list[Article], list[ContentError]]:
             continue
         claims.take(article)
         parsed.append(article)
+    errors += check_profiles(config.content_dir, site, media)[1]
     return parsed, errors
 
 
@@ -254,6 +255,12 @@ class _GatherRun:
             self._gather_file(connection, file, live.get(file.source), rerender)
         self.report.published += store.publish_due_articles(connection, self.now)
         store.assign_publication_sequence(connection, self.now)
+        self.report.errors += gather_profiles(
+            connection, self.config.content_dir, self.site, self.media, rerender
+        )
+        report = self.report
+        if rerender or report.new or report.updated or report.withdrawn or report.published:
+            store.put_related(connection, related_articles(store.related_candidates(connection)))
         self.report.scheduled = store.count_articles(connection, store.SCHEDULED)
         store.put_setting(connection, _FINGERPRINT_SETTING, fingerprint)
         store.put_setting(connection, LAST_GATHER_SETTING, _gather_record(self.report, self.now))

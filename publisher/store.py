@@ -18,6 +18,7 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection, Engine
 
+from publisher.authors import AuthorProfile, ProfileLink
 from publisher.content import (
     Article,
     Audio,
@@ -28,6 +29,7 @@ from publisher.content import (
     PublishedArticle,
 )
 from publisher.errors import StoreError
+from publisher.related import RelatedCandidate
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,8 @@ articles = sa.Table(
     sa.Column("file_mtime_ns", sa.BigInteger, nullable=False),
     sa.Column("feed_source", sa.String(64), nullable=True),  # made by migration 0009
     sa.Column("origin", sa.JSON, nullable=True),
+    sa.Column("related_slugs", sa.JSON, nullable=True),  # made by migration 0011
+    sa.Column("related", sa.JSON, nullable=True),  # GUIDs, chosen at each gather
     sa.Column("audio", sa.JSON, nullable=True),  # made by migration 0012
 )
 
@@ -331,6 +335,7 @@ def article_values(article: Article) -> dict[str, Any]:
         "feed_source": article.origin.name if article.origin else None,
         "origin": asdict(article.origin) if article.origin else None,
         "audio": asdict(article.audio) if article.audio else None,
+        "related_slugs": list(article.related) if article.related is not None else None,
     }
 
 
@@ -436,6 +441,7 @@ def _published(row: Any) -> PublishedArticle:
         draft=False,
         origin=Origin(**row["origin"]) if row["origin"] else None,
         audio=Audio(**row["audio"]) if row["audio"] else None,
+        related=tuple(row["related_slugs"]) if row["related_slugs"] is not None else None,
     )
     return PublishedArticle(
         guid=row["guid"],
@@ -709,6 +715,146 @@ source_items = sa.Table(
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("first_seen_at", UtcDateTime, nullable=False),
 )
+
+
+# Author profiles and related articles: made by migration 0011 ----------------------------
+
+author_profiles = sa.Table(
+    "author_profiles",
+    metadata,
+    sa.Column("slug", sa.String(255), primary_key=True),
+    sa.Column("source", sa.String(1024), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("bio_html", sa.Text, nullable=False),
+    sa.Column("avatar", sa.Text, nullable=True),
+    sa.Column("url", sa.Text, nullable=True),
+    sa.Column("email", sa.Text, nullable=True),
+    sa.Column("links", sa.JSON, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("file_size", sa.BigInteger, nullable=False),
+    sa.Column("file_mtime_ns", sa.BigInteger, nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredProfile:
+    """What the store remembers of a profile's file, to skip it when unchanged."""
+
+    slug: str
+    source: str
+    content_hash: str
+    file_size: int
+    file_mtime_ns: int
+
+
+def stored_profiles(connection: Connection) -> list[StoredProfile]:
+    """Every stored profile's file state."""
+    query = sa.select(
+        author_profiles.c.slug,
+        author_profiles.c.source,
+        author_profiles.c.content_hash,
+        author_profiles.c.file_size,
+        author_profiles.c.file_mtime_ns,
+    )
+    return [StoredProfile(**row._mapping) for row in connection.execute(query)]
+
+
+def put_profile(connection: Connection, profile: AuthorProfile, file: dict[str, Any]) -> None:
+    """Store a parsed profile (replacing the one of the same slug) with its file state."""
+    values = {
+        "source": profile.source,
+        "name": profile.name,
+        "bio_html": profile.bio_html,
+        "avatar": profile.avatar,
+        "url": profile.url,
+        "email": profile.email,
+        "links": [asdict(link) for link in profile.links],
+        **file,
+    }
+    updated = connection.execute(
+        author_profiles.update().where(author_profiles.c.slug == profile.slug).values(**values)
+    )
+    if updated.rowcount == 0:
+        connection.execute(author_profiles.insert().values(slug=profile.slug, **values))
+
+
+def update_profile_file(connection: Connection, slug: str, file: dict[str, Any]) -> None:
+    """Record a profile's new file state (size, mtime) when its content did not change."""
+    connection.execute(
+        author_profiles.update().where(author_profiles.c.slug == slug).values(**file)
+    )
+
+
+def delete_profile(connection: Connection, slug: str) -> None:
+    """Forget a profile whose file is gone."""
+    connection.execute(author_profiles.delete().where(author_profiles.c.slug == slug))
+
+
+def profiles(connection: Connection) -> list[AuthorProfile]:
+    """Every stored author profile, by slug."""
+    query = sa.select(author_profiles).order_by(author_profiles.c.slug)
+    return [
+        AuthorProfile(
+            source=row.source,
+            slug=row.slug,
+            name=row.name,
+            bio_html=row.bio_html,
+            avatar=row.avatar,
+            url=row.url,
+            email=row.email,
+            links=tuple(ProfileLink(**link) for link in row.links),
+        )
+        for row in connection.execute(query)
+    ]
+
+
+def related_candidates(connection: Connection) -> list[RelatedCandidate]:
+    """What choosing related articles needs of each public article of the site's own."""
+    query = sa.select(
+        articles.c.guid,
+        articles.c.slug,
+        articles.c.published_at,
+        articles.c.tags,
+        articles.c.categories,
+        articles.c.related_slugs,
+    ).where(articles.c.status == PUBLIC, articles.c.feed_source.is_(None))
+    return [
+        RelatedCandidate(
+            guid=row.guid,
+            slug=row.slug,
+            date=row.published_at,
+            tags=tuple(row.tags),
+            categories=tuple(category["slug"] for category in row.categories),
+            chosen=tuple(row.related_slugs) if row.related_slugs is not None else None,
+        )
+        for row in connection.execute(query)
+    ]
+
+
+def put_related(connection: Connection, related: dict[str, tuple[str, ...]]) -> int:
+    """Store each article's related GUIDs where they changed; returns how many changed."""
+    query = sa.select(articles.c.guid, articles.c.related)
+    stored = {row.guid: row.related for row in connection.execute(query)}
+    changed = 0
+    for guid, chosen in related.items():
+        if stored.get(guid) != list(chosen):
+            connection.execute(
+                articles.update().where(articles.c.guid == guid).values(related=list(chosen))
+            )
+            changed += 1
+    return changed
+
+
+def related_public_articles(connection: Connection, guid: str) -> list[PublishedArticle]:
+    """The public articles chosen as related to the article `guid`, in their order."""
+    chosen = connection.scalar(sa.select(articles.c.related).where(articles.c.guid == guid))
+    if not chosen:
+        return []
+    rows = connection.execute(
+        sa.select(articles).where(articles.c.guid.in_(chosen), articles.c.status == PUBLIC)
+    )
+    found = {row.guid: _published(row._mapping) for row in rows}
+    return [found[item] for item in chosen if item in found]
 
 
 # WebSub publish pings waiting to reach the hub: made by migration 0012 ---------------------

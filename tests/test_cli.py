@@ -25,7 +25,7 @@ def test_publish_on_the_sample_site_writes_the_feeds(site: Site) -> None:
         "gather: 16 new, 0 updated, 0 withdrawn, 14 published, 1 scheduled, 0 errors"
         in result.stdout
     )
-    assert "build: 24 written" in result.stdout  # 5 feeds in 3 formats, 2 archive pages in 3
+    assert "build: 45 written" in result.stdout  # 12 feeds in 3 formats, 3 archive files of 2 pages
     assert feedparser.parse(site.feeds / "rss.xml").bozo == 0
     assert (site.root / "publisher.db").exists()
 
@@ -104,9 +104,9 @@ def test_gather_then_build_as_separate_commands(site: Site) -> None:
     assert run(site, "gather").returncode == 0
     result = run(site, "build")
     assert result.returncode == 0, result.stderr
-    assert "build: 24 written, 0 unchanged, 0 removed" in result.stdout
+    assert "build: 45 written, 0 unchanged, 0 removed" in result.stdout
     again = run(site, "build")
-    assert "build: 0 written, 24 unchanged, 0 removed" in again.stdout
+    assert "build: 0 written, 45 unchanged, 0 removed" in again.stdout
 
 
 def test_store_url_comes_from_the_environment(site: Site, tmp_path: Path) -> None:

@@ -68,8 +68,13 @@ def test_site_feed_holds_every_public_article(built: Site, name: str) -> None:
 def test_every_feed_file_parses_without_errors(built: Site) -> None:
     files = all_feed_files(built.feeds)
     categories = {"news", "culture", "business", "science"}
-    assert len(files) == 3 * (2 + len(categories))  # the site, the podcast, the categories
+    authors = {p.stem for p in (built.content / "authors").glob("*.md")}
+    assert len(authors) == 7
+    assert len(files) == 3 * (
+        2 + len(categories) + len(authors)
+    )  # site, podcast, categories, authors
     assert {p.parent.name for p in files if p.parent.parent.name == "categories"} == categories
+    assert {p.parent.name for p in files if p.parent.parent.name == "authors"} == authors
     for path in files:
         if path.suffix == ".json":
             assert_valid_json_feed(json.loads(path.read_bytes()))

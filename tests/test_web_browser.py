@@ -294,3 +294,34 @@ def test_reader_changes_digests_pauses_and_leaves_on_the_preferences_page(
     assert heading(page) == "You are unsubscribed"
     screenshot(page, "preferences-unsubscribed")
     assert live.status(READER) == UNSUBSCRIBED
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+def test_author_and_article_pages_fit_the_screen_and_every_link_answers(
+    live: LiveSite, browser: Browser, width: int
+) -> None:
+    # JavaScript on here only so the test can measure the page; the pages themselves have none.
+    opened = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        page = opened.new_page()
+        for step, path in (
+            ("author", "authors/mara-quinn/"),
+            ("article-authors", "articles/lantern-festival-returns/"),
+        ):
+            response = page.goto(f"{live.url}{path}", wait_until="load")
+            assert response is not None
+            assert response.status == 200, path
+            sideways = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert sideways <= 0, (path, width, sideways)
+            assert page.locator(".avatar").first.evaluate("i => i.complete && i.naturalWidth") > 0
+            links = page.evaluate("[...document.links].map(a => a.href.split('#')[0])")
+            # Links to other sites (the authors' Mastodon and websites) cannot be reached here.
+            local = sorted({link for link in links if link.startswith(live.url)})
+            assert len(local) > 5, links
+            for link in local:
+                assert page.request.get(link).status == 200, (path, link)
+            screenshot(page, f"{step}-{width}")
+    finally:
+        opened.close()

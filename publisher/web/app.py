@@ -25,6 +25,7 @@ from publisher.store import open_store
 from publisher.tokens import load_secret
 from publisher.web.archive import ArchivePages
 from publisher.web.articles import ArticlePages
+from publisher.web.authors import AuthorPages
 from publisher.web.crawlers import CrawlerFiles
 from publisher.web.files import FileRoutes
 from publisher.web.icons import Favicon
@@ -70,6 +71,7 @@ def create_app(
         *FileRoutes(site).routes(),
         *Subscriptions(site).routes(),
         *PreferencePages(site).routes(),
+        *AuthorPages(site).routes(),
         *ArticlePages(site).routes(),
         *webhooks.routes(),
     ]

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from publisher.content import PublishedArticle
 from publisher.store import public_article_at, public_articles_in_category
+from publisher.web.authors import article_context
 from publisher.web.conditional import answer_conditionally
 from publisher.web.listings import tag_urls
 from publisher.web.site import PageError, WebSite, feed_links
@@ -52,6 +53,7 @@ class ArticlePages:
             "category_urls": category_urls,
             "tag_urls": tag_urls(article, self.site.urls),
         }
+        context |= await run_in_threadpool(article_context, self.site, published)
         return answer_conditionally(request, self.site.render(request, "article", context))
 
     async def category(self, request: Request) -> Response:

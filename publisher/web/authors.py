@@ -1,0 +1,75 @@
+"""Author pages (`authors/<slug>/` under the site URL), and what an article page shows of its
+authors and related articles: bylines, bio boxes, the "Related" list and its JSON-LD."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from publisher.authors import AUTHORS_FOLDER, AuthorDirectory, AuthorGroup
+from publisher.content import PublishedArticle
+from publisher.store import profiles, public_articles, related_public_articles
+from publisher.structured_data import news_article, script_json
+from publisher.web.site import PageError, WebSite, feed_links
+
+AUTHOR_ARTICLES = 100
+PAGE_CACHING = "public, max-age=300"
+
+
+class AuthorPages:
+    """The route of author pages."""
+
+    def __init__(self, site: WebSite) -> None:
+        self.site = site
+        base = urlsplit(urljoin(site.config.site.url, f"{AUTHORS_FOLDER}/")).path
+        self.path = base + "{slug}/"
+
+    def routes(self) -> list[Route]:
+        return [Route(self.path, self.author, methods=["GET"])]
+
+    async def author(self, request: Request) -> Response:
+        slug = str(request.path_params["slug"])
+        group = await run_in_threadpool(self._group, slug)
+        if group is None:
+            raise PageError(404)
+        byline = group.byline
+        context: dict[str, Any] = {
+            "author": byline,
+            "profile": byline.profile,
+            "articles": [published.article for published in group.entries[:AUTHOR_ARTICLES]],
+            "author_feeds": feed_links(self.site.config, f"{AUTHORS_FOLDER}/{slug}/"),
+        }
+        return self.site.render(request, "author", context, headers={"cache-control": PAGE_CACHING})
+
+    def _group(self, slug: str) -> AuthorGroup | None:
+        with self.site.store.transaction() as connection:
+            directory = AuthorDirectory(profiles(connection), self.site.config.site.url)
+            articles = public_articles(connection)
+        return directory.group(slug, articles)
+
+
+def article_context(site: WebSite, published: PublishedArticle) -> dict[str, Any]:
+    """What the article page shows beyond the article: bylines, related articles, JSON-LD."""
+    with site.store.transaction() as connection:
+        directory = AuthorDirectory(profiles(connection), site.config.site.url)
+        related = related_public_articles(connection, published.guid)
+    bylines = directory.bylines(published.article.authors)
+    config = site.config
+    data = news_article(
+        published.article,
+        published.updated,
+        bylines,
+        publisher_name=config.site.title,
+        publisher_url=config.site.url,
+        logo_url=config.logo.url if config.logo else None,
+    )
+    return {
+        "bylines": bylines,
+        "related": [item.article for item in related],
+        "json_ld": script_json(data),
+    }
