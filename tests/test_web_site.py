@@ -337,6 +337,8 @@ def test_sitemap_validates_and_lists_every_page_with_its_last_change(web: Web) -
     expected |= {f"{SITE_URL}categories/{c.slug}/" for p in articles for c in p.article.categories}
     expected |= {f"{SITE_URL}tags/{category_slug(t)}/" for p in articles for t in p.article.tags}
     expected |= {f"{SITE_URL}archive/daily/1.html"}
+    authors = (web.config.content_dir / "authors").glob("*.md")
+    expected |= {f"{SITE_URL}authors/{profile.stem}/" for profile in authors}
     assert set(urls) == expected
     assert all(lastmod for lastmod in urls.values())
     for published_article in articles:

@@ -14,11 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from publisher.authors import AuthorDirectory, AuthorProfile
 from publisher.config import Config
 from publisher.content import PublishedArticle, category_slug
 from publisher.editions import archive_path, archive_url
 from publisher.sitemap import SitemapEntry, newest, sitemap_xml
-from publisher.store import EditionSummary, edition_summaries, public_articles
+from publisher.store import EditionSummary, edition_summaries, profiles, public_articles
 from publisher.web.conditional import answer_conditionally
 from publisher.web.navigation import PER_PAGE, SiteUrls, page_count, path_of
 from publisher.web.site import WebSite
@@ -26,12 +27,14 @@ from publisher.web.site import WebSite
 
 @dataclass(frozen=True, slots=True)
 class SiteSnapshot:
-    """What the sitemap is made from: public articles (newest first) and stored editions."""
+    """What the sitemap is made from: public articles (newest first), stored editions and
+    author profiles."""
 
     config: Config
     urls: SiteUrls
     articles: tuple[PublishedArticle, ...]
     editions: tuple[EditionSummary, ...]
+    profiles: tuple[AuthorProfile, ...] = ()
 
 
 def served_here(config: Config, published: PublishedArticle) -> bool:
@@ -83,6 +86,13 @@ def tag_entries(snapshot: SiteSnapshot) -> Iterator[SitemapEntry]:
         yield SitemapEntry(snapshot.urls.tag(names[slug]), newest(p.updated for p in members))
 
 
+def author_entries(snapshot: SiteSnapshot) -> Iterator[SitemapEntry]:
+    """Every author page, changed when the author's newest article was."""
+    directory = AuthorDirectory(snapshot.profiles, snapshot.config.site.url)
+    for group in directory.groups(snapshot.articles):
+        yield SitemapEntry(group.byline.page_url, newest(p.updated for p in group.entries))
+
+
 def edition_entries(snapshot: SiteSnapshot) -> Iterator[SitemapEntry]:
     """Every edition whose archive copy is on disk."""
     config = snapshot.config
@@ -100,6 +110,7 @@ SITEMAP_SOURCES: tuple[SitemapSource, ...] = (
     article_entries,
     category_entries,
     tag_entries,
+    author_entries,
     edition_entries,
 )
 
@@ -144,4 +155,6 @@ class CrawlerFiles:
         with self.site.store.transaction() as connection:
             articles = tuple(public_articles(connection))
             editions = tuple(edition_summaries(connection))
-        return site_sitemap(SiteSnapshot(self.site.config, self.site.urls, articles, editions))
+            authors = tuple(profiles(connection))
+        snapshot = SiteSnapshot(self.site.config, self.site.urls, articles, editions, authors)
+        return site_sitemap(snapshot)
