@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 from urllib.parse import urljoin, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from slugify import slugify
 
 from publisher.content import (
@@ -24,12 +24,8 @@ from publisher.content import (
     MediaLookup,
     PublishedArticle,
     SiteSettings,
-    _decode,
-    _line_of_key,
-    _load_front_matter,
-    _split_front_matter,
+    read_front_matter,
 )
-from publisher.errors import ContentError
 from publisher.markup import content_path, plain_text, render_markdown, url_resolver
 
 AUTHORS_FOLDER = "authors"
@@ -149,24 +145,9 @@ def author_page_url(site_url: str, slug: str) -> str:
 
 def parse_profile(source: str, raw: bytes, site: SiteSettings, media: MediaLookup) -> AuthorProfile:
     """Parse one profile file; raise ContentError naming `source` and the line at fault."""
-    text = _decode(source, raw)
-    front_text, body = _split_front_matter(source, text)
-    data = _load_front_matter(source, front_text, text)
-    if not isinstance(data, dict):
-        raise ContentError(source, 2, "front matter must be a mapping of keys to values")
-    try:
-        matter = _ProfileMatter.model_validate(data)
-    except ValidationError as error:
-        problem = error.errors()[0]
-        key = str(problem["loc"][0]) if problem["loc"] else ""
-        if problem["type"] == "missing":
-            raise ContentError(source, 1, f"missing required `{key}`") from None
-        message = problem["msg"].removeprefix("Value error, ")
-        raise ContentError(source, _line_of_key(front_text, key), f"{key}: {message}") from None
-
-    def fail(key: str, message: str) -> NoReturn:
-        raise ContentError(source, _line_of_key(front_text, key), message)
-
+    file = read_front_matter(source, raw)
+    matter = file.validated(_ProfileMatter)
+    fail = file.failer()
     slug = author_slug(posixpath.splitext(posixpath.basename(source))[0])
     if not slug:
         fail("name", "cannot make a slug from the file name")
@@ -176,7 +157,7 @@ def parse_profile(source: str, raw: bytes, site: SiteSettings, media: MediaLooku
         source=source,
         slug=slug,
         name=plain_text(matter.name),
-        bio_html=render_markdown(body, resolve),
+        bio_html=render_markdown(file.body, resolve),
         avatar=_avatar(source, matter.avatar, resolve, media, fail) if matter.avatar else None,
         url=matter.url,
         email=matter.email,

@@ -9,7 +9,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -241,12 +241,10 @@ def is_article_file(name: str) -> bool:
 
 def parse_article(source: str, raw: bytes, site: SiteSettings, media: MediaLookup) -> Article:
     """Parse one article file; raise ContentError naming `source` and the line at fault."""
-    text = _decode(source, raw)
-    front_text, body = _split_front_matter(source, text)
-    matter = _validate_front_matter(
-        source, front_text, _load_front_matter(source, front_text, text)
-    )
-    fail = _failer(source, front_text)
+    file = read_front_matter(source, raw)
+    body = file.body
+    matter = file.validated(_FrontMatter)
+    fail = file.failer()
     published = _utc_or_fail(matter.date, site.timezone, "date", fail)
     slug = matter.slug or default_slug(source)
     if not slug:
@@ -361,18 +359,47 @@ def _toml_error_position(message: str) -> tuple[int, str]:
     return int(match.group(1)), message[: match.start()].strip()
 
 
-def _validate_front_matter(source: str, front_text: str, data: Any) -> _FrontMatter:
-    if not isinstance(data, dict):
-        raise ContentError(source, 2, "front matter must be a mapping of keys to values")
-    try:
-        return _FrontMatter.model_validate(data)
-    except ValidationError as error:
-        problem = error.errors()[0]
-        key = str(problem["loc"][0]) if problem["loc"] else ""
-        if problem["type"] == "missing":
-            raise ContentError(source, 1, f"missing required `{key}`") from None
-        message = problem["msg"].removeprefix("Value error, ")
-        raise ContentError(source, _line_of_key(front_text, key), f"{key}: {message}") from None
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class FrontMatterFile:
+    """A content file (article or author profile) split into its front matter and body."""
+
+    source: str
+    front_text: str
+    body: str
+    data: Any
+
+    def validated(self, model: type[ModelT]) -> ModelT:
+        """The front matter as `model`; ContentError naming the line of the key at fault."""
+        if not isinstance(self.data, dict):
+            raise ContentError(self.source, 2, "front matter must be a mapping of keys to values")
+        try:
+            return model.model_validate(self.data)
+        except ValidationError as error:
+            problem = error.errors()[0]
+            key = str(problem["loc"][0]) if problem["loc"] else ""
+            if problem["type"] == "missing":
+                raise ContentError(self.source, 1, f"missing required `{key}`") from None
+            message = problem["msg"].removeprefix("Value error, ")
+            line = _line_of_key(self.front_text, key)
+            raise ContentError(self.source, line, f"{key}: {message}") from None
+
+    def failer(self) -> Callable[[str, str], NoReturn]:
+        """A function raising ContentError at the line of a front matter key."""
+
+        def fail(key: str, message: str) -> NoReturn:
+            raise ContentError(self.source, _line_of_key(self.front_text, key), message)
+
+        return fail
+
+
+def read_front_matter(source: str, raw: bytes) -> FrontMatterFile:
+    """Decode a content file and split it; ContentError for bad bytes or front matter."""
+    text = _decode(source, raw)
+    front_text, body = _split_front_matter(source, text)
+    return FrontMatterFile(source, front_text, body, _load_front_matter(source, front_text, text))
 
 
 def _line_of_key(front_text: str, key: str) -> int:
@@ -387,13 +414,6 @@ def _line_of_key(front_text: str, key: str) -> int:
         if not in_toml_table and plain.match(line):
             return number
     return 1
-
-
-def _failer(source: str, front_text: str) -> Callable[[str, str], NoReturn]:
-    def fail(key: str, message: str) -> NoReturn:
-        raise ContentError(source, _line_of_key(front_text, key), message)
-
-    return fail
 
 
 def _authors(matter: _FrontMatter) -> tuple[Author, ...]:
