@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,28 @@ from tests.conftest import ARTIFACTS, SAMPLE_NOW, MovableClock, Site
 
 SITE_MEDIA = "https://gazette.example.org/media/"
 RECIPIENT = Recipient(
-    "Zoë O'Brien", "zoe@example.org", "https://gazette.example.org/unsubscribe/3f9a?list=daily"
+    "Zoë O'Brien",
+    "zoe@example.org",
+    "https://gazette.example.org/unsubscribe/daily/3f9a",
+    "https://gazette.example.org/preferences/3f9a",
 )
+
+
+def site_media(site: Site, elsewhere: list[str]) -> Callable[[Route], None]:
+    """A route handler serving the sample site's images from its content folder; any other
+    URL is refused and noted in `elsewhere`, so nothing reaches the network."""
+
+    def serve(route: Route) -> None:
+        url = route.request.url
+        file = site.content / url.removeprefix(SITE_MEDIA).split("?")[0]
+        if url.startswith(SITE_MEDIA) and file.is_file():
+            media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+            route.fulfill(body=file.read_bytes(), content_type=media_type)
+        else:
+            elsewhere.append(url)
+            route.abort()
+
+    return serve
 
 
 @pytest.fixture
@@ -36,6 +57,11 @@ def store_url(tmp_path: Path) -> str:
 @pytest.fixture
 def preview(site: Site, store: Store, clock: MovableClock, tmp_path: Path) -> Path:
     """The daily digest of the sample site, personalized, as a file a browser can open."""
+    return write_preview(site, store, clock, tmp_path)
+
+
+def write_preview(site: Site, store: Store, clock: MovableClock, folder: Path) -> Path:
+    """Gather the sample site and write its daily digest for RECIPIENT into `folder`."""
     config = site.config()
     gather(store, config, clock)
     with store.transaction() as connection:
@@ -44,7 +70,7 @@ def preview(site: Site, store: Store, clock: MovableClock, tmp_path: Path) -> Pa
     edition = EditionInfo(14, SAMPLE_NOW, f"{config.archive_url}daily/14.html")
     rendered = render_edition(template_environment(None), config, digest, edition, articles)
     html, _ = personalize(rendered, RECIPIENT)
-    path = tmp_path / "digest.html"
+    path = folder / "digest.html"
     path.write_text(html, encoding="utf-8")
     return path
 
@@ -54,21 +80,9 @@ def test_digest_fits_the_screen_and_every_image_loads(
     browser: Browser, preview: Path, site: Site, width: int
 ) -> None:
     elsewhere: list[str] = []
-
-    def serve_site_media(route: Route) -> None:
-        # The sample site's images live in its content folder; nothing may reach the network.
-        url = route.request.url
-        file = site.content / url.removeprefix(SITE_MEDIA).split("?")[0]
-        if url.startswith(SITE_MEDIA) and file.is_file():
-            media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-            route.fulfill(body=file.read_bytes(), content_type=media_type)
-        else:
-            elsewhere.append(url)
-            route.abort()
-
     page = browser.new_page(viewport={"width": width, "height": 900})
     try:
-        page.route(re.compile(r"^https?://"), serve_site_media)
+        page.route(re.compile(r"^https?://"), site_media(site, elsewhere))
         page.goto(preview.as_uri(), wait_until="load")
         scroll_width, inner_width = page.evaluate(
             "[document.documentElement.scrollWidth, window.innerWidth]"

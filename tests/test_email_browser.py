@@ -3,35 +3,19 @@ images shown in their own proportions, and the site's logo in the masthead."""
 
 from __future__ import annotations
 
-import mimetypes
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Route
+from playwright.sync_api import Browser, Page
 
-from publisher.content import PublishedArticle
-from publisher.digest import (
-    EditionInfo,
-    Recipient,
-    personalize,
-    render_edition,
-    template_environment,
-)
-from publisher.gather import gather
-from publisher.store import Store, public_articles
-from tests.conftest import ARTIFACTS, SAMPLE_NOW, MovableClock, Site
+from publisher.store import Store
+from tests.conftest import ARTIFACTS, MovableClock, Site
 from tests.contrast import Colour, contrast_between, opaque_colour, relative_luminance
+from tests.test_digest_browser import site_media, write_preview
 
-SITE_MEDIA = "https://gazette.example.org/media/"
-RECIPIENT = Recipient(
-    "Zoë O'Brien",
-    "zoe@example.org",
-    "https://gazette.example.org/unsubscribe/daily/3f9a",
-    "https://gazette.example.org/preferences/3f9a",
-)
 # Every element showing text of its own, with its computed colour and the background it sits
 # on: the nearest ancestor (or itself) whose background is not transparent.
 TEXT_COLOURS = """() => {
@@ -63,18 +47,7 @@ def store_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def digest_file(site: Site, store: Store, clock: MovableClock, tmp_path: Path) -> Path:
-    """The sample site's daily digest, personalized, as a file a browser can open."""
-    config = site.config()
-    gather(store, config, clock)
-    with store.transaction() as connection:
-        articles: list[PublishedArticle] = public_articles(connection)
-    digest = config.digest("daily")
-    edition = EditionInfo(14, SAMPLE_NOW, f"{config.archive_url}daily/14.html")
-    rendered = render_edition(template_environment(None), config, digest, edition, articles)
-    html, _ = personalize(rendered, RECIPIENT)
-    path = tmp_path / "digest.html"
-    path.write_text(html, encoding="utf-8")
-    return path
+    return write_preview(site, store, clock, tmp_path)
 
 
 @pytest.fixture
@@ -82,20 +55,12 @@ def open_digest(browser: Browser, digest_file: Path, site: Site) -> Iterator[Any
     """Opens the digest in a new page with the given colour scheme and width; images come from
     the site's content folder, and nothing reaches the network."""
     pages: list[Page] = []
-
-    def serve_site_media(route: Route) -> None:
-        url = route.request.url
-        file = site.content / url.removeprefix(SITE_MEDIA).split("?")[0]
-        if url.startswith(SITE_MEDIA) and file.is_file():
-            media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-            route.fulfill(body=file.read_bytes(), content_type=media_type)
-        else:
-            route.abort()
+    elsewhere: list[str] = []
 
     def opened(scheme: str, width: int = 600) -> Page:
         page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)  # type: ignore[arg-type]
         pages.append(page)
-        page.route(re.compile(r"^https?://"), serve_site_media)
+        page.route(re.compile(r"^https?://"), site_media(site, elsewhere))
         page.goto(digest_file.as_uri(), wait_until="load")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"digest-{scheme}-{width}.png"), full_page=True)
