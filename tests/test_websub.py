@@ -63,6 +63,11 @@ def start_hub(port: int = 0) -> Hub:
     return hub
 
 
+# The sample site's current feeds, each in three formats: the site, four categories, seven
+# authors and the podcast.
+CURRENT_FEED_FILES = 3 * (1 + 4 + 7 + 1)
+
+
 @pytest.fixture
 def hub() -> Iterator[Hub]:
     running_hub = start_hub()
@@ -95,7 +100,7 @@ def test_hub_hears_once_per_changed_feed_and_not_when_nothing_changed(
     first = build(store, site.config(), clock)
     topics = hub.take()
     assert topics == current_feed_urls(site, first.written)
-    assert len(topics) == 3 * (1 + 4 + 1)  # site, four categories, podcast; no archive pages
+    assert len(topics) == CURRENT_FEED_FILES  # no archive pages
     assert all(ping["hub.mode"] == ["publish"] for ping in hub.pings)
 
     assert build(store, site.config(), clock).written == []
@@ -209,11 +214,11 @@ def test_status_counts_the_pings_waiting_for_the_hub(
     report = build(store, config, clock)
     assert report.pings is not None
     status = site_status(config, store)
-    assert status.websub_pings == len(report.pings.failed) == 18
+    assert status.websub_pings == len(report.pings.failed) == CURRENT_FEED_FILES
     assert f"websub: {status.websub_pings} pings waiting for the hub" in status_lines(
         status, ZoneInfo("UTC")
     )
-    assert status_document(status)["websub_pings"] == 18
+    assert status_document(status)["websub_pings"] == CURRENT_FEED_FILES
 
 
 def test_a_failing_hub_is_asked_once_per_build_and_every_ping_waits(
@@ -225,7 +230,7 @@ def test_a_failing_hub_is_asked_once_per_build_and_every_ping_waits(
     report = build(store, site.config(), clock)
     assert len(hub.take()) == 1  # one refusal ends the round: no timeout per feed
     assert report.pings is not None
-    assert len(report.pings.failed) == 18
+    assert len(report.pings.failed) == CURRENT_FEED_FILES
     clock.advance(seconds=retry_delay(1).total_seconds())
     build(store, site.config(), clock)
     assert len(hub.take()) == 1
