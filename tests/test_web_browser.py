@@ -221,35 +221,51 @@ def test_refused_sign_up_shows_what_to_fix(live: LiveSite, context: BrowserConte
     screenshot(page, "bad-link")
 
 
+@contextmanager
+def page_at(browser: Browser, width: int) -> Iterator[Page]:
+    """A page in a fresh context `width` pixels wide. JavaScript is on only so tests can
+    measure the page; the site's pages have none."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def sideways_scroll(page: Page) -> int:
+    """How far the page scrolls sideways: more than 0 means it does not fit the screen."""
+    return int(
+        page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    )
+
+
+def broken_images(page: Page) -> list[str]:
+    """The images that should have loaded (not lazy ones) but did not."""
+    return list(
+        page.evaluate(
+            "[...document.images].filter(i => i.loading !== 'lazy')"
+            ".filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)"
+        )
+    )
+
+
 @pytest.mark.parametrize("width", [375, 960])
 def test_article_and_category_pages_fit_the_screen_and_load_every_image(
     live: LiveSite, browser: Browser, width: int
 ) -> None:
-    # JavaScript on here only so the test can measure the page; the pages themselves have none.
-    opened = browser.new_context(viewport={"width": width, "height": 900})
-    try:
-        page = opened.new_page()
+    with page_at(browser, width) as page:
         for step, path in (
             ("article", "articles/harbour-dredging-march/"),
             ("category", "categories/culture/"),
         ):
             page.goto(f"{live.url}{path}", wait_until="load")
-            sideways = page.evaluate(
-                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-            )
-            assert sideways <= 0, (path, width, sideways)
-            broken = page.evaluate(
-                "[...document.images].filter(i => i.loading !== 'lazy')"
-                ".filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)"
-            )
-            assert broken == [], broken
+            assert sideways_scroll(page) <= 0, (path, width)
+            assert broken_images(page) == []
             for source in page.evaluate("[...document.images].map(i => i.src)"):
                 fetched = page.request.get(source)
                 assert fetched.ok, source
                 assert fetched.headers["content-type"].startswith("image/"), source
             screenshot(page, f"{step}-{width}")
-    finally:
-        opened.close()
 
 
 def test_reader_changes_digests_pauses_and_leaves_on_the_preferences_page(
@@ -300,10 +316,7 @@ def test_reader_changes_digests_pauses_and_leaves_on_the_preferences_page(
 def test_author_and_article_pages_fit_the_screen_and_every_link_answers(
     live: LiveSite, browser: Browser, width: int
 ) -> None:
-    # JavaScript on here only so the test can measure the page; the pages themselves have none.
-    opened = browser.new_context(viewport={"width": width, "height": 900})
-    try:
-        page = opened.new_page()
+    with page_at(browser, width) as page:
         for step, path in (
             ("author", "authors/mara-quinn/"),
             ("article-authors", "articles/lantern-festival-returns/"),
@@ -311,10 +324,7 @@ def test_author_and_article_pages_fit_the_screen_and_every_link_answers(
             response = page.goto(f"{live.url}{path}", wait_until="load")
             assert response is not None
             assert response.status == 200, path
-            sideways = page.evaluate(
-                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-            )
-            assert sideways <= 0, (path, width, sideways)
+            assert sideways_scroll(page) <= 0, (path, width)
             assert page.locator(".avatar").first.evaluate("i => i.complete && i.naturalWidth") > 0
             links = page.evaluate("[...document.links].map(a => a.href.split('#')[0])")
             # Links to other sites (the authors' Mastodon and websites) cannot be reached here.
@@ -323,5 +333,3 @@ def test_author_and_article_pages_fit_the_screen_and_every_link_answers(
             for link in local:
                 assert page.request.get(link).status == 200, (path, link)
             screenshot(page, f"{step}-{width}")
-    finally:
-        opened.close()

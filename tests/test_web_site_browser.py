@@ -21,7 +21,7 @@ from publisher.gather import gather
 from publisher.store import open_store
 from tests.conftest import ARTIFACTS, REPO, MovableClock, Site, free_port
 from tests.contrast import AA_TEXT, contrast_ratio
-from tests.test_web_browser import LiveSite, serving
+from tests.test_web_browser import LiveSite, broken_images, page_at, serving, sideways_scroll
 
 PAGES = {
     "home": "",
@@ -107,24 +107,14 @@ def check_links(live: LiveSite, page: Page, client: httpx.Client) -> int:
 def test_site_page_fits_the_screen_and_every_link_and_image_works(
     live: LiveSite, browser: Browser, name: str, width: int
 ) -> None:
-    # JavaScript on here only so the test can measure the page; the pages themselves have none.
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    try:
-        page = context.new_page()
+    with page_at(browser, width) as page:
         response = page.goto(f"{live.url}{PAGES[name]}", wait_until="load")
         assert response is not None
         assert response.status == 200
-        sideways = page.evaluate(
-            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-        )
-        assert sideways <= 0, (name, width, sideways)
+        assert sideways_scroll(page) <= 0, (name, width)
         page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # load the lazy images
         page.wait_for_load_state("load")
-        broken = page.evaluate(
-            "[...document.images].filter(i => i.loading !== 'lazy')"
-            ".filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)"
-        )
-        assert broken == [], broken
+        assert broken_images(page) == []
         with httpx.Client(timeout=10) as client:
             for source in page.evaluate("[...document.images].map(i => i.src)"):
                 fetched = client.get(source)
@@ -133,15 +123,11 @@ def test_site_page_fits_the_screen_and_every_link_and_image_works(
             assert check_links(live, page, client) > 0
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"site-{name}-{width}.png"), full_page=True)
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize("name", list(PAGES))
 def test_site_page_text_has_aa_contrast(live: LiveSite, browser: Browser, name: str) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    try:
-        page = context.new_page()
+    with page_at(browser, 1280) as page:
         page.goto(f"{live.url}{PAGES[name]}", wait_until="load")
         pairs = page.evaluate(TEXT_COLOURS, CONTRAST_SCOPE.get(name, "body"))
         assert len(pairs) > 3
@@ -151,5 +137,3 @@ def test_site_page_text_has_aa_contrast(live: LiveSite, browser: Browser, name: 
             if contrast_ratio(colour, background) < AA_TEXT
         ]
         assert weak == []
-    finally:
-        context.close()
