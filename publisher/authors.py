@@ -24,6 +24,7 @@ from publisher.content import (
     MediaLookup,
     PublishedArticle,
     SiteSettings,
+    content_file,
     read_front_matter,
 )
 from publisher.markup import content_path, plain_text, render_markdown, url_resolver
@@ -172,16 +173,13 @@ def _avatar(
     media: MediaLookup,
     fail: Callable[[str, str], NoReturn],
 ) -> str:
-    local = content_path(source, avatar)
-    if local is None:
+    found = content_file(source, avatar, media, fail, "avatar")
+    if found is None:
         if urlsplit(avatar).scheme not in ("http", "https"):
             fail("avatar", f"avatar {avatar!r} must be a file in the content folder or a URL")
         return avatar
-    found = media(local)
-    if found is None:
-        fail("avatar", f"avatar file {local!r} not found in the content folder")
     if not found.media_type.startswith("image/"):
-        fail("avatar", f"avatar file {local!r} is not an image")
+        fail("avatar", f"avatar file {content_path(source, avatar)!r} is not an image")
     return resolve(avatar)
 
 

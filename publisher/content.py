@@ -438,14 +438,25 @@ def _image(
     given = image if isinstance(image, _ImageMatter) else _ImageMatter(url=str(image))
     caption, credit = plain_text(given.caption), plain_text(given.credit)
     alt = plain_text(given.alt if given.alt is not None else caption or matter.title)
-    local = content_path(source, given.url)
-    if local is None:
+    found = content_file(source, given.url, media, fail, "image")
+    if found is None:
         guessed, _ = mimetypes.guess_type(urlsplit(given.url).path)
         return Image(resolve(given.url), alt, caption, credit, None, guessed)
+    return Image(resolve(given.url), alt, caption, credit, found.length, found.media_type)
+
+
+def content_file(
+    source: str, url: str, media: MediaLookup, fail: Callable[[str, str], NoReturn], key: str
+) -> MediaFile | None:
+    """The content folder's file that `url` (relative to `source`) names; None for a URL
+    elsewhere. A file that is not there fails, naming the front matter `key`."""
+    local = content_path(source, url)
+    if local is None:
+        return None
     found = media(local)
     if found is None:
-        fail("image", f"image file {local!r} not found in the content folder")
-    return Image(resolve(given.url), alt, caption, credit, found.length, found.media_type)
+        fail(key, f"{key} file {local!r} not found in the content folder")
+    return found
 
 
 def _audio(
@@ -456,13 +467,10 @@ def _audio(
     fail: Callable[[str, str], NoReturn],
 ) -> Audio:
     duration = _seconds(audio.duration) if audio.duration else None
-    local = content_path(source, audio.url)
-    if local is None:
+    found = content_file(source, audio.url, media, fail, "audio")
+    if found is None:
         guessed, _ = mimetypes.guess_type(urlsplit(audio.url).path)
         return Audio(resolve(audio.url), duration, audio.length, audio.type or guessed)
-    found = media(local)
-    if found is None:
-        fail("audio", f"audio file {local!r} not found in the content folder")
     return Audio(resolve(audio.url), duration, found.length, found.media_type)
 
 
