@@ -358,8 +358,10 @@ def test_schedule_lists_jobs_without_starting_anything(site: Site) -> None:
 
 
 def test_a_database_blip_does_not_kill_the_scheduler(
-    site: Site, daemon: Callable[[], threading.Event], postgres_url: str
+    site: Site, postgres_url: str, daemon: Callable[[], threading.Event]
 ) -> None:
+    # `postgres_url` before `daemon`: fixtures end in reverse order, so the daemon stops before
+    # its database is dropped.
     text = site.config_path.read_text().replace(
         'url = "sqlite:///publisher.db"', f'url = "{postgres_url}"'
     )
