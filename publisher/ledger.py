@@ -19,7 +19,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from publisher.inbound.events import HARD_BOUNCE, clean_diagnostic, event_key
-from publisher.store import BOUNCED, CONFIRMED, Store, deliveries, editions, events, subscribers
+from publisher.store import (
+    Store,
+    count_hard_bounces,
+    deliveries,
+    editions,
+    events,
+    subscribers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -425,33 +432,15 @@ class LedgerWriter:
         with connection.begin():
             connection.execute(_OUTCOME_UPDATE, [outcome.values() for outcome in group])
             if bounced:
-                self._count_bounces(
-                    connection, [outcome.claimed.subscriber_id for outcome in bounced]
-                )
+                bounced_ids = [outcome.claimed.subscriber_id for outcome in bounced]
+                count_hard_bounces(connection, bounced_ids, self.bounce_limit)
                 _store_bounce_events(connection, bounced)
-
-    def _count_bounces(self, connection: sa.Connection, subscriber_ids: list[int]) -> None:
-        for subscriber_id in subscriber_ids:
-            connection.execute(
-                subscribers.update()
-                .where(subscribers.c.id == subscriber_id)
-                .values(hard_bounces=subscribers.c.hard_bounces + 1)
-            )
-        connection.execute(
-            subscribers.update()
-            .where(
-                subscribers.c.id.in_(subscriber_ids),
-                subscribers.c.hard_bounces >= self.bounce_limit,
-                subscribers.c.status == CONFIRMED,
-            )
-            .values(status=BOUNCED)
-        )
 
 
 def _store_bounce_events(connection: sa.Connection, bounced: list[Outcome]) -> None:
     """Store each refusal as a hard bounce event, once per delivery row.
 
-    The event only records: `_count_bounces` has counted the bounce in this transaction, so
+    The event only records: `count_hard_bounces` has counted the bounce in this transaction, so
     the event is written here rather than through `inbound.apply`, which would count it again.
     """
     rows = [outcome.bounce_event() for outcome in bounced]

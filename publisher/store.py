@@ -551,6 +551,26 @@ deliveries = sa.Table(
 )
 
 
+def count_hard_bounces(connection: Connection, subscriber_ids: Sequence[int], limit: int) -> None:
+    """Count one hard bounce for each id (an id listed twice counts twice); a confirmed
+    subscriber whose count reaches `limit` becomes bounced."""
+    for subscriber_id in subscriber_ids:
+        connection.execute(
+            subscribers.update()
+            .where(subscribers.c.id == subscriber_id)
+            .values(hard_bounces=subscribers.c.hard_bounces + 1)
+        )
+    connection.execute(
+        subscribers.update()
+        .where(
+            subscribers.c.id.in_(subscriber_ids),
+            subscribers.c.hard_bounces >= limit,
+            subscribers.c.status == CONFIRMED,
+        )
+        .values(status=BOUNCED)
+    )
+
+
 # Inbound events (bounces, complaints, unsubscribes by mail or webhook); made by migration 0010.
 
 events = sa.Table(

@@ -38,12 +38,12 @@ from publisher.messages import MessageError, message_id
 from publisher.returnpath import UNSUBSCRIBE as UNSUBSCRIBE_TOKEN
 from publisher.returnpath import verify_return_token
 from publisher.store import (
-    BOUNCED,
     COMPLAINED,
     CONFIRMED,
     PENDING,
     UNSUBSCRIBED,
     Store,
+    count_hard_bounces,
     deliveries,
     editions,
     events,
@@ -149,7 +149,7 @@ def _apply(
         )
     )
     if event.kind == HARD_BOUNCE:
-        _count_bounce(connection, config, target.subscriber_id)
+        count_hard_bounces(connection, [target.subscriber_id], config.delivery.bounce_limit)
     elif event.kind == SOFT_BOUNCE:
         _count_soft_bounce(connection, config, target.subscriber_id, now)
     elif event.kind == COMPLAINT:
@@ -212,23 +212,6 @@ def _quoted_delivery(
     return None if row is None else _Target(subscriber_id, int(row.id), str(row.digest))
 
 
-def _count_bounce(connection: Connection, config: Config, subscriber_id: int) -> None:
-    connection.execute(
-        subscribers.update()
-        .where(subscribers.c.id == subscriber_id)
-        .values(hard_bounces=subscribers.c.hard_bounces + 1)
-    )
-    connection.execute(
-        subscribers.update()
-        .where(
-            subscribers.c.id == subscriber_id,
-            subscribers.c.hard_bounces >= config.delivery.bounce_limit,
-            subscribers.c.status == CONFIRMED,
-        )
-        .values(status=BOUNCED)
-    )
-
-
 def _count_soft_bounce(
     connection: Connection, config: Config, subscriber_id: int, now: datetime
 ) -> None:
@@ -243,7 +226,7 @@ def _count_soft_bounce(
         )
     )
     if recent and int(recent) % config.delivery.soft_bounce_limit == 0:
-        _count_bounce(connection, config, subscriber_id)
+        count_hard_bounces(connection, [subscriber_id], config.delivery.bounce_limit)
 
 
 def _complain(connection: Connection, subscriber_id: int, now: datetime) -> None:
