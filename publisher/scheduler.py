@@ -46,6 +46,8 @@ DIGEST_JOB_PREFIX = "digest:"
 PERSISTENT, VOLATILE = "default", "volatile"
 ADVISORY_LOCK_KEY = 0x7075626C  # "publ"
 STANDBY_LOCK_KEY = 0x70756273  # "pubs": held shared by every waiting standby
+# On SQLite the same locks are files beside the store: `<database><suffix>`.
+ACTIVE_LOCK_SUFFIX, STANDBY_LOCK_SUFFIX = ".scheduler.lock", ".standby.lock"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -418,9 +420,8 @@ class StandbyMark:
 
     def __init__(self, config: Config, engine: Engine) -> None:
         url = sa.make_url(config.store_url)
-        self.path = (
-            Path(f"{url.database}.standby.lock") if url.get_backend_name() == "sqlite" else None
-        )
+        sqlite = url.get_backend_name() == "sqlite"
+        self.path = Path(f"{url.database}{STANDBY_LOCK_SUFFIX}") if sqlite else None
         self.engine = engine
         self.descriptor: int | None = None
         self.connection: sa.Connection | None = None
@@ -455,7 +456,7 @@ def active_lock(config: Config, engine: Engine) -> ActiveLock:
     """The lock that makes one daemon per store the active one."""
     url = sa.make_url(config.store_url)
     if url.get_backend_name() == "sqlite":
-        return FileLock(Path(f"{url.database}.scheduler.lock"))
+        return FileLock(Path(f"{url.database}{ACTIVE_LOCK_SUFFIX}"))
     return AdvisoryLock(engine)
 
 

@@ -23,7 +23,12 @@ from publisher.config import Config
 from publisher.delivery import FAILED, PENDING, SENT, UNCERTAIN, ledger_counts
 from publisher.gather import last_gather
 from publisher.ledger import RETRYABLE, SKIPPED, RemainingRows
-from publisher.scheduler import ADVISORY_LOCK_KEY, STANDBY_LOCK_KEY
+from publisher.scheduler import (
+    ACTIVE_LOCK_SUFFIX,
+    ADVISORY_LOCK_KEY,
+    STANDBY_LOCK_KEY,
+    STANDBY_LOCK_SUFFIX,
+)
 from publisher.websub import pending_ping_count
 from publisher.wording import count
 
@@ -210,26 +215,22 @@ def _from_timestamp(value: float | None) -> datetime | None:
 
 def daemon_is_active(config: Config, engine: sa.Engine) -> bool:
     """Whether a `publisher run` holds this store's active lock, found without taking it."""
-    url = sa.make_url(config.store_url)
-    if url.get_backend_name() == "sqlite":
-        return _file_is_locked(Path(f"{url.database}.scheduler.lock"))
-    with engine.connect() as connection:
-        held = connection.scalar(
-            sa.text(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                "AND objid = :key AND granted AND database = "
-                "(SELECT oid FROM pg_database WHERE datname = current_database())"
-            ),
-            {"key": ADVISORY_LOCK_KEY},
-        )
-    return bool(held)
+    return _lock_is_held(config, engine, ACTIVE_LOCK_SUFFIX, ADVISORY_LOCK_KEY)
 
 
 def daemon_is_waiting(config: Config, engine: sa.Engine) -> bool:
     """Whether a standby `publisher run` waits to take over, found through its mark."""
+    return _lock_is_held(config, engine, STANDBY_LOCK_SUFFIX, STANDBY_LOCK_KEY, exclusive=True)
+
+
+def _lock_is_held(
+    config: Config, engine: sa.Engine, suffix: str, key: int, *, exclusive: bool = False
+) -> bool:
+    """Whether a daemon holds the lock file beside a SQLite store, or the advisory lock `key`
+    of a PostgreSQL one."""
     url = sa.make_url(config.store_url)
     if url.get_backend_name() == "sqlite":
-        return _file_is_locked(Path(f"{url.database}.standby.lock"), exclusive=True)
+        return _file_is_locked(Path(f"{url.database}{suffix}"), exclusive=exclusive)
     with engine.connect() as connection:
         held = connection.scalar(
             sa.text(
@@ -237,7 +238,7 @@ def daemon_is_waiting(config: Config, engine: sa.Engine) -> bool:
                 "AND objid = :key AND granted AND database = "
                 "(SELECT oid FROM pg_database WHERE datname = current_database())"
             ),
-            {"key": STANDBY_LOCK_KEY},
+            {"key": key},
         )
     return bool(held)
 
