@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -114,6 +114,35 @@ def retry_delay(value: str | None, now: datetime) -> timedelta | None:
     if when.tzinfo is None:
         return None
     return max(when - now, timedelta(0))
+
+
+def http_url(url: str) -> tuple[httpx.URL, int]:
+    """`url` parsed, with its port; FetchError unless it is an http(s) URL with a host."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as error:
+        raise FetchError(f"{url}: not a valid URL ({error})") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise FetchError(f"{url}: only http and https URLs are fetched")
+    return parsed, parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+def allowed_addresses(
+    url: str, host: str, answers: Sequence[tuple[Any, ...]], settings: FetchSettings
+) -> list[IPAddress]:
+    """The distinct addresses `getaddrinfo` gave for `host`; FetchError if there are none or
+    one is private (unless `[fetch] allow_private`), so no request goes anywhere unchecked."""
+    found = (ipaddress.ip_address(str(answer[4][0]).split("%")[0]) for answer in answers)
+    addresses = list(dict.fromkeys(found))
+    if not addresses:
+        raise FetchError(f"{url}: {host} has no address")
+    for address in addresses:
+        if not settings.allows(address):
+            raise FetchError(
+                f"{url}: refused: {host} is {address}, not a public address "
+                "(set [fetch] allow_private = true to fetch from it)"
+            )
+    return addresses
 
 
 def is_public_address(address: IPAddress) -> bool:
@@ -215,35 +244,17 @@ class _Fetch:
 
     async def _checked(self, url: str) -> tuple[list[httpx.URL], str]:
         """The URLs to try (the host replaced by each checked address), and the Host header."""
-        try:
-            parsed = httpx.URL(url)
-        except httpx.InvalidURL as error:
-            raise FetchError(f"{url}: not a valid URL ({error})") from None
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise FetchError(f"{url}: only http and https URLs are fetched")
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        addresses = await self._addresses(url, parsed.host, port)
-        host = parsed.netloc.decode("ascii")
-        return [parsed.copy_with(host=str(address)) for address in addresses], host
-
-    async def _addresses(self, url: str, host: str, port: int) -> list[IPAddress]:
+        parsed, port = http_url(url)
+        assert parsed.host  # http_url refuses a URL without one
         try:
             answers = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
+                parsed.host, port, type=socket.SOCK_STREAM
             )
         except OSError as error:
-            raise FetchError(f"{url}: cannot resolve {host}: {error}") from None
-        found = (ipaddress.ip_address(str(answer[4][0]).split("%")[0]) for answer in answers)
-        addresses = list(dict.fromkeys(found))
-        if not addresses:
-            raise FetchError(f"{url}: {host} has no address")
-        for address in addresses:
-            if not self.settings.allows(address):
-                raise FetchError(
-                    f"{url}: refused: {host} is {address}, not a public address "
-                    "(set [fetch] allow_private = true to fetch from it)"
-                )
-        return addresses
+            raise FetchError(f"{url}: cannot resolve {parsed.host}: {error}") from None
+        addresses = allowed_addresses(url, parsed.host, answers, self.settings)
+        host = parsed.netloc.decode("ascii")
+        return [parsed.copy_with(host=str(address)) for address in addresses], host
 
     async def _result(self, response: httpx.Response, url: str) -> FetchResult:
         name, status = self.request.name, response.status_code

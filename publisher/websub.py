@@ -10,7 +10,6 @@ that was checked, no redirects followed.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 from collections.abc import Iterable
@@ -21,7 +20,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from publisher.fetch import FetchSettings
+from publisher.fetch import FetchError, FetchSettings, allowed_addresses, http_url
 from publisher.store import Store, websub_pings
 
 log = logging.getLogger(__name__)
@@ -130,7 +129,7 @@ def _ping(hub: str, topic: str, settings: FetchSettings) -> str | None:
     """None when the hub took the ping, else what went wrong."""
     try:
         status = post_form(hub, {"hub.mode": "publish", "hub.url": topic}, settings)
-    except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as error:
+    except (httpx.HTTPError, httpx.InvalidURL, FetchError, OSError, ValueError) as error:
         return f"{hub}: {type(error).__name__}: {error}"
     except Exception as error:  # a surprise must not fail the build: log it, try again later
         log.exception("websub: pinging %s", hub)
@@ -142,22 +141,10 @@ def _ping(hub: str, topic: str, settings: FetchSettings) -> str | None:
 
 def post_form(url: str, form: dict[str, str], settings: FetchSettings) -> int:
     """POST a form to `url` after the address checks; the response's status code."""
-    parsed = httpx.URL(url)
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ValueError(f"{url}: only http and https URLs are used")
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    parsed, port = http_url(url)
+    assert parsed.host  # http_url refuses a URL without one
     answers = socket.getaddrinfo(parsed.host, port, type=socket.SOCK_STREAM)
-    addresses = list(
-        dict.fromkeys(ipaddress.ip_address(str(a[4][0]).split("%")[0]) for a in answers)
-    )
-    if not addresses:
-        raise ValueError(f"{url}: {parsed.host} has no address")
-    for address in addresses:
-        if not settings.allows(address):
-            raise ValueError(
-                f"refused: {parsed.host} is {address}, not a public address "
-                "(set [fetch] allow_private = true to use it)"
-            )
+    addresses = allowed_addresses(url, parsed.host, answers, settings)
     target = parsed.copy_with(host=str(addresses[0]))
     headers = {"host": parsed.netloc.decode("ascii"), "user-agent": settings.user_agent}
     timeout = min(settings.timeout, PING_TIMEOUT)
