@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 import lxml.html
 from lxml import etree
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def pixel_size(path: Path) -> tuple[int, int] | None:
     try:
         with Image.open(path) as image:
             width, height = image.size
-    except (OSError, UnidentifiedImageError, ValueError) as error:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         log.warning("%s: cannot read the image's size: %s", path, error)
         return None
     return (width, height) if width > 0 and height > 0 else None

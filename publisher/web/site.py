@@ -12,11 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from PIL import Image
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,6 +23,7 @@ from starlette.templating import Jinja2Templates
 from publisher.config import Config
 from publisher.digest import template_environment
 from publisher.feeds import FILE_NAMES, MEDIA_TYPES
+from publisher.imagesize import pixel_size
 from publisher.store import Store
 from publisher.web.navigation import path_of, site_urls
 from publisher.web.security import (
@@ -129,17 +128,6 @@ def http_url(value: object) -> str:
     return value if parts.scheme in ("http", "https") and parts.netloc else ""
 
 
-def image_size(path: Path | None) -> tuple[int, int] | None:
-    """The width and height of an image file, or None if there is none Pillow can read."""
-    if path is None:
-        return None
-    try:
-        with Image.open(path) as image:
-            return image.width, image.height
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return None
-
-
 @dataclass(frozen=True, slots=True)
 class FormToken:
     """A form's hidden token, and the browser cookie it is bound to (set again with the page)."""
@@ -179,7 +167,7 @@ class WebSite:
             "urls": self.urls,
             "logo": config.logo,
             # Known before the logo loads, so the masthead does not jump.
-            "logo_size": image_size(config.logo.path) if config.logo else None,
+            "logo_size": pixel_size(config.logo.path) if config.logo and config.logo.path else None,
             "icon": config.icon,
         }
 
