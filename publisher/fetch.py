@@ -116,7 +116,7 @@ def retry_delay(value: str | None, now: datetime) -> timedelta | None:
     return max(when - now, timedelta(0))
 
 
-def http_url(url: str) -> tuple[httpx.URL, int]:
+def parsed_http_url(url: str) -> tuple[httpx.URL, int]:
     """`url` parsed, with its port; FetchError unless it is an http(s) URL with a host."""
     try:
         parsed = httpx.URL(url)
@@ -244,8 +244,8 @@ class _Fetch:
 
     async def _checked(self, url: str) -> tuple[list[httpx.URL], str]:
         """The URLs to try (the host replaced by each checked address), and the Host header."""
-        parsed, port = http_url(url)
-        assert parsed.host  # http_url refuses a URL without one
+        parsed, port = parsed_http_url(url)
+        assert parsed.host  # parsed_http_url refuses a URL without one
         try:
             answers = await asyncio.get_running_loop().getaddrinfo(
                 parsed.host, port, type=socket.SOCK_STREAM

@@ -20,7 +20,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from publisher.fetch import FetchError, FetchSettings, allowed_addresses, http_url
+from publisher.fetch import FetchError, FetchSettings, allowed_addresses, parsed_http_url
 from publisher.store import Store, websub_pings
 
 log = logging.getLogger(__name__)
@@ -141,8 +141,8 @@ def _ping(hub: str, topic: str, settings: FetchSettings) -> str | None:
 
 def post_form(url: str, form: dict[str, str], settings: FetchSettings) -> int:
     """POST a form to `url` after the address checks; the response's status code."""
-    parsed, port = http_url(url)
-    assert parsed.host  # http_url refuses a URL without one
+    parsed, port = parsed_http_url(url)
+    assert parsed.host  # parsed_http_url refuses a URL without one
     answers = socket.getaddrinfo(parsed.host, port, type=socket.SOCK_STREAM)
     addresses = allowed_addresses(url, parsed.host, answers, settings)
     target = parsed.copy_with(host=str(addresses[0]))
