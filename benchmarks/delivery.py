@@ -58,26 +58,21 @@ from urllib.parse import urlsplit
 import jinja2
 import sqlalchemy as sa
 
+from publisher.audience.subscribers import check_name
+from publisher.audience.tokens import load_secret, make_token, new_nonce
 from publisher.config import Config, config_from_mapping
-from publisher.content import PublishedArticle
-from publisher.delivery import SendReport, send_edition
-from publisher.digest import EditionInfo, Recipient, render_for_recipient, template_environment
-from publisher.editions import Edition, archive_url, create_edition
-from publisher.gather import gather
-from publisher.messages import PreparedEdition, message_id
-from publisher.store import (
-    CONFIRMED,
-    Store,
-    deliveries,
-    editions,
-    open_store,
-    public_articles_since,
-    subscribers,
-    subscriptions,
-)
-from publisher.subscribers import check_name
-from publisher.tokens import load_secret, make_token, new_nonce
-from publisher.transports import SmtpTransport
+from publisher.content.articles import PublishedArticle
+from publisher.mail.delivery.send import SendReport, send_edition
+from publisher.mail.editions import Edition, create_edition
+from publisher.mail.mime import PreparedEdition, message_id
+from publisher.mail.render import EditionInfo, Recipient, render_for_recipient, template_environment
+from publisher.mail.transport.smtp import SmtpTransport
+from publisher.site.gather import gather
+from publisher.store.articles import public_articles_since
+from publisher.store.database import Store, open_store
+from publisher.store.schema import deliveries, editions, subscribers, subscriptions
+from publisher.store.subscribers import CONFIRMED
+from publisher.urls import archive_url
 
 REPO = Path(__file__).resolve().parent.parent
 # The sample site's "now", as in tests/conftest.py: after every sample article but one.
@@ -555,7 +550,7 @@ def measure_signing(site: Site, readers: list[Reader], secret: bytes) -> None:
     """Print DKIM signatures per second on one core, for each algorithm, over built messages."""
     from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-    from publisher.dkim import DkimSigner
+    from publisher.mail.transport.dkim import DkimSigner
 
     config = site.config()
     prepared = prepared_edition(config, site.edition)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from publisher.config import load_config
-from publisher.digest import (
+from publisher.mail.render import (
     EditionInfo,
     Recipient,
     personalize,
@@ -26,8 +26,9 @@ from publisher.digest import (
     render_for_recipient,
     template_environment,
 )
-from publisher.gather import gather
-from publisher.store import open_store, public_articles
+from publisher.site.gather import gather
+from publisher.store.articles import public_articles
+from publisher.store.database import open_store
 
 REPO = Path(__file__).resolve().parent.parent
 # The sample site's "now", as in tests/conftest.py: after every sample article but one.

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from publisher.config import config_from_mapping
-from publisher.gather import gather
-from publisher.store import open_store
+from publisher.site.gather import gather
+from publisher.store.database import open_store
 
 BODY = "\n\n".join(
     f"Paragraph {n} of a benchmark article, with [a link](/articles/other/) and *emphasis*."

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from publisher.config import config_from_mapping
-from publisher.store import open_store
-from publisher.upstream import PollReport, poll_sources
+from publisher.sources.poll import PollReport, poll_sources
+from publisher.store.database import open_store
 
 START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

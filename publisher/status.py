@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,24 +16,22 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from publisher import store
 from publisher.config import Config
-from publisher.delivery import FAILED, PENDING, SENT, UNCERTAIN, ledger_counts
-from publisher.gather import last_gather
-from publisher.ledger import RETRYABLE, SKIPPED, RemainingRows
-from publisher.scheduler import (
-    ACTIVE_LOCK_SUFFIX,
-    ADVISORY_LOCK_KEY,
-    STANDBY_LOCK_KEY,
-    STANDBY_LOCK_SUFFIX,
-)
-from publisher.websub import pending_ping_count
+from publisher.mail.delivery.ledger import RETRYABLE, SKIPPED, RemainingRows
+from publisher.mail.delivery.send import FAILED, PENDING, SENT, UNCERTAIN, ledger_counts
+from publisher.site.gather import last_gather
+from publisher.site.websub import pending_ping_count
+from publisher.store.articles import DRAFT, PUBLIC, SCHEDULED, WITHDRAWN, count_articles
+from publisher.store.database import Store
+from publisher.store.locks import daemon_is_active, daemon_is_waiting
+from publisher.store.schema import editions, scheduler_jobs, subscribers, subscriptions
+from publisher.store.subscribers import SUBSCRIBER_STATUSES
 from publisher.wording import count
 
 # The ledger kinds every edition shows, in this order, even at zero. Another kind of count
 # (say, bounces reported later) goes here and into `edition_ledger`.
 LEDGER_KINDS: tuple[str, ...] = (SENT, FAILED, RETRYABLE, UNCERTAIN, PENDING, SKIPPED)
-ARTICLE_KINDS = (store.PUBLIC, store.SCHEDULED, store.DRAFT, store.WITHDRAWN)
+ARTICLE_KINDS = (PUBLIC, SCHEDULED, DRAFT, WITHDRAWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +92,14 @@ class SiteStatus:
 
 
 def site_status(
-    config: Config, store_: store.Store, show_path: Callable[[Path], str] = str
+    config: Config, store_: Store, show_path: Callable[[Path], str] = str
 ) -> SiteStatus:
     """Read everything `publisher status` shows from the store (and the daemon's lock).
 
     `show_path` writes the config file's and a SQLite store's paths as the user would type them.
     """
     with store_.transaction() as connection:
-        articles = {kind: store.count_articles(connection, kind) for kind in ARTICLE_KINDS}
+        articles = {kind: count_articles(connection, kind) for kind in ARTICLE_KINDS}
         digests = tuple(
             DigestStatus(
                 name=digest.name,
@@ -161,7 +157,6 @@ def edition_ledger(connection: Connection, edition_id: int) -> dict[str, int]:
 
 def last_edition(connection: Connection, digest: str) -> EditionStatus | None:
     """The digest's newest edition with its ledger counts, or None before its first."""
-    editions = store.editions
     row = connection.execute(
         sa.select(
             editions.c.id,
@@ -188,19 +183,18 @@ def last_edition(connection: Connection, digest: str) -> EditionStatus | None:
 
 def subscriber_counts(connection: Connection, digest: str | None = None) -> dict[str, int]:
     """Subscribers by status (each status, 0 when none): all of them, or one digest's."""
-    subscribers = store.subscribers
     query = sa.select(subscribers.c.status, sa.func.count()).group_by(subscribers.c.status)
     if digest is not None:
-        query = query.join(
-            store.subscriptions, store.subscriptions.c.subscriber_id == subscribers.c.id
-        ).where(store.subscriptions.c.digest == digest)
+        query = query.join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id).where(
+            subscriptions.c.digest == digest
+        )
     found = {status: int(count) for status, count in connection.execute(query)}
-    return {status: found.get(status, 0) for status in store.SUBSCRIBER_STATUSES}
+    return {status: found.get(status, 0) for status in SUBSCRIBER_STATUSES}
 
 
 def stored_jobs(connection: Connection) -> tuple[JobStatus, ...]:
     """The daemon's persistent jobs and their next run times, soonest first."""
-    jobs = store.scheduler_jobs
+    jobs = scheduler_jobs
     rows = connection.execute(sa.select(jobs.c.id, jobs.c.next_run_time).order_by(jobs.c.id))
     found = [
         JobStatus(id=str(job_id), next_run=_from_timestamp(next_run)) for job_id, next_run in rows
@@ -211,52 +205,6 @@ def stored_jobs(connection: Connection) -> tuple[JobStatus, ...]:
 
 def _from_timestamp(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
-
-
-def daemon_is_active(config: Config, engine: sa.Engine) -> bool:
-    """Whether a `publisher run` holds this store's active lock, found without taking it."""
-    return _lock_is_held(config, engine, ACTIVE_LOCK_SUFFIX, ADVISORY_LOCK_KEY)
-
-
-def daemon_is_waiting(config: Config, engine: sa.Engine) -> bool:
-    """Whether a standby `publisher run` waits to take over, found through its mark."""
-    return _lock_is_held(config, engine, STANDBY_LOCK_SUFFIX, STANDBY_LOCK_KEY, exclusive=True)
-
-
-def _lock_is_held(
-    config: Config, engine: sa.Engine, suffix: str, key: int, *, exclusive: bool = False
-) -> bool:
-    """Whether a daemon holds the lock file beside a SQLite store, or the advisory lock `key`
-    of a PostgreSQL one."""
-    url = sa.make_url(config.store_url)
-    if url.get_backend_name() == "sqlite":
-        return _file_is_locked(Path(f"{url.database}{suffix}"), exclusive=exclusive)
-    with engine.connect() as connection:
-        held = connection.scalar(
-            sa.text(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                "AND objid = :key AND granted AND database = "
-                "(SELECT oid FROM pg_database WHERE datname = current_database())"
-            ),
-            {"key": key},
-        )
-    return bool(held)
-
-
-def _file_is_locked(path: Path, *, exclusive: bool = False) -> bool:
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        # A shared lock conflicts with the active daemon's exclusive one; an exclusive one
-        # with any standby's shared one.
-        fcntl.flock(descriptor, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(descriptor)  # also drops the shared lock, if it was taken
-    return False
 
 
 # The core: shaping what was read -----------------------------------------------------------
@@ -321,10 +269,10 @@ def status_lines(status: SiteStatus, zone: ZoneInfo) -> list[str]:
         "articles: "
         + ", ".join(
             (
-                f"{articles[store.PUBLIC]} public",
-                f"{articles[store.SCHEDULED]} scheduled",
-                f"{count(articles[store.DRAFT], 'draft')} skipped",
-                f"{articles[store.WITHDRAWN]} withdrawn",
+                f"{articles[PUBLIC]} public",
+                f"{articles[SCHEDULED]} scheduled",
+                f"{count(articles[DRAFT], 'draft')} skipped",
+                f"{articles[WITHDRAWN]} withdrawn",
             )
         ),
     ]

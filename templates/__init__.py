@@ -1,5 +1,10 @@
 """The bundled templates, installed as the package `publisher.templates` (see pyproject.toml).
 
-This file only makes the folder an importable package, so `importlib.resources` finds the
-templates in a checkout, an editable install and a wheel alike.
+The folder is an importable package so that `importlib.resources` finds the templates in a
+checkout, an editable install and a wheel alike.
 """
+
+import importlib.resources
+
+BUNDLED_TEMPLATES_PACKAGE = __name__
+BUNDLED_TEMPLATES = importlib.resources.files(__name__)

@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from publisher.config import Config, load_config
-from publisher.store import Store, open_store
+from publisher.store.database import Store, open_store
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_URL_VARIABLE = "PUBLISHER_TEST_DATABASE_URL"

@@ -14,18 +14,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publisher.authors import (
+from publisher.content.articles import Article, Author, MediaFile, PublishedArticle, SiteSettings
+from publisher.content.authors import (
     AuthorDirectory,
     AuthorProfile,
     ProfileLink,
     author_page_url,
     parse_profile,
 )
-from publisher.build import build
-from publisher.content import Article, Author, MediaFile, PublishedArticle, SiteSettings
 from publisher.errors import ContentError
-from publisher.gather import check_content, gather
-from publisher.store import open_store, profiles, public_articles
+from publisher.site.build import build
+from publisher.site.gather import check_content, gather
+from publisher.store.articles import public_articles
+from publisher.store.database import open_store
+from publisher.store.profiles import profiles
 from tests.conftest import MovableClock, Site
 from tests.test_web import Web, assert_inert, document, page_text, published, running
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from publisher.config import load_config
-from publisher.content import (
+from publisher.content.articles import (
     Article,
     Author,
     Category,
@@ -21,7 +21,7 @@ from publisher.content import (
     parse_article,
 )
 from publisher.errors import ContentError
-from publisher.gather import check_content, media_lookup, site_settings
+from publisher.site.gather import check_content, media_lookup, site_settings
 from tests.conftest import REPO, Site
 from tests.test_markup import is_c1_control, xml_allows
 

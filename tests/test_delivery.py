@@ -16,18 +16,20 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from publisher.config import Config
-from publisher.delivery import SendOptions, editions_to_send, send_edition, start_delivery
-from publisher.editions import create_edition
-from publisher.gather import gather
-from publisher.inbound.apply import subscriber_events
-from publisher.store import BOUNCED, CONFIRMED, Store, deliveries, open_store
-from publisher.subscribers import (
+from publisher.audience.subscribers import (
     add_subscriber,
     find_subscriber,
     list_subscribers,
     remove_subscriber,
 )
+from publisher.config import Config
+from publisher.inbound.apply import subscriber_events
+from publisher.mail.delivery.send import SendOptions, editions_to_send, send_edition, start_delivery
+from publisher.mail.editions import create_edition
+from publisher.site.gather import gather
+from publisher.store.database import Store, open_store
+from publisher.store.schema import deliveries
+from publisher.store.subscribers import BOUNCED, CONFIRMED
 from tests.conftest import MovableClock, Site, SmtpServer, publisher_environment, start_publisher
 from tests.test_cli import run
 

@@ -13,16 +13,17 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
-from publisher.delivery import (
+from publisher.audience.subscribers import remove_subscriber
+from publisher.mail.delivery.ledger import RemainingRows, editions_with_rows, remaining_rows
+from publisher.mail.delivery.send import (
     SendOptions,
     ServerOutage,
     editions_to_send,
     send_edition,
     start_delivery,
 )
-from publisher.ledger import RemainingRows, editions_with_rows, remaining_rows
-from publisher.store import Store, deliveries, editions, open_store
-from publisher.subscribers import remove_subscriber
+from publisher.store.database import Store, open_store
+from publisher.store.schema import deliveries, editions
 from tests.conftest import (
     SAMPLE_NOW,
     MovableClock,

@@ -19,9 +19,8 @@ from lxml import etree
 from lxml.cssselect import CSSSelector
 
 from publisher.config import Config, DigestConfig
-from publisher.content import PublishedArticle
-from publisher.digest import (
-    BUNDLED_TEMPLATES,
+from publisher.content.articles import PublishedArticle
+from publisher.mail.render import (
     IF_NAME,
     PLACEHOLDERS,
     RESERVED,
@@ -37,8 +36,10 @@ from publisher.digest import (
     render_subject,
     template_environment,
 )
-from publisher.gather import gather
-from publisher.store import Store, public_articles
+from publisher.site.gather import gather
+from publisher.store.articles import public_articles
+from publisher.store.database import Store
+from publisher.templates import BUNDLED_TEMPLATES
 from tests.conftest import SAMPLE_NOW, MovableClock, Site
 
 HOSTILE_TITLE = "<script>alert(1)</script> ]]> &amp; \"double\" 'single' שלום עולם 🌊"

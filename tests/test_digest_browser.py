@@ -10,16 +10,17 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Route
 
-from publisher.content import PublishedArticle
-from publisher.digest import (
+from publisher.content.articles import PublishedArticle
+from publisher.mail.render import (
     EditionInfo,
     Recipient,
     personalize,
     render_edition,
     template_environment,
 )
-from publisher.gather import gather
-from publisher.store import Store, public_articles
+from publisher.site.gather import gather
+from publisher.store.articles import public_articles
+from publisher.store.database import Store
 from tests.conftest import ARTIFACTS, SAMPLE_NOW, MovableClock, Site
 
 SITE_MEDIA = "https://gazette.example.org/media/"

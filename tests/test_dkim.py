@@ -11,11 +11,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from publisher.delivery import send_edition
-from publisher.dkim import DkimSigner, check_published_key, load_signer
 from publisher.errors import ConfigError
-from publisher.proofs import send_proofs
-from publisher.store import Store
+from publisher.mail.delivery.send import send_edition
+from publisher.mail.proofs import send_proofs
+from publisher.mail.transport.dkim import DkimSigner, check_published_key, load_signer
+from publisher.store.database import Store
 from tests.conftest import MovableClock, Site, SmtpServer
 from tests.test_cli import run
 from tests.test_delivery import SECRET, new_edition, subscribe, use_smtp

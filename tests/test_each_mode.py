@@ -11,10 +11,10 @@ from collections import Counter
 from email.message import EmailMessage
 
 from publisher.config import Config
-from publisher.editions import create_edition, list_editions
-from publisher.gather import gather
-from publisher.scheduler import Runtime, run_digest_slot
-from publisher.store import Store, open_store
+from publisher.daemon.scheduler import Runtime, run_digest_slot
+from publisher.mail.editions import create_edition, list_editions
+from publisher.site.gather import gather
+from publisher.store.database import Store, open_store
 from tests.conftest import MovableClock, Site, SmtpServer
 from tests.test_delivery import SECRET, run_send, subscribe, use_smtp, wait_for
 

@@ -8,15 +8,16 @@ from pathlib import Path
 import pytest
 
 from publisher.config import Config
-from publisher.editions import (
+from publisher.mail.editions import (
     EditionOutcome,
     archive_path,
     create_edition,
     list_editions,
     preview_edition,
 )
-from publisher.gather import gather
-from publisher.store import Store, open_store, public_articles
+from publisher.site.gather import gather
+from publisher.store.articles import public_articles
+from publisher.store.database import Store, open_store
 from tests.conftest import MovableClock, Site
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
-from publisher.store import Store
+from publisher.store.database import Store
 from tests.conftest import ARTIFACTS, MovableClock, Site
 from tests.contrast import Colour, contrast_between, opaque_colour, relative_luminance
 from tests.test_digest_browser import site_media, write_preview

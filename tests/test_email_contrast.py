@@ -14,9 +14,8 @@ import pytest
 from lxml import etree
 
 from publisher.config import Config
-from publisher.content import PublishedArticle
-from publisher.digest import (
-    BUNDLED_TEMPLATES,
+from publisher.content.articles import PublishedArticle
+from publisher.mail.render import (
     EditionInfo,
     Recipient,
     RenderedEdition,
@@ -24,9 +23,11 @@ from publisher.digest import (
     render_edition,
     template_environment,
 )
-from publisher.gather import gather
-from publisher.store import Store, public_articles
-from publisher.welcome import render_welcome, welcome_digests
+from publisher.mail.welcome import render_welcome, welcome_digests
+from publisher.site.gather import gather
+from publisher.store.articles import public_articles
+from publisher.store.database import Store
+from publisher.templates import BUNDLED_TEMPLATES
 from tests.conftest import SAMPLE_NOW, MovableClock, Site
 from tests.contrast import Colour, contrast_between, opaque_colour, relative_luminance
 from tests.email_contrast import (

@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 import lxml.html
 import pytest
 
-from publisher.delivery import send_edition
-from publisher.editions import list_editions
-from publisher.subscribers import add_subscriber
+from publisher.audience.subscribers import add_subscriber
+from publisher.mail.delivery.send import send_edition
+from publisher.mail.editions import list_editions
 from tests.conftest import MovableClock, Site
 from tests.test_web import ENVIRON, Web, published, running
 

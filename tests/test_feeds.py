@@ -13,13 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from publisher.build import build
 from publisher.config import Config
-from publisher.content import Article, Author, Category, Image, PublishedArticle
-from publisher.feeds import feed_specs, render_atom, render_feeds, render_json_feed, render_rss
-from publisher.gather import check_content, gather
-from publisher.markup import strip_forbidden_characters
-from publisher.store import Store
+from publisher.content.articles import Article, Author, Category, Image, PublishedArticle
+from publisher.content.markup import strip_forbidden_characters
+from publisher.site.build import build
+from publisher.site.feeds import feed_specs, render_atom, render_feeds, render_json_feed, render_rss
+from publisher.site.gather import check_content, gather
+from publisher.store.database import Store
 from tests.conftest import MovableClock, Site
 
 FEED_FILES = ("rss.xml", "atom.xml", "feed.json")
@@ -182,7 +182,7 @@ def test_building_twice_gives_identical_bytes_and_rewrites_nothing(
 def test_a_fresh_store_from_the_same_content_gives_identical_feeds(
     built: Site, tmp_path: Path, clock: MovableClock
 ) -> None:
-    from publisher.store import open_store
+    from publisher.store.database import open_store
 
     first = {p.relative_to(built.feeds): p.read_bytes() for p in all_feed_files(built.feeds)}
     clock.advance(days=1)  # a later gather time must not leak into the output
@@ -305,7 +305,7 @@ def test_hostile_title_parses_back_as_the_same_text(site: Site, title: str) -> N
 
 
 def test_hostile_body_stays_inert_after_sanitizing(site: Site) -> None:
-    from publisher.markup import render_markdown
+    from publisher.content.markup import render_markdown
 
     body = render_markdown(
         "<script>alert(1)</script>\n\n"
@@ -331,7 +331,7 @@ xml_text = st.text(st.characters(codec="utf-8"), max_size=200)
 def test_any_article_yields_well_formed_feeds(
     site: Site, title: str, body: str, summary: str
 ) -> None:
-    from publisher.markup import render_markdown
+    from publisher.content.markup import render_markdown
 
     config = site.config()
     published = one_article(title, render_markdown(body, lambda url: url), summary)

@@ -11,9 +11,10 @@ import feedparser
 import pytest
 from lxml import etree
 
-from publisher.build import build
-from publisher.gather import gather
-from publisher.store import Store, public_articles
+from publisher.site.build import build
+from publisher.site.gather import gather
+from publisher.store.articles import public_articles
+from publisher.store.database import Store
 from tests.conftest import MovableClock, Site
 
 HISTORY = "http://purl.org/syndication/history/1.0"

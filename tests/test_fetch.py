@@ -11,7 +11,7 @@ import brotli
 import pytest
 
 from publisher import __version__
-from publisher.fetch import (
+from publisher.sources.fetch import (
     FetchRequest,
     FetchResult,
     FetchSettings,

@@ -6,8 +6,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from publisher.store import Store
-from publisher.subscribers import import_csv
+from publisher.audience.subscribers import import_csv
+from publisher.store.database import Store
 from tests.conftest import MovableClock, Site, run_publisher, start_publisher
 from tests.test_scheduler import SECRET, Output, configure, wait_for
 

@@ -12,14 +12,21 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from publisher.audience.forgetting import forget_address, import_suppression, is_forgotten
+from publisher.audience.preferences import request_address_change, save_preferences
+from publisher.audience.subscribers import (
+    add_subscriber,
+    check_address,
+    import_csv,
+    list_subscribers,
+)
 from publisher.config import Config
-from publisher.delivery import send_edition
-from publisher.editions import create_edition
-from publisher.forgetting import forget_address, import_suppression, is_forgotten
-from publisher.gather import gather
-from publisher.preferences import request_address_change, save_preferences
-from publisher.store import FORGOTTEN, Store, deliveries, metadata
-from publisher.subscribers import add_subscriber, check_address, import_csv, list_subscribers
+from publisher.mail.delivery.send import send_edition
+from publisher.mail.editions import create_edition
+from publisher.site.gather import gather
+from publisher.store.database import Store
+from publisher.store.schema import deliveries, metadata
+from publisher.store.subscribers import FORGOTTEN
 from tests.conftest import MovableClock, Site, run_publisher
 from tests.test_preferences import preferences_path
 from tests.test_web import ENVIRON, SECRET, Web, page_text, published, running

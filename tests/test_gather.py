@@ -7,9 +7,11 @@ import os
 import pytest
 import sqlalchemy as sa
 
-from publisher import content as content_module
-from publisher.gather import gather
-from publisher.store import Store, articles, public_articles, public_articles_since
+from publisher.content import articles as content_module
+from publisher.site.gather import gather
+from publisher.store.articles import public_articles, public_articles_since
+from publisher.store.database import Store
+from publisher.store.schema import articles
 from tests.conftest import MovableClock, Site
 
 
@@ -62,7 +64,7 @@ def test_unchanged_files_are_skipped_without_parsing(
         parsed.append(source)
         return real_parse(source, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("publisher.gather.parse_article", counting_parse)
+    monkeypatch.setattr("publisher.site.gather.parse_article", counting_parse)
     report = gather(store, site.config(), clock)
     assert parsed == []  # the touched file's hash matched, so it was not parsed either
     assert report.updated == 0

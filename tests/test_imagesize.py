@@ -10,9 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from publisher.digest import EditionInfo, render_edition, template_environment
-from publisher.gather import gather
-from publisher.imagesize import (
+from publisher.content.imagesize import (
     COLUMN_WIDTH,
     DisplaySize,
     ImageSizes,
@@ -20,7 +18,10 @@ from publisher.imagesize import (
     local_file,
     sized_images,
 )
-from publisher.store import Store, public_articles
+from publisher.mail.render import EditionInfo, render_edition, template_environment
+from publisher.site.gather import gather
+from publisher.store.articles import public_articles
+from publisher.store.database import Store
 from tests.conftest import SAMPLE_NOW, MovableClock, Site
 
 MEDIA = "https://gazette.example.org/media/"

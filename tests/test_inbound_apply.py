@@ -8,22 +8,25 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from publisher.config import Config
-from publisher.delivery import start_delivery
-from publisher.editions import create_edition
-from publisher.gather import gather
-from publisher.inbound.apply import APPLIED, DUPLICATE, UNMATCHED, apply_event, subscriber_events
-from publisher.inbound.classify import classify_message
-from publisher.inbound.events import COMPLAINT, HARD_BOUNCE, SOFT_BOUNCE, InboundEvent
-from publisher.returnpath import BOUNCE, UNSUBSCRIBE, make_return_token
-from publisher.store import BOUNCED, COMPLAINED, CONFIRMED, UNSUBSCRIBED, Store, deliveries
-from publisher.subscribers import (
+from publisher.audience.subscribers import (
     SubscriberError,
     add_subscriber,
     confirm_subscriber,
     find_subscriber,
     request_subscription,
 )
+from publisher.config import Config
+from publisher.inbound.apply import APPLIED, DUPLICATE, UNMATCHED, apply_event, subscriber_events
+from publisher.inbound.classify import classify_message
+from publisher.inbound.events import InboundEvent
+from publisher.mail.delivery.send import start_delivery
+from publisher.mail.editions import create_edition
+from publisher.mail.transport.returnpath import BOUNCE, UNSUBSCRIBE, make_return_token
+from publisher.site.gather import gather
+from publisher.store.database import Store
+from publisher.store.events import COMPLAINT, HARD_BOUNCE, SOFT_BOUNCE
+from publisher.store.schema import deliveries
+from publisher.store.subscribers import BOUNCED, COMPLAINED, CONFIRMED, UNSUBSCRIBED
 from tests.conftest import MovableClock, Site
 from tests.inbound_mail import inbound_message
 
@@ -207,7 +210,7 @@ def test_unsubscribe_with_a_return_path_token_is_refused(
 def test_bounce_without_a_token_finds_the_delivery_by_our_quoted_message_id(
     site: Site, store: Store, clock: MovableClock, name: str
 ) -> None:
-    from publisher.messages import message_id
+    from publisher.mail.mime import message_id
 
     subscriber, _ = add_subscriber(store, "reader@example.org", "", ("daily",), clock())
     row = delivery_of(store, site, clock, "reader@example.org")

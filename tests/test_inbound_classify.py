@@ -5,7 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from publisher.inbound.classify import classify_message
-from publisher.inbound.events import (
+from publisher.mail.transport.returnpath import BOUNCE, make_return_token
+from publisher.mail.transport.returnpath import UNSUBSCRIBE as UNSUBSCRIBE_TOKEN
+from publisher.store.events import (
     AUTO_REPLY,
     COMPLAINT,
     HARD_BOUNCE,
@@ -13,8 +15,6 @@ from publisher.inbound.events import (
     UNKNOWN,
     UNSUBSCRIBE,
 )
-from publisher.returnpath import BOUNCE, make_return_token
-from publisher.returnpath import UNSUBSCRIBE as UNSUBSCRIBE_TOKEN
 from tests.inbound_mail import inbound_message
 
 SECRET = b"a test secret of enough length"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from publisher.scheduler import INBOUND_JOB, planned_jobs
-from publisher.store import open_store
-from publisher.subscribers import add_subscriber, find_subscriber
+from publisher.audience.subscribers import add_subscriber, find_subscriber
+from publisher.daemon.scheduler import INBOUND_JOB, planned_jobs
+from publisher.store.database import open_store
 from tests.conftest import MovableClock, Site
 from tests.inbound_mail import inbound_message
 from tests.test_scheduler import configure, daemon, wait_for

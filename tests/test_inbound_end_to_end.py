@@ -8,14 +8,15 @@ import re
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from publisher.audience.subscribers import add_subscriber, find_subscriber
 from publisher.config import Config
-from publisher.delivery import send_edition
-from publisher.editions import create_edition
-from publisher.gather import gather
 from publisher.inbound.readers import Inbound, InboundReport
-from publisher.returnpath import BOUNCE, verify_return_token
-from publisher.store import BOUNCED, COMPLAINED, CONFIRMED, Store
-from publisher.subscribers import add_subscriber, find_subscriber
+from publisher.mail.delivery.send import send_edition
+from publisher.mail.editions import create_edition
+from publisher.mail.transport.returnpath import BOUNCE, verify_return_token
+from publisher.site.gather import gather
+from publisher.store.database import Store
+from publisher.store.subscribers import BOUNCED, COMPLAINED, CONFIRMED
 from tests.conftest import MovableClock, Site, SmtpServer
 from tests.inbound_mail import inbound_message
 

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import pytest
 from imapclient import IMAPClient
 
-from publisher.store import COMPLAINED, CONFIRMED, open_store
-from publisher.subscribers import add_subscriber, find_subscriber
+from publisher.audience.subscribers import add_subscriber, find_subscriber
+from publisher.store.database import open_store
+from publisher.store.subscribers import COMPLAINED, CONFIRMED
 from tests.conftest import MovableClock, Site
 from tests.dovecot import ImapServer, running_dovecot
 from tests.inbound_mail import inbound_message

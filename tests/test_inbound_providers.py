@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.inbound.events import COMPLAINT, HARD_BOUNCE, SOFT_BOUNCE
 from publisher.inbound.providers import (
     WebhookRefused,
     check_basic_auth,
@@ -22,6 +21,7 @@ from publisher.inbound.providers import (
     verify_mailgun,
     verify_sendgrid,
 )
+from publisher.store.events import COMPLAINT, HARD_BOUNCE, SOFT_BOUNCE
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

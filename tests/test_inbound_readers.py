@@ -8,12 +8,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from publisher.delivery import start_delivery
-from publisher.editions import create_edition
-from publisher.gather import gather
-from publisher.returnpath import UNSUBSCRIBE, make_return_token
-from publisher.store import BOUNCED, COMPLAINED, CONFIRMED, deliveries, events, open_store
-from publisher.subscribers import add_subscriber, find_subscriber
+from publisher.audience.subscribers import add_subscriber, find_subscriber
+from publisher.mail.delivery.send import start_delivery
+from publisher.mail.editions import create_edition
+from publisher.mail.transport.returnpath import UNSUBSCRIBE, make_return_token
+from publisher.site.gather import gather
+from publisher.store.database import open_store
+from publisher.store.schema import deliveries, events
+from publisher.store.subscribers import BOUNCED, COMPLAINED, CONFIRMED
 from tests.conftest import MovableClock, Site, publisher_environment
 from tests.inbound_mail import inbound_message
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from publisher.ledger import (
+from publisher.mail.delivery.ledger import (
     PENDING,
     RETRYABLE,
     SENT,
@@ -17,14 +17,8 @@ from publisher.ledger import (
     claim_rows,
     remaining_rows,
 )
-from publisher.store import (
-    Store,
-    create_engine,
-    deliveries,
-    editions,
-    open_store,
-    subscribers,
-)
+from publisher.store.database import Store, create_engine, open_store
+from publisher.store.schema import deliveries, editions, subscribers
 from tests.conftest import MovableClock, Site
 from tests.test_delivery import new_edition, subscribe
 
@@ -32,7 +26,7 @@ from tests.test_delivery import new_edition, subscribe
 def test_store_from_before_retryable_rows_tells_them_from_hard_failures(store_url: str) -> None:
     from alembic import command
 
-    from publisher.store import _alembic_config
+    from publisher.store.database import _alembic_config
 
     engine = create_engine(store_url)
     with engine.begin() as connection:
@@ -88,7 +82,7 @@ def test_grouped_writer_commits_every_outcome_in_few_commits(
 ) -> None:
     subscribe(store, 30)
     edition_id = new_edition(site, store, clock)
-    from publisher.delivery import start_delivery
+    from publisher.mail.delivery.send import start_delivery
 
     start_delivery(store, edition_id, clock.now)
     claimed = claim_rows(store, edition_id, "me:1:x", clock.now, clock.now - clock.now, 30)
@@ -121,7 +115,7 @@ def test_writer_commits_an_outcome_asked_for_at_once_and_any_other_soon_after(
 ) -> None:
     subscribe(store, 2)
     edition_id = new_edition(site, store, clock)
-    from publisher.delivery import start_delivery
+    from publisher.mail.delivery.send import start_delivery
 
     start_delivery(store, edition_id, clock.now)
     first, second = claim_rows(store, edition_id, "me:1:x", clock.now, timedelta(0), 2)

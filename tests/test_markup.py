@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.markup import (
+from publisher.content.markup import (
     SUMMARY_LENGTH,
     content_path,
     cut_at_word,

@@ -20,10 +20,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import publisher.messages
+import publisher.mail.mime
 from publisher.config import Config, DigestConfig, config_from_mapping
-from publisher.content import PublishedArticle
-from publisher.digest import (
+from publisher.content.articles import PublishedArticle
+from publisher.mail.mime import Envelope, MessageError, PreparedEdition, WireMessage, message_id
+from publisher.mail.render import (
     END_IF,
     IF_NAME,
     OTHERWISE,
@@ -35,9 +36,8 @@ from publisher.digest import (
     render_edition,
     template_environment,
 )
-from publisher.gather import check_content
-from publisher.messages import Envelope, MessageError, PreparedEdition, WireMessage, message_id
-from publisher.transports import smtp_data
+from publisher.mail.transport.smtp import smtp_data
+from publisher.site.gather import check_content
 from tests.conftest import REPO
 
 CREATED = datetime(2026, 11, 25, 7, 30, tzinfo=UTC)
@@ -504,7 +504,7 @@ def test_bodies_stay_exact_when_personalizing_rewrites_around_the_values(
         html, text = personalize(rendered, recipient)
         return html.upper(), text + recipient.name
 
-    monkeypatch.setattr(publisher.messages, "personalize", shouting)
+    monkeypatch.setattr(publisher.mail.mime, "personalize", shouting)
     prepared = prepare()
     assert not prepared.fast_path
     assert bodies(parse(prepared.message_for(1, ANN)[1])) == shouting(edition(), ANN)
@@ -583,7 +583,7 @@ def test_fast_path_parses_like_a_plain_email_message_build(
     config = make_config()
     prepared = prepare(rendered)
     assert prepared.fast_path
-    with mock.patch.object(publisher.messages, "personalize", wraps=personalize) as spy:
+    with mock.patch.object(publisher.mail.mime, "personalize", wraps=personalize) as spy:
         ours = parse(prepared.message_for(subscriber_id, recipient)[1])
     # The fast path: the whole edition was never personalized for this subscriber.
     assert all(call.args[0] != rendered for call in spy.call_args_list)

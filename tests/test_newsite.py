@@ -20,10 +20,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from publisher.config import load_config
+from publisher.content.markup import plain_text
 from publisher.errors import ConfigError
-from publisher.gather import check_content
-from publisher.markup import plain_text
-from publisher.newsite import (
+from publisher.site.gather import check_content
+from publisher.site.newsite import (
     PLACEHOLDERS,
     SiteAnswers,
     SiteExistsError,

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from publisher.config import SOURCES_FILE, SourceConfig, load_config
+from publisher.content.markup import plain_text
 from publisher.errors import PublisherError
-from publisher.markup import plain_text
-from publisher.opml import import_opml, parse_opml, render_opml, source_tables, toml_tables
+from publisher.sources.opml import import_opml, parse_opml, render_opml, source_tables, toml_tables
 from tests.conftest import Site
 from tests.test_cli import run
 from tests.upstream.documents import WORDPRESS_RSS

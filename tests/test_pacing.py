@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from publisher.pacing import OutageBackoff, allowed_today, day_start, next_day_start
+from publisher.mail.delivery.pacing import OutageBackoff, allowed_today, day_start, next_day_start
 
 LONDON = ZoneInfo("Europe/London")
 START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

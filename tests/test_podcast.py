@@ -12,12 +12,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from publisher.build import build
-from publisher.content import Author, MediaFile, PublishedArticle, SiteSettings, parse_article
+from publisher.content.articles import (
+    Author,
+    MediaFile,
+    PublishedArticle,
+    SiteSettings,
+    parse_article,
+)
 from publisher.errors import ConfigError, ContentError
-from publisher.feeds import FeedSpec, PodcastChannel, render_rss
-from publisher.gather import gather
-from publisher.store import Store
+from publisher.site.build import build
+from publisher.site.feeds import FeedSpec, PodcastChannel, render_rss
+from publisher.site.gather import gather
+from publisher.store.database import Store
 from tests.conftest import REPO, MovableClock, Site
 
 SETTINGS = SiteSettings(

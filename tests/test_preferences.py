@@ -16,13 +16,15 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
-from publisher.delivery import send_edition, start_delivery
-from publisher.editions import create_edition, list_editions
-from publisher.gather import gather
-from publisher.links import preferences_url
-from publisher.preferences import save_preferences
-from publisher.store import CONFIRMED, UNSUBSCRIBED, deliveries, open_store, subscribers
-from publisher.subscribers import Subscriber, add_subscriber
+from publisher.audience.links import preferences_url
+from publisher.audience.preferences import save_preferences
+from publisher.audience.subscribers import Subscriber, add_subscriber
+from publisher.mail.delivery.send import send_edition, start_delivery
+from publisher.mail.editions import create_edition, list_editions
+from publisher.site.gather import gather
+from publisher.store.database import open_store
+from publisher.store.schema import deliveries, subscribers
+from publisher.store.subscribers import CONFIRMED, UNSUBSCRIBED
 from tests.conftest import MovableClock, Site
 from tests.test_web import ENVIRON, SECRET, Web, document, page_text, published, running
 
@@ -75,7 +77,7 @@ def list_unsubscribe_path(message: EmailMessage) -> str:
 
 def old_unsubscribe_path(subscriber: Subscriber) -> str:
     """The link every message carried before unsubscribing went per digest."""
-    from publisher.tokens import make_token
+    from publisher.audience.tokens import make_token
 
     token = make_token(SECRET.encode(), "unsubscribe", subscriber.id, subscriber.token_nonce)
     return f"/unsubscribe/{token}"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher.gather import check_content
-from publisher.preflight import digest_problems, public_now, sample_articles
+from publisher.mail.preflight import digest_problems, public_now, sample_articles
+from publisher.site.gather import check_content
 from tests.conftest import SAMPLE_NOW, Site
 from tests.test_cli import run
 

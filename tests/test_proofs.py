@@ -9,10 +9,11 @@ from email.message import EmailMessage
 
 import sqlalchemy as sa
 
-from publisher.editions import create_edition
-from publisher.gather import gather
-from publisher.store import deliveries, digest_watermarks, editions, open_store
-from publisher.subscribers import add_subscriber
+from publisher.audience.subscribers import add_subscriber
+from publisher.mail.editions import create_edition
+from publisher.site.gather import gather
+from publisher.store.database import open_store
+from publisher.store.schema import deliveries, digest_watermarks, editions
 from tests.conftest import MovableClock, Site, SmtpServer, run_publisher
 from tests.test_delivery import SECRET, use_smtp
 

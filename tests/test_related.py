@@ -11,17 +11,11 @@ from alembic import command
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publisher.gather import gather
-from publisher.related import RelatedCandidate, related_articles
-from publisher.store import (
-    Store,
-    _alembic_config,
-    create_engine,
-    open_store,
-    profiles,
-    public_articles,
-    related_public_articles,
-)
+from publisher.content.related import RelatedCandidate, related_articles
+from publisher.site.gather import gather
+from publisher.store.articles import public_articles, related_public_articles
+from publisher.store.database import Store, _alembic_config, create_engine, open_store
+from publisher.store.profiles import profiles
 from tests.conftest import MovableClock, Site
 
 DAY = datetime(2026, 11, 1, tzinfo=UTC)

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from publisher.errors import ConfigError, PublisherError
-from publisher.returnpath import (
+from publisher.mail.transport.returnpath import (
     BOUNCE,
     UNSUBSCRIBE,
     TokenClaim,

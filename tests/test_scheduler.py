@@ -17,10 +17,9 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from publisher.audience.subscribers import add_subscriber
 from publisher.config import Config
-from publisher.editions import create_edition, list_editions
-from publisher.gather import gather
-from publisher.scheduler import (
+from publisher.daemon.scheduler import (
     PERSISTENT,
     Runtime,
     new_scheduler,
@@ -32,8 +31,10 @@ from publisher.scheduler import (
     slot_key,
     stop_without_losing_slots,
 )
-from publisher.store import Store, articles, open_store
-from publisher.subscribers import add_subscriber
+from publisher.mail.editions import create_edition, list_editions
+from publisher.site.gather import gather
+from publisher.store.database import Store, open_store
+from publisher.store.schema import articles
 from tests.conftest import MovableClock, Site, SmtpServer, start_publisher
 
 LONDON = ZoneInfo("Europe/London")
@@ -218,7 +219,7 @@ def test_missed_slot_outside_the_grace_time_is_skipped(
     with open_store(config.store_url) as store:
         gather(store, config, clock)
     stored_next_run(config, "digest:daily", datetime.now(UTC) - timedelta(hours=10))
-    with caplog.at_level("WARNING", logger="publisher.scheduler"):
+    with caplog.at_level("WARNING", logger="publisher.daemon.scheduler"):
         daemon()
         wait_for(lambda: "missed by more than its grace time" in caplog.text)
     with open_store(config.store_url) as store:
@@ -293,7 +294,7 @@ def test_sigterm_during_a_send_loses_and_doubles_nothing(
         gather(store, config, clock)
         outcome = create_edition(store, config, "daily", clock)
         assert outcome.edition is not None
-        from publisher.delivery import start_delivery
+        from publisher.mail.delivery.send import start_delivery
 
         start_delivery(store, outcome.edition.id, clock.now)  # interrupted before: resume it
     smtp_server.handler.delay = 0.05
@@ -325,8 +326,8 @@ def test_bad_crontab_is_refused_at_start_naming_the_digest(site: Site) -> None:
 
 
 def test_postgresql_advisory_lock_admits_one_active_daemon(postgres_url: str) -> None:
-    from publisher.scheduler import AdvisoryLock
-    from publisher.store import create_engine
+    from publisher.store.database import create_engine
+    from publisher.store.locks import AdvisoryLock
 
     first_engine, second_engine = create_engine(postgres_url), create_engine(postgres_url)
     first, second = AdvisoryLock(first_engine), AdvisoryLock(second_engine)

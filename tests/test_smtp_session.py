@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 import pytest
 
 from publisher.config import SmtpConfig
-from publisher.smtp_session import is_server_refusal
-from publisher.transports import (
+from publisher.mail.transport.protocol import (
     PermanentFailure,
     ServerUnavailable,
-    SmtpTransport,
     TemporaryFailure,
     UncertainDelivery,
 )
+from publisher.mail.transport.session import is_server_refusal
+from publisher.mail.transport.smtp import SmtpTransport
 
 MESSAGE = b"From: a@t.example\r\nTo: b@r.example\r\nSubject: Hi\r\n\r\nHello.\r\n"
 

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.content import Article, Origin, article_guid
+from publisher.content.articles import Article, Origin, article_guid
 from publisher.errors import SourceError
-from publisher.sources import (
+from publisher.sources.parse import (
     SourceSettings,
     item_article,
     item_guid,

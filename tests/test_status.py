@@ -9,15 +9,13 @@ from dataclasses import replace
 
 import sqlalchemy as sa
 
+from publisher.audience.subscribers import add_subscriber, remove_subscriber
 from publisher.config import Config
-from publisher.delivery import start_delivery
-from publisher.editions import create_edition
-from publisher.gather import MAX_RECORDED_ERRORS, gather
-from publisher.scheduler import StandbyMark, active_lock
+from publisher.mail.delivery.send import start_delivery
+from publisher.mail.editions import create_edition
+from publisher.site.gather import MAX_RECORDED_ERRORS, gather
 from publisher.status import (
     LEDGER_KINDS,
-    daemon_is_active,
-    daemon_is_waiting,
     last_edition,
     remaining_hints,
     site_status,
@@ -25,8 +23,9 @@ from publisher.status import (
     status_lines,
     stored_jobs,
 )
-from publisher.store import Store, deliveries, open_store
-from publisher.subscribers import add_subscriber, remove_subscriber
+from publisher.store.database import Store, open_store
+from publisher.store.locks import StandbyMark, active_lock, daemon_is_active, daemon_is_waiting
+from publisher.store.schema import deliveries
 from tests.conftest import MovableClock, Site, run_publisher, start_publisher
 from tests.test_scheduler import SECRET, Output, configure, wait_for
 

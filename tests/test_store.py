@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from publisher.errors import StoreError
-from publisher.store import (
+from publisher.store.database import (
     create_engine,
     open_store,
     put_setting,
@@ -79,7 +79,7 @@ def test_settings_are_stored_and_replaced(store_url: str) -> None:
 
 
 def test_times_come_back_aware_in_utc(store_url: str) -> None:
-    from publisher.store import articles
+    from publisher.store.schema import articles
 
     paris = timezone(timedelta(hours=1))
     moment = datetime(2026, 3, 1, 9, 30, tzinfo=paris)
@@ -110,7 +110,7 @@ def test_times_come_back_aware_in_utc(store_url: str) -> None:
 
 
 def test_naive_time_is_refused_by_the_store(store_url: str) -> None:
-    from publisher.store import UtcDateTime
+    from publisher.store.schema import UtcDateTime
 
     with pytest.raises(ValueError, match="naive"):
         UtcDateTime().process_bind_param(
@@ -132,7 +132,7 @@ def test_sqlite_store_in_a_missing_folder_is_a_clear_error(tmp_path: object) -> 
 def test_older_store_is_upgraded_in_place_keeping_its_data(store_url: str) -> None:
     from alembic import command
 
-    from publisher.store import _alembic_config
+    from publisher.store.database import _alembic_config
 
     engine = create_engine(store_url)
     with engine.begin() as connection:
@@ -150,7 +150,7 @@ def test_migrations_build_exactly_the_tables_the_code_uses(store_url: str) -> No
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from publisher.store import metadata
+    from publisher.store.schema import metadata
 
     with open_store(store_url) as store, store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": False})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from publisher.errors import StoreError
-from publisher.store import open_store
+from publisher.store.database import open_store
 from tests.conftest import Site, free_port
 from tests.test_cli import run
 

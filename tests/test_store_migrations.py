@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import command
 
-from publisher.store import _alembic_config, create_engine, deliveries, open_store, rate_limits
+from publisher.store.database import _alembic_config, create_engine, open_store
+from publisher.store.schema import deliveries, rate_limits
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

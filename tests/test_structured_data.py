@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import lxml.html
 
-from publisher.authors import Byline
-from publisher.content import Article, Category, Image
-from publisher.structured_data import news_article, script_json
+from publisher.content.articles import Article, Category, Image
+from publisher.content.authors import Byline
+from publisher.content.structured_data import news_article, script_json
 
 PUBLISHED = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
 ARTICLE = Article(

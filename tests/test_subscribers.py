@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from publisher.store import CONFIRMED, UNSUBSCRIBED, Store
-from publisher.subscribers import (
+from publisher.audience.subscribers import (
     SubscriberError,
     add_subscriber,
     check_address,
@@ -15,7 +14,9 @@ from publisher.subscribers import (
     list_subscribers,
     remove_subscriber,
 )
-from publisher.tokens import make_token, read_token, token_is_valid
+from publisher.audience.tokens import make_token, read_token, token_is_valid
+from publisher.store.database import Store
+from publisher.store.subscribers import CONFIRMED, UNSUBSCRIBED
 from tests.conftest import SAMPLE_NOW
 
 DIGESTS = ("daily", "culture")
@@ -107,7 +108,7 @@ def test_export_round_trips_through_import(store: Store) -> None:
     assert exported.splitlines()[0] == "email,name,digests,status,created_at,address_hash"
     remove_subscriber(store, "ann@example.org", SAMPLE_NOW)
     with store.transaction() as connection:
-        from publisher.store import subscribers, subscriptions
+        from publisher.store.schema import subscribers, subscriptions
 
         connection.execute(subscriptions.delete())
         connection.execute(subscribers.delete())

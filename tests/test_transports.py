@@ -22,18 +22,17 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from publisher.config import Config, config_from_mapping
-from publisher.transports import (
+from publisher.mail.transport.maildir import MaildirTransport
+from publisher.mail.transport.opening import open_transport
+from publisher.mail.transport.protocol import (
     DeliveryError,
-    MaildirTransport,
     PermanentFailure,
-    RateLimiter,
-    SmtpTransport,
     TemporaryFailure,
     Transport,
     UncertainDelivery,
-    open_transport,
-    smtp_data,
 )
+from publisher.mail.transport.ratelimit import RateLimiter
+from publisher.mail.transport.smtp import SmtpTransport, smtp_data
 
 SENDER = "news@t.example"
 READER = "reader@r.example"

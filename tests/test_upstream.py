@@ -18,19 +18,14 @@ import feedparser
 import pytest
 import sqlalchemy as sa
 
-from publisher.build import build
 from publisher.config import Config
-from publisher.editions import create_edition, list_editions
-from publisher.gather import gather
-from publisher.store import (
-    Store,
-    articles,
-    open_store,
-    public_article_at,
-    public_articles,
-    sources,
-)
-from publisher.upstream import poll_sources, source_states
+from publisher.mail.editions import create_edition, list_editions
+from publisher.site.build import build
+from publisher.site.gather import gather
+from publisher.sources.poll import poll_sources, source_states
+from publisher.store.articles import public_article_at, public_articles
+from publisher.store.database import Store, open_store
+from publisher.store.schema import articles, sources
 from tests.conftest import SAMPLE_NOW, MovableClock, Site, publisher_environment
 from tests.test_digest import HOSTILE_SUMMARY as DIGEST_HOSTILE_SUMMARY
 from tests.test_digest import HOSTILE_TITLE as DIGEST_HOSTILE_TITLE
@@ -155,7 +150,7 @@ def test_a_malformed_feed_is_logged_once_per_source(
         Reply(200, {"Content-Type": "application/rss+xml"}, MALFORMED_RSS)
     )
     config = configure(site, source("up", server.url("/feed"), every="1m"))
-    with caplog.at_level(logging.WARNING, logger="publisher.upstream"):
+    with caplog.at_level(logging.WARNING, logger="publisher.sources.poll"):
         for _ in range(3):
             poll_sources(store, config, clock)
             clock.advance(minutes=2)

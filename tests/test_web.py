@@ -26,21 +26,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from publisher.build import build
+from publisher.audience.subscribers import Subscriber, add_subscriber, find_subscriber
+from publisher.audience.tokens import make_token
 from publisher.config import Config
-from publisher.editions import create_edition
-from publisher.gather import gather
-from publisher.store import (
-    CONFIRMED,
-    PENDING,
-    UNSUBSCRIBED,
-    Store,
-    open_store,
-    subscribers,
-)
-from publisher.subscribers import Subscriber, add_subscriber, find_subscriber
-from publisher.tokens import make_token
-from publisher.web import create_app
+from publisher.mail.editions import create_edition
+from publisher.site.build import build
+from publisher.site.gather import gather
+from publisher.store.database import Store, open_store
+from publisher.store.schema import subscribers
+from publisher.store.subscribers import CONFIRMED, PENDING, UNSUBSCRIBED
+from publisher.web.app import create_app
 from publisher.web.files import accepts_gzip, etag_matches
 from publisher.web.security import (
     FORM_LIFETIME,

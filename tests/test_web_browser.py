@@ -26,14 +26,15 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from publisher.build import build
+from publisher.audience.preferences import preferences_of
+from publisher.audience.subscribers import add_subscriber, find_subscriber
 from publisher.config import Config
-from publisher.delivery import send_edition
-from publisher.editions import create_edition
-from publisher.gather import gather
-from publisher.preferences import preferences_of
-from publisher.store import CONFIRMED, UNSUBSCRIBED, open_store
-from publisher.subscribers import add_subscriber, find_subscriber
+from publisher.mail.delivery.send import send_edition
+from publisher.mail.editions import create_edition
+from publisher.site.build import build
+from publisher.site.gather import gather
+from publisher.store.database import open_store
+from publisher.store.subscribers import CONFIRMED, UNSUBSCRIBED
 from tests.conftest import ARTIFACTS, MovableClock, Site, free_port
 
 ENVIRON = {"PUBLISHER_SECRET": "browser-test-secret-0123456789abcdef"}

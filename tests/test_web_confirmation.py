@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from publisher.audience.subscribers import SubscriberError, check_name
 from publisher.config import Config
-from publisher.subscribers import SubscriberError, check_name
 from publisher.web.confirmation import ConfirmationText, confirmation_message
 from tests.conftest import REPO, MovableClock, Site
 from tests.test_web import Web, published, running

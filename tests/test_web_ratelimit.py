@@ -10,9 +10,10 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from publisher.store import Store, open_store, rate_limits
-from publisher.subscribers import find_subscriber
-from publisher.web import create_app
+from publisher.audience.subscribers import find_subscriber
+from publisher.store.database import Store, open_store
+from publisher.store.schema import rate_limits
+from publisher.web.app import create_app
 from publisher.web.ratelimit import StoredRateLimit, stored_key
 from tests.conftest import MovableClock, Site
 from tests.test_web import ENVIRON, Web, form_token_of, published

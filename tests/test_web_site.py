@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from publisher.config import SiteImage
-from publisher.content import category_slug
-from publisher.editions import create_edition
-from publisher.gather import gather
-from publisher.sitemap import w3c_datetime
-from publisher.store import PUBLIC, count_articles, public_articles
+from publisher.content.articles import category_slug
+from publisher.mail.editions import create_edition
+from publisher.site.gather import gather
+from publisher.site.sitemap import w3c_datetime
+from publisher.store.articles import PUBLIC, count_articles, public_articles
 from publisher.web.archive import dressed_edition
 from publisher.web.icons import favicon_ico
 from publisher.web.navigation import PER_PAGE, page_count, page_number

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
-from publisher.build import build
-from publisher.editions import create_edition
-from publisher.gather import gather
-from publisher.store import open_store
+from publisher.mail.editions import create_edition
+from publisher.site.build import build
+from publisher.site.gather import gather
+from publisher.store.database import open_store
 from tests.conftest import ARTIFACTS, REPO, MovableClock, Site, free_port
 from tests.contrast import AA_TEXT, contrast_ratio
 from tests.test_web_browser import LiveSite, broken_images, page_at, serving, sideways_scroll

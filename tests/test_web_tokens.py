@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from publisher.tokens import MAX_SUBSCRIBER_ID, make_token, read_token, token_is_valid
+from publisher.audience.tokens import MAX_SUBSCRIBER_ID, make_token, read_token, token_is_valid
 from publisher.web.security import CSRF_COOKIE, csrf_field, csrf_field_is_valid, new_csrf_cookie
 from tests.conftest import MovableClock, Site
 from tests.test_web import FORM_TYPE, ONE_CLICK, Web, published, running

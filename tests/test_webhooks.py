@@ -19,9 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 from starlette.testclient import TestClient
 
-from publisher.store import BOUNCED, COMPLAINED, CONFIRMED, Store
-from publisher.subscribers import add_subscriber, find_subscriber
-from publisher.web import create_app
+from publisher.audience.subscribers import add_subscriber, find_subscriber
+from publisher.store.database import Store
+from publisher.store.subscribers import BOUNCED, COMPLAINED, CONFIRMED
+from publisher.web.app import create_app
 from publisher.web.webhooks import SnsCertificates
 from tests.conftest import MovableClock, Site
 

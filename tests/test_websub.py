@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 import feedparser
 import pytest
 
-from publisher.build import build
-from publisher.feeds import is_current_feed
-from publisher.gather import gather
+from publisher.site.build import build
+from publisher.site.feeds import is_current_feed
+from publisher.site.gather import gather
+from publisher.site.websub import pending_ping_count, retry_delay
 from publisher.status import site_status, status_document, status_lines
-from publisher.store import Store, open_store
-from publisher.websub import pending_ping_count, retry_delay
+from publisher.store.database import Store, open_store
 from tests.conftest import MovableClock, Site
 from tests.test_web import running
 

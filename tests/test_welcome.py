@@ -10,9 +10,9 @@ from email.message import EmailMessage
 
 import pytest
 
-from publisher.digest import template_environment
-from publisher.messages import MessageError
-from publisher.welcome import render_welcome, welcome_digests, welcome_message
+from publisher.mail.mime import MessageError
+from publisher.mail.render import template_environment
+from publisher.mail.welcome import render_welcome, welcome_digests, welcome_message
 from tests.conftest import SAMPLE_NOW, Site
 
 PREFERENCES = "https://gazette.example.org/preferences/7.0.abc"
@@ -54,7 +54,7 @@ def test_a_line_break_in_the_name_is_refused(site: Site) -> None:
 
 def test_the_welcome_module_imports_on_its_own() -> None:
     result = subprocess.run(
-        [sys.executable, "-c", "import publisher.welcome"], capture_output=True, text=True
+        [sys.executable, "-c", "import publisher.mail.welcome"], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
 

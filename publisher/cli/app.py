@@ -9,7 +9,9 @@ from pathlib import Path
 import click
 
 from publisher.config import DEFAULT_CONFIG_FILE
-from publisher.scheduler import LOG_FORMAT
+
+# The daemon logs with times; one-shot commands without.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -13,9 +13,9 @@ from rich.table import Table
 
 from publisher.cli.app import main
 from publisher.cli.common import reports_errors, site_config
+from publisher.clock import system_clock
 from publisher.config import load_config
-from publisher.gather import system_clock
-from publisher.scheduler import planned_jobs, run_daemon
+from publisher.daemon.scheduler import planned_jobs, run_daemon
 
 
 @main.command(name="run")
@@ -65,7 +65,7 @@ def serve_command(context: click.Context, host: str | None, port: int | None) ->
 
     Prints the URL it listens on; SIGTERM or SIGINT stops it with exit status 0.
     """
-    from publisher.web import serve  # here: the other commands need not load Starlette
+    from publisher.web.app import serve
 
     serve(
         site_config(context),

@@ -14,8 +14,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from publisher.cli.app import main
 from publisher.cli.common import reports_errors, site_config
 from publisher.config import Config
-from publisher.delivery import SendOptions, SendReport, editions_for_send, send_edition
-from publisher.store import Store, open_store
+from publisher.mail.delivery.send import SendOptions, SendReport, editions_for_send, send_edition
+from publisher.store.database import Store, open_store
 
 
 @main.command()

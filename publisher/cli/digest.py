@@ -11,8 +11,8 @@ from rich.table import Table
 
 from publisher.cli.app import main
 from publisher.cli.common import Failed, reports_errors, site_config
-from publisher.delivery import delivery_counts
-from publisher.editions import (
+from publisher.mail.delivery.send import delivery_counts
+from publisher.mail.editions import (
     NO_ARTICLES_YET,
     any_article_gathered,
     create_edition,
@@ -20,8 +20,8 @@ from publisher.editions import (
     preview_edition,
     write_missing_archives,
 )
-from publisher.proofs import send_proofs
-from publisher.store import open_store
+from publisher.mail.proofs import send_proofs
+from publisher.store.database import open_store
 
 
 @main.group(name="digest")

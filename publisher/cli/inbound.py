@@ -10,8 +10,8 @@ import click
 
 from publisher.cli.app import main
 from publisher.cli.common import Failed, reports_errors, site_config
-from publisher.gather import system_clock
-from publisher.store import open_store
+from publisher.clock import system_clock
+from publisher.store.database import open_store
 
 EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and tries again
 

@@ -9,16 +9,17 @@ from pathlib import Path
 
 import click
 
-from publisher.build import build
 from publisher.cli.app import main
 from publisher.cli.common import report_content_errors, reports_errors, shown_path, site_config
+from publisher.clock import system_clock
 from publisher.config import Config
-from publisher.delivery import send_edition
-from publisher.dkim import check_published_key, load_signer
-from publisher.editions import create_edition
-from publisher.gather import GatherReport, check_content, gather, system_clock
-from publisher.preflight import digest_problems
-from publisher.store import open_store
+from publisher.mail.delivery.send import send_edition
+from publisher.mail.editions import create_edition
+from publisher.mail.preflight import digest_problems
+from publisher.mail.transport.dkim import check_published_key, load_signer
+from publisher.site.build import build
+from publisher.site.gather import GatherReport, check_content, gather
+from publisher.store.database import open_store
 from publisher.wording import count
 
 
@@ -124,7 +125,7 @@ def init_command(
     templates: bool,
 ) -> None:
     """Make a new site in FOLDER (default: here) that publishes at once."""
-    from publisher.newsite import PLACEHOLDERS, SiteAnswers, create_site
+    from publisher.site.newsite import PLACEHOLDERS, SiteAnswers, create_site
 
     answers = {
         "--title": _answer(title, "Title", PLACEHOLDERS.title),

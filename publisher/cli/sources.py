@@ -12,10 +12,10 @@ from rich.table import Table
 
 from publisher.cli.app import main
 from publisher.cli.common import Failed, report_content_errors, reports_errors, site_config
+from publisher.clock import system_clock
 from publisher.config import SOURCES_FILE
 from publisher.errors import PublisherError
-from publisher.gather import system_clock
-from publisher.store import open_store
+from publisher.store.database import open_store
 
 
 @main.group(name="sources")
@@ -28,7 +28,7 @@ def sources_group() -> None:
 @reports_errors
 def sources_list(context: click.Context) -> None:
     """Show each source: URL, last fetch, status, items stored, next fetch, last error."""
-    from publisher.upstream import source_states
+    from publisher.sources.poll import source_states
 
     config = site_config(context)
     with open_store(config.store_url) as store:
@@ -63,7 +63,7 @@ def _local_time(when: datetime | None, zone: ZoneInfo) -> str:
 @reports_errors
 def sources_fetch(context: click.Context, name: str | None) -> None:
     """Fetch source NAME (default: every source) now, due or not, and store its items."""
-    from publisher.upstream import poll_sources
+    from publisher.sources.poll import poll_sources
 
     config = site_config(context)
     if not config.sources:
@@ -89,7 +89,7 @@ def sources_fetch(context: click.Context, name: str | None) -> None:
 @reports_errors
 def sources_import(context: click.Context, opml_file: Path, sources_file: bool) -> None:
     """Add the feeds of OPML_FILE (a feed reader's export) as [[sources]]."""
-    from publisher.opml import import_opml
+    from publisher.sources.opml import import_opml
 
     config = site_config(context)
     try:
@@ -106,8 +106,8 @@ def sources_import(context: click.Context, opml_file: Path, sources_file: bool) 
 @reports_errors
 def sources_export(context: click.Context) -> None:
     """Write every source as OPML 2.0 to standard output."""
-    from publisher.opml import render_opml
-    from publisher.upstream import source_states
+    from publisher.sources.opml import render_opml
+    from publisher.sources.poll import source_states
 
     config = site_config(context)
     with open_store(config.store_url) as store:

@@ -9,18 +9,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from publisher.cli.app import main
-from publisher.cli.common import Failed, reports_errors, shown_path, site_config
-from publisher.config import Config
-from publisher.forgetting import (
+from publisher.audience.forgetting import (
     forget_address,
     forgotten_hashes,
     import_suppression,
     refuse_forgotten,
 )
-from publisher.gather import system_clock
-from publisher.store import SUBSCRIBER_STATUSES, open_store
-from publisher.subscribers import (
+from publisher.audience.subscribers import (
     add_subscriber,
     check_digests,
     export_csv,
@@ -28,7 +23,13 @@ from publisher.subscribers import (
     list_subscribers,
     remove_subscriber,
 )
-from publisher.tokens import load_secret
+from publisher.audience.tokens import load_secret
+from publisher.cli.app import main
+from publisher.cli.common import Failed, reports_errors, shown_path, site_config
+from publisher.clock import system_clock
+from publisher.config import Config
+from publisher.store.database import open_store
+from publisher.store.subscribers import SUBSCRIBER_STATUSES
 
 
 @main.group(name="subscribers")
@@ -149,8 +150,8 @@ def _secret(config: Config) -> bytes:
 @reports_errors
 def subscribers_show(context: click.Context, email: str) -> None:
     """Show EMAIL's status, digests and every bounce, complaint and unsubscribe event."""
+    from publisher.audience.subscribers import find_subscriber
     from publisher.inbound.apply import subscriber_events
-    from publisher.subscribers import find_subscriber
 
     config = site_config(context)
     with open_store(config.store_url) as store:

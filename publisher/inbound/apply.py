@@ -25,32 +25,23 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from publisher.audience.subscribers import SubscriberError, check_address
 from publisher.config import Config, parse_duration
 from publisher.errors import StoreError
-from publisher.inbound.events import (
-    COMPLAINT,
-    HARD_BOUNCE,
-    SOFT_BOUNCE,
-    UNSUBSCRIBE,
-    InboundEvent,
-)
-from publisher.messages import MessageError, message_id
-from publisher.returnpath import UNSUBSCRIBE as UNSUBSCRIBE_TOKEN
-from publisher.returnpath import verify_return_token
-from publisher.store import (
+from publisher.inbound.events import InboundEvent
+from publisher.mail.mime import MessageError, message_id
+from publisher.mail.transport.returnpath import UNSUBSCRIBE as UNSUBSCRIBE_TOKEN
+from publisher.mail.transport.returnpath import verify_return_token
+from publisher.store.database import Store
+from publisher.store.events import COMPLAINT, HARD_BOUNCE, SOFT_BOUNCE, UNSUBSCRIBE
+from publisher.store.schema import deliveries, editions, events, subscribers, subscriptions
+from publisher.store.subscribers import (
     COMPLAINED,
     CONFIRMED,
     PENDING,
     UNSUBSCRIBED,
-    Store,
     count_hard_bounces,
-    deliveries,
-    editions,
-    events,
-    subscribers,
-    subscriptions,
 )
-from publisher.subscribers import SubscriberError, check_address
 
 log = logging.getLogger(__name__)
 

@@ -31,19 +31,19 @@ from email.utils import getaddresses, parseaddr
 
 from flufl.bounce import all_failures
 
-from publisher.inbound.events import (
+from publisher.inbound.events import InboundEvent
+from publisher.mail.transport.returnpath import BOUNCE, read_return_token, tokens_in
+from publisher.mail.transport.returnpath import UNSUBSCRIBE as UNSUBSCRIBE_TOKEN
+from publisher.store.events import (
     AUTO_REPLY,
     COMPLAINT,
     HARD_BOUNCE,
     SOFT_BOUNCE,
     UNKNOWN,
     UNSUBSCRIBE,
-    InboundEvent,
     clean_diagnostic,
     event_key,
 )
-from publisher.returnpath import BOUNCE, read_return_token, tokens_in
-from publisher.returnpath import UNSUBSCRIBE as UNSUBSCRIBE_TOKEN
 
 # Headers an MTA or a mailbox writes the envelope recipient into, besides To.
 RECIPIENT_HEADERS = ("To", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "Cc")

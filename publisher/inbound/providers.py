@@ -31,15 +31,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from publisher.errors import PublisherError
-from publisher.inbound.events import (
-    COMPLAINT,
-    HARD_BOUNCE,
-    SOFT_BOUNCE,
-    InboundEvent,
-    clean_diagnostic,
-    event_key,
-)
-from publisher.returnpath import tokens_in
+from publisher.inbound.events import InboundEvent
+from publisher.mail.transport.returnpath import tokens_in
+from publisher.store.events import COMPLAINT, HARD_BOUNCE, SOFT_BOUNCE, clean_diagnostic, event_key
 
 SNS_HOST = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
 SNS_NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from publisher.audience.tokens import load_secret
 from publisher.config import Config
 from publisher.errors import PublisherError
 from publisher.inbound.apply import DUPLICATE, UNMATCHED, Applied, apply_event
 from publisher.inbound.classify import Classification, classify_message
-from publisher.inbound.events import (
+from publisher.store.database import Store
+from publisher.store.events import (
     AUTO_REPLY,
     COMPLAINT,
     HARD_BOUNCE,
@@ -29,8 +31,6 @@ from publisher.inbound.events import (
     UNKNOWN,
     UNSUBSCRIBE,
 )
-from publisher.store import Store
-from publisher.tokens import load_secret
 
 log = logging.getLogger(__name__)
 

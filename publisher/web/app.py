@@ -18,11 +18,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
+from publisher.audience.tokens import load_secret
+from publisher.clock import Clock, system_clock
 from publisher.config import Config
 from publisher.errors import PublisherError
-from publisher.gather import Clock, system_clock
-from publisher.store import open_store
-from publisher.tokens import load_secret
+from publisher.store.database import open_store
 from publisher.web.archive import ArchivePages
 from publisher.web.articles import ArticlePages
 from publisher.web.authors import AuthorPages

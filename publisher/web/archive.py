@@ -25,14 +25,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from publisher.config import Config
-from publisher.content import Article
-from publisher.editions import archive_url
-from publisher.store import (
-    EditionSummary,
-    edition_summaries,
-    edition_summary,
-    public_articles_with_guids,
-)
+from publisher.content.articles import Article
+from publisher.store.articles import public_articles_with_guids
+from publisher.store.editions import EditionSummary, edition_summaries, edition_summary
+from publisher.urls import archive_url
 from publisher.web.conditional import answer_conditionally, bytes_etag
 from publisher.web.files import (
     ARCHIVE_TYPE,

@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from publisher.content import PublishedArticle
-from publisher.store import public_article_at, public_articles_in_category
+from publisher.content.articles import PublishedArticle
+from publisher.store.articles import public_article_at, public_articles_in_category
 from publisher.web.authors import article_context
 from publisher.web.conditional import answer_conditionally
 from publisher.web.listings import tag_urls

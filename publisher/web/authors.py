@@ -11,10 +11,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from publisher.authors import AUTHORS_FOLDER, AuthorDirectory, AuthorGroup
-from publisher.content import PublishedArticle
-from publisher.store import profiles, public_articles, related_public_articles
-from publisher.structured_data import news_article, script_json
+from publisher.content.articles import PublishedArticle
+from publisher.content.authors import AUTHORS_FOLDER, AuthorDirectory, AuthorGroup
+from publisher.content.structured_data import news_article, script_json
+from publisher.store.articles import public_articles, related_public_articles
+from publisher.store.profiles import profiles
 from publisher.web.site import PageError, WebSite, feed_links
 
 AUTHOR_ARTICLES = 100

@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 
 from publisher.config import Config, DigestConfig
-from publisher.messages import Envelope, notice_message
+from publisher.mail.mime import Envelope, notice_message
 
 BODY_TEMPLATE = "web/confirm-email.txt.j2"
 SUBJECT_TEMPLATE = "web/confirm-email-subject.txt.j2"

@@ -14,12 +14,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from publisher.authors import AuthorDirectory, AuthorProfile
 from publisher.config import Config
-from publisher.content import PublishedArticle, category_slug
-from publisher.editions import archive_path, archive_url
-from publisher.sitemap import SitemapEntry, newest, sitemap_xml
-from publisher.store import EditionSummary, edition_summaries, profiles, public_articles
+from publisher.content.articles import PublishedArticle, category_slug
+from publisher.content.authors import AuthorDirectory, AuthorProfile
+from publisher.mail.editions import archive_path
+from publisher.site.sitemap import SitemapEntry, newest, sitemap_xml
+from publisher.store.articles import public_articles
+from publisher.store.editions import EditionSummary, edition_summaries
+from publisher.store.profiles import profiles
+from publisher.urls import archive_url
 from publisher.web.conditional import answer_conditionally
 from publisher.web.navigation import PER_PAGE, SiteUrls, page_count, path_of
 from publisher.web.site import WebSite

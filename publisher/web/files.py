@@ -29,8 +29,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from publisher.content import ARTICLE_SUFFIXES
-from publisher.feeds import (
+from publisher.content.articles import ARTICLE_SUFFIXES
+from publisher.site.feeds import (
     FILE_NAMES,
     MEDIA_TYPES,
     feed_media_type,

@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from publisher.content import Article, Category, category_slug
-from publisher.store import PUBLIC, count_articles, public_articles
+from publisher.content.articles import Article, Category, category_slug
+from publisher.store.articles import PUBLIC, count_articles, public_articles
 from publisher.web.conditional import answer_conditionally
 from publisher.web.navigation import PER_PAGE, SiteUrls, page_count, page_number, path_of
 from publisher.web.site import PageError, WebSite

@@ -8,20 +8,20 @@ from typing import Any
 
 import jinja2
 
-from publisher.config import parse_duration
-from publisher.errors import PublisherError
-from publisher.links import preferences_url
-from publisher.preferences import (
+from publisher.audience.links import preferences_url
+from publisher.audience.preferences import (
     claim_at_most_every,
     claim_once,
     latest_edition_urls,
     release_claim,
 )
-from publisher.subscribers import Subscriber
-from publisher.transports import open_transport
+from publisher.audience.subscribers import Subscriber
+from publisher.config import parse_duration
+from publisher.errors import PublisherError
+from publisher.mail.transport.opening import open_transport
+from publisher.mail.welcome import render_welcome, welcome_digests, welcome_message
 from publisher.web.confirmation import ConfirmationText, confirmation_message
 from publisher.web.site import WebSite
-from publisher.welcome import render_welcome, welcome_digests, welcome_message
 
 log = logging.getLogger(__name__)
 

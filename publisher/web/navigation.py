@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 from publisher.config import Config
-from publisher.content import category_slug
+from publisher.content.articles import category_slug
 
 PER_PAGE = 10
 MAX_PAGE_DIGITS = 6

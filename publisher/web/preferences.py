@@ -23,10 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from publisher.config import DigestConfig, parse_duration
-from publisher.errors import PublisherError
-from publisher.forgetting import forget_subscriber
-from publisher.links import (
+from publisher.audience.forgetting import forget_subscriber
+from publisher.audience.links import (
     PREFERENCES,
     address_purpose,
     address_url,
@@ -35,7 +33,7 @@ from publisher.links import (
     preferences_url,
     unsubscribe_purpose,
 )
-from publisher.preferences import (
+from publisher.audience.preferences import (
     Preferences,
     confirm_address_change,
     leave_digest,
@@ -44,8 +42,7 @@ from publisher.preferences import (
     request_address_change,
     save_preferences,
 )
-from publisher.store import CONFIRMED, FORGOTTEN, UNSUBSCRIBED
-from publisher.subscribers import (
+from publisher.audience.subscribers import (
     MAX_NAME_LENGTH,
     Subscriber,
     SubscriberError,
@@ -54,7 +51,10 @@ from publisher.subscribers import (
     subscriber_by_id,
     unsubscribe_subscriber,
 )
-from publisher.tokens import read_token
+from publisher.audience.tokens import read_token
+from publisher.config import DigestConfig, parse_duration
+from publisher.errors import PublisherError
+from publisher.store.subscribers import CONFIRMED, FORGOTTEN, UNSUBSCRIBED
 from publisher.web.mailings import send_plain_mail
 from publisher.web.ratelimit import StoredRateLimit
 from publisher.web.security import CLOCK_SKEW_SECONDS, CSRF_FIELD

@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.dialects import postgresql, sqlite
 
-from publisher.store import Store, rate_limits
+from publisher.store.database import Store
+from publisher.store.schema import rate_limits
 from publisher.web.security import Decision
 
 MAX_KEY_LENGTH = 64

@@ -21,10 +21,10 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from publisher.config import Config
-from publisher.digest import template_environment
-from publisher.feeds import FILE_NAMES, MEDIA_TYPES
-from publisher.imagesize import pixel_size
-from publisher.store import Store
+from publisher.content.imagesize import pixel_size
+from publisher.mail.render import template_environment
+from publisher.site.feeds import FILE_NAMES, MEDIA_TYPES
+from publisher.store.database import Store
 from publisher.web.navigation import path_of, site_urls
 from publisher.web.security import (
     CLOCK_SKEW_SECONDS,

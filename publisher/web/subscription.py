@@ -23,12 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from publisher.config import DigestConfig, parse_duration
-from publisher.editions import archive_url
-from publisher.errors import PublisherError
-from publisher.forgetting import drop_forgotten
-from publisher.store import CONFIRMED, PENDING, UNSUBSCRIBED, edition_summaries
-from publisher.subscribers import (
+from publisher.audience.forgetting import drop_forgotten
+from publisher.audience.subscribers import (
     MAX_NAME_LENGTH,
     Subscriber,
     SubscriberError,
@@ -41,8 +37,13 @@ from publisher.subscribers import (
     subscriber_by_id,
     unsubscribe_subscriber,
 )
-from publisher.tokens import make_token, read_token, token_is_valid
-from publisher.transports import open_transport
+from publisher.audience.tokens import make_token, read_token, token_is_valid
+from publisher.config import DigestConfig, parse_duration
+from publisher.errors import PublisherError
+from publisher.mail.transport.opening import open_transport
+from publisher.store.editions import edition_summaries
+from publisher.store.subscribers import CONFIRMED, PENDING, UNSUBSCRIBED
+from publisher.urls import archive_url
 from publisher.web.conditional import answer_conditionally, bytes_etag
 from publisher.web.confirmation import confirmation_message, render_confirmation
 from publisher.web.listings import Listing, listing_page

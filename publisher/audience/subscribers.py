@@ -1,0 +1,527 @@
+"""Subscribers: validated addresses, their digests and status, imported and exported as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from publisher.audience.tokens import new_nonce
+from publisher.content.markup import plain_text
+from publisher.errors import PublisherError
+from publisher.store.database import Store
+from publisher.store.schema import subscribers, subscriptions
+from publisher.store.subscribers import (
+    COMPLAINED,
+    CONFIRMED,
+    FORGOTTEN,
+    PENDING,
+    SUBSCRIBER_STATUSES,
+    UNSUBSCRIBED,
+)
+from publisher.wording import count
+
+MAX_NAME_LENGTH = 200
+CSV_HEADER = ("email", "name", "digests")
+
+
+class SubscriberError(PublisherError):
+    """A subscriber cannot be added or changed; the message names the address and the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A validated address: `email` as it will be written, `key` as it is compared."""
+
+    email: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    id: int
+    email: str
+    name: str
+    status: str
+    digests: tuple[str, ...]
+    token_nonce: str
+    hard_bounces: int
+    created_at: datetime
+    confirmed_at: datetime | None
+
+
+@dataclass(slots=True)
+class ImportReport:
+    added: int = 0
+    updated: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+    suppressed: int = 0
+    unchanged: int = 0
+
+    def summary(self) -> str:
+        """One line: what the import did."""
+        kept = f", {self.suppressed} kept suppressed" if self.suppressed else ""
+        return (
+            f"import: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.skipped} skipped (unsubscribed){kept}, {count(len(self.errors), 'error')}"
+        )
+
+
+# A status column of any other known status is kept as it is, so a suppression list
+# (unsubscribed, bounced, ...) survives a move between stores.
+MAILABLE_STATUSES = ("", CONFIRMED, PENDING)
+_ADDRESS_HASH = re.compile("[0-9a-f]{64}")
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """How an import consults and extends the forgotten addresses (see `forgetting`)."""
+
+    refusal: Callable[[Address], str | None]
+    remember: Callable[[str], None]
+
+
+def check_address(text: str) -> Address:
+    """Validate the syntax of an address (no DNS look-up) and normalize it."""
+    if "\r" in text or "\n" in text:
+        raise SubscriberError(f"bad address {text!r}: contains a line break")
+    try:
+        # No SMTPUTF8: a non-ASCII local part could not be addressed in our messages.
+        valid = validate_email(text.strip(), check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as error:
+        raise SubscriberError(f"bad address {text!r}: {error}") from None
+    return Address(email=valid.normalized, key=valid.normalized.casefold())
+
+
+def check_name(name: str) -> str:
+    """A display name: one line of plain text."""
+    if "\r" in name or "\n" in name:
+        raise SubscriberError(f"bad name {name!r}: contains a line break")
+    cleaned = plain_text(name)
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise SubscriberError(f"bad name: longer than {MAX_NAME_LENGTH} characters")
+    return cleaned
+
+
+def check_digests(names: Iterable[str], known: Sequence[str]) -> tuple[str, ...]:
+    """Digest names, each one configured; all of them when none are given."""
+    chosen = tuple(dict.fromkeys(name.strip() for name in names if name.strip()))
+    unknown = [name for name in chosen if name not in known]
+    if unknown:
+        raise SubscriberError(
+            f"unknown digest {unknown[0]!r} (digests: {', '.join(known) or 'none configured'})"
+        )
+    return chosen or tuple(known)
+
+
+def add_subscriber(
+    store: Store,
+    email: str,
+    name: str,
+    digests: Sequence[str],
+    now: datetime,
+    status: str = CONFIRMED,
+) -> tuple[Subscriber, bool]:
+    """Add or re-subscribe an address; returns the subscriber and whether it is new."""
+    address, name = check_address(email), check_name(name)
+    with store.transaction() as connection:
+        existing = _find(connection, address.key)
+        if existing is None:
+            subscriber_id = _insert(connection, address, name, status, now)
+            created = True
+        else:
+            subscriber_id = existing.id
+            _resubscribe(connection, existing, name, status, now)
+            created = False
+        _set_digests(connection, subscriber_id, digests)
+        subscriber = _by_id(connection, subscriber_id)
+    return subscriber, created
+
+
+def remove_subscriber(store: Store, email: str, now: datetime) -> Subscriber:
+    """Unsubscribe an address: it is kept so that it is never mailed again."""
+    address = check_address(email)
+    with store.transaction() as connection:
+        existing = _find(connection, address.key)
+        if existing is None:
+            raise SubscriberError(f"no subscriber {address.email}")
+        connection.execute(
+            subscribers.update()
+            .where(subscribers.c.id == existing.id, subscribers.c.status != COMPLAINED)
+            .values(status=UNSUBSCRIBED, unsubscribed_at=now)
+        )
+        return _by_id(connection, existing.id)
+
+
+def find_subscriber(store: Store, email: str) -> Subscriber | None:
+    """The subscriber with this address (compared case-insensitively), or None."""
+    address = check_address(email)
+    with store.transaction() as connection:
+        return _find(connection, address.key)
+
+
+def subscriber_by_id(store: Store, subscriber_id: int) -> Subscriber | None:
+    """The subscriber with this id, or None."""
+    with store.transaction() as connection:
+        row = connection.execute(
+            sa.select(subscribers).where(subscribers.c.id == subscriber_id)
+        ).first()
+        return None if row is None else _subscriber(connection, row._mapping)
+
+
+def list_subscribers(
+    store: Store, status: str | None = None, digest: str | None = None
+) -> list[Subscriber]:
+    """Subscribers, oldest first, optionally only one status or one digest's."""
+    if status is not None and status not in SUBSCRIBER_STATUSES:
+        raise SubscriberError(
+            f"unknown status {status!r} (one of {', '.join(SUBSCRIBER_STATUSES)})"
+        )
+    query = sa.select(subscribers).order_by(subscribers.c.id)
+    if status is not None:
+        query = query.where(subscribers.c.status == status)
+    if digest is not None:
+        members = sa.select(subscriptions.c.subscriber_id).where(subscriptions.c.digest == digest)
+        query = query.where(subscribers.c.id.in_(members))
+    with store.transaction() as connection:
+        return [_subscriber(connection, row._mapping) for row in connection.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class SignUp:
+    """What a sign-up from the web did: the subscriber now, and whether to mail a confirmation."""
+
+    subscriber: Subscriber
+    send_confirmation: bool
+
+
+def request_subscription(
+    store: Store,
+    email: str,
+    name: str,
+    digests: Sequence[str],
+    now: datetime,
+    resend_after: timedelta,
+) -> SignUp:
+    """Record a sign-up from the web form: the address waits, `pending`, for its confirmation.
+
+    Anyone may type any address into the form, so a sign-up never takes anything away:
+
+    - a confirmed subscriber is left exactly as they are, and is not mailed;
+    - a pending one takes the new name and digests, and is mailed again only when the last
+      confirmation went out at least `resend_after` ago;
+    - an unsubscribed or bounced one becomes pending with a new nonce (so links mailed before
+      stop working) and is mailed.
+
+    The confirmation's time is claimed by a conditional update, so sign-ups racing for one
+    address mail it at most once per `resend_after`.
+    """
+    address, name = check_address(email), check_name(name)
+    try:
+        return _request_subscription(store, address, name, digests, now, resend_after)
+    except IntegrityError:
+        # Another sign-up inserted the same address first: take theirs as the existing row.
+        return _request_subscription(store, address, name, digests, now, resend_after)
+
+
+def confirm_subscriber(store: Store, subscriber_id: int, now: datetime) -> Subscriber | None:
+    """Confirm a pending subscriber; any other status is left alone. None if there is none."""
+    with store.transaction() as connection:
+        connection.execute(
+            subscribers.update()
+            .where(subscribers.c.id == subscriber_id, subscribers.c.status == PENDING)
+            .values(status=CONFIRMED, confirmed_at=now, hard_bounces=0)
+        )
+        row = connection.execute(
+            sa.select(subscribers).where(subscribers.c.id == subscriber_id)
+        ).first()
+        return None if row is None else _subscriber(connection, row._mapping)
+
+
+def unsubscribe_subscriber(store: Store, subscriber_id: int, now: datetime) -> Subscriber | None:
+    """Unsubscribe by id; doing it again changes nothing. None if there is no such subscriber."""
+    with store.transaction() as connection:
+        connection.execute(
+            subscribers.update()
+            .where(
+                subscribers.c.id == subscriber_id,
+                subscribers.c.status.not_in([UNSUBSCRIBED, COMPLAINED]),
+            )
+            .values(status=UNSUBSCRIBED, unsubscribed_at=now)
+        )
+        row = connection.execute(
+            sa.select(subscribers).where(subscribers.c.id == subscriber_id)
+        ).first()
+        return None if row is None else _subscriber(connection, row._mapping)
+
+
+def forget_confirmation_sent(store: Store, subscriber_id: int) -> None:
+    """Forget that a confirmation was sent (it failed), so the next sign-up mails at once."""
+    with store.transaction() as connection:
+        connection.execute(
+            subscribers.update()
+            .where(subscribers.c.id == subscriber_id)
+            .values(confirmation_sent_at=None)
+        )
+
+
+def import_csv(
+    store: Store,
+    text: str,
+    known_digests: Sequence[str],
+    now: datetime,
+    suppression: Suppression | None = None,
+) -> ImportReport:
+    """Import `email,name,digests` rows; bad rows are reported by line and the rest imported.
+
+    Digests in a row are separated by spaces or semicolons; none means every digest. An
+    address that unsubscribed stays unsubscribed: an import is not the reader's consent. A
+    `status` column (as `export_csv` writes) of unsubscribed or bounced is kept; a `forgotten`
+    row's `address_hash` joins the forgotten addresses; an address `suppression` refuses is
+    reported with the reason.
+    """
+    report = ImportReport()
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or "email" not in reader.fieldnames:
+        raise SubscriberError(
+            "the CSV needs a header line with at least `email` (email,name,digests)"
+        )
+    seen: set[str] = set()
+    for row in reader:
+        line = reader.line_num
+        status = (row.get("status") or "").strip()
+        if status == FORGOTTEN:
+            _import_forgotten(row, line, suppression, report)
+            continue
+        try:
+            address = check_address(row.get("email") or "")
+            name = check_name(row.get("name") or "")
+            digests = check_digests(
+                (row.get("digests") or "").replace(";", " ").split(), known_digests
+            )
+        except SubscriberError as error:
+            report.errors.append(f"line {line}: {error}")
+            continue
+        if address.key in seen:
+            report.errors.append(f"line {line}: {address.email} appears twice; first kept")
+            continue
+        seen.add(address.key)
+        reason = suppression.refusal(address) if suppression else None
+        if reason:
+            report.errors.append(f"line {line}: {address.email} {reason}")
+            continue
+        if status not in MAILABLE_STATUSES and status not in SUBSCRIBER_STATUSES:
+            report.errors.append(f"line {line}: unknown status {status!r}")
+            continue
+        existing = find_subscriber(store, address.email)
+        if status not in MAILABLE_STATUSES:
+            _import_suppressed(store, address, name, digests, status, existing, now)
+            report.suppressed += 1
+            continue
+        if existing is not None and existing.status in (UNSUBSCRIBED, COMPLAINED):
+            report.skipped += 1
+            continue
+        if existing is not None and _already_as_imported(existing, name, digests):
+            report.unchanged += 1
+            continue
+        _, created = add_subscriber(store, address.email, name, digests, now)
+        if created:
+            report.added += 1
+        else:
+            report.updated += 1
+    return report
+
+
+def _already_as_imported(existing: Subscriber, name: str, digests: Sequence[str]) -> bool:
+    """Whether importing `name` and `digests` would leave a subscriber as it is."""
+    return (
+        existing.status == CONFIRMED
+        and (name or existing.name) == existing.name
+        and set(existing.digests) == set(digests)
+    )
+
+
+def export_csv(found: Iterable[Subscriber], forgotten: Iterable[str] = ()) -> Iterator[str]:
+    """CSV lines (header first) for subscribers: email, name, status, digests, created; then
+    a `forgotten` row with each kept `address_hash` (forgotten subscribers have no address)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*CSV_HEADER, "status", "created_at", "address_hash"])
+    yield _drain(buffer)
+    for digest in forgotten:
+        writer.writerow(["", "", "", FORGOTTEN, "", digest])
+        yield _drain(buffer)
+    for subscriber in found:
+        if subscriber.status == FORGOTTEN:
+            continue
+        writer.writerow(
+            [
+                subscriber.email,
+                subscriber.name,
+                " ".join(subscriber.digests),
+                subscriber.status,
+                subscriber.created_at.isoformat(),
+                "",
+            ]
+        )
+        yield _drain(buffer)
+
+
+def _import_forgotten(
+    row: dict[str, str | None], line: int, suppression: Suppression | None, report: ImportReport
+) -> None:
+    digest = (row.get("address_hash") or "").strip()
+    if suppression is None or not _ADDRESS_HASH.fullmatch(digest):
+        report.errors.append(f"line {line}: a forgotten row needs its address_hash (64 hex)")
+        return
+    suppression.remember(digest)
+    report.suppressed += 1
+
+
+def _import_suppressed(
+    store: Store,
+    address: Address,
+    name: str,
+    digests: Sequence[str],
+    status: str,
+    existing: Subscriber | None,
+    now: datetime,
+) -> None:
+    """Keep an exported unsubscribed (bounced, ...) address so: never mailed after the move."""
+    if existing is None:
+        add_subscriber(store, address.email, name, digests, now, status=status)
+        return
+    with store.transaction() as connection:
+        connection.execute(
+            subscribers.update()
+            .where(subscribers.c.id == existing.id, subscribers.c.status.in_((CONFIRMED, PENDING)))
+            .values(status=status, unsubscribed_at=now if status == UNSUBSCRIBED else None)
+        )
+
+
+def _drain(buffer: io.StringIO) -> str:
+    value = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return value
+
+
+def _insert(connection: Connection, address: Address, name: str, status: str, now: datetime) -> int:
+    result = connection.execute(
+        subscribers.insert()
+        .values(
+            email=address.email,
+            email_key=address.key,
+            name=name,
+            status=status,
+            token_nonce=new_nonce(),
+            hard_bounces=0,
+            created_at=now,
+            confirmed_at=now if status == CONFIRMED else None,
+        )
+        .returning(subscribers.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def _resubscribe(
+    connection: Connection, existing: Subscriber, name: str, status: str, now: datetime
+) -> None:
+    if existing.status == COMPLAINED:
+        raise SubscriberError(
+            f"{existing.email} reported our mail as spam: only signing up again on the web "
+            "and confirming can bring them back"
+        )
+    values: dict[str, object] = {"name": name or existing.name}
+    if existing.status != CONFIRMED and status == CONFIRMED:
+        values |= {"status": CONFIRMED, "confirmed_at": now, "hard_bounces": 0}
+        if existing.status == UNSUBSCRIBED:
+            values |= {"token_nonce": new_nonce(), "unsubscribed_at": None}
+    elif existing.status == UNSUBSCRIBED and status == PENDING:
+        values |= {"status": PENDING, "token_nonce": new_nonce(), "unsubscribed_at": None}
+    connection.execute(subscribers.update().where(subscribers.c.id == existing.id).values(**values))
+
+
+def _set_digests(connection: Connection, subscriber_id: int, digests: Sequence[str]) -> None:
+    connection.execute(subscriptions.delete().where(subscriptions.c.subscriber_id == subscriber_id))
+    if digests:
+        connection.execute(
+            subscriptions.insert(),
+            [{"subscriber_id": subscriber_id, "digest": digest} for digest in digests],
+        )
+
+
+def _find(connection: Connection, key: str) -> Subscriber | None:
+    row = connection.execute(sa.select(subscribers).where(subscribers.c.email_key == key)).first()
+    return None if row is None else _subscriber(connection, row._mapping)
+
+
+def _by_id(connection: Connection, subscriber_id: int) -> Subscriber:
+    row = connection.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).one()
+    return _subscriber(connection, row._mapping)
+
+
+def _subscriber(connection: Connection, row: sa.RowMapping) -> Subscriber:
+    digests = connection.execute(
+        sa.select(subscriptions.c.digest)
+        .where(subscriptions.c.subscriber_id == row["id"])
+        .order_by(subscriptions.c.digest)
+    ).scalars()
+    return Subscriber(
+        id=row["id"],
+        email=row["email"],
+        name=row["name"],
+        status=row["status"],
+        digests=tuple(digests),
+        token_nonce=row["token_nonce"],
+        hard_bounces=row["hard_bounces"],
+        created_at=row["created_at"],
+        confirmed_at=row["confirmed_at"],
+    )
+
+
+def _request_subscription(
+    store: Store,
+    address: Address,
+    name: str,
+    digests: Sequence[str],
+    now: datetime,
+    resend_after: timedelta,
+) -> SignUp:
+    with store.transaction() as connection:
+        existing = _find(connection, address.key)
+        if existing is not None and existing.status == CONFIRMED:
+            return SignUp(existing, send_confirmation=False)
+        if existing is None:
+            subscriber_id = _insert(connection, address, name, PENDING, now)
+        else:
+            subscriber_id = existing.id
+            values: dict[str, object] = {"name": name or existing.name}
+            if existing.status != PENDING:
+                values |= {"status": PENDING, "token_nonce": new_nonce(), "unsubscribed_at": None}
+                values |= {"confirmation_sent_at": None}
+            connection.execute(
+                subscribers.update().where(subscribers.c.id == subscriber_id).values(**values)
+            )
+        _set_digests(connection, subscriber_id, digests)
+        claimed = connection.execute(
+            subscribers.update()
+            .where(
+                subscribers.c.id == subscriber_id,
+                sa.or_(
+                    subscribers.c.confirmation_sent_at.is_(None),
+                    subscribers.c.confirmation_sent_at <= now - resend_after,
+                ),
+            )
+            .values(confirmation_sent_at=now)
+        )
+        return SignUp(_by_id(connection, subscriber_id), send_confirmation=claimed.rowcount == 1)

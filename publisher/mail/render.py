@@ -1,0 +1,685 @@
+"""Email digests: an edition rendered from templates, its CSS inlined once, then personalized.
+
+Rendering an edition (`render_edition`) runs Jinja and premailer once per edition, with
+stand-in values (`PLACEHOLDERS`) where a subscriber's name, email and unsubscribe URL go.
+Personalizing it for one subscriber (`personalize`) is then plain string substitution, and gives
+byte for byte what a full render for that subscriber (`render_for_recipient`: Jinja with real
+values, then premailer) gives. Why the two agree is explained at `personalize`.
+
+CSS is inlined without any network access: an @import or a <link rel="stylesheet"> in the
+rendered HTML is refused with a DigestError naming the template, never silently dropped, so a
+site author learns their rule is not applied (see `inline_css`).
+
+Templates (`digest.html.j2`, `digest.txt.j2`, `email.css`, and the dark-mode stylesheets
+`email-dark.css` and `email-outlook.css`, kept as written) live in the bundled `templates/`
+folder, installed as the package `publisher.templates`; a site's own templates folder is
+searched first, so it may override any of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import re
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import cssutils
+import jinja2
+import lxml.html
+from jinja2.runtime import Context
+from lxml import etree
+from premailer import Premailer
+from premailer.premailer import PremailerError
+
+from publisher.config import Config, DigestConfig, MailConfig
+from publisher.content.articles import PublishedArticle
+from publisher.content.imagesize import (
+    LOGO_HEIGHT,
+    LOGO_WIDTH,
+    DisplaySize,
+    ImageSizes,
+    sized_images,
+)
+from publisher.errors import PublisherError
+from publisher.templates import BUNDLED_TEMPLATES_PACKAGE
+
+# The repository's top-level templates/ folder, shipped inside the distribution.
+HTML_TEMPLATE = "digest.html.j2"
+TEXT_TEMPLATE = "digest.txt.j2"
+DATE_FORMAT = "%-d %B %Y"
+# Makes the placeholders below unlike anything an article or a person would write.
+_KEY = "7f3c9e2a5b1d"
+
+# Elements whose text lxml writes out raw (unescaped): a placeholder there could not be
+# filled in with an escaped value, so `render_edition` refuses one.
+_RAW_TEXT_ELEMENTS = frozenset(
+    {"script", "style", "xmp", "iframe", "noembed", "noframes", "noscript", "plaintext"}
+)
+# An unsubscribe URL may hold only characters that lxml writes out unchanged in text and in
+# every attribute (URI attributes included) except `&`, which it always writes as `&amp;`:
+# RFC 3986's but the quote `'`, which could change how lxml quotes an attribute.
+_SAFE_URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&()*+,;=%]+")
+# CR, LF and every other character Python (and so the email package) takes as a line break.
+_LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+# C0 and C1 control characters: whitespace ones become a space, the rest are dropped, and lone
+# surrogates (which cannot be written as UTF-8) become U+FFFD.
+_CONTROL_CHARACTERS: dict[int, str | None] = {
+    code: (" " if chr(code).isspace() else None) for code in (*range(0x20), *range(0x7F, 0xA0))
+} | {code: "\ufffd" for code in range(0xD800, 0xE000)}
+
+
+class DigestError(PublisherError):
+    """A digest cannot be rendered; the message names the template or digest at fault."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One subscriber as the email shows them; `preferences_url` may be "" (no such page)."""
+
+    name: str
+    email: str
+    unsubscribe_url: str
+    preferences_url: str = ""
+
+    def __post_init__(self) -> None:
+        for kind, url in (
+            ("unsubscribe", self.unsubscribe_url),
+            ("preferences", self.preferences_url),
+        ):
+            if (url or kind == "unsubscribe") and not _SAFE_URL.fullmatch(url):
+                raise DigestError(
+                    f"{kind} URL {url!r} for {self.email!r}: use an absolute "
+                    "http(s) URL of ASCII letters, digits and URL punctuation (no quotes or "
+                    "spaces; percent-encode anything else)"
+                )
+
+
+@dataclass(frozen=True, slots=True)
+class EditionInfo:
+    """What identifies one edition of a digest; `archive_url` is its "view in browser" page."""
+
+    number: int
+    date: datetime
+    archive_url: str
+
+    def __post_init__(self) -> None:
+        if self.date.tzinfo is None:
+            raise DigestError(f"edition {self.number}: date {self.date.isoformat()} has no zone")
+
+
+@dataclass(frozen=True, slots=True)
+class Logo:
+    """The site's logo as the masthead shows it."""
+
+    url: str
+    size: DisplaySize
+
+
+@dataclass(frozen=True, slots=True)
+class Placeholders:
+    """Stand-ins for one subscriber's values, put where they go when an edition is rendered.
+
+    Each is made of characters that Jinja, lxml and premailer all leave alone, in text and in
+    attributes, so it comes out of rendering exactly as it went in. They are fixed, so an
+    edition stored as its four strings can be personalized later by any process.
+    """
+
+    name: str
+    email: str
+    unsubscribe_url: str
+    preferences_url: str
+
+    def recipient(self, *, named: bool = True) -> Recipient:
+        """A recipient made of the stand-ins; with `named=False`, one without a name."""
+        return Recipient(
+            self.name if named else "", self.email, self.unsubscribe_url, self.preferences_url
+        )
+
+
+PLACEHOLDERS = Placeholders(
+    name=f"x-publisher-subscriber-name-{_KEY}",
+    email=f"x-publisher-subscriber-email-{_KEY}",
+    unsubscribe_url=f"https://x-publisher-unsubscribe-{_KEY}.invalid/",
+    preferences_url=f"https://x-publisher-preferences-{_KEY}.invalid/",
+)
+# Where the templates word things differently for a subscriber without a name, the rendered
+# edition holds both wordings: IF_NAME <with a name> OTHERWISE <without one> END_IF.
+IF_NAME = f"x-publisher-if-name-{_KEY}"
+OTHERWISE = f"x-publisher-otherwise-{_KEY}"
+END_IF = f"x-publisher-end-if-{_KEY}"
+RESERVED = (*dataclasses.astuple(PLACEHOLDERS), IF_NAME, OTHERWISE, END_IF)
+_PLACEHOLDER_NUMBERS = {
+    token: number for number, token in enumerate(dataclasses.astuple(PLACEHOLDERS))
+}
+_ANY_PLACEHOLDER = re.compile("(" + "|".join(map(re.escape, _PLACEHOLDER_NUMBERS)) + ")")
+_PLACEHOLDER_CHARACTERS = frozenset("".join(RESERVED))
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEdition:
+    """An edition rendered once, ready for `personalize`.
+
+    `html` and `text` hold `PLACEHOLDERS` (and, where the templates word things differently for
+    a subscriber without a name, both wordings between `IF_NAME` and `END_IF`); only what
+    `personalize` makes of them is a finished email. `archive_html` is the same edition with no
+    personal data at all (a neutral line where the unsubscribe area was), ready to publish as
+    `archive/<digest>/<id>.html`.
+    """
+
+    subject: str
+    html: str
+    text: str
+    archive_html: str
+
+
+def template_environment(site_templates: Path | None) -> jinja2.Environment:
+    """A Jinja environment over the site's templates folder (if any), then the bundled one.
+
+    `.html.j2` templates are autoescaped; the `date` filter shows a datetime in the digest's
+    zone (`{{ edition.date | date }}` gives "25 November 2026"); `sized_images` gives the
+    images of an article body their width and height (`{{ body | sized_images | safe }}`).
+    """
+    loaders: list[jinja2.BaseLoader] = [jinja2.PackageLoader(BUNDLED_TEMPLATES_PACKAGE, ".")]
+    if site_templates is not None:
+        if not site_templates.is_dir():
+            raise DigestError(f"{site_templates}: templates folder not found ([templates] dir)")
+        loaders.insert(0, jinja2.FileSystemLoader(site_templates))
+    environment = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2"),
+            default_for_string=False,
+        ),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters["date"] = _date_filter
+    environment.filters["html_paragraphs"] = html_paragraphs
+    environment.filters["sized_images"] = _sized_images_filter
+    return environment
+
+
+_BLOCKS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "figcaption")
+
+
+def html_paragraphs(html: str) -> list[str]:
+    """An article body's text, one string per paragraph, heading or list item (for text mail).
+
+    An image shows as `[image: its alt text]`.
+    """
+    if not html.strip():
+        return []
+    root = lxml.html.fragment_fromstring(html, create_parent="div")
+    for image in root.iter("img"):
+        alt = image.get("alt")
+        image.tail = (f"[image: {alt}]" if alt else "") + (image.tail or "")
+    for element in root.iter(*_BLOCKS):
+        element.tail = "\n\n" + (element.tail or "")
+    for element in root.iter("br"):
+        element.tail = "\n" + (element.tail or "")
+    text = str(root.text_content())
+    return [" ".join(block.split()) for block in text.split("\n\n") if block.strip()]
+
+
+def format_date(value: datetime, zone: ZoneInfo | None = None, pattern: str = DATE_FORMAT) -> str:
+    """`value` as readers see it, e.g. "25 November 2026", in `zone` (default: its own).
+
+    `pattern` is a `strftime` pattern; `%-d` is the day without a leading zero on every platform.
+    """
+    if value.tzinfo is None:
+        raise DigestError(f"cannot show {value.isoformat()}: the datetime has no zone")
+    local = value.astimezone(zone) if zone is not None else value
+    return local.strftime(pattern.replace("%-d", str(local.day)))
+
+
+@jinja2.pass_context
+def _date_filter(
+    context: Context, value: datetime, pattern: str = DATE_FORMAT, zone: str | None = None
+) -> str:
+    try:
+        shown_in = ZoneInfo(zone) if zone else context.get("zone")
+        return format_date(value, shown_in if isinstance(shown_in, ZoneInfo) else None, pattern)
+    except (DigestError, ValueError, ZoneInfoNotFoundError) as error:
+        raise jinja2.TemplateRuntimeError(f"date filter: {error}") from None
+
+
+@jinja2.pass_context
+def _sized_images_filter(context: Context, body_html: str) -> str:
+    display_size = context.get("image_size")
+    return sized_images(body_html, display_size) if callable(display_size) else body_html
+
+
+def render_subject(
+    environment: jinja2.Environment,
+    config: Config,
+    digest: DigestConfig,
+    edition: EditionInfo,
+    articles: Sequence[PublishedArticle],
+) -> str:
+    """The edition's subject line from `digest.subject`; DigestError if it spans lines.
+
+    The subject template sees `site`, `digest`, `edition` and `articles`, where each article is
+    the `Article` itself (`{{ articles[0].title }}`), as a subject line is written in config.
+    """
+    context = {
+        "site": config.site,
+        "digest": digest,
+        "edition": edition,
+        "articles": [published.article for published in articles],
+        "zone": config.digest_zone(digest),
+    }
+    where = f"{config.path}: digests.{digest.name}.subject"
+    try:
+        subject = environment.from_string(digest.subject).render(context)
+    except jinja2.TemplateError as error:
+        raise DigestError(f"{where}: {error.message}") from None
+    if _LINE_BREAK.search(subject):
+        raise DigestError(f"{where}: the subject {subject!r} has a line break (CR or LF)")
+    if not subject.strip():
+        raise DigestError(f"{where}: the subject is empty")
+    return subject.strip()
+
+
+def render_edition(
+    environment: jinja2.Environment,
+    config: Config,
+    digest: DigestConfig,
+    edition: EditionInfo,
+    articles: Sequence[PublishedArticle],
+) -> RenderedEdition:
+    """Render an edition once, with placeholders where each subscriber's values will go.
+
+    Jinja and premailer run three times (for a subscriber with a name, one without, and the
+    archive copy): per edition, never per subscriber.
+    """
+    _require_articles(digest, edition, articles)
+    subject = render_subject(environment, config, digest, edition, articles)
+    context = _context(config, digest, edition, articles, subject)
+    archive_source = _render(environment, HTML_TEMPLATE, {**context, "subscriber": None})
+    archive_html = _inline_template_css(environment, archive_source)
+    _refuse_reserved_text(environment, subject + archive_html)
+    named_source, named_text = _render_both(environment, context, PLACEHOLDERS.recipient())
+    named_html = _inline_template_css(environment, named_source)
+    _check_placeholders(environment, named_html, named_text)
+    nameless_source, nameless_text = _render_both(
+        environment, context, PLACEHOLDERS.recipient(named=False)
+    )
+    nameless_html = _inline_template_css(environment, nameless_source)
+    _check_placeholders(environment, nameless_html, nameless_text)
+    return RenderedEdition(
+        subject=subject,
+        html=_with_both_wordings(named_html, nameless_html),
+        text=_with_both_wordings(named_text, nameless_text),
+        archive_html=archive_html,
+    )
+
+
+def personalize(rendered: RenderedEdition, recipient: Recipient) -> tuple[str, str]:
+    """The (html, text) of a rendered edition for one subscriber, by string substitution.
+
+    This equals `render_for_recipient` byte for byte because:
+    - both paths show the same cleaned values (`shown_recipient`): no control characters, no
+      line breaks, and so nothing that lxml's parser would rewrite (it turns NUL into U+FFFD and
+      CR into LF, and leaves every other character of text alone);
+    - `render_edition` checks that the name and email placeholders appear only in text (never in
+      attributes, comments, or raw-text elements such as <style>). There lxml writes a value
+      back escaping exactly `&`, `<` and `>`, which is what `_escape_html_text` does. (Jinja's
+      own escaping of quotes, `&#39;` and `&#34;`, is undone by the parse, so it never shows.)
+    - the unsubscribe URL may also sit in attributes, because `Recipient` only admits URL
+      characters that lxml writes out unchanged there too, except `&` as `&amp;`; with no quote
+      in it, it cannot change which quote lxml wraps the attribute in;
+    - where the templates test `subscriber.name`, the edition holds the inlined wording for a
+      subscriber without a name as well, and the right one is picked first;
+    - values are joined in between pieces split once per edition, so a value is never searched
+      for placeholders (a subscriber named like a placeholder gets their name, nothing else).
+    The text part is not escaped, so the cleaned values go in as they are.
+    """
+    shown = shown_recipient(recipient)
+    named = bool(shown.name)
+    html_values = (
+        _escape_html_text(shown.name),
+        _escape_html_text(shown.email),
+        _escape_html_text(shown.unsubscribe_url),
+        _escape_html_text(shown.preferences_url),
+    )
+    text_values = (shown.name, shown.email, shown.unsubscribe_url, shown.preferences_url)
+    return (
+        _fill(_pieces(rendered.html, named), html_values),
+        _fill(_pieces(rendered.text, named), text_values),
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _pieces(rendered: str, named: bool) -> tuple[str | int, ...]:
+    """`rendered` in the wording wanted, split into text and placeholder numbers (0 name, 1
+    email, 2 unsubscribe URL, 3 preferences URL), once per edition: a str caches its hash, so
+    later calls cost a lookup."""
+    split = _ANY_PLACEHOLDER.split(_wording(rendered, named))
+    return tuple(
+        piece if number % 2 == 0 else _PLACEHOLDER_NUMBERS[piece]
+        for number, piece in enumerate(split)
+    )
+
+
+def _fill(pieces: tuple[str | int, ...], values: tuple[str, ...]) -> str:
+    """The pieces joined, each placeholder number replaced by its value (never searched)."""
+    return "".join(values[piece] if isinstance(piece, int) else piece for piece in pieces)
+
+
+def _with_both_wordings(named: str, nameless: str) -> str:
+    """`named` with the stretch where `nameless` differs marked, and nameless's wording kept.
+
+    Just `named` when leaving the name out of it gives `nameless`: the templates never test the
+    name. Otherwise the stretch is widened to whole words, so no placeholder is cut in two.
+    """
+    if named.replace(PLACEHOLDERS.name, "") == nameless:
+        return named
+    shortest = min(len(named), len(nameless))
+    start = 0
+    while start < shortest and named[start] == nameless[start]:
+        start += 1
+    end = 0
+    while end < shortest - start and named[-1 - end] == nameless[-1 - end]:
+        end += 1
+    while start > 0 and named[start - 1] in _PLACEHOLDER_CHARACTERS:
+        start -= 1
+    while end > 0 and named[len(named) - end] in _PLACEHOLDER_CHARACTERS:
+        end -= 1
+    return "".join(
+        (
+            named[:start],
+            IF_NAME,
+            named[start : len(named) - end],
+            OTHERWISE,
+            nameless[start : len(nameless) - end],
+            END_IF,
+            named[len(named) - end :],
+        )
+    )
+
+
+def _wording(rendered: str, named: bool) -> str:
+    """`rendered` with each IF_NAME ... OTHERWISE ... END_IF replaced by the wording wanted."""
+    if IF_NAME not in rendered:
+        return rendered
+    first, *marked = rendered.split(IF_NAME)
+    pieces = [first]
+    for piece in marked:
+        alternatives, _, rest = piece.partition(END_IF)
+        with_name, _, without_name = alternatives.partition(OTHERWISE)
+        pieces += (with_name if named else without_name, rest)
+    return "".join(pieces)
+
+
+def render_for_recipient(
+    environment: jinja2.Environment,
+    config: Config,
+    digest: DigestConfig,
+    edition: EditionInfo,
+    articles: Sequence[PublishedArticle],
+    recipient: Recipient,
+) -> tuple[str, str]:
+    """The (html, text) of an edition for one subscriber, rendered and inlined from scratch."""
+    _require_articles(digest, edition, articles)
+    subject = render_subject(environment, config, digest, edition, articles)
+    context = _context(config, digest, edition, articles, subject)
+    html_source, text = _render_both(environment, context, shown_recipient(recipient))
+    return _inline_template_css(environment, html_source), text
+
+
+def shown_recipient(recipient: Recipient) -> Recipient:
+    """The recipient as an email shows them: runs of whitespace and line breaks become one
+    space, other control characters are dropped, so a name can never break a line."""
+    return Recipient(
+        _shown_text(recipient.name),
+        _shown_text(recipient.email),
+        recipient.unsubscribe_url,
+        recipient.preferences_url,
+    )
+
+
+def inline_css(html: str, *, origin: str = "digest HTML") -> str:
+    """`html` with its <style> rules inlined into style attributes, without any network access.
+
+    Media queries and pseudo-classes stay in a <style> block. A <link rel="stylesheet"> or an
+    @import would make premailer (cssutils) or the reader's mail client fetch a URL, so either
+    is refused with a DigestError naming `origin`; every rule belongs in `email.css`.
+    """
+    try:
+        root = etree.fromstring(html.strip(), etree.HTMLParser())
+    except (etree.LxmlError, ValueError) as error:
+        raise DigestError(f"{origin}: not an HTML document: {error}") from None
+    if root is None:
+        raise DigestError(f"{origin}: the HTML document is empty")
+    _refuse_external_styles(root, origin)
+    inliner = Premailer(
+        allow_network=False,
+        allow_loading_external_files=False,
+        session=_NoNetwork(origin),
+        # Keep !important on the media query rules so they beat the inlined styles.
+        strip_important=False,
+        # Classes stay: the media queries select by them.
+        remove_classes=False,
+        # Images and tables carry the pixel widths Outlook needs as attributes; CSS widths
+        # (100%) must not overwrite them.
+        disable_basic_attributes=["width", "height"],
+        disable_validation=True,
+        cssutils_logging_level=logging.CRITICAL,
+    )
+    try:
+        inlined = inliner.transform(root)
+    except (PremailerError, ValueError, etree.LxmlError) as error:
+        raise DigestError(f"{origin}: cannot inline its CSS: {error}") from None
+    return str(etree.tostring(inlined, method="html", encoding="unicode"))
+
+
+class _NoNetwork:
+    """Stands in for premailer's `requests` session: any fetch is a bug, so it is refused."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+
+    def get(self, url: str, **_options: object) -> NoReturn:
+        raise DigestError(f"{self.origin}: refused to fetch {url} while inlining CSS")
+
+
+def _refuse_external_styles(root: Any, origin: str) -> None:
+    for link in root.iter("link"):
+        if "stylesheet" in (link.get("rel") or "").lower().split():
+            raise DigestError(
+                f'{origin}: <link rel="stylesheet" href="{link.get("href", "")}"> is refused: '
+                "an email may not load stylesheets; put the rules in email.css"
+            )
+    for style in root.iter("style"):
+        imported = _imported_stylesheets(style.text or "")
+        if imported:
+            raise DigestError(
+                f"{origin}: @import of {imported[0]!r} in a <style> block (of this template or "
+                "one it includes, such as email.css) is refused: it would be fetched over the "
+                "network; put the rules in email.css"
+            )
+
+
+def _imported_stylesheets(css: str) -> list[str]:
+    """Every URL a stylesheet imports, found with the same parser premailer uses.
+
+    The parser's fetcher only records what cssutils tries to load, so this never touches the
+    network or the disk, and it also catches imports cssutils would fetch but then drop.
+    """
+    wanted: list[str] = []
+
+    def record(url: str) -> None:
+        wanted.append(url)
+
+    parser = cssutils.CSSParser(fetcher=record, validate=False, loglevel=logging.CRITICAL)
+    sheet = parser.parseString(css)
+    imports = [str(rule.href) for rule in sheet if rule.type == rule.IMPORT_RULE]
+    return imports + wanted
+
+
+def _escape_html_text(value: str) -> str:
+    # Exactly what lxml escapes when it writes text (and, with `&`, a URL in an attribute).
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _shown_text(value: str) -> str:
+    return " ".join(value.translate(_CONTROL_CHARACTERS).split())
+
+
+def _context(
+    config: Config,
+    digest: DigestConfig,
+    edition: EditionInfo,
+    articles: Sequence[PublishedArticle],
+    subject: str,
+) -> dict[str, Any]:
+    sizes = ImageSizes(config.media_url, config.content_dir)
+    return {
+        "site": config.site,
+        "digest": digest,
+        "edition": edition,
+        "articles": list(articles),
+        "mail": _mail(config, digest),
+        "subject": subject,
+        "zone": config.digest_zone(digest),
+        "image_size": sizes.display_size,
+        "logo": _logo(config, sizes),
+        "subscribe_url": subscribe_url(config),
+    }
+
+
+def subscribe_url(config: Config) -> str:
+    """Where a reader of a forwarded digest signs up: the sign-up form on the home page."""
+    return f"{config.web_base_url}#subscribe"
+
+
+def _logo(config: Config, sizes: ImageSizes) -> Logo | None:
+    if config.logo is None:
+        return None
+    return Logo(config.logo.url, sizes.display_size(config.logo.url, LOGO_WIDTH, LOGO_HEIGHT))
+
+
+def _require_articles(
+    digest: DigestConfig, edition: EditionInfo, articles: Sequence[PublishedArticle]
+) -> None:
+    if not articles:
+        raise DigestError(f"digest {digest.name!r}: edition {edition.number} has no articles")
+
+
+def _mail(config: Config, digest: DigestConfig) -> MailConfig:
+    if config.mail is None:
+        raise DigestError(f"{config.path}: digest {digest.name!r} needs a [mail] section")
+    return config.mail
+
+
+def _render_both(
+    environment: jinja2.Environment, context: Mapping[str, Any], subscriber: Recipient
+) -> tuple[str, str]:
+    personal = {**context, "subscriber": subscriber}
+    return (
+        _render(environment, HTML_TEMPLATE, personal),
+        _render(environment, TEXT_TEMPLATE, personal),
+    )
+
+
+def _render(environment: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:
+    try:
+        template = environment.get_template(name)
+    except jinja2.TemplateNotFound:
+        raise DigestError(f"template {name} not found") from None
+    except jinja2.TemplateSyntaxError as error:
+        raise DigestError(f"{error.filename or name}:{error.lineno}: {error.message}") from None
+    try:
+        return template.render(context)
+    except jinja2.TemplateError as error:
+        where = template.filename or name
+        raise DigestError(f"{where}{_template_line(error, where)}: {error.message}") from None
+
+
+def _template_line(error: BaseException, filename: str) -> str:
+    """`:N`, the line of `filename` being rendered when `error` was raised, if known."""
+    # Jinja rewrites tracebacks so that template frames carry the template's file and line.
+    lines = [
+        frame.lineno
+        for frame in traceback.extract_tb(error.__traceback__)
+        if frame.filename == filename and frame.lineno
+    ]
+    return f":{lines[-1]}" if lines else ""
+
+
+def _template_path(environment: jinja2.Environment, name: str) -> str:
+    try:
+        return environment.get_template(name).filename or name
+    except jinja2.TemplateError:
+        return name
+
+
+def _inline_template_css(environment: jinja2.Environment, html: str) -> str:
+    return inline_css(html, origin=_template_path(environment, HTML_TEMPLATE))
+
+
+def _check_placeholders(environment: jinja2.Environment, html: str, text: str) -> None:
+    """Refuse templates whose subscriber values `personalize` could not fill in exactly."""
+    origin = _template_path(environment, HTML_TEMPLATE)
+    text_origin = _template_path(environment, TEXT_TEMPLATE)
+    for where, rendered in ((origin, html), (text_origin, text)):
+        # Every placeholder holds the key once; a key in any other form went through a filter.
+        whole = sum(rendered.count(token) for token in dataclasses.astuple(PLACEHOLDERS))
+        if rendered.lower().count(_KEY) != whole:
+            raise DigestError(f"{where}: subscriber values may not go through a filter")
+    texts, attributes = _text_and_attributes(html)
+    for field, token in (("name", PLACEHOLDERS.name), ("email", PLACEHOLDERS.email)):
+        if html.count(token) != texts.count(token):
+            raise DigestError(
+                f"{origin}: subscriber.{field} may only be shown as text, not in an attribute, "
+                "a comment or a <style> block"
+            )
+    for field, token in (
+        ("unsubscribe_url", PLACEHOLDERS.unsubscribe_url),
+        ("preferences_url", PLACEHOLDERS.preferences_url),
+    ):
+        if html.count(token) != texts.count(token) + attributes.count(token):
+            raise DigestError(
+                f"{origin}: subscriber.{field} may only be shown as text or an attribute, "
+                "not in a comment or a <style> block"
+            )
+    token = PLACEHOLDERS.unsubscribe_url
+    if token not in html:
+        raise DigestError(f"{origin}: no unsubscribe link ({{{{ subscriber.unsubscribe_url }}}})")
+    if token not in text:
+        raise DigestError(
+            f"{text_origin}: no unsubscribe URL ({{{{ subscriber.unsubscribe_url }}}})"
+        )
+
+
+def _refuse_reserved_text(environment: jinja2.Environment, edition_text: str) -> None:
+    """Refuse an edition whose articles or config hold text personalize would replace."""
+    for reserved in RESERVED:
+        if reserved in edition_text:
+            origin = _template_path(environment, HTML_TEMPLATE)
+            raise DigestError(f"{origin}: the edition contains the reserved text {reserved!r}")
+
+
+def _text_and_attributes(html: str) -> tuple[str, str]:
+    """All text lxml escapes when writing `html`, and all attribute values, NUL-separated."""
+    root = etree.fromstring(html, etree.HTMLParser())
+    return "\0".join(_texts(root)), "\0".join(
+        value for element in root.iter(tag=etree.Element) for value in element.attrib.values()
+    )
+
+
+def _texts(root: Any) -> Iterator[str]:
+    for node in root.iter():
+        if isinstance(node.tag, str) and node.tag.lower() not in _RAW_TEXT_ELEMENTS and node.text:
+            yield node.text
+        if node.tail and node is not root:
+            yield node.tail

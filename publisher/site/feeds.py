@@ -1,0 +1,646 @@
+"""Build RSS 2.0, Atom 1.0 and JSON Feed 1.1 documents from public articles: a pure function."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from feedgen.entry import FeedEntry
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
+from publisher import __version__
+from publisher.config import Config, ContentMode, FeedFormat
+from publisher.content.articles import Article, Audio, Author, PublishedArticle
+from publisher.content.authors import AuthorDirectory
+from publisher.content.markup import strip_forbidden_characters as clean
+
+FILE_NAMES: dict[FeedFormat, str] = {"rss": "rss.xml", "atom": "atom.xml", "json": "feed.json"}
+MEDIA_TYPES: dict[FeedFormat, str] = {
+    "rss": "application/rss+xml",
+    "atom": "application/atom+xml",
+    "json": "application/feed+json",
+}
+# An empty feed still needs an update time; the epoch keeps it deterministic.
+EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
+GENERATOR = "publisher"
+UNTITLED = "Untitled"
+# RFC 5005 archive pages: feeds/archive/<n>.xml (RSS), .atom and .json.
+ARCHIVE_FOLDER = "archive"
+ARCHIVE_SUFFIXES: dict[FeedFormat, str] = {"rss": ".xml", "atom": ".atom", "json": ".json"}
+ARCHIVE_PAGE = re.compile(r"^[1-9][0-9]*(\.xml|\.atom|\.json)$")
+PODCAST_FOLDER = "podcast"
+HISTORY_NAMESPACE = "http://purl.org/syndication/history/1.0"
+ATOM_NAMESPACE = "http://www.w3.org/2005/Atom"
+ITUNES_NAMESPACE = "http://www.itunes.com/dtds/podcast-1.0.dtd"
+# RSS's <image> takes only these; other channel images appear in Atom and JSON Feed alone.
+RSS_IMAGE_SUFFIXES = (".gif", ".jpg", ".jpeg", ".png")
+
+
+@dataclass(frozen=True, slots=True)
+class PodcastChannel:
+    """What makes a feed a podcast feed: the iTunes channel tags, the image resolved."""
+
+    category: str
+    subcategory: str | None
+    explicit: bool
+    owner_name: str
+    owner_email: str
+    image: str | None
+    author: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """One feed (site-wide or a category's) in every format."""
+
+    folder: str  # relative to the feeds folder: "" or "categories/<slug>"
+    title: str
+    home_url: str
+    feed_url: str  # the folder's URL; file names are appended
+    description: str
+    language: str
+    author: Author
+    entries: tuple[PublishedArticle, ...]
+    content: ContentMode = "full"
+    icon: str | None = None  # square: Atom icon, JSON Feed icon and favicon, RSS <image>
+    logo: str | None = None  # wide: Atom logo (and RSS <image> when there is no icon)
+    hub: str | None = None  # the WebSub hub
+    page: int | None = None  # set for an RFC 5005 archive page: its number
+    prev_archive: int | None = None  # the archive page before this one (the newest, if current)
+    next_archive: int | None = None  # the archive page after this one, once it is full
+    archive_url: str | None = None  # the archive pages' folder URL
+    current_url: str | None = None  # for archive pages: the current feed's folder URL
+    podcast: PodcastChannel | None = None
+
+    def file_path(self, feed_format: FeedFormat) -> str:
+        """The file's path relative to the feeds folder."""
+        if self.page is not None:
+            return f"{self.folder}/{self.page}{ARCHIVE_SUFFIXES[feed_format]}"
+        return f"{self.folder}/{FILE_NAMES[feed_format]}".lstrip("/")
+
+    def file_url(self, feed_format: FeedFormat) -> str:
+        if self.page is not None:
+            return urljoin(self.feed_url, f"{self.page}{ARCHIVE_SUFFIXES[feed_format]}")
+        return urljoin(self.feed_url, FILE_NAMES[feed_format])
+
+    def prev_archive_url(self, feed_format: FeedFormat) -> str | None:
+        """The `prev-archive` link (JSON Feed: `next_url`), if there is an older page."""
+        if self.prev_archive is None or self.archive_url is None:
+            return None
+        return urljoin(self.archive_url, f"{self.prev_archive}{ARCHIVE_SUFFIXES[feed_format]}")
+
+    def next_archive_url(self, feed_format: FeedFormat) -> str | None:
+        """The `next-archive` link of an archive page whose successor is full."""
+        if self.next_archive is None or self.archive_url is None:
+            return None
+        return urljoin(self.archive_url, f"{self.next_archive}{ARCHIVE_SUFFIXES[feed_format]}")
+
+    def current_file_url(self, feed_format: FeedFormat) -> str | None:
+        """An archive page's `current` link: the subscription document of the same format."""
+        if self.current_url is None:
+            return None
+        return urljoin(self.current_url, FILE_NAMES[feed_format])
+
+    def updated(self) -> datetime:
+        return max((entry.updated for entry in self.entries), default=EMPTY_FEED_UPDATED)
+
+
+def feed_specs(
+    config: Config,
+    articles: Sequence[PublishedArticle],
+    last_sequence: int | None = None,
+    authors: AuthorDirectory | None = None,
+) -> list[FeedSpec]:
+    """The site feed, one feed per category and per author, the podcast feed and the site
+    feed's archive pages.
+
+    Each current feed holds the newest `max_items` articles; the site feed also holds every
+    article not yet on a full archive page. `last_sequence` is the last publication number
+    handed out (default: the highest among `articles`): it decides which pages are full.
+    """
+    site, limit = config.site, config.feeds.max_items
+    newest_first = sorted(articles, key=lambda a: (-a.article.date.timestamp(), a.guid))
+    description = site.description or site.title
+    specs = [
+        FeedSpec(
+            folder="",
+            title=site.title,
+            home_url=site.url,
+            feed_url=config.feeds_url,
+            description=description,
+            language=site.language,
+            author=Author(site.author.name, site.author.email, site.author.url),
+            entries=tuple(newest_first[:limit]),
+        )
+    ]
+    names = {c.slug: c.name for a in newest_first for c in reversed(a.article.categories)}
+    for slug in sorted(names):
+        members = [a for a in newest_first if slug in {c.slug for c in a.article.categories}]
+        specs.append(
+            FeedSpec(
+                folder=f"categories/{slug}",
+                title=f"{site.title}: {names[slug]}",
+                home_url=urljoin(site.url, f"categories/{slug}/"),
+                feed_url=urljoin(config.feeds_url, f"categories/{slug}/"),
+                description=f"{names[slug]} from {site.title}",
+                language=site.language,
+                author=specs[0].author,
+                entries=tuple(members[:limit]),
+                content=config.feeds.category_content.get(slug, config.feeds.content),
+            )
+        )
+    for group in authors.groups(newest_first) if authors is not None else ():
+        byline = group.byline
+        specs.append(
+            FeedSpec(
+                folder=f"authors/{byline.slug}",
+                title=f"{site.title}: {byline.name}",
+                home_url=byline.page_url,
+                feed_url=urljoin(config.feeds_url, f"authors/{byline.slug}/"),
+                description=f"Articles by {byline.name} from {site.title}",
+                language=site.language,
+                author=Author(byline.name, None, byline.page_url),
+                entries=group.entries[:limit],
+                content=config.feeds.content,
+            )
+        )
+    return _finished(config, specs, newest_first, last_sequence)
+
+
+def _finished(
+    config: Config,
+    specs: list[FeedSpec],
+    newest_first: list[PublishedArticle],
+    last_sequence: int | None,
+) -> list[FeedSpec]:
+    """Channel images and the hub on every feed; the podcast feed; the site feed's archive."""
+    icon = config.icon.url if config.icon else None
+    logo = config.logo.url if config.logo else None
+    hub = config.feeds.websub_hub
+    finished = [replace(spec, icon=icon, logo=logo, hub=hub) for spec in specs]
+    podcast = podcast_spec(config, newest_first)
+    if podcast is not None:
+        finished.append(replace(podcast, icon=icon, logo=logo, hub=hub))
+    if last_sequence is None:
+        last_sequence = max((a.sequence or 0 for a in newest_first), default=0)
+    site, pages = archive_pages(config, finished[0], newest_first, last_sequence)
+    return [site, *finished[1:], *pages]
+
+
+def podcast_spec(config: Config, newest_first: Sequence[PublishedArticle]) -> FeedSpec | None:
+    """`feeds/podcast/`: the newest `max_items` articles with audio, if `[feeds.podcast]` is set."""
+    podcast = config.feeds.podcast
+    if podcast is None:
+        return None
+    site = config.site
+    episodes = [published for published in newest_first if published.article.audio]
+    image = config.icon.url if config.icon else None
+    if podcast.image:
+        image = urljoin(config.media_url, podcast.image)  # an absolute URL stays as it is
+    return FeedSpec(
+        folder=PODCAST_FOLDER,
+        title=podcast.title or site.title,
+        home_url=site.url,
+        feed_url=urljoin(config.feeds_url, f"{PODCAST_FOLDER}/"),
+        description=site.description or site.title,
+        language=site.language,
+        author=Author(site.author.name, site.author.email, site.author.url),
+        entries=tuple(episodes[: config.feeds.max_items]),
+        content=config.feeds.content,
+        podcast=PodcastChannel(
+            category=podcast.category,
+            subcategory=podcast.subcategory,
+            explicit=podcast.explicit,
+            owner_name=podcast.owner.name,
+            owner_email=podcast.owner.email,
+            image=image,
+            author=podcast.author or site.author.name,
+            type=podcast.type,
+        ),
+    )
+
+
+def archive_pages(
+    config: Config, site: FeedSpec, newest_first: Sequence[PublishedArticle], last_sequence: int
+) -> tuple[FeedSpec, list[FeedSpec]]:
+    """The site feed linked to its RFC 5005 archive, and the archive's full pages.
+
+    Page n holds the articles with publication numbers (n-1)*size+1 to n*size, so a page is
+    written once all its numbers are handed out; its articles never change after (save for
+    edits of them), and it changes once more only to gain a `next-archive` link when the next
+    page fills. The current feed holds every article past the last full page.
+    """
+    size = config.feeds.archive_page_size
+    full = last_sequence // size
+    if full == 0:
+        return site, []
+    archive_url = urljoin(config.feeds_url, f"{ARCHIVE_FOLDER}/")
+    unarchived = [a for a in newest_first if a.sequence is None or a.sequence > full * size]
+    shown = {a.guid for a in site.entries} | {a.guid for a in unarchived}
+    current = replace(
+        site,
+        entries=tuple(a for a in newest_first if a.guid in shown),
+        prev_archive=full,
+        archive_url=archive_url,
+    )
+    pages = []
+    for number in range(1, full + 1):
+        first, last = (number - 1) * size + 1, number * size
+        members = [a for a in newest_first if a.sequence and first <= a.sequence <= last]
+        pages.append(
+            replace(
+                site,
+                folder=ARCHIVE_FOLDER,
+                title=f"{site.title} (archive {number})",
+                feed_url=archive_url,
+                entries=tuple(members),
+                hub=None,  # nobody subscribes to a page that never changes
+                page=number,
+                prev_archive=number - 1 or None,
+                next_archive=number + 1 if number < full else None,
+                archive_url=archive_url,
+                current_url=site.feed_url,
+            )
+        )
+    return current, pages
+
+
+def websub_link_header(hub: str, self_url: str) -> str:
+    """The `Link` header naming a feed's WebSub hub and its own URL (the topic)."""
+    return f'<{hub}>; rel="hub", <{self_url}>; rel="self"'
+
+
+def feed_media_type(relative: str) -> str | None:
+    """The media type of a file the build writes, by its path in the feeds folder; else None."""
+    folder, _, name = relative.rpartition("/")
+    for feed_format, file_name in FILE_NAMES.items():
+        if name == file_name:
+            return MEDIA_TYPES[feed_format]
+    if folder == ARCHIVE_FOLDER and ARCHIVE_PAGE.match(name):
+        suffix = name[name.index(".") :]
+        return next(MEDIA_TYPES[f] for f, ending in ARCHIVE_SUFFIXES.items() if ending == suffix)
+    return None
+
+
+def is_current_feed(relative: str) -> bool:
+    """Whether a feed file is one readers subscribe to (not an archive page)."""
+    folder, _, name = relative.rpartition("/")
+    return name in FILE_NAMES.values() and folder != ARCHIVE_FOLDER
+
+
+def render_feeds(specs: Sequence[FeedSpec], formats: Sequence[FeedFormat]) -> dict[str, bytes]:
+    """Every feed file's bytes, keyed by its path relative to the feeds folder."""
+    renderers: dict[FeedFormat, Callable[[FeedSpec], bytes]] = {
+        "rss": render_rss,
+        "atom": render_atom,
+        "json": render_json_feed,
+    }
+    files = {}
+    for spec in specs:
+        for feed_format in formats:
+            files[spec.file_path(feed_format)] = renderers[feed_format](spec)
+    return files
+
+
+def render_rss(spec: FeedSpec) -> bytes:
+    """RSS 2.0 with content:encoded, dc:creator, enclosures and an atom:link to itself."""
+    generator = _generator(spec)
+    # Loaded on the feed, so the namespaces are declared once on the root element.
+    generator.load_extension("dc")
+    generator.load_extension("media")
+    if spec.podcast is not None:
+        generator.load_extension("podcast")
+        _podcast_channel(generator, spec.podcast)
+    generator.description(clean(spec.description))
+    # feedgen writes the *last* link added as the RSS <link>, so the self link goes first.
+    generator.link(href=spec.file_url("rss"), rel="self", type=MEDIA_TYPES["rss"])
+    generator.link(href=spec.home_url, rel="alternate")
+    image = next((url for url in (spec.icon, spec.logo) if url and _rss_image_ok(url)), None)
+    if image:
+        # The validator wants the image's title and link to be the channel's.
+        generator.image(url=image, title=clean(spec.title), link=spec.home_url)
+    links = _channel_links(spec, "rss")
+    if links or spec.page is not None or spec.podcast is not None:
+        generator.register_extension(
+            "history", _ChannelExtension, _NoEntryExtension, atom=False, rss=True
+        )
+        # feedgen writes itunes:explicit as yes/no; Apple and the validator want true/false.
+        explicit = None if spec.podcast is None else spec.podcast.explicit
+        generator.history.set(links, archive=spec.page is not None, explicit=explicit)
+    for published in spec.entries:
+        entry = _entry(generator, published)
+        article = published.article
+        entry.link(href=article.url)
+        if article.audio:  # RSS allows one enclosure: an episode's is its audio
+            entry.enclosure(
+                url=article.audio.url,
+                length=str(article.audio.length or 0),
+                type=article.audio.media_type or "application/octet-stream",
+            )
+        elif article.image:
+            entry.enclosure(
+                url=article.image.url,
+                length=str(article.image.length or 0),
+                type=article.image.media_type or "application/octet-stream",
+            )
+        for author in article.authors or (spec.author,):
+            entry.dc.dc_creator(clean(author.name))
+        if spec.content == "full":
+            entry.content(clean(feed_html(article)))
+        # RSS descriptions are read as HTML, so the plain-text summary is escaped for it.
+        summary = escape(clean(article.summary or article.title), quote=False)
+        entry.description(summary, isSummary=True)
+        if article.image:
+            entry.media.content(
+                url=article.image.url,
+                type=article.image.media_type,
+                medium="image",
+                fileSize=str(article.image.length) if article.image.length else None,
+                group=None,
+            )
+        if spec.podcast is not None and article.audio:
+            _podcast_episode(entry, article, spec.podcast)
+    return bytes(generator.rss_str(pretty=True))
+
+
+def render_atom(spec: FeedSpec) -> bytes:
+    """Atom 1.0 with full HTML content, a plain-text summary and an author on every entry."""
+    generator = _generator(spec)
+    generator.id(spec.file_url("atom"))
+    if spec.description:
+        generator.subtitle(clean(spec.description))
+    generator.author(_person(spec.author))
+    generator.link(href=spec.home_url, rel="alternate", type="text/html")
+    generator.link(href=spec.file_url("atom"), rel="self", type=MEDIA_TYPES["atom"])
+    for attributes in _channel_links(spec, "atom"):
+        generator.link(**attributes)
+    if spec.logo:
+        generator.logo(spec.logo)
+    if spec.icon:
+        generator.icon(spec.icon)
+    if spec.page is not None:
+        generator.register_extension(
+            "history", _ChannelExtension, _NoEntryExtension, atom=True, rss=False
+        )
+        generator.history.set([], archive=True)
+    generator.register_extension("links", _NoFeedExtension, _AtomEntryLinks, atom=True, rss=False)
+    for published in spec.entries:
+        entry = _entry(generator, published)
+        article = published.article
+        if spec.content == "full":
+            entry.links.add(href=article.url, rel="alternate", type="text/html")
+        else:  # feedgen refuses an entry without content unless it knows the alternate link
+            entry.link(href=article.url, rel="alternate")
+        for enclosure in (article.audio, article.image):
+            if enclosure:
+                entry.links.add(
+                    href=enclosure.url,
+                    rel="enclosure",
+                    type=enclosure.media_type or "application/octet-stream",
+                    **({"length": str(enclosure.length)} if enclosure.length else {}),
+                )
+        for author in article.authors or (spec.author,):
+            entry.author(_person(author))
+        if spec.content == "full":
+            entry.content(clean(feed_html(article)), type="html")
+        if article.summary:
+            entry.summary(clean(article.summary), type="text")
+        elif spec.content == "summary":
+            entry.summary(clean(article.title), type="text")
+    return bytes(generator.atom_str(pretty=True))
+
+
+def render_json_feed(spec: FeedSpec) -> bytes:
+    """JSON Feed 1.1."""
+    document: dict[str, Any] = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": spec.title,
+        "home_page_url": spec.home_url,
+        "feed_url": spec.file_url("json"),
+        "description": spec.description,
+    }
+    next_url = spec.prev_archive_url("json")
+    if next_url:  # JSON Feed pages go from newer to older, as prev-archive does
+        document["next_url"] = next_url
+    if spec.icon:
+        document["icon"] = spec.icon
+        document["favicon"] = spec.icon
+    document |= {
+        "language": spec.language,
+        "authors": [_json_author(spec.author)],
+    }
+    if spec.hub:
+        document["hubs"] = [{"type": "WebSub", "url": spec.hub}]
+    document["items"] = [_json_item(published, spec) for published in spec.entries]
+    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def feed_html(article: Article) -> str:
+    """The article's HTML as readers see it: hero image with caption and credit, then the body."""
+    image = article.image
+    if image is None:
+        return article.body_html
+    caption = " ".join(part for part in (image.caption, image.credit) if part)
+    figure = f'<figure><img src="{escape(image.url)}" alt="{escape(image.alt)}">'
+    if caption:
+        figure += f"<figcaption>{escape(caption)}</figcaption>"
+    return figure + "</figure>\n" + article.body_html
+
+
+def _generator(spec: FeedSpec) -> FeedGenerator:
+    generator = FeedGenerator()
+    generator.title(clean(spec.title))
+    generator.language(spec.language)
+    generator.generator(GENERATOR, version=__version__)
+    generator.updated(spec.updated())
+    return generator
+
+
+def _entry(generator: FeedGenerator, published: PublishedArticle) -> FeedEntry:
+    article = published.article
+    entry = generator.add_entry(order="append")
+    entry.guid(published.guid, permalink=published.guid == article.url)
+    entry.title(clean(article.title).strip() or UNTITLED)
+    entry.published(article.date)
+    entry.updated(published.updated)
+    for category in article.categories:
+        entry.category(term=category.slug, label=clean(category.name))
+    if article.origin is not None:  # an upstream feed's item credits its source
+        entry.source(url=article.origin.feed_url, title=clean(article.origin.title))
+    return entry
+
+
+class _AtomEntryLinks(BaseEntryExtension):  # type: ignore[misc]
+    """Entry links with their attributes: feedgen 1.0 drops rel, type and length from them."""
+
+    def __init__(self) -> None:
+        self.links: list[dict[str, str]] = []
+
+    def add(self, **attributes: str) -> None:
+        self.links.append(attributes)
+
+    def extend_atom(self, entry: Any) -> Any:
+        for attributes in self.links:
+            # Unqualified, as feedgen writes its own: a prefixed Atom namespace draws a W3C
+            # validator warning (AvoidNamespacePrefix).
+            etree.SubElement(entry, "link", attributes)
+        return entry
+
+
+class _NoFeedExtension(BaseExtension):  # type: ignore[misc]
+    pass
+
+
+class _NoEntryExtension(BaseEntryExtension):  # type: ignore[misc]
+    pass
+
+
+class _ChannelExtension(BaseExtension):  # type: ignore[misc]
+    """RSS channel links feedgen leaves out (hub, RFC 5005), and RFC 5005's fh:archive."""
+
+    def __init__(self) -> None:
+        self.links: list[dict[str, str]] = []
+        self.archive = False
+        self.explicit: bool | None = None
+
+    def set(
+        self, links: list[dict[str, str]], *, archive: bool, explicit: bool | None = None
+    ) -> None:
+        self.links, self.archive, self.explicit = links, archive, explicit
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"fh": HISTORY_NAMESPACE} if self.archive else {}
+
+    def extend_rss(self, feed: Any) -> Any:
+        channel = feed[0]
+        for attributes in self.links:
+            etree.SubElement(channel, f"{{{ATOM_NAMESPACE}}}link", attributes)
+        if self.archive:
+            etree.SubElement(channel, f"{{{HISTORY_NAMESPACE}}}archive")
+        if self.explicit is not None:
+            element = etree.SubElement(channel, f"{{{ITUNES_NAMESPACE}}}explicit")
+            element.text = "true" if self.explicit else "false"
+        return feed
+
+    def extend_atom(self, feed: Any) -> Any:
+        if self.archive:
+            etree.SubElement(feed, f"{{{HISTORY_NAMESPACE}}}archive")
+        return feed
+
+
+def _person(author: Author) -> dict[str, str]:
+    person = {"name": clean(author.name)}
+    if author.email:
+        person["email"] = author.email
+    if author.url:
+        person["uri"] = author.url
+    return person
+
+
+def _json_author(author: Author) -> dict[str, str]:
+    return {"name": author.name, **({"url": author.url} if author.url else {})}
+
+
+def _json_item(published: PublishedArticle, spec: FeedSpec) -> dict[str, Any]:
+    article = published.article
+    item: dict[str, Any] = {
+        "id": published.guid,
+        "url": article.url,
+        "title": article.title,
+    }
+    if spec.content == "full":
+        item["content_html"] = feed_html(article)
+    else:
+        item["content_text"] = article.summary or article.title
+    item |= {
+        "summary": article.summary,
+        "date_published": article.date.isoformat(),
+        "date_modified": published.updated.isoformat(),
+        "authors": [_json_author(author) for author in article.authors or (spec.author,)],
+        "tags": [category.name for category in article.categories] + list(article.tags),
+    }
+    if article.origin is not None:  # JSON Feed has no source field: an extension says it
+        item["_source"] = {"title": article.origin.title, "feed_url": article.origin.feed_url}
+    attachments = []
+    if article.audio:
+        attachments.append(_json_attachment(article.audio))
+    if article.image:
+        item["image"] = article.image.url
+        attachment: dict[str, Any] = {
+            "url": article.image.url,
+            "mime_type": article.image.media_type or "application/octet-stream",
+        }
+        if article.image.length:
+            attachment["size_in_bytes"] = article.image.length
+        attachments.append(attachment)
+    if attachments:
+        item["attachments"] = attachments
+    return item
+
+
+def _json_attachment(audio: Audio) -> dict[str, Any]:
+    attachment: dict[str, Any] = {
+        "url": audio.url,
+        "mime_type": audio.media_type or "application/octet-stream",
+    }
+    if audio.length:
+        attachment["size_in_bytes"] = audio.length
+    if audio.duration is not None:
+        attachment["duration_in_seconds"] = audio.duration
+    return attachment
+
+
+def _rss_image_ok(url: str) -> bool:
+    return urlsplit(url).path.lower().endswith(RSS_IMAGE_SUFFIXES)
+
+
+def _channel_links(spec: FeedSpec, feed_format: FeedFormat) -> list[dict[str, str]]:
+    """The channel's links beyond self and alternate: hub, current, prev-archive."""
+    links = []
+    if spec.hub:
+        links.append({"href": spec.hub, "rel": "hub"})
+    current = spec.current_file_url(feed_format)
+    if current:
+        links.append({"href": current, "rel": "current", "type": MEDIA_TYPES[feed_format]})
+    previous = spec.prev_archive_url(feed_format)
+    if previous:
+        links.append({"href": previous, "rel": "prev-archive", "type": MEDIA_TYPES[feed_format]})
+    following = spec.next_archive_url(feed_format)
+    if following:
+        links.append({"href": following, "rel": "next-archive", "type": MEDIA_TYPES[feed_format]})
+    return links
+
+
+def _podcast_channel(generator: FeedGenerator, podcast: PodcastChannel) -> None:
+    category = {"cat": podcast.category}
+    if podcast.subcategory:
+        category["sub"] = podcast.subcategory
+    generator.podcast.itunes_category(category)
+    generator.podcast.itunes_owner(name=clean(podcast.owner_name), email=podcast.owner_email)
+    generator.podcast.itunes_author(clean(podcast.author))
+    generator.podcast.itunes_type(podcast.type)
+    if podcast.image:
+        generator.podcast.itunes_image(podcast.image)
+
+
+def _podcast_episode(entry: FeedEntry, article: Article, podcast: PodcastChannel) -> None:
+    if article.audio and article.audio.duration is not None:
+        entry.podcast.itunes_duration(_clock_time(article.audio.duration))
+    if article.summary:
+        entry.podcast.itunes_summary(clean(article.summary))
+
+
+def _clock_time(seconds: int) -> str:
+    """Seconds as H:MM:SS, or M:SS under an hour (what podcast apps show)."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"

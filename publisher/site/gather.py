@@ -1,0 +1,345 @@
+"""Gather: bring the store in line with the content folder, skipping unchanged files cheaply."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import mimetypes
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from publisher.clock import Clock, system_clock
+from publisher.config import Config
+from publisher.content.articles import (
+    Article,
+    MediaFile,
+    SiteSettings,
+    article_guid,
+    is_article_file,
+    parse_article,
+)
+from publisher.content.authors import is_profile_source
+from publisher.content.related import related_articles
+from publisher.errors import ContentError, PublisherError, SourceError
+from publisher.site.profiles import check_profiles, gather_profiles
+from publisher.sources.poll import PollReport, poll_sources
+from publisher.store.articles import (
+    DRAFT,
+    PUBLIC,
+    PUBLICATION_COUNTER,
+    SCHEDULED,
+    WITHDRAWN,
+    StoredFile,
+    article_values,
+    assign_publication_sequence,
+    count_articles,
+    insert_article,
+    publish_due_articles,
+    put_related,
+    related_candidates,
+    stored_files,
+    update_article,
+    withdrawn_article_id,
+)
+from publisher.store.database import Store, lock_counter, put_setting, setting
+from publisher.wording import count
+
+log = logging.getLogger(__name__)
+
+# Bump when parsing or rendering changes, so every stored article is rendered again.
+RENDERER_VERSION = "2"
+_FINGERPRINT_SETTING = "render_fingerprint"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    source: str
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+@dataclass(slots=True)
+class GatherReport:
+    new: int = 0
+    updated: int = 0
+    withdrawn: int = 0
+    published: int = 0
+    scheduled: int = 0
+    unchanged: int = 0
+    errors: list[ContentError] = field(default_factory=list)
+    sources: PollReport | None = None  # when upstream feeds are configured
+
+    def summary(self) -> str:
+        """One line: what changed."""
+        line = (
+            f"gather: {self.new} new, {self.updated} updated, {self.withdrawn} withdrawn, "
+            f"{self.published} published, {self.scheduled} scheduled, "
+            f"{count(len(self.errors), 'error')}"
+        )
+        return line + (f"; {self.sources.summary()}" if self.sources else "")
+
+    def all_errors(self) -> list[PublisherError]:
+        """The content errors, then one per source that could not be fetched or read."""
+        failed = self.sources.errors if self.sources else []
+        return [*self.errors, *(SourceError(line) for line in failed)]
+
+
+def site_settings(config: Config) -> SiteSettings:
+    """What the content parser needs from the config."""
+    return SiteSettings(
+        url=config.site.url,
+        timezone=config.site.zone,
+        article_url=config.site.article_url,
+        media_url=config.media_url,
+    )
+
+
+def scan_content(content_dir: Path) -> Iterator[SourceFile]:
+    """Every article file under `content_dir`, with the stat values used to skip unchanged ones."""
+    if not content_dir.is_dir():
+        raise ContentError(str(content_dir), 0, "content folder does not exist")
+    stack = [content_dir]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                elif entry.is_file() and is_article_file(entry.name):
+                    stat = entry.stat()
+                    path = Path(entry.path)
+                    source = path.relative_to(content_dir).as_posix()
+                    if not is_profile_source(source):
+                        yield SourceFile(source, path, stat.st_size, stat.st_mtime_ns)
+
+
+def media_lookup(content_dir: Path) -> Callable[[str], MediaFile | None]:
+    """Find a file in the content folder (never outside it) and tell its length and type."""
+    root = content_dir.resolve()
+
+    def lookup(relative: str) -> MediaFile | None:
+        path = (root / relative).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            return None
+        media_type, _ = mimetypes.guess_type(path.name)
+        return MediaFile(path.stat().st_size, media_type or "application/octet-stream")
+
+    return lookup
+
+
+def check_content(config: Config) -> tuple[list[Article], list[ContentError]]:
+    """Parse every article without touching the store: what `publisher check` reports."""
+    site, media = site_settings(config), media_lookup(config.content_dir)
+    parsed: list[Article] = []
+    errors: list[ContentError] = []
+    claims = _Claims()
+    for file in sorted(scan_content(config.content_dir), key=lambda f: f.source):
+        try:
+            article = parse_article(file.source, file.path.read_bytes(), site, media)
+            claims.check(article)
+        except ContentError as error:
+            errors.append(error)
+            continue
+        claims.take(article)
+        parsed.append(article)
+    errors += check_profiles(config.content_dir, site, media)[1]
+    return parsed, errors
+
+
+def gather(store_: Store, config: Config, clock: Clock = system_clock) -> GatherReport:
+    """Fetch the due upstream feeds, scan the content folder, withdraw deleted, publish due."""
+    polled = poll_sources(store_, config, clock) if config.sources else None
+    run = _GatherRun(config, clock())
+    run.report.sources = polled
+    files = sorted(scan_content(config.content_dir), key=lambda f: f.source)
+    with store_.transaction() as connection:
+        run.execute(connection, files)
+    # The caller reports the errors (the CLI on stderr, the daemon in its log): never twice.
+    return run.report
+
+
+# What the last gather leaves for `publisher status` -----------------------------------------
+
+LAST_GATHER_SETTING = "last_gather"
+MAX_RECORDED_ERRORS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class GatherRecord:
+    """When the last gather ran, how many articles it could not publish, and the first ones."""
+
+    at: datetime
+    error_count: int
+    errors: tuple[ContentError, ...]
+
+
+def _gather_record(report: GatherReport, now: datetime) -> str:
+    errors = [[e.path, e.line, e.message] for e in report.errors[:MAX_RECORDED_ERRORS]]
+    return json.dumps({"at": now.isoformat(), "error_count": len(report.errors), "errors": errors})
+
+
+def last_gather(connection: Connection) -> GatherRecord | None:
+    """The last gather's record, or None if no gather has run since stores kept one."""
+    value = setting(connection, LAST_GATHER_SETTING)
+    if value is None:
+        return None
+    record = json.loads(value)
+    return GatherRecord(
+        at=datetime.fromisoformat(record["at"]),
+        error_count=int(record["error_count"]),
+        errors=tuple(ContentError(path, line, message) for path, line, message in record["errors"]),
+    )
+
+
+class _Claims:
+    """Slugs and ids already taken by live articles, to refuse duplicates."""
+
+    def __init__(self) -> None:
+        self.slugs: dict[str, str] = {}
+        self.keys: dict[str, str] = {}
+        self.claimed_by: dict[str, tuple[str, str | None]] = {}  # source -> (slug, key)
+
+    def check(self, article: Article) -> None:
+        owner = self.slugs.get(article.slug)
+        if owner not in (None, article.source):
+            raise ContentError(
+                article.source, 1, f"slug {article.slug!r} is already used by {owner}"
+            )
+        owner = self.keys.get(article.key) if article.key else None
+        if owner not in (None, article.source):
+            raise ContentError(article.source, 1, f"id {article.key!r} is already used by {owner}")
+
+    def take(self, article: Article) -> None:
+        self._claim(article.source, article.slug, article.key)
+
+    def take_stored(self, row: StoredFile) -> None:
+        self._claim(row.source, row.slug, row.key)
+
+    def _claim(self, source: str, slug: str, key: str | None) -> None:
+        self.release(source)
+        self.slugs[slug] = source
+        if key:
+            self.keys[key] = source
+        self.claimed_by[source] = (slug, key)
+
+    def release(self, source: str) -> None:
+        slug, key = self.claimed_by.pop(source, ("", None))
+        if self.slugs.get(slug) == source:
+            del self.slugs[slug]
+        if key and self.keys.get(key) == source:
+            del self.keys[key]
+
+
+class _GatherRun:
+    def __init__(self, config: Config, now: datetime) -> None:
+        self.config = config
+        self.now = now
+        self.site = site_settings(config)
+        self.media = media_lookup(config.content_dir)
+        self.report = GatherReport()
+        self.claims = _Claims()
+
+    def execute(self, connection: Connection, files: list[SourceFile]) -> None:
+        # Two gathers at once on PostgreSQL would both add the same new articles.
+        lock_counter(connection, PUBLICATION_COUNTER)
+        fingerprint = self._fingerprint()
+        rerender = setting(connection, _FINGERPRINT_SETTING) != fingerprint
+        live = {row.source: row for row in stored_files(connection)}
+        present = {file.source for file in files}
+        for row in live.values():
+            if row.source not in present:
+                update_article(connection, row.id, {"status": WITHDRAWN, "withdrawn_at": self.now})
+                self.report.withdrawn += 1
+            else:
+                self.claims.take_stored(row)
+        for file in files:
+            self._gather_file(connection, file, live.get(file.source), rerender)
+        self.report.published += publish_due_articles(connection, self.now)
+        assign_publication_sequence(connection, self.now)
+        self.report.errors += gather_profiles(
+            connection, self.config.content_dir, self.site, self.media, rerender
+        )
+        report = self.report
+        if rerender or report.new or report.updated or report.withdrawn or report.published:
+            put_related(connection, related_articles(related_candidates(connection)))
+        self.report.scheduled = count_articles(connection, SCHEDULED)
+        put_setting(connection, _FINGERPRINT_SETTING, fingerprint)
+        put_setting(connection, LAST_GATHER_SETTING, _gather_record(self.report, self.now))
+
+    def _gather_file(
+        self, connection: Connection, file: SourceFile, row: StoredFile | None, rerender: bool
+    ) -> None:
+        unchanged_stat = row and (row.file_size, row.file_mtime_ns) == (file.size, file.mtime_ns)
+        if unchanged_stat and not rerender:
+            self.report.unchanged += 1
+            return
+        try:
+            raw = file.path.read_bytes()
+        except OSError as error:
+            self.report.errors.append(ContentError(file.source, 0, f"cannot read: {error}"))
+            return
+        content_hash = hashlib.sha256(raw).hexdigest()
+        stat = {"file_size": len(raw), "file_mtime_ns": file.mtime_ns}
+        if row and row.content_hash == content_hash and not rerender:
+            update_article(connection, row.id, stat)
+            self.report.unchanged += 1
+            return
+        try:
+            article = parse_article(file.source, raw, self.site, self.media)
+            self.claims.check(article)
+        except ContentError as error:
+            self.report.errors.append(error)
+            return
+        self.claims.take(article)
+        values = {**article_values(article), **stat, "content_hash": content_hash}
+        if row is None:
+            self._add(connection, article, values)
+        elif row.content_hash == content_hash:
+            update_article(connection, row.id, values)  # only the rendering changed
+        else:
+            self._update(connection, article, row, values)
+
+    def _add(self, connection: Connection, article: Article, values: dict[str, Any]) -> None:
+        guid = article_guid(article, self.config.site.url)
+        values |= {
+            "status": self._status(article),
+            "updated_at": article.updated or article.date,
+            "withdrawn_at": None,
+        }
+        revived = withdrawn_article_id(connection, key=article.key, guid=guid)
+        if revived is not None:
+            update_article(connection, revived, values)
+        else:
+            insert_article(connection, values | {"guid": guid, "first_seen_at": self.now})
+        self.report.new += 1
+        if values["status"] == PUBLIC:
+            self.report.published += 1
+
+    def _update(
+        self, connection: Connection, article: Article, row: StoredFile, values: dict[str, Any]
+    ) -> None:
+        status = self._status(article)
+        values |= {"status": status, "updated_at": article.updated or self.now}
+        update_article(connection, row.id, values)
+        self.report.updated += 1
+        if status == PUBLIC and row.status != PUBLIC:
+            self.report.published += 1
+
+    def _status(self, article: Article) -> str:
+        if article.draft:
+            return DRAFT
+        return SCHEDULED if article.date > self.now else PUBLIC
+
+    def _fingerprint(self) -> str:
+        site = self.site
+        settings = [RENDERER_VERSION, site.url, site.timezone.key, site.article_url, site.media_url]
+        return hashlib.sha256(json.dumps(settings).encode()).hexdigest()

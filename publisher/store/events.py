@@ -1,0 +1,28 @@
+"""The events table's vocabulary: what happened to a subscriber, and how a report is keyed.
+
+Inbound mail, webhooks and refusals at send time all record events in these words.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+HARD_BOUNCE = "hard_bounce"
+SOFT_BOUNCE = "soft_bounce"
+COMPLAINT = "complaint"
+UNSUBSCRIBE = "unsubscribe"
+AUTO_REPLY = "auto_reply"
+UNKNOWN = "unknown"
+MAX_DIAGNOSTIC = 500
+
+
+def event_key(source: str, report_id: str, recipient: str | None) -> str:
+    """A short, fixed-length key for the event a report gives about one recipient."""
+    text = f"{source}\0{report_id}\0{(recipient or '').casefold()}"
+    return f"{source}:{hashlib.sha256(text.encode('utf-8', 'replace')).hexdigest()[:40]}"
+
+
+def clean_diagnostic(text: str) -> str:
+    """A diagnostic as one line of printable text, cut to a storable length."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return flat[:MAX_DIAGNOSTIC]

@@ -1,0 +1,288 @@
+"""Every table of the store, as SQLAlchemy Core sees it; the migrations make them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (which keeps no zone) too."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+articles = sa.Table(
+    "articles",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("guid", sa.String(512), nullable=False, unique=True),
+    sa.Column("key", sa.String(512), nullable=True, unique=True),
+    sa.Column("source", sa.String(1024), nullable=False),
+    sa.Column("slug", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=True, unique=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("body_html", sa.Text, nullable=False),
+    sa.Column("authors", sa.JSON, nullable=False),
+    sa.Column("image", sa.JSON, nullable=True),
+    sa.Column("categories", sa.JSON, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("published_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("first_seen_at", UtcDateTime, nullable=False),
+    sa.Column("made_public_at", UtcDateTime, nullable=True),
+    sa.Column("withdrawn_at", UtcDateTime, nullable=True),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("file_size", sa.BigInteger, nullable=False),
+    sa.Column("file_mtime_ns", sa.BigInteger, nullable=False),
+    sa.Column("feed_source", sa.String(64), nullable=True),  # made by migration 0009
+    sa.Column("origin", sa.JSON, nullable=True),
+    sa.Column("related_slugs", sa.JSON, nullable=True),  # made by migration 0011
+    sa.Column("related", sa.JSON, nullable=True),  # GUIDs, chosen at each gather
+    sa.Column("audio", sa.JSON, nullable=True),  # made by migration 0012
+)
+
+counters = sa.Table(
+    "counters",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+
+# Digest editions --------------------------------------------------------------------------
+
+digest_watermarks = sa.Table(
+    "digest_watermarks",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("watermark", sa.BigInteger, nullable=False),
+)
+
+editions = sa.Table(
+    "editions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("slot", sa.String(128), nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("article_guids", sa.JSON, nullable=False),
+    sa.Column("first_sequence", sa.BigInteger, nullable=False),
+    sa.Column("last_sequence", sa.BigInteger, nullable=False),
+    sa.Column("html", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("archive_html", sa.Text, nullable=False),
+    sa.Column("delivery_started_at", UtcDateTime, nullable=True),
+    sa.Column("delivered_at", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("digest", "number", name="uq_editions_digest_number"),
+    sa.UniqueConstraint("digest", "slot", name="uq_editions_digest_slot"),
+)
+
+subscribers = sa.Table(
+    "subscribers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("email_key", sa.String(320), nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("token_nonce", sa.String(64), nullable=False),
+    sa.Column("hard_bounces", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("confirmed_at", UtcDateTime, nullable=True),
+    sa.Column("unsubscribed_at", UtcDateTime, nullable=True),
+    sa.Column("confirmation_sent_at", UtcDateTime, nullable=True),
+    # Preferences (migration 0008): mail paused until, an address awaiting its confirmation,
+    # when the welcome and the last preferences link went out.
+    sa.Column("paused_until", UtcDateTime, nullable=True),
+    sa.Column("pending_email", sa.Text, nullable=True),
+    sa.Column("welcome_sent_at", UtcDateTime, nullable=True),
+    sa.Column("preferences_sent_at", UtcDateTime, nullable=True),
+)
+
+# Keyed hashes of addresses forgotten on request, so nothing re-adds them silently.
+forgotten_addresses = sa.Table(
+    "forgotten_addresses",
+    metadata,
+    sa.Column("address_hash", sa.String(64), primary_key=True),
+    sa.Column("forgotten_at", UtcDateTime, nullable=False),
+)
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column(
+        "subscriber_id",
+        sa.Integer,
+        sa.ForeignKey("subscribers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("digest", sa.String(64), primary_key=True),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), nullable=False),
+    sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id"), nullable=False),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=True),
+    sa.Column("lease_owner", sa.Text, nullable=True),  # host:pid:tag, and host names run long
+    sa.Column("lease_until", UtcDateTime, nullable=True),
+    sa.Column("sent_at", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
+)
+
+
+# Inbound events (bounces, complaints, unsubscribes by mail or webhook); made by migration 0010.
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(80), nullable=False, unique=True),
+    sa.Column(
+        "subscriber_id",
+        sa.Integer,
+        sa.ForeignKey("subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "delivery_id",
+        sa.Integer,
+        sa.ForeignKey("deliveries.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("code", sa.String(32), nullable=False),
+    sa.Column("diagnostic", sa.Text, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=True),
+    sa.Column("occurred_at", UtcDateTime, nullable=False),
+)
+
+
+# The scheduler's job store: APScheduler 3.x reads and writes it; made by migration 0004.
+
+SCHEDULER_JOBS_TABLE = "apscheduler_jobs"
+
+scheduler_jobs = sa.Table(
+    SCHEDULER_JOBS_TABLE,
+    metadata,
+    sa.Column("id", sa.Unicode(191), primary_key=True),
+    sa.Column("next_run_time", sa.Float(25), index=True),
+    sa.Column("job_state", sa.LargeBinary, nullable=False),
+)
+
+
+# The web's rate limits: one row per scope, client and fixed window; made by migration 0005.
+
+rate_limits = sa.Table(
+    "rate_limits",
+    metadata,
+    sa.Column("scope", sa.String(32), primary_key=True),
+    sa.Column("client_key", sa.String(64), primary_key=True),
+    sa.Column("window_start", sa.BigInteger, primary_key=True, index=True),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
+
+# Upstream feeds: made by migration 0009 -------------------------------------------------
+
+sources = sa.Table(
+    "sources",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("configured_url", sa.Text, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("etag", sa.Text, nullable=True),
+    sa.Column("last_modified", sa.Text, nullable=True),
+    sa.Column("title", sa.Text, nullable=True),
+    sa.Column("home_url", sa.Text, nullable=True),
+    sa.Column("primed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("items", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_fetch_at", UtcDateTime, nullable=True),
+    sa.Column("last_status", sa.String(32), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("problem", sa.Text, nullable=True),
+    sa.Column("next_fetch_at", UtcDateTime, nullable=True),
+)
+
+source_items = sa.Table(
+    "source_items",
+    metadata,
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("item_id", sa.String(64), primary_key=True),
+    sa.Column("article_id", sa.Integer, sa.ForeignKey("articles.id"), nullable=True),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("first_seen_at", UtcDateTime, nullable=False),
+)
+
+
+# Author profiles and related articles: made by migration 0011 ----------------------------
+
+author_profiles = sa.Table(
+    "author_profiles",
+    metadata,
+    sa.Column("slug", sa.String(255), primary_key=True),
+    sa.Column("source", sa.String(1024), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("bio_html", sa.Text, nullable=False),
+    sa.Column("avatar", sa.Text, nullable=True),
+    sa.Column("url", sa.Text, nullable=True),
+    sa.Column("email", sa.Text, nullable=True),
+    sa.Column("links", sa.JSON, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("file_size", sa.BigInteger, nullable=False),
+    sa.Column("file_mtime_ns", sa.BigInteger, nullable=False),
+)
+
+
+# WebSub publish pings waiting to reach the hub: made by migration 0012 ---------------------
+
+websub_pings = sa.Table(
+    "websub_pings",
+    metadata,
+    sa.Column("hub", sa.String(512), primary_key=True),
+    sa.Column("topic", sa.String(512), primary_key=True),
+    sa.Column("queued_at", UtcDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+)
