@@ -71,7 +71,7 @@ from publisher.site.gather import gather
 from publisher.store.articles import public_articles_since
 from publisher.store.database import Store, open_store
 from publisher.store.schema import deliveries, editions, subscribers, subscriptions
-from publisher.store.subscribers import CONFIRMED
+from publisher.store.statuses import SubscriberStatus
 from publisher.urls import archive_url
 
 REPO = Path(__file__).resolve().parent.parent
@@ -287,7 +287,7 @@ def subscriber_rows(first: int, count: int) -> list[dict[str, Any]]:
                 "email": email,
                 "email_key": email.casefold(),
                 "name": check_name(f"{base} {number}" if base else ""),
-                "status": CONFIRMED,
+                "status": SubscriberStatus.CONFIRMED,
                 "token_nonce": new_nonce(),
                 "hard_bounces": 0,
                 "created_at": SAMPLE_NOW,

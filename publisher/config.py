@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -26,6 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from publisher.errors import ConfigError
+from publisher.urls import is_absolute_http_url
 
 DEFAULT_CONFIG_FILE = "config.toml"
 STORE_URL_VARIABLE = "PUBLISHER_STORE_URL"
@@ -42,18 +44,16 @@ def _check_timezone(name: str) -> str:
     return name
 
 
-def _check_http_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{url!r} is not an absolute http(s) URL")
-    return url if url.endswith("/") else url + "/"
-
-
 def _check_absolute_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if not is_absolute_http_url(url):
         raise ValueError(f"{url!r} is not an absolute http(s) URL")
     return url
+
+
+def _check_http_url(url: str) -> str:
+    """An absolute http(s) URL ending in "/": the base of pages under it."""
+    _check_absolute_url(url)
+    return url if url.endswith("/") else url + "/"
 
 
 TimezoneName = Annotated[str, AfterValidator(_check_timezone)]
@@ -251,13 +251,26 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=float(match.group(1)) * _DURATION_UNITS[match.group(2)])
 
 
-def _check_duration(text: str) -> str:
-    if parse_duration(text) <= timedelta(0):
-        raise ValueError(f"{text!r} must be longer than zero")
-    return text
+def duration_text(value: timedelta) -> str:
+    """A duration the way the config writes it: `"30s"`, `"5m"`, `"1h"`, `"2d"`."""
+    seconds = value.total_seconds()
+    for unit, size in sorted(_DURATION_UNITS.items(), key=lambda item: -item[1]):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{round(seconds, 3):g}s"
 
 
-Duration = Annotated[str, AfterValidator(_check_duration)]
+def _as_duration(value: object) -> timedelta:
+    duration = parse_duration(value) if isinstance(value, str) else value
+    if not isinstance(duration, timedelta):
+        raise ValueError(f"{value!r} is not a duration such as '30s', '5m', '1h' or '2d'")
+    if duration <= timedelta(0):
+        raise ValueError(f"{value!r} must be longer than zero")
+    return duration
+
+
+# Written as text in the config ("5m"), validated once at load, carried as a timedelta.
+Duration = Annotated[timedelta, BeforeValidator(_as_duration)]
 EnvironmentName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
@@ -332,19 +345,19 @@ class DeliveryConfig(_Section):
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
     retry_backoff: Annotated[float, Field(ge=0)] = 2.0
     bounce_limit: Annotated[int, Field(ge=1)] = 3
-    max_age: Duration = "2d"
-    lease: Duration = "10m"
+    max_age: Duration = timedelta(days=2)
+    lease: Duration = timedelta(minutes=10)
     soft_bounce_limit: Annotated[int, Field(ge=1)] = 5
-    soft_bounce_window: Duration = "30d"
-    outage_patience: Duration = "1h"
+    soft_bounce_window: Duration = timedelta(days=30)
+    outage_patience: Duration = timedelta(hours=1)
 
 
 class ScheduleConfig(_Section):
     """`[schedule]`: how `publisher run` paces its jobs."""
 
-    publish_every: Duration = "5m"
-    misfire_grace: Duration = "6h"
-    standby_poll: Duration = "5s"
+    publish_every: Duration = timedelta(minutes=5)
+    misfire_grace: Duration = timedelta(hours=6)
+    standby_poll: Duration = timedelta(seconds=5)
 
 
 class WebConfig(_Section):
@@ -359,10 +372,10 @@ class WebConfig(_Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     secret_env: EnvironmentName = "PUBLISHER_SECRET"  # noqa: S105 (a variable's name)
-    confirm_expiry: Duration = "2d"
-    confirm_resend: Duration = "1h"
+    confirm_expiry: Duration = timedelta(days=2)
+    confirm_resend: Duration = timedelta(hours=1)
     subscribe_limit: Annotated[int, Field(ge=1, le=100_000)] = 10
-    subscribe_window: Duration = "1h"
+    subscribe_window: Duration = timedelta(hours=1)
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     # Mail each subscriber one welcome when they confirm.
     welcome: bool = True
@@ -422,7 +435,7 @@ class WebhooksConfig(_Section):
     postmark_auth_env: EnvironmentName = "PUBLISHER_POSTMARK_WEBHOOK_AUTH"
     mailgun_key_env: EnvironmentName = "PUBLISHER_MAILGUN_SIGNING_KEY"
     sendgrid_key_env: EnvironmentName = "PUBLISHER_SENDGRID_WEBHOOK_KEY"
-    max_age: Duration = "10m"
+    max_age: Duration = timedelta(minutes=10)
 
 
 class ArchiveConfig(_Section):
@@ -436,14 +449,7 @@ class TemplatesConfig(_Section):
     dir: Path | None = None
 
 
-def _check_feed_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{url!r} is not an absolute http(s) URL")
-    return url
-
-
-FeedUrl = Annotated[str, AfterValidator(_check_feed_url)]
+FeedUrl = Annotated[str, AfterValidator(_check_absolute_url)]
 SOURCES_FILE = "sources.toml"
 
 
@@ -456,7 +462,7 @@ class SourceConfig(_Section):
     categories: tuple[str, ...] = ()
     author: str | None = None
     content: Literal["full", "summary"] = "full"
-    every: Duration = "15m"
+    every: Duration = timedelta(minutes=15)
     backfill: Annotated[int, Field(ge=0, le=1000)] = 0
 
 

@@ -17,21 +17,27 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from publisher.config import Config
-from publisher.mail.delivery.ledger import RETRYABLE, SKIPPED, RemainingRows
-from publisher.mail.delivery.send import FAILED, PENDING, SENT, UNCERTAIN, ledger_counts
+from publisher.mail.delivery.ledger import RemainingRows
+from publisher.mail.delivery.send import ledger_counts
 from publisher.site.gather import last_gather
 from publisher.site.websub import pending_ping_count
-from publisher.store.articles import DRAFT, PUBLIC, SCHEDULED, WITHDRAWN, count_articles
+from publisher.store.articles import count_articles
 from publisher.store.database import Store
 from publisher.store.locks import daemon_is_active, daemon_is_waiting
 from publisher.store.schema import editions, scheduler_jobs, subscribers, subscriptions
-from publisher.store.subscribers import SUBSCRIBER_STATUSES
+from publisher.store.statuses import ArticleStatus, DeliveryStatus, SubscriberStatus
 from publisher.wording import count
 
 # The ledger kinds every edition shows, in this order, even at zero. Another kind of count
 # (say, bounces reported later) goes here and into `edition_ledger`.
-LEDGER_KINDS: tuple[str, ...] = (SENT, FAILED, RETRYABLE, UNCERTAIN, PENDING, SKIPPED)
-ARTICLE_KINDS = (PUBLIC, SCHEDULED, DRAFT, WITHDRAWN)
+LEDGER_KINDS: tuple[str, ...] = (
+    DeliveryStatus.SENT,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.RETRYABLE,
+    DeliveryStatus.UNCERTAIN,
+    DeliveryStatus.PENDING,
+    DeliveryStatus.SKIPPED,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +89,7 @@ class SiteStatus:
     title: str
     config: str
     store: str
-    articles: Mapping[str, int]
+    articles: Mapping[ArticleStatus, int]
     last_gather: GatherStatus | None
     digests: tuple[DigestStatus, ...]
     subscribers: Mapping[str, int]
@@ -99,7 +105,7 @@ def site_status(
     `show_path` writes the config file's and a SQLite store's paths as the user would type them.
     """
     with store_.transaction() as connection:
-        articles = {kind: count_articles(connection, kind) for kind in ARTICLE_KINDS}
+        articles = {kind: count_articles(connection, kind) for kind in ArticleStatus}
         digests = tuple(
             DigestStatus(
                 name=digest.name,
@@ -189,7 +195,7 @@ def subscriber_counts(connection: Connection, digest: str | None = None) -> dict
             subscriptions.c.digest == digest
         )
     found = {status: int(count) for status, count in connection.execute(query)}
-    return {status: found.get(status, 0) for status in SUBSCRIBER_STATUSES}
+    return {status: found.get(status, 0) for status in tuple(SubscriberStatus)}
 
 
 def stored_jobs(connection: Connection) -> tuple[JobStatus, ...]:
@@ -269,10 +275,10 @@ def status_lines(status: SiteStatus, zone: ZoneInfo) -> list[str]:
         "articles: "
         + ", ".join(
             (
-                f"{articles[PUBLIC]} public",
-                f"{articles[SCHEDULED]} scheduled",
-                f"{count(articles[DRAFT], 'draft')} skipped",
-                f"{articles[WITHDRAWN]} withdrawn",
+                f"{articles[ArticleStatus.PUBLIC]} public",
+                f"{articles[ArticleStatus.SCHEDULED]} scheduled",
+                f"{count(articles[ArticleStatus.DRAFT], 'draft')} skipped",
+                f"{articles[ArticleStatus.WITHDRAWN]} withdrawn",
             )
         ),
     ]
@@ -307,10 +313,10 @@ def remaining_hints(edition: EditionStatus) -> list[str]:
     """What still needs sending in an edition, by kind, each with the command that sends it."""
     ledger = edition.ledger
     remaining = RemainingRows(
-        pending=ledger.get(PENDING, 0),
-        uncertain=ledger.get(UNCERTAIN, 0),
-        retryable=ledger.get(RETRYABLE, 0),
-        failed=ledger.get(FAILED, 0),
+        pending=ledger.get(DeliveryStatus.PENDING, 0),
+        uncertain=ledger.get(DeliveryStatus.UNCERTAIN, 0),
+        retryable=ledger.get(DeliveryStatus.RETRYABLE, 0),
+        failed=ledger.get(DeliveryStatus.FAILED, 0),
     )
     return remaining.hints(edition.id)
 

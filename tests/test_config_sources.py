@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.config import SOURCES_FILE, load_config, parse_duration
+from publisher.config import SOURCES_FILE, load_config
 from publisher.errors import ConfigError
 from tests.test_config import SITE, config_error, load_text, write_config
 
@@ -25,7 +25,7 @@ def test_sources_and_fetch_have_their_defaults(tmp_path: Path) -> None:
     [source] = config.sources
     assert source.url == "https://club.example.net/feed/"
     assert source.content == "full"
-    assert parse_duration(source.every) == timedelta(minutes=15)
+    assert source.every == timedelta(minutes=15)
     assert source.backfill == 0
     assert source.categories == ()
     assert config.fetch.timeout == 30

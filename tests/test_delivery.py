@@ -29,7 +29,7 @@ from publisher.mail.editions import create_edition
 from publisher.site.gather import gather
 from publisher.store.database import Store, open_store
 from publisher.store.schema import deliveries
-from publisher.store.subscribers import BOUNCED, CONFIRMED
+from publisher.store.statuses import SubscriberStatus
 from tests.conftest import MovableClock, Site, SmtpServer, publisher_environment, start_publisher
 from tests.test_cli import run
 
@@ -71,7 +71,7 @@ def test_every_confirmed_subscriber_receives_exactly_one_message(
     subscribe_culture_only = add_subscriber(
         store, "culture@example.org", "C", ("culture",), clock.now
     )
-    assert subscribe_culture_only[0].status == CONFIRMED
+    assert subscribe_culture_only[0].status == SubscriberStatus.CONFIRMED
     remove_subscriber(store, emails[0], clock.now)
     edition_id = new_edition(site, store, clock)
     report = send_edition(store, config, edition_id, SECRET, clock=clock)
@@ -151,8 +151,8 @@ def test_permanent_failure_fails_one_and_bounces_after_the_limit(
     second = send_edition(store, config, new_edition(site, store, clock), SECRET, clock=clock)
     assert second.failed == 1
     statuses = {s.email: s.status for s in list_subscribers(store)}
-    assert statuses[emails[2]] == BOUNCED
-    assert statuses[emails[0]] == CONFIRMED
+    assert statuses[emails[2]] == SubscriberStatus.BOUNCED
+    assert statuses[emails[0]] == SubscriberStatus.CONFIRMED
 
 
 def test_refusal_at_rcpt_is_one_hard_bounce_event_counted_once(
@@ -167,7 +167,7 @@ def test_refusal_at_rcpt_is_one_hard_bounce_event_counted_once(
     send_edition(store, config, edition_id, SECRET, clock=clock)  # nothing left: no new event
     refused = find_subscriber(store, emails[1])
     assert refused is not None
-    assert (refused.hard_bounces, refused.status) == (1, CONFIRMED)
+    assert (refused.hard_bounces, refused.status) == (1, SubscriberStatus.CONFIRMED)
     with store.transaction() as connection:
         row_id = connection.scalar(
             sa.select(deliveries.c.id).where(deliveries.c.subscriber_id == refused.id)

@@ -26,7 +26,7 @@ from publisher.mail.editions import create_edition
 from publisher.site.gather import gather
 from publisher.store.database import Store
 from publisher.store.schema import deliveries, metadata
-from publisher.store.subscribers import FORGOTTEN
+from publisher.store.statuses import SubscriberStatus
 from tests.conftest import MovableClock, Site, run_publisher
 from tests.test_preferences import preferences_path
 from tests.test_web import ENVIRON, SECRET, Web, page_text, published, running
@@ -86,7 +86,7 @@ def test_forgotten_address_appears_in_no_text_column_of_the_store(
     assert mentions(store, NAME) == []
     assert mentions(store, "bob@example.org")  # nobody else is touched
     statuses = {s.id: s.status for s in list_subscribers(store)}
-    assert statuses[ann.id] == FORGOTTEN
+    assert statuses[ann.id] == SubscriberStatus.FORGOTTEN
     with store.transaction() as connection:
         rows = connection.scalar(
             sa.select(sa.func.count()).where(deliveries.c.subscriber_id == ann.id)

@@ -24,9 +24,8 @@ from publisher.mail.editions import create_edition
 from publisher.mail.transport.returnpath import BOUNCE, UNSUBSCRIBE, make_return_token
 from publisher.site.gather import gather
 from publisher.store.database import Store
-from publisher.store.events import COMPLAINT, HARD_BOUNCE, SOFT_BOUNCE
 from publisher.store.schema import deliveries
-from publisher.store.subscribers import BOUNCED, COMPLAINED, CONFIRMED, UNSUBSCRIBED
+from publisher.store.statuses import EventKind, SubscriberStatus
 from tests.conftest import MovableClock, Site
 from tests.inbound_mail import inbound_message
 
@@ -74,18 +73,18 @@ def test_hard_bounce_by_token_reaches_the_bounce_limit_once_per_report(
     # The DSN names ann@example.net, but the token says which delivery bounced.
     assert apply_mail(store, config, inbound_message("postfix_dsn", token), clock) == [APPLIED]
     assert apply_mail(store, config, inbound_message("postfix_dsn", token), clock) == [DUPLICATE]
-    assert status_of(store, "someone@example.org")[:2] == (CONFIRMED, 1)
-    assert status_of(store, "ann@example.net")[:2] == (CONFIRMED, 0)
+    assert status_of(store, "someone@example.org")[:2] == (SubscriberStatus.CONFIRMED, 1)
+    assert status_of(store, "ann@example.net")[:2] == (SubscriberStatus.CONFIRMED, 0)
     for name in ("exim_bounce", "sendmail_dsn"):
         apply_mail(store, config, inbound_message(name, token), clock)
-    assert status_of(store, "someone@example.org")[:2] == (BOUNCED, 3)
+    assert status_of(store, "someone@example.org")[:2] == (SubscriberStatus.BOUNCED, 3)
     subscriber = find_subscriber(store, "someone@example.org")
     assert subscriber is not None
     shown = subscriber_events(store, subscriber.id)
     assert [(e.kind, e.code, e.delivery_id) for e in shown] == [
-        (HARD_BOUNCE, "5.1.1", row),
-        (HARD_BOUNCE, "5.1.1", row),
-        (HARD_BOUNCE, "5.2.1", row),
+        (EventKind.HARD_BOUNCE, "5.1.1", row),
+        (EventKind.HARD_BOUNCE, "5.1.1", row),
+        (EventKind.HARD_BOUNCE, "5.2.1", row),
     ]
     assert "User unknown" in shown[0].diagnostic
 
@@ -96,7 +95,7 @@ def test_hard_bounce_without_a_token_finds_the_subscriber_by_address(
     add_subscriber(store, "Ann@Example.net", "Ann", ("daily",), clock())
     outcomes = apply_mail(store, site.config(), inbound_message("postfix_dsn"), clock)
     assert outcomes == [APPLIED]
-    assert status_of(store, "ann@example.net")[:2] == (CONFIRMED, 1)
+    assert status_of(store, "ann@example.net")[:2] == (SubscriberStatus.CONFIRMED, 1)
 
 
 def test_forged_token_falls_back_to_the_address(
@@ -124,7 +123,9 @@ def test_soft_bounces_count_only_when_enough_arrive_within_the_window(
     add_subscriber(store, "carol@example.com", "", ("daily",), clock())
 
     def soft(number: int) -> None:
-        event = InboundEvent(SOFT_BOUNCE, f"test:{number}", "carol@example.com", code="4.2.2")
+        event = InboundEvent(
+            EventKind.SOFT_BOUNCE, f"test:{number}", "carol@example.com", code="4.2.2"
+        )
         assert apply_event(store, config, SECRET, event, clock()).outcome == APPLIED
 
     for number in range(4):
@@ -143,7 +144,7 @@ def test_delayed_notice_is_a_soft_bounce(site: Site, store: Store, clock: Movabl
     apply_mail(store, site.config(), inbound_message("postfix_delayed"), clock)
     subscriber = find_subscriber(store, "carol@example.com")
     assert subscriber is not None
-    assert [e.kind for e in subscriber_events(store, subscriber.id)] == [SOFT_BOUNCE]
+    assert [e.kind for e in subscriber_events(store, subscriber.id)] == [EventKind.SOFT_BOUNCE]
     assert subscriber.hard_bounces == 0
 
 
@@ -153,19 +154,19 @@ def test_complaint_unsubscribes_from_everything_until_a_new_double_opt_in(
     config = site.config()
     add_subscriber(store, "heidi@example.net", "Heidi", ("daily", "culture"), clock())
     apply_mail(store, config, inbound_message("arf_report"), clock)
-    assert status_of(store, "heidi@example.net") == (COMPLAINED, 0, ())
+    assert status_of(store, "heidi@example.net") == (SubscriberStatus.COMPLAINED, 0, ())
     subscriber = find_subscriber(store, "heidi@example.net")
     assert subscriber is not None
-    assert [e.kind for e in subscriber_events(store, subscriber.id)] == [COMPLAINT]
+    assert [e.kind for e in subscriber_events(store, subscriber.id)] == [EventKind.COMPLAINT]
     with pytest.raises(SubscriberError, match="spam"):
         add_subscriber(store, "heidi@example.net", "Heidi", ("daily",), clock())
-    assert status_of(store, "heidi@example.net")[0] == COMPLAINED
+    assert status_of(store, "heidi@example.net")[0] == SubscriberStatus.COMPLAINED
     sign_up = request_subscription(
         store, "heidi@example.net", "Heidi", ("daily",), clock(), timedelta(hours=1)
     )
     assert sign_up.send_confirmation
     confirm_subscriber(store, subscriber.id, clock())
-    assert status_of(store, "heidi@example.net") == (CONFIRMED, 0, ("daily",))
+    assert status_of(store, "heidi@example.net") == (SubscriberStatus.CONFIRMED, 0, ("daily",))
 
 
 def test_mailto_unsubscribe_leaves_only_that_digest(
@@ -177,12 +178,12 @@ def test_mailto_unsubscribe_leaves_only_that_digest(
     token = make_return_token(SECRET, UNSUBSCRIBE, row)
     raw = inbound_message("unsubscribe", unsubscribe_token=token)
     assert apply_mail(store, config, raw, clock) == [APPLIED]
-    assert status_of(store, "kim@example.com") == (CONFIRMED, 0, ("culture",))
+    assert status_of(store, "kim@example.com") == (SubscriberStatus.CONFIRMED, 0, ("culture",))
     assert apply_mail(store, config, raw, clock) == [DUPLICATE]
     # The subject form of the same token, from a client that drops the address detail.
     by_subject = inbound_message("unsubscribe_by_subject", unsubscribe_token=token)
     assert apply_mail(store, config, by_subject, clock) == [APPLIED]
-    assert status_of(store, "kim@example.com") == (CONFIRMED, 0, ("culture",))
+    assert status_of(store, "kim@example.com") == (SubscriberStatus.CONFIRMED, 0, ("culture",))
 
 
 def test_mailto_unsubscribe_of_the_last_digest_unsubscribes(
@@ -193,7 +194,7 @@ def test_mailto_unsubscribe_of_the_last_digest_unsubscribes(
     token = make_return_token(SECRET, UNSUBSCRIBE, row)
     raw = inbound_message("unsubscribe", unsubscribe_token=token)
     apply_mail(store, site.config(), raw, clock)
-    assert status_of(store, "kim@example.com") == (UNSUBSCRIBED, 0, ())
+    assert status_of(store, "kim@example.com") == (SubscriberStatus.UNSUBSCRIBED, 0, ())
 
 
 def test_unsubscribe_with_a_return_path_token_is_refused(
@@ -203,7 +204,7 @@ def test_unsubscribe_with_a_return_path_token_is_refused(
     row = delivery_of(store, site, clock, "kim@example.com")
     event = InboundEvent("unsubscribe", "test:1", token=make_return_token(SECRET, BOUNCE, row))
     assert apply_event(store, site.config(), SECRET, event, clock()).outcome == UNMATCHED
-    assert status_of(store, "kim@example.com")[0] == CONFIRMED
+    assert status_of(store, "kim@example.com")[0] == SubscriberStatus.CONFIRMED
 
 
 @pytest.mark.parametrize("name", ["postfix_dsn", "exim_bounce", "exchange_dsn", "yahoo_bounce"])

@@ -7,14 +7,7 @@ from hypothesis import strategies as st
 from publisher.inbound.classify import classify_message
 from publisher.mail.transport.returnpath import BOUNCE, make_return_token
 from publisher.mail.transport.returnpath import UNSUBSCRIBE as UNSUBSCRIBE_TOKEN
-from publisher.store.events import (
-    AUTO_REPLY,
-    COMPLAINT,
-    HARD_BOUNCE,
-    SOFT_BOUNCE,
-    UNKNOWN,
-    UNSUBSCRIBE,
-)
+from publisher.store.statuses import EventKind
 from tests.inbound_mail import inbound_message
 
 SECRET = b"a test secret of enough length"
@@ -22,13 +15,19 @@ RETURN = make_return_token(SECRET, BOUNCE, 41)
 UNSUB = make_return_token(SECRET, UNSUBSCRIBE_TOKEN, 41)
 
 BOUNCES = [
-    ("postfix_dsn", HARD_BOUNCE, "ann@example.net", "5.1.1", "User unknown in virtual"),
-    ("postfix_delayed", SOFT_BOUNCE, "carol@example.com", "4.2.2", "Mailbox full"),
-    ("exim_bounce", HARD_BOUNCE, "bob@example.com", "5.1.1", "Recipient address rejected"),
-    ("sendmail_dsn", HARD_BOUNCE, "dave@example.org", "5.2.1", "Mailbox disabled"),
-    ("exchange_dsn", HARD_BOUNCE, "erin@contoso.example", "5.1.10", "RecipientNotFound"),
-    ("gmail_bounce", HARD_BOUNCE, "frank@gmail.example", "5.1.1", "does not exist"),
-    ("yahoo_bounce", HARD_BOUNCE, "grace@yahoo.example", "554", "Not a valid recipient"),
+    ("postfix_dsn", EventKind.HARD_BOUNCE, "ann@example.net", "5.1.1", "User unknown in virtual"),
+    ("postfix_delayed", EventKind.SOFT_BOUNCE, "carol@example.com", "4.2.2", "Mailbox full"),
+    (
+        "exim_bounce",
+        EventKind.HARD_BOUNCE,
+        "bob@example.com",
+        "5.1.1",
+        "Recipient address rejected",
+    ),
+    ("sendmail_dsn", EventKind.HARD_BOUNCE, "dave@example.org", "5.2.1", "Mailbox disabled"),
+    ("exchange_dsn", EventKind.HARD_BOUNCE, "erin@contoso.example", "5.1.10", "RecipientNotFound"),
+    ("gmail_bounce", EventKind.HARD_BOUNCE, "frank@gmail.example", "5.1.1", "does not exist"),
+    ("yahoo_bounce", EventKind.HARD_BOUNCE, "grace@yahoo.example", "554", "Not a valid recipient"),
 ]
 
 
@@ -53,44 +52,48 @@ def test_bounces_without_a_return_path_token_still_name_the_recipient(
 
 def test_abuse_report_is_a_complaint_with_the_reported_recipient_and_token() -> None:
     found = classify_message(inbound_message("arf_report", RETURN, UNSUB))
-    assert found.kind == COMPLAINT
+    assert found.kind == EventKind.COMPLAINT
     (event,) = found.events
     assert (event.recipient, event.token, event.code) == ("heidi@example.net", RETURN, "abuse")
 
 
 def test_abuse_report_without_tokens_names_the_recipient() -> None:
     (event,) = classify_message(inbound_message("arf_report")).events
-    assert (event.kind, event.recipient, event.token) == (COMPLAINT, "heidi@example.net", None)
+    assert (event.kind, event.recipient, event.token) == (
+        EventKind.COMPLAINT,
+        "heidi@example.net",
+        None,
+    )
 
 
 def test_abuse_report_that_is_not_a_complaint_is_unknown() -> None:
     raw = inbound_message("arf_report", RETURN).replace(
         b"Feedback-Type: abuse", b"Feedback-Type: not-spam"
     )
-    assert classify_message(raw).kind == UNKNOWN
+    assert classify_message(raw).kind == EventKind.UNKNOWN
 
 
 @pytest.mark.parametrize("name", ["unsubscribe", "unsubscribe_by_subject"])
 def test_mailto_unsubscribe_carries_its_token(name: str) -> None:
     found = classify_message(inbound_message(name, unsubscribe_token=UNSUB))
-    assert found.kind == UNSUBSCRIBE
+    assert found.kind == EventKind.UNSUBSCRIBE
     (event,) = found.events
     assert (event.token, event.recipient) == (UNSUB, None)
 
 
 def test_unsubscribe_mail_without_a_token_is_not_guessed() -> None:
-    assert classify_message(inbound_message("unsubscribe_by_subject")).kind == UNKNOWN
+    assert classify_message(inbound_message("unsubscribe_by_subject")).kind == EventKind.UNKNOWN
 
 
 @pytest.mark.parametrize("name", ["vacation", "outlook_auto_reply"])
 def test_auto_replies_are_ignored(name: str) -> None:
     found = classify_message(inbound_message(name, RETURN))
-    assert (found.kind, found.events) == (AUTO_REPLY, ())
+    assert (found.kind, found.events) == (EventKind.AUTO_REPLY, ())
 
 
 def test_a_human_reply_is_unknown() -> None:
     found = classify_message(inbound_message("human_reply"))
-    assert (found.kind, found.events) == (UNKNOWN, ())
+    assert (found.kind, found.events) == (EventKind.UNKNOWN, ())
 
 
 def test_the_same_message_gives_the_same_event_keys() -> None:
@@ -104,7 +107,7 @@ def test_the_same_message_gives_the_same_event_keys() -> None:
 def test_success_notification_reports_nothing() -> None:
     raw = inbound_message("postfix_dsn", RETURN).replace(b"Action: failed", b"Action: delivered")
     raw = raw.replace(b"Status: 5.1.1", b"Status: 2.0.0")
-    assert classify_message(raw).kind == UNKNOWN
+    assert classify_message(raw).kind == EventKind.UNKNOWN
 
 
 def test_a_bounce_naming_two_recipients_ignores_the_single_token() -> None:
@@ -124,12 +127,12 @@ def test_a_bounce_naming_two_recipients_ignores_the_single_token() -> None:
 @given(st.binary(max_size=2000))
 def test_any_bytes_are_classified_without_error(raw: bytes) -> None:
     assert classify_message(raw).kind in (
-        UNKNOWN,
-        AUTO_REPLY,
-        HARD_BOUNCE,
-        SOFT_BOUNCE,
-        COMPLAINT,
-        UNSUBSCRIBE,
+        EventKind.UNKNOWN,
+        EventKind.AUTO_REPLY,
+        EventKind.HARD_BOUNCE,
+        EventKind.SOFT_BOUNCE,
+        EventKind.COMPLAINT,
+        EventKind.UNSUBSCRIBE,
     )
 
 

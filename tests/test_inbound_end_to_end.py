@@ -16,7 +16,7 @@ from publisher.mail.editions import create_edition
 from publisher.mail.transport.returnpath import BOUNCE, verify_return_token
 from publisher.site.gather import gather
 from publisher.store.database import Store
-from publisher.store.subscribers import BOUNCED, COMPLAINED, CONFIRMED
+from publisher.store.statuses import SubscriberStatus
 from tests.conftest import MovableClock, Site, SmtpServer
 from tests.inbound_mail import inbound_message
 
@@ -90,10 +90,10 @@ def test_bounces_complaints_and_unsubscribes_stop_the_next_edition(
 
     states = {a: find_subscriber(store, a) for a in READERS}
     assert {a: (s.status, s.digests) for a, s in states.items() if s} == {
-        "ann@example.net": (BOUNCED, ("culture", "daily")),
-        "heidi@example.net": (COMPLAINED, ()),
-        "kim@example.com": (CONFIRMED, ("culture",)),
-        "ok@example.org": (CONFIRMED, ("culture", "daily")),
+        "ann@example.net": (SubscriberStatus.BOUNCED, ("culture", "daily")),
+        "heidi@example.net": (SubscriberStatus.COMPLAINED, ()),
+        "kim@example.com": (SubscriberStatus.CONFIRMED, ("culture",)),
+        "ok@example.org": (SubscriberStatus.CONFIRMED, ("culture", "daily")),
     }
 
     clock.advance(days=1)

@@ -9,7 +9,7 @@ from imapclient import IMAPClient
 
 from publisher.audience.subscribers import add_subscriber, find_subscriber
 from publisher.store.database import open_store
-from publisher.store.subscribers import COMPLAINED, CONFIRMED
+from publisher.store.statuses import SubscriberStatus
 from tests.conftest import MovableClock, Site
 from tests.dovecot import ImapServer, running_dovecot
 from tests.inbound_mail import inbound_message
@@ -70,9 +70,9 @@ def test_imap_messages_are_classified_applied_and_moved(
         ann = find_subscriber(store, "ann@example.net")
         heidi = find_subscriber(store, "heidi@example.net")
     assert ann is not None
-    assert (ann.status, ann.hard_bounces) == (CONFIRMED, 1)
+    assert (ann.status, ann.hard_bounces) == (SubscriberStatus.CONFIRMED, 1)
     assert heidi is not None
-    assert heidi.status == COMPLAINED
+    assert heidi.status == SubscriberStatus.COMPLAINED
     # Nothing is deleted: the unrecognized message is kept on the server, unchanged.
     connection = client(imap_server)
     connection.select_folder("unrecognized", readonly=True)

@@ -21,7 +21,7 @@ from publisher.inbound.providers import (
     verify_mailgun,
     verify_sendgrid,
 )
-from publisher.store.events import COMPLAINT, HARD_BOUNCE, SOFT_BOUNCE
+from publisher.store.statuses import EventKind
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -92,20 +92,24 @@ def test_any_authorization_header_is_checked_without_error(header: str) -> None:
 
 def test_soft_and_hard_bounce_types_are_told_apart() -> None:
     assert [e.kind for e in postmark_events({"RecordType": "Bounce", "Type": "Transient"})] == [
-        SOFT_BOUNCE
+        EventKind.SOFT_BOUNCE
     ]
     assert postmark_events({"RecordType": "Bounce", "Type": "AutoResponder"}) == []
     data = {"event": "failed", "severity": "temporary", "recipient": "a@example.org"}
-    assert [e.kind for e in mailgun_events({"event-data": data})] == [SOFT_BOUNCE]
+    assert [e.kind for e in mailgun_events({"event-data": data})] == [EventKind.SOFT_BOUNCE]
     batch = [
         {"event": "bounce", "type": "blocked", "email": "a@example.org", "sg_event_id": "1"},
         {"event": "bounce", "type": "bounce", "email": "a@example.org", "sg_event_id": "2"},
         {"event": "spamreport", "email": "a@example.org", "sg_event_id": "3"},
         {"event": "delivered", "email": "a@example.org", "sg_event_id": "4"},
     ]
-    assert [e.kind for e in sendgrid_events(batch)] == [SOFT_BOUNCE, HARD_BOUNCE, COMPLAINT]
+    assert [e.kind for e in sendgrid_events(batch)] == [
+        EventKind.SOFT_BOUNCE,
+        EventKind.HARD_BOUNCE,
+        EventKind.COMPLAINT,
+    ]
     transient = {
         "notificationType": "Bounce",
         "bounce": {"bounceType": "Transient", "bouncedRecipients": [{"emailAddress": "a@b.c"}]},
     }
-    assert [e.kind for e in ses_events("id", json.dumps(transient))] == [SOFT_BOUNCE]
+    assert [e.kind for e in ses_events("id", json.dumps(transient))] == [EventKind.SOFT_BOUNCE]

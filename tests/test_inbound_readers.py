@@ -15,7 +15,7 @@ from publisher.mail.transport.returnpath import UNSUBSCRIBE, make_return_token
 from publisher.site.gather import gather
 from publisher.store.database import open_store
 from publisher.store.schema import deliveries, events
-from publisher.store.subscribers import BOUNCED, COMPLAINED, CONFIRMED
+from publisher.store.statuses import SubscriberStatus
 from tests.conftest import MovableClock, Site, publisher_environment
 from tests.inbound_mail import inbound_message
 
@@ -95,9 +95,9 @@ def test_maildir_messages_are_applied_and_filed_never_deleted(site: Site, tmp_pa
     [human] = (maildir / ".unrecognized/cur").iterdir()
     assert human.read_bytes() == messages["human"]
     assert statuses(site, "ann@example.net", "heidi@example.net", "kim@example.com") == [
-        (CONFIRMED, 1, ("culture", "daily")),
-        (COMPLAINED, 0, ()),
-        (CONFIRMED, 0, ("culture",)),
+        (SubscriberStatus.CONFIRMED, 1, ("culture", "daily")),
+        (SubscriberStatus.COMPLAINED, 0, ()),
+        (SubscriberStatus.CONFIRMED, 0, ("culture",)),
     ]
     again = run(site, "inbound", "--maildir", str(maildir))
     assert b"inbound: 0 read" in again.stdout
@@ -108,7 +108,9 @@ def test_a_message_piped_twice_is_one_event(site: Site) -> None:
     for _ in range(2):
         result = run(site, "inbound", "-", stdin=inbound_message("exim_bounce"))
         assert result.returncode == 0, result.stderr
-    assert statuses(site, "bob@example.com") == [(CONFIRMED, 1, ("culture", "daily"))]
+    assert statuses(site, "bob@example.com") == [
+        (SubscriberStatus.CONFIRMED, 1, ("culture", "daily"))
+    ]
     with open_store(site.config().store_url) as store, store.transaction() as connection:
         assert connection.scalar(sa.select(sa.func.count()).select_from(events)) == 1
     shown = run(site, "subscribers", "show", "bob@example.com")
@@ -123,7 +125,7 @@ def test_three_hard_bounces_by_pipe_mark_the_subscriber_bounced(site: Site) -> N
     for number in range(3):
         raw = inbound_message("sendmail_dsn").replace(b"5AQ7W0xH012345@", f"{number}@".encode())
         assert run(site, "inbound", "-", stdin=raw).returncode == 0
-    assert statuses(site, "dave@example.org")[0][:2] == (BOUNCED, 3)
+    assert statuses(site, "dave@example.org")[0][:2] == (SubscriberStatus.BOUNCED, 3)
 
 
 def test_pipe_exits_75_when_the_store_is_unavailable(site: Site, tmp_path: Path) -> None:

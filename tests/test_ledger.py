@@ -8,9 +8,6 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from publisher.mail.delivery.ledger import (
-    PENDING,
-    RETRYABLE,
-    SENT,
     LedgerWriter,
     Outcome,
     RemainingRows,
@@ -19,6 +16,7 @@ from publisher.mail.delivery.ledger import (
 )
 from publisher.store.database import Store, create_engine, open_store
 from publisher.store.schema import deliveries, editions, subscribers
+from publisher.store.statuses import DeliveryStatus
 from tests.conftest import MovableClock, Site
 from tests.test_delivery import new_edition, subscribe
 
@@ -90,7 +88,9 @@ def test_grouped_writer_commits_every_outcome_in_few_commits(
     commits: list[int] = []
     sa.event.listen(store.engine, "commit", lambda _connection: commits.append(1))
     tickets = [
-        writer.record(Outcome(row, SENT if n % 3 else RETRYABLE, clock.now))
+        writer.record(
+            Outcome(row, DeliveryStatus.SENT if n % 3 else DeliveryStatus.RETRYABLE, clock.now)
+        )
         for n, row in enumerate(claimed)
     ]
     assert tickets == list(range(1, 31))
@@ -104,10 +104,10 @@ def test_grouped_writer_commits_every_outcome_in_few_commits(
         rows = connection.execute(
             sa.select(deliveries.c.status, deliveries.c.lease_owner, deliveries.c.sent_at)
         ).all()
-    assert sorted(status for status, _, _ in rows).count(SENT) == 20
+    assert sorted(status for status, _, _ in rows).count(DeliveryStatus.SENT) == 20
     assert {owner for _, owner, _ in rows} == {None}
     assert remaining_rows(store, edition_id) == RemainingRows(retryable=10)
-    assert PENDING not in {status for status, _, _ in rows}
+    assert DeliveryStatus.PENDING not in {status for status, _, _ in rows}
 
 
 def test_writer_commits_an_outcome_asked_for_at_once_and_any_other_soon_after(
@@ -121,7 +121,9 @@ def test_writer_commits_an_outcome_asked_for_at_once_and_any_other_soon_after(
     first, second = claim_rows(store, edition_id, "me:1:x", clock.now, timedelta(0), 2)
     writer = LedgerWriter(store, bounce_limit=3)
     writer.GROUP_DELAY = 3600.0  # only a waiting sender can make this group due
-    writer.hurry(writer.record(Outcome(first, SENT, clock.now)))  # asked for, not waited for
+    writer.hurry(
+        writer.record(Outcome(first, DeliveryStatus.SENT, clock.now))
+    )  # asked for, not waited for
     deadline = time.monotonic() + 30
     while remaining_rows(store, edition_id).pending == 2 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -129,7 +131,7 @@ def test_writer_commits_an_outcome_asked_for_at_once_and_any_other_soon_after(
     writer.close()
 
     writer = LedgerWriter(store, bounce_limit=3)  # the default delay: nobody waits
-    writer.record(Outcome(second, SENT, clock.now))
+    writer.record(Outcome(second, DeliveryStatus.SENT, clock.now))
     deadline = time.monotonic() + 30
     while remaining_rows(store, edition_id).pending and time.monotonic() < deadline:
         time.sleep(0.01)

@@ -24,7 +24,7 @@ from publisher.mail.editions import create_edition, list_editions
 from publisher.site.gather import gather
 from publisher.store.database import open_store
 from publisher.store.schema import deliveries, subscribers
-from publisher.store.subscribers import CONFIRMED, UNSUBSCRIBED
+from publisher.store.statuses import SubscriberStatus
 from tests.conftest import MovableClock, Site
 from tests.test_web import ENVIRON, SECRET, Web, document, page_text, published, running
 
@@ -103,7 +103,7 @@ def test_one_click_on_the_culture_message_leaves_culture_only_and_the_daily_stil
     assert path in text_of(culture)  # the footer link is the same URL
     assert web.one_click(path).status_code == 200
     ann = web.subscriber("ann@example.org")
-    assert (ann.status, ann.digests) == (CONFIRMED, ("daily",))
+    assert (ann.status, ann.digests) == (SubscriberStatus.CONFIRMED, ("daily",))
     new_article(web, site, "after-leaving")
     deliver(web, "daily")
     daily = mails_to(web, "ann@example.org")[-1]
@@ -123,7 +123,7 @@ def test_the_unsubscribe_page_leaves_only_that_digest_by_default(web: Web) -> No
     assert response.status_code == 200
     assert "still receives" in page_text(response)
     ann = web.subscriber("ann@example.org")
-    assert (ann.status, ann.digests) == (CONFIRMED, ("daily",))
+    assert (ann.status, ann.digests) == (SubscriberStatus.CONFIRMED, ("daily",))
 
 
 def test_choosing_everything_on_the_page_unsubscribes_from_both(web: Web) -> None:
@@ -134,7 +134,7 @@ def test_choosing_everything_on_the_page_unsubscribes_from_both(web: Web) -> Non
     assert token is not None
     response = web.client.post(path, data={"csrf_token": token.group(1), "scope": "all"})
     assert response.status_code == 200
-    assert web.subscriber("ann@example.org").status == UNSUBSCRIBED
+    assert web.subscriber("ann@example.org").status == SubscriberStatus.UNSUBSCRIBED
 
 
 def test_leaving_the_last_digest_unsubscribes(web: Web) -> None:
@@ -143,7 +143,7 @@ def test_leaving_the_last_digest_unsubscribes(web: Web) -> None:
     web.one_click(list_unsubscribe_path(mails_to(web, "ann@example.org")[0]))
     deliver(web, "daily")
     web.one_click(list_unsubscribe_path(mails_to(web, "ann@example.org")[-1]))
-    assert web.subscriber("ann@example.org").status == UNSUBSCRIBED
+    assert web.subscriber("ann@example.org").status == SubscriberStatus.UNSUBSCRIBED
 
 
 def test_a_link_from_a_message_sent_before_the_change_still_unsubscribes_from_everything(
@@ -151,7 +151,7 @@ def test_a_link_from_a_message_sent_before_the_change_still_unsubscribes_from_ev
 ) -> None:
     ann = both_digests(web)
     assert web.one_click(old_unsubscribe_path(ann)).status_code == 200
-    assert web.subscriber("ann@example.org").status == UNSUBSCRIBED
+    assert web.subscriber("ann@example.org").status == SubscriberStatus.UNSUBSCRIBED
 
 
 def test_a_digest_link_cannot_be_turned_to_another_digest(web: Web) -> None:
@@ -261,10 +261,10 @@ def test_a_pause_more_than_a_year_ahead_or_not_a_date_is_refused(web: Web) -> No
 def test_unchecking_every_digest_unsubscribes_and_checking_one_again_resubscribes(web: Web) -> None:
     ann = both_digests(web)
     assert "unsubscribed from everything" in save(web, preferences_path(ann), action="save")
-    assert web.subscriber("ann@example.org").status == UNSUBSCRIBED
+    assert web.subscriber("ann@example.org").status == SubscriberStatus.UNSUBSCRIBED
     save(web, preferences_path(ann), action="save", digest=["culture"])
     back = web.subscriber("ann@example.org")
-    assert (back.status, back.digests) == (CONFIRMED, ("culture",))
+    assert (back.status, back.digests) == (SubscriberStatus.CONFIRMED, ("culture",))
 
 
 def test_unknown_digest_or_a_name_with_a_line_break_is_refused(web: Web) -> None:

@@ -16,7 +16,7 @@ from publisher.audience.subscribers import (
 )
 from publisher.audience.tokens import make_token, read_token, token_is_valid
 from publisher.store.database import Store
-from publisher.store.subscribers import CONFIRMED, UNSUBSCRIBED
+from publisher.store.statuses import SubscriberStatus
 from tests.conftest import SAMPLE_NOW
 
 DIGESTS = ("daily", "culture")
@@ -25,7 +25,7 @@ DIGESTS = ("daily", "culture")
 def test_operator_added_subscriber_is_confirmed_for_every_digest(store: Store) -> None:
     subscriber, created = add_subscriber(store, "Ann@Example.ORG", "Ann", (), SAMPLE_NOW)
     assert created
-    assert subscriber.status == CONFIRMED
+    assert subscriber.status == SubscriberStatus.CONFIRMED
     assert subscriber.email == "Ann@example.org"  # the domain is normalized, the local part kept
     assert subscriber.digests == ()
     subscriber, _ = add_subscriber(store, "ann@example.org", "Ann", DIGESTS, SAMPLE_NOW)
@@ -63,8 +63,8 @@ def test_name_with_a_line_break_is_refused(store: Store) -> None:
 def test_removed_subscriber_is_kept_as_unsubscribed(store: Store) -> None:
     add_subscriber(store, "dan@example.org", "Dan", DIGESTS, SAMPLE_NOW)
     removed = remove_subscriber(store, "DAN@example.org", SAMPLE_NOW)
-    assert removed.status == UNSUBSCRIBED
-    assert list_subscribers(store, status=CONFIRMED) == []
+    assert removed.status == SubscriberStatus.UNSUBSCRIBED
+    assert list_subscribers(store, status=SubscriberStatus.CONFIRMED) == []
 
 
 def test_import_reports_bad_rows_by_line_and_imports_the_rest(store: Store) -> None:
@@ -93,7 +93,7 @@ def test_import_never_resubscribes_an_unsubscribed_address(store: Store) -> None
     assert report.skipped == 1
     found = find_subscriber(store, "gone@example.org")
     assert found is not None
-    assert found.status == UNSUBSCRIBED
+    assert found.status == SubscriberStatus.UNSUBSCRIBED
 
 
 def test_import_without_an_email_column_is_refused(store: Store) -> None:

@@ -34,7 +34,7 @@ from publisher.site.build import build
 from publisher.site.gather import gather
 from publisher.store.database import Store, open_store
 from publisher.store.schema import subscribers
-from publisher.store.subscribers import CONFIRMED, PENDING, UNSUBSCRIBED
+from publisher.store.statuses import SubscriberStatus
 from publisher.web.app import create_app
 from publisher.web.files import accepts_gzip, etag_matches
 from publisher.web.security import (
@@ -122,7 +122,7 @@ class Web:
         self.sign_up(address)
         self.press(self.confirm_path(self.mails()[-1]))
         subscriber = self.subscriber(address)
-        assert subscriber.status == CONFIRMED
+        assert subscriber.status == SubscriberStatus.CONFIRMED
         return subscriber
 
 
@@ -250,7 +250,7 @@ def test_sign_up_stores_a_pending_subscriber_and_mails_a_confirmation_link(
     assert response.status_code == 200
     assert "Check your inbox" in page_text(response)
     subscriber = web.subscriber("ann@example.org")
-    assert (subscriber.status, subscriber.name) == (PENDING, "Ann Lee")
+    assert (subscriber.status, subscriber.name) == (SubscriberStatus.PENDING, "Ann Lee")
     assert subscriber.digests == ("culture", "daily")
     [message] = web.mails()
     assert message["To"] == "Ann Lee <ann@example.org>"
@@ -307,7 +307,7 @@ def test_unsubscribed_address_signing_up_is_pending_again_and_old_links_stop_wor
     mails = len(web.mails())
     web.sign_up("ann@example.org")
     again = web.subscriber("ann@example.org")
-    assert again.status == PENDING
+    assert again.status == SubscriberStatus.PENDING
     assert again.token_nonce != subscriber.token_nonce
     assert len(web.mails()) == mails + 1
     assert web.client.get(old_unsubscribe).status_code == 400
@@ -505,7 +505,7 @@ def test_opening_a_confirm_link_changes_nothing(web: Web) -> None:
     page = document(response)
     assert page.xpath("//form[@method='post']/@action") == [path]
     assert len(page.xpath("//form//button")) == 1
-    assert web.subscriber("ann@example.org").status == PENDING
+    assert web.subscriber("ann@example.org").status == SubscriberStatus.PENDING
 
 
 def test_pressing_confirm_confirms_the_subscriber(web_on_each_store: Web) -> None:
@@ -515,7 +515,7 @@ def test_pressing_confirm_confirms_the_subscriber(web_on_each_store: Web) -> Non
     assert response.status_code == 200
     assert "You are subscribed" in page_text(response)
     subscriber = web.subscriber("ann@example.org")
-    assert subscriber.status == CONFIRMED
+    assert subscriber.status == SubscriberStatus.CONFIRMED
     assert subscriber.confirmed_at == web.clock.now
 
 
@@ -526,7 +526,7 @@ def test_pressing_confirm_twice_stays_confirmed(web: Web) -> None:
     for _ in range(2):
         assert web.client.post(path, data={"csrf_token": token}).status_code == 200
     assert "You are already subscribed" in page_text(web.client.get(path))
-    assert web.subscriber("ann@example.org").status == CONFIRMED
+    assert web.subscriber("ann@example.org").status == SubscriberStatus.CONFIRMED
 
 
 def test_expired_confirm_link_gets_a_410_page_and_changes_nothing(web: Web) -> None:
@@ -538,7 +538,7 @@ def test_expired_confirm_link_gets_a_410_page_and_changes_nothing(web: Web) -> N
     response = web.client.post(path, data={"csrf_token": token})
     assert response.status_code == 410
     assert "This link has expired" in page_text(response)
-    assert web.subscriber("ann@example.org").status == PENDING
+    assert web.subscriber("ann@example.org").status == SubscriberStatus.PENDING
 
 
 def test_confirm_without_form_token_is_refused_with_403(web: Web) -> None:
@@ -546,7 +546,7 @@ def test_confirm_without_form_token_is_refused_with_403(web: Web) -> None:
     path = web.confirm_path(web.mails()[0])
     web.client.get(path)
     assert web.client.post(path, data={}).status_code == 403
-    assert web.subscriber("ann@example.org").status == PENDING
+    assert web.subscriber("ann@example.org").status == SubscriberStatus.PENDING
 
 
 def test_confirm_link_no_longer_works_after_unsubscribing(web: Web) -> None:
@@ -555,7 +555,7 @@ def test_confirm_link_no_longer_works_after_unsubscribing(web: Web) -> None:
     web.press(path)
     web.one_click(web.unsubscribe_path(web.subscriber("ann@example.org")))
     assert web.client.get(path).status_code == 400
-    assert web.subscriber("ann@example.org").status == UNSUBSCRIBED
+    assert web.subscriber("ann@example.org").status == SubscriberStatus.UNSUBSCRIBED
 
 
 def tampered(token: str) -> list[str]:
@@ -581,8 +581,8 @@ def test_tampered_confirm_link_gets_400(web: Web) -> None:
         assert web.client.get(f"/confirm/{bad}").status_code == 400, bad
         response = web.client.post(f"/confirm/{bad}", data={"csrf_token": web.form_token()})
         assert response.status_code == 400, bad
-    assert web.subscriber("ann@example.org").status == PENDING
-    assert web.subscriber("bob@example.org").status == PENDING
+    assert web.subscriber("ann@example.org").status == SubscriberStatus.PENDING
+    assert web.subscriber("bob@example.org").status == SubscriberStatus.PENDING
 
 
 def test_unsubscribe_token_does_not_confirm(web: Web) -> None:
@@ -605,7 +605,7 @@ def test_opening_an_unsubscribe_link_changes_nothing(web: Web) -> None:
     assert page.xpath("//form[@method='post']/@action") == [path]
     assert len(page.xpath("//form//button")) == 1
     assert "ann@example.org" in page_text(response)
-    assert web.subscriber("ann@example.org").status == CONFIRMED
+    assert web.subscriber("ann@example.org").status == SubscriberStatus.CONFIRMED
 
 
 def test_pressing_unsubscribe_unsubscribes(web: Web) -> None:
@@ -613,7 +613,7 @@ def test_pressing_unsubscribe_unsubscribes(web: Web) -> None:
     response = web.press(web.unsubscribe_path(subscriber))
     assert response.status_code == 200
     assert "You are unsubscribed" in page_text(response)
-    assert web.subscriber("ann@example.org").status == UNSUBSCRIBED
+    assert web.subscriber("ann@example.org").status == SubscriberStatus.UNSUBSCRIBED
 
 
 def test_unsubscribe_form_without_token_is_refused_with_403(web: Web) -> None:
@@ -621,7 +621,7 @@ def test_unsubscribe_form_without_token_is_refused_with_403(web: Web) -> None:
     path = web.unsubscribe_path(subscriber)
     web.client.get(path)
     assert web.client.post(path, data={"confirm": "yes"}).status_code == 403
-    assert web.subscriber("ann@example.org").status == CONFIRMED
+    assert web.subscriber("ann@example.org").status == SubscriberStatus.CONFIRMED
 
 
 def test_one_click_unsubscribe_as_a_mail_provider_sends_it(web_on_each_store: Web) -> None:
@@ -633,7 +633,7 @@ def test_one_click_unsubscribe_as_a_mail_provider_sends_it(web_on_each_store: We
         assert response.status_code == 200
         assert "location" not in response.headers
         assert "set-cookie" not in response.headers
-        assert web.subscriber("ann@example.org").status == UNSUBSCRIBED
+        assert web.subscriber("ann@example.org").status == SubscriberStatus.UNSUBSCRIBED
 
 
 def test_one_click_unsubscribe_works_as_multipart_too(web: Web) -> None:
@@ -643,7 +643,7 @@ def test_one_click_unsubscribe_works_as_multipart_too(web: Web) -> None:
         web.unsubscribe_path(subscriber), files={"List-Unsubscribe": (None, "One-Click")}
     )
     assert response.status_code == 200
-    assert web.subscriber("ann@example.org").status == UNSUBSCRIBED
+    assert web.subscriber("ann@example.org").status == SubscriberStatus.UNSUBSCRIBED
 
 
 def test_one_click_unsubscribe_keeps_the_first_unsubscribe_time(web: Web) -> None:
@@ -667,14 +667,14 @@ def test_tampered_unsubscribe_token_gets_400_and_changes_nothing(web: Web) -> No
     for bad in tampered(token):
         assert web.client.get(f"/unsubscribe/{bad}").status_code == 400, bad
         assert web.one_click(f"/unsubscribe/{bad}").status_code == 400, bad
-    assert web.subscriber("ann@example.org").status == CONFIRMED
-    assert web.subscriber("bob@example.org").status == CONFIRMED
+    assert web.subscriber("ann@example.org").status == SubscriberStatus.CONFIRMED
+    assert web.subscriber("bob@example.org").status == SubscriberStatus.CONFIRMED
 
 
 def test_unsubscribe_link_of_an_address_added_by_the_cli_works(web: Web) -> None:
     subscriber, _ = add_subscriber(web.store, "cli@example.org", "", ["daily"], web.clock.now)
     assert web.one_click(web.unsubscribe_path(subscriber)).status_code == 200
-    assert web.subscriber("cli@example.org").status == UNSUBSCRIBED
+    assert web.subscriber("cli@example.org").status == SubscriberStatus.UNSUBSCRIBED
 
 
 # Articles and categories --------------------------------------------------------------------

@@ -34,7 +34,7 @@ from publisher.mail.editions import create_edition
 from publisher.site.build import build
 from publisher.site.gather import gather
 from publisher.store.database import open_store
-from publisher.store.subscribers import CONFIRMED, UNSUBSCRIBED
+from publisher.store.statuses import SubscriberStatus
 from tests.conftest import ARTIFACTS, MovableClock, Site, free_port
 
 ENVIRON = {"PUBLISHER_SECRET": "browser-test-secret-0123456789abcdef"}
@@ -171,11 +171,11 @@ def test_reader_subscribes_confirms_receives_a_digest_and_unsubscribes(
     page.goto(confirm_url)
     assert heading(page) == "Confirm your subscription"
     screenshot(page, "confirm")
-    assert live.status(READER) != CONFIRMED
+    assert live.status(READER) != SubscriberStatus.CONFIRMED
     page.click("button[type=submit]")
     assert heading(page) == "You are subscribed"
     screenshot(page, "confirmed")
-    assert live.status(READER) == CONFIRMED
+    assert live.status(READER) == SubscriberStatus.CONFIRMED
 
     with open_store(live.config.store_url) as store:
         outcome = create_edition(store, live.config, "daily", live.clock)
@@ -189,11 +189,11 @@ def test_reader_subscribes_confirms_receives_a_digest_and_unsubscribes(
     page.goto(unsubscribe_url)
     assert heading(page) == "Unsubscribe?"
     screenshot(page, "unsubscribe")
-    assert live.status(READER) == CONFIRMED
+    assert live.status(READER) == SubscriberStatus.CONFIRMED
     page.click("button[type=submit]")
     assert heading(page) == "You are unsubscribed"
     screenshot(page, "unsubscribed")
-    assert live.status(READER) == UNSUBSCRIBED
+    assert live.status(READER) == SubscriberStatus.UNSUBSCRIBED
 
     live.site.write_article(
         "news/after-unsubscribing.md",
@@ -293,7 +293,11 @@ def test_reader_changes_digests_pauses_and_leaves_on_the_preferences_page(
     with open_store(live.config.store_url) as store:
         robin = find_subscriber(store, READER)
     assert robin is not None
-    assert (robin.status, robin.digests, robin.name) == (CONFIRMED, ("daily",), "Robin Reader")
+    assert (robin.status, robin.digests, robin.name) == (
+        SubscriberStatus.CONFIRMED,
+        ("daily",),
+        "Robin Reader",
+    )
 
     # The server runs on the real clock: pause until ten days from today there.
     until = (datetime.now(ZoneInfo("Europe/London")) + timedelta(days=10)).date()
@@ -310,7 +314,7 @@ def test_reader_changes_digests_pauses_and_leaves_on_the_preferences_page(
     page.click("text=Unsubscribe from everything")
     assert heading(page) == "You are unsubscribed"
     screenshot(page, "preferences-unsubscribed")
-    assert live.status(READER) == UNSUBSCRIBED
+    assert live.status(READER) == SubscriberStatus.UNSUBSCRIBED
 
 
 @pytest.mark.parametrize("width", [375, 1280])

@@ -20,7 +20,8 @@ from publisher.content.articles import category_slug
 from publisher.mail.editions import create_edition
 from publisher.site.gather import gather
 from publisher.site.sitemap import w3c_datetime
-from publisher.store.articles import PUBLIC, count_articles, public_articles
+from publisher.store.articles import count_articles, public_articles
+from publisher.store.statuses import ArticleStatus
 from publisher.web.archive import dressed_edition
 from publisher.web.icons import favicon_ico
 from publisher.web.navigation import PER_PAGE, page_count, page_number
@@ -43,7 +44,7 @@ def path(url: str) -> str:
 
 def public_count(web: Web) -> int:
     with web.store.transaction() as connection:
-        return count_articles(connection, PUBLIC)
+        return count_articles(connection, ArticleStatus.PUBLIC)
 
 
 def story_links(web: Web, page_path: str) -> list[str]:

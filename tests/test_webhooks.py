@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 
 from publisher.audience.subscribers import add_subscriber, find_subscriber
 from publisher.store.database import Store
-from publisher.store.subscribers import BOUNCED, COMPLAINED, CONFIRMED
+from publisher.store.statuses import SubscriberStatus
 from publisher.web.app import create_app
 from publisher.web.webhooks import SnsCertificates
 from tests.conftest import MovableClock, Site
@@ -172,8 +172,8 @@ def test_ses_bounce_and_complaint_through_sns_are_applied(
     )
     complaint = post_sns(client, sns_notification(keys, sample("ses_complaint"), version))
     assert complaint.json()["applied"] == 1
-    assert status(store, "jane@example.com") == (CONFIRMED, 1)
-    assert status(store, "richard@example.com") == (COMPLAINED, 0)
+    assert status(store, "jane@example.com") == (SubscriberStatus.CONFIRMED, 1)
+    assert status(store, "richard@example.com") == (SubscriberStatus.COMPLAINED, 0)
 
 
 def test_a_replayed_sns_notification_changes_nothing(
@@ -186,7 +186,7 @@ def test_a_replayed_sns_notification_changes_nothing(
     # Delivered again under a new SNS message id, the SES report is still the same one.
     other = post_sns(client, sns_notification(keys, sample("ses_bounce")))
     assert other.json()["duplicates"] == 1
-    assert status(store, "jane@example.com") == (CONFIRMED, 1)
+    assert status(store, "jane@example.com") == (SubscriberStatus.CONFIRMED, 1)
 
 
 def test_a_tampered_or_unsigned_sns_message_is_refused(
@@ -197,8 +197,8 @@ def test_a_tampered_or_unsigned_sns_message_is_refused(
     assert post_sns(client, tampered).status_code == 403
     unsigned = {k: v for k, v in message.items() if k != "Signature"}
     assert post_sns(client, unsigned).status_code == 401
-    assert status(store, "jane@example.com") == (CONFIRMED, 0)
-    assert status(store, "richard@example.com") == (CONFIRMED, 0)
+    assert status(store, "jane@example.com") == (SubscriberStatus.CONFIRMED, 0)
+    assert status(store, "richard@example.com") == (SubscriberStatus.CONFIRMED, 0)
 
 
 @pytest.mark.parametrize(
@@ -283,7 +283,7 @@ def test_postmark_bounce_and_complaint_with_basic_auth(client: TestClient, store
         "/webhooks/postmark", json=sample("postmark_bounce"), headers=basic(POSTMARK_AUTH)
     )
     assert bounce.json() == {"applied": 1, "duplicates": 0, "ignored": 0}
-    assert status(store, "john@example.com") == (CONFIRMED, 1)
+    assert status(store, "john@example.com") == (SubscriberStatus.CONFIRMED, 1)
     again = client.post(
         "/webhooks/postmark", json=sample("postmark_bounce"), headers=basic(POSTMARK_AUTH)
     )
@@ -292,7 +292,7 @@ def test_postmark_bounce_and_complaint_with_basic_auth(client: TestClient, store
         "/webhooks/postmark", json=sample("postmark_spam_complaint"), headers=basic(POSTMARK_AUTH)
     )
     assert complaint.json()["applied"] == 1
-    assert status(store, "john@example.com") == (COMPLAINED, 1)
+    assert status(store, "john@example.com") == (SubscriberStatus.COMPLAINED, 1)
 
 
 def test_postmark_without_or_with_wrong_credentials_is_refused(
@@ -305,7 +305,7 @@ def test_postmark_without_or_with_wrong_credentials_is_refused(
         "/webhooks/postmark", json=sample("postmark_bounce"), headers=basic("postmark-hook:guess")
     )
     assert wrong.status_code == 403
-    assert status(store, "john@example.com") == (CONFIRMED, 0)
+    assert status(store, "john@example.com") == (SubscriberStatus.CONFIRMED, 0)
 
 
 def test_a_body_that_is_not_json_is_a_bad_request(client: TestClient) -> None:
@@ -330,10 +330,10 @@ def test_mailgun_failure_and_complaint_are_applied(
 ) -> None:
     failed = client.post("/webhooks/mailgun", json=mailgun("mailgun_failed", clock))
     assert failed.json()["applied"] == 1
-    assert status(store, "alice@example.com") == (CONFIRMED, 1)
+    assert status(store, "alice@example.com") == (SubscriberStatus.CONFIRMED, 1)
     complained = client.post("/webhooks/mailgun", json=mailgun("mailgun_complained", clock))
     assert complained.json()["applied"] == 1
-    assert status(store, "alice@example.com") == (COMPLAINED, 1)
+    assert status(store, "alice@example.com") == (SubscriberStatus.COMPLAINED, 1)
 
 
 def test_mailgun_bad_signature_replay_and_old_timestamp_are_refused(
@@ -355,7 +355,7 @@ def test_mailgun_bad_signature_replay_and_old_timestamp_are_refused(
     unsigned = sample("mailgun_failed")
     del unsigned["signature"]
     assert client.post("/webhooks/mailgun", json=unsigned).status_code == 401
-    assert status(store, "alice@example.com") == (CONFIRMED, 1)
+    assert status(store, "alice@example.com") == (SubscriberStatus.CONFIRMED, 1)
 
 
 # SendGrid ------------------------------------------------------------------------------------
@@ -377,11 +377,11 @@ def test_sendgrid_signed_batch_is_applied_once(
     headers = sendgrid_headers(keys, body, str(int(clock().timestamp())))
     response = client.post("/webhooks/sendgrid", content=body, headers=headers)
     assert response.json() == {"applied": 2, "duplicates": 0, "ignored": 0}
-    assert status(store, "example@test.com") == (CONFIRMED, 1)
-    assert status(store, "other@test.com") == (COMPLAINED, 0)
+    assert status(store, "example@test.com") == (SubscriberStatus.CONFIRMED, 1)
+    assert status(store, "other@test.com") == (SubscriberStatus.COMPLAINED, 0)
     again = client.post("/webhooks/sendgrid", content=body, headers=headers)
     assert again.json() == {"applied": 0, "duplicates": 2, "ignored": 0}
-    assert status(store, "example@test.com") == (CONFIRMED, 1)
+    assert status(store, "example@test.com") == (SubscriberStatus.CONFIRMED, 1)
 
 
 def test_sendgrid_bad_missing_or_old_signatures_are_refused(
@@ -398,7 +398,7 @@ def test_sendgrid_bad_missing_or_old_signatures_are_refused(
     assert client.post("/webhooks/sendgrid", content=body).status_code == 401
     old = sendgrid_headers(keys, body, str(int(clock().timestamp()) - 3600))
     assert client.post("/webhooks/sendgrid", content=body, headers=old).status_code == 403
-    assert status(store, "example@test.com") == (CONFIRMED, 0)
+    assert status(store, "example@test.com") == (SubscriberStatus.CONFIRMED, 0)
 
 
 def test_a_provider_without_a_key_or_unknown_is_not_found(
@@ -423,7 +423,7 @@ def test_hard_bounces_by_webhook_reach_the_bounce_limit(
         ses = sample("ses_bounce")
         ses["bounce"]["feedbackId"] = f"feedback-{number}"
         post_sns(client, sns_notification(keys, ses))
-    assert status(store, "jane@example.com") == (BOUNCED, 3)
+    assert status(store, "jane@example.com") == (SubscriberStatus.BOUNCED, 3)
 
 
 def test_a_store_failure_is_503_so_the_provider_retries(client: TestClient, store: Store) -> None:
@@ -435,4 +435,4 @@ def test_a_store_failure_is_503_so_the_provider_retries(client: TestClient, stor
         "/webhooks/postmark", json=sample("postmark_bounce"), headers=basic(POSTMARK_AUTH)
     )
     assert response.status_code == 503
-    assert status(store, "john@example.com") == (CONFIRMED, 0)
+    assert status(store, "john@example.com") == (SubscriberStatus.CONFIRMED, 0)

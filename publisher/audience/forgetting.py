@@ -30,7 +30,7 @@ from publisher.store.schema import (
     subscribers,
     subscriptions,
 )
-from publisher.store.subscribers import FORGOTTEN
+from publisher.store.statuses import SubscriberStatus
 
 FORGOTTEN_REASON = "was forgotten on request; only the person can subscribe again, from the web"
 
@@ -60,7 +60,7 @@ def forget_subscriber(store: Store, secret: bytes, subscriber_id: int, now: date
                 email="",
                 email_key=f"forgotten:{subscriber_id}",
                 name="",
-                status=FORGOTTEN,
+                status=SubscriberStatus.FORGOTTEN,
                 token_nonce=new_nonce(),
                 pending_email=None,
                 paused_until=None,

@@ -24,11 +24,10 @@ from publisher.config import Config
 from publisher.errors import PublisherError
 from publisher.store.database import Store
 from publisher.store.schema import deliveries, editions, subscribers, subscriptions
-from publisher.store.subscribers import CONFIRMED, UNSUBSCRIBED
+from publisher.store.statuses import DeliveryStatus, SubscriberStatus
 from publisher.urls import archive_url
 
 # The ledger's status for a row that is not sent (delivery.SKIPPED; delivery imports this).
-SKIPPED = "skipped"
 MAX_PAUSE = timedelta(days=366)
 
 
@@ -92,8 +91,12 @@ def save_preferences(
                 [{"subscriber_id": subscriber_id, "digest": digest} for digest in digests],
             )
         values: dict[str, object] = {"name": name, "paused_until": paused_until}
-        if digests and status == UNSUBSCRIBED:
-            values |= {"status": CONFIRMED, "unsubscribed_at": None, "confirmed_at": now}
+        if digests and status == SubscriberStatus.UNSUBSCRIBED:
+            values |= {
+                "status": SubscriberStatus.CONFIRMED,
+                "unsubscribed_at": None,
+                "confirmed_at": now,
+            }
         connection.execute(
             subscribers.update().where(subscribers.c.id == subscriber_id).values(**values)
         )
@@ -125,7 +128,7 @@ def skip_paused_recipients(connection: Connection, edition_id: int) -> int:
             deliveries.c.status == "pending",
             deliveries.c.subscriber_id.in_(paused),
         )
-        .values(status=SKIPPED, last_error="paused by the subscriber")
+        .values(status=DeliveryStatus.SKIPPED, last_error="paused by the subscriber")
     )
     return result.rowcount
 
@@ -220,10 +223,10 @@ def _unsubscribe_if_no_digest(connection: Connection, subscriber_id: int, now: d
         subscribers.update()
         .where(
             subscribers.c.id == subscriber_id,
-            subscribers.c.status != UNSUBSCRIBED,
+            subscribers.c.status != SubscriberStatus.UNSUBSCRIBED,
             ~sa.exists(remaining),
         )
-        .values(status=UNSUBSCRIBED, unsubscribed_at=now)
+        .values(status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=now)
     )
 
 

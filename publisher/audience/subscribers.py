@@ -19,14 +19,7 @@ from publisher.content.markup import plain_text
 from publisher.errors import PublisherError
 from publisher.store.database import Store
 from publisher.store.schema import subscribers, subscriptions
-from publisher.store.subscribers import (
-    COMPLAINED,
-    CONFIRMED,
-    FORGOTTEN,
-    PENDING,
-    SUBSCRIBER_STATUSES,
-    UNSUBSCRIBED,
-)
+from publisher.store.statuses import SubscriberStatus
 from publisher.wording import count
 
 MAX_NAME_LENGTH = 200
@@ -78,7 +71,7 @@ class ImportReport:
 
 # A status column of any other known status is kept as it is, so a suppression list
 # (unsubscribed, bounced, ...) survives a move between stores.
-MAILABLE_STATUSES = ("", CONFIRMED, PENDING)
+MAILABLE_STATUSES = ("", SubscriberStatus.CONFIRMED, SubscriberStatus.PENDING)
 _ADDRESS_HASH = re.compile("[0-9a-f]{64}")
 
 
@@ -129,7 +122,7 @@ def add_subscriber(
     name: str,
     digests: Sequence[str],
     now: datetime,
-    status: str = CONFIRMED,
+    status: str = SubscriberStatus.CONFIRMED,
 ) -> tuple[Subscriber, bool]:
     """Add or re-subscribe an address; returns the subscriber and whether it is new."""
     address, name = check_address(email), check_name(name)
@@ -156,8 +149,10 @@ def remove_subscriber(store: Store, email: str, now: datetime) -> Subscriber:
             raise SubscriberError(f"no subscriber {address.email}")
         connection.execute(
             subscribers.update()
-            .where(subscribers.c.id == existing.id, subscribers.c.status != COMPLAINED)
-            .values(status=UNSUBSCRIBED, unsubscribed_at=now)
+            .where(
+                subscribers.c.id == existing.id, subscribers.c.status != SubscriberStatus.COMPLAINED
+            )
+            .values(status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=now)
         )
         return _by_id(connection, existing.id)
 
@@ -182,10 +177,8 @@ def list_subscribers(
     store: Store, status: str | None = None, digest: str | None = None
 ) -> list[Subscriber]:
     """Subscribers, oldest first, optionally only one status or one digest's."""
-    if status is not None and status not in SUBSCRIBER_STATUSES:
-        raise SubscriberError(
-            f"unknown status {status!r} (one of {', '.join(SUBSCRIBER_STATUSES)})"
-        )
+    if status is not None and status not in tuple(SubscriberStatus):
+        raise SubscriberError(f"unknown status {status!r} (one of {', '.join(SubscriberStatus)})")
     query = sa.select(subscribers).order_by(subscribers.c.id)
     if status is not None:
         query = query.where(subscribers.c.status == status)
@@ -238,8 +231,10 @@ def confirm_subscriber(store: Store, subscriber_id: int, now: datetime) -> Subsc
     with store.transaction() as connection:
         connection.execute(
             subscribers.update()
-            .where(subscribers.c.id == subscriber_id, subscribers.c.status == PENDING)
-            .values(status=CONFIRMED, confirmed_at=now, hard_bounces=0)
+            .where(
+                subscribers.c.id == subscriber_id, subscribers.c.status == SubscriberStatus.PENDING
+            )
+            .values(status=SubscriberStatus.CONFIRMED, confirmed_at=now, hard_bounces=0)
         )
         row = connection.execute(
             sa.select(subscribers).where(subscribers.c.id == subscriber_id)
@@ -254,9 +249,11 @@ def unsubscribe_subscriber(store: Store, subscriber_id: int, now: datetime) -> S
             subscribers.update()
             .where(
                 subscribers.c.id == subscriber_id,
-                subscribers.c.status.not_in([UNSUBSCRIBED, COMPLAINED]),
+                subscribers.c.status.not_in(
+                    [SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.COMPLAINED]
+                ),
             )
-            .values(status=UNSUBSCRIBED, unsubscribed_at=now)
+            .values(status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=now)
         )
         row = connection.execute(
             sa.select(subscribers).where(subscribers.c.id == subscriber_id)
@@ -299,7 +296,7 @@ def import_csv(
     for row in reader:
         line = reader.line_num
         status = (row.get("status") or "").strip()
-        if status == FORGOTTEN:
+        if status == SubscriberStatus.FORGOTTEN:
             _import_forgotten(row, line, suppression, report)
             continue
         try:
@@ -319,7 +316,7 @@ def import_csv(
         if reason:
             report.errors.append(f"line {line}: {address.email} {reason}")
             continue
-        if status not in MAILABLE_STATUSES and status not in SUBSCRIBER_STATUSES:
+        if status not in MAILABLE_STATUSES and status not in tuple(SubscriberStatus):
             report.errors.append(f"line {line}: unknown status {status!r}")
             continue
         existing = find_subscriber(store, address.email)
@@ -327,7 +324,10 @@ def import_csv(
             _import_suppressed(store, address, name, digests, status, existing, now)
             report.suppressed += 1
             continue
-        if existing is not None and existing.status in (UNSUBSCRIBED, COMPLAINED):
+        if existing is not None and existing.status in (
+            SubscriberStatus.UNSUBSCRIBED,
+            SubscriberStatus.COMPLAINED,
+        ):
             report.skipped += 1
             continue
         if existing is not None and _already_as_imported(existing, name, digests):
@@ -344,7 +344,7 @@ def import_csv(
 def _already_as_imported(existing: Subscriber, name: str, digests: Sequence[str]) -> bool:
     """Whether importing `name` and `digests` would leave a subscriber as it is."""
     return (
-        existing.status == CONFIRMED
+        existing.status == SubscriberStatus.CONFIRMED
         and (name or existing.name) == existing.name
         and set(existing.digests) == set(digests)
     )
@@ -358,10 +358,10 @@ def export_csv(found: Iterable[Subscriber], forgotten: Iterable[str] = ()) -> It
     writer.writerow([*CSV_HEADER, "status", "created_at", "address_hash"])
     yield _drain(buffer)
     for digest in forgotten:
-        writer.writerow(["", "", "", FORGOTTEN, "", digest])
+        writer.writerow(["", "", "", SubscriberStatus.FORGOTTEN, "", digest])
         yield _drain(buffer)
     for subscriber in found:
-        if subscriber.status == FORGOTTEN:
+        if subscriber.status == SubscriberStatus.FORGOTTEN:
             continue
         writer.writerow(
             [
@@ -403,8 +403,14 @@ def _import_suppressed(
     with store.transaction() as connection:
         connection.execute(
             subscribers.update()
-            .where(subscribers.c.id == existing.id, subscribers.c.status.in_((CONFIRMED, PENDING)))
-            .values(status=status, unsubscribed_at=now if status == UNSUBSCRIBED else None)
+            .where(
+                subscribers.c.id == existing.id,
+                subscribers.c.status.in_((SubscriberStatus.CONFIRMED, SubscriberStatus.PENDING)),
+            )
+            .values(
+                status=status,
+                unsubscribed_at=now if status == SubscriberStatus.UNSUBSCRIBED else None,
+            )
         )
 
 
@@ -426,7 +432,7 @@ def _insert(connection: Connection, address: Address, name: str, status: str, no
             token_nonce=new_nonce(),
             hard_bounces=0,
             created_at=now,
-            confirmed_at=now if status == CONFIRMED else None,
+            confirmed_at=now if status == SubscriberStatus.CONFIRMED else None,
         )
         .returning(subscribers.c.id)
     )
@@ -436,18 +442,22 @@ def _insert(connection: Connection, address: Address, name: str, status: str, no
 def _resubscribe(
     connection: Connection, existing: Subscriber, name: str, status: str, now: datetime
 ) -> None:
-    if existing.status == COMPLAINED:
+    if existing.status == SubscriberStatus.COMPLAINED:
         raise SubscriberError(
             f"{existing.email} reported our mail as spam: only signing up again on the web "
             "and confirming can bring them back"
         )
     values: dict[str, object] = {"name": name or existing.name}
-    if existing.status != CONFIRMED and status == CONFIRMED:
-        values |= {"status": CONFIRMED, "confirmed_at": now, "hard_bounces": 0}
-        if existing.status == UNSUBSCRIBED:
+    if existing.status != SubscriberStatus.CONFIRMED and status == SubscriberStatus.CONFIRMED:
+        values |= {"status": SubscriberStatus.CONFIRMED, "confirmed_at": now, "hard_bounces": 0}
+        if existing.status == SubscriberStatus.UNSUBSCRIBED:
             values |= {"token_nonce": new_nonce(), "unsubscribed_at": None}
-    elif existing.status == UNSUBSCRIBED and status == PENDING:
-        values |= {"status": PENDING, "token_nonce": new_nonce(), "unsubscribed_at": None}
+    elif existing.status == SubscriberStatus.UNSUBSCRIBED and status == SubscriberStatus.PENDING:
+        values |= {
+            "status": SubscriberStatus.PENDING,
+            "token_nonce": new_nonce(),
+            "unsubscribed_at": None,
+        }
     connection.execute(subscribers.update().where(subscribers.c.id == existing.id).values(**values))
 
 
@@ -499,15 +509,19 @@ def _request_subscription(
 ) -> SignUp:
     with store.transaction() as connection:
         existing = _find(connection, address.key)
-        if existing is not None and existing.status == CONFIRMED:
+        if existing is not None and existing.status == SubscriberStatus.CONFIRMED:
             return SignUp(existing, send_confirmation=False)
         if existing is None:
-            subscriber_id = _insert(connection, address, name, PENDING, now)
+            subscriber_id = _insert(connection, address, name, SubscriberStatus.PENDING, now)
         else:
             subscriber_id = existing.id
             values: dict[str, object] = {"name": name or existing.name}
-            if existing.status != PENDING:
-                values |= {"status": PENDING, "token_nonce": new_nonce(), "unsubscribed_at": None}
+            if existing.status != SubscriberStatus.PENDING:
+                values |= {
+                    "status": SubscriberStatus.PENDING,
+                    "token_nonce": new_nonce(),
+                    "unsubscribed_at": None,
+                }
                 values |= {"confirmation_sent_at": None}
             connection.execute(
                 subscribers.update().where(subscribers.c.id == subscriber_id).values(**values)

@@ -29,7 +29,7 @@ from publisher.cli.common import Failed, reports_errors, shown_path, site_config
 from publisher.clock import system_clock
 from publisher.config import Config
 from publisher.store.database import open_store
-from publisher.store.subscribers import SUBSCRIBER_STATUSES
+from publisher.store.statuses import SubscriberStatus
 
 
 @main.group(name="subscribers")
@@ -71,7 +71,7 @@ def subscribers_remove(context: click.Context, email: str) -> None:
 
 
 @subscribers_group.command(name="list")
-@click.option("--status", type=click.Choice(SUBSCRIBER_STATUSES), help="Only this status.")
+@click.option("--status", type=click.Choice(tuple(SubscriberStatus)), help="Only this status.")
 @click.option("--digest", "digest_name", help="Only this digest's subscribers.")
 @click.pass_context
 @reports_errors

@@ -18,8 +18,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from slugify import slugify
 
+from publisher.content.markup import (
+    content_path,
+    cut_at_word,
+    plain_text,
+    render_body,
+    url_resolver,
+)
 from publisher.errors import ContentError
-from publisher.content.markup import content_path, cut_at_word, plain_text, render_body, url_resolver
+from publisher.urls import is_absolute_http_url
 
 DURATION_PATTERN = re.compile(r"^(?:\d+|\d+:[0-5]\d|\d+:[0-5]\d:[0-5]\d)$")
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -193,10 +200,8 @@ class _FrontMatter(BaseModel):
     @field_validator("url")
     @classmethod
     def _absolute_url(cls, value: str | None) -> str | None:
-        if value is not None:
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError(f"url {value!r} must be an absolute http(s) URL")
+        if value is not None and not is_absolute_http_url(value):
+            raise ValueError(f"url {value!r} must be an absolute http(s) URL")
         return value
 
 

@@ -19,8 +19,16 @@ from urllib.parse import urljoin, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from slugify import slugify
 
-from publisher.content.articles import Author, MediaLookup, PublishedArticle, SiteSettings, content_file, read_front_matter
+from publisher.content.articles import (
+    Author,
+    MediaLookup,
+    PublishedArticle,
+    SiteSettings,
+    content_file,
+    read_front_matter,
+)
 from publisher.content.markup import content_path, plain_text, render_markdown, url_resolver
+from publisher.urls import is_absolute_http_url
 
 AUTHORS_FOLDER = "authors"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -67,10 +75,8 @@ class AuthorGroup:
 
 
 def _http_url(value: str | None) -> str | None:
-    if value is not None:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"{value!r} must be an absolute http(s) URL")
+    if value is not None and not is_absolute_http_url(value):
+        raise ValueError(f"{value!r} must be an absolute http(s) URL")
     return value
 
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from publisher.content.authors import Byline
 from publisher.content.articles import Article
+from publisher.content.authors import Byline
 
 # Inside <script>, "</" ends the element and "<!--" opens a comment whatever the JSON says; the
 # line separators end a JavaScript string in old parsers. Escaped, they read the same as JSON.

@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
@@ -29,7 +28,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
 from publisher.clock import Clock, system_clock
-from publisher.config import Config, DigestConfig, load_config, parse_duration
+from publisher.config import Config, DigestConfig, duration_text, load_config
 from publisher.mail.delivery.send import editions_to_send, send_edition
 from publisher.mail.editions import create_edition
 from publisher.site.build import build
@@ -197,55 +196,89 @@ def resume_job() -> None:
 # Registering jobs ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """One job the config asks for: what runs, when, and how late it may still run."""
+
+    id: str
+    trigger: IntervalTrigger | CronTrigger
+    function: Callable[..., None]
+    arguments: tuple[str, ...]
+    grace_seconds: int
+    schedule: str  # as `publisher check` shows it
+    timezone: str
+    every: timedelta | None = None  # interval jobs only
+
+    def next_run(self, now: datetime) -> datetime | None:
+        """When the job would run next if the daemon started at `now`."""
+        if self.every is not None:
+            return now + self.every
+        fire: datetime | None = self.trigger.get_next_fire_time(None, now)
+        return fire
+
+
+def wanted_jobs(config: Config) -> list[JobSpec]:
+    """The jobs the config asks for: publish, read inbound mail (when set up), each digest."""
+    jobs = [_interval_job(config, PUBLISH_JOB, publish_job, config.schedule.publish_every)]
+    if config.inbound.every and (config.inbound.maildir or config.inbound.imap_host):
+        jobs.append(_interval_job(config, INBOUND_JOB, inbound_job, config.inbound.every))
+    grace = int(config.schedule.misfire_grace.total_seconds())
+    for digest in config.digests:
+        jobs.append(
+            JobSpec(
+                id=f"{DIGEST_JOB_PREFIX}{digest.name}",
+                trigger=digest_trigger(config, digest),
+                function=digest_job,
+                arguments=(digest.name,),
+                grace_seconds=grace,
+                schedule=digest.schedule,
+                timezone=config.digest_zone(digest).key,
+            )
+        )
+    return jobs
+
+
+def _interval_job(
+    config: Config, job_id: str, function: Callable[..., None], every: timedelta
+) -> JobSpec:
+    seconds = every.total_seconds()
+    return JobSpec(
+        id=job_id,
+        trigger=IntervalTrigger(seconds=seconds, timezone=config.site.zone),
+        function=function,
+        arguments=(),
+        grace_seconds=max(1, int(seconds)),
+        schedule=f"every {duration_text(every)}",
+        timezone=config.site.timezone,
+        every=every,
+    )
+
+
 def register_jobs(scheduler: BackgroundScheduler, config: Config) -> None:
     """Bring the job store in line with the config: add or update jobs, drop removed digests.
 
     A job whose trigger is unchanged keeps its stored next run time, so a slot that passed
     while the daemon was down still runs (within the grace time) on this start.
     """
-    grace = int(parse_duration(config.schedule.misfire_grace).total_seconds())
-    every = parse_duration(config.schedule.publish_every)
-    wanted: dict[str, tuple[Any, Callable[..., None], list[str], int]] = {
-        PUBLISH_JOB: (
-            IntervalTrigger(seconds=every.total_seconds(), timezone=config.site.zone),
-            publish_job,
-            [],
-            max(1, int(every.total_seconds())),
-        )
-    }
-    if config.inbound.every and (config.inbound.maildir or config.inbound.imap_host):
-        inbound_every = parse_duration(config.inbound.every).total_seconds()
-        wanted[INBOUND_JOB] = (
-            IntervalTrigger(seconds=inbound_every, timezone=config.site.zone),
-            inbound_job,
-            [],
-            max(1, int(inbound_every)),
-        )
-    for digest in config.digests:
-        wanted[f"{DIGEST_JOB_PREFIX}{digest.name}"] = (
-            digest_trigger(config, digest),
-            digest_job,
-            [digest.name],
-            grace,
-        )
-    for job in scheduler.get_jobs(jobstore=PERSISTENT):
-        if job.id not in wanted:
-            log.info("removing job %s: no longer in the config", job.id)
-            job.remove()
-    for job_id, (trigger, function, arguments, job_grace) in wanted.items():
-        existing = scheduler.get_job(job_id, jobstore=PERSISTENT)
-        if existing is not None and str(existing.trigger) == str(trigger):
-            existing.modify(misfire_grace_time=job_grace, coalesce=True, max_instances=1)
+    wanted = {job.id: job for job in wanted_jobs(config)}
+    for stored in scheduler.get_jobs(jobstore=PERSISTENT):
+        if stored.id not in wanted:
+            log.info("removing job %s: no longer in the config", stored.id)
+            stored.remove()
+    for job in wanted.values():
+        existing = scheduler.get_job(job.id, jobstore=PERSISTENT)
+        if existing is not None and str(existing.trigger) == str(job.trigger):
+            existing.modify(misfire_grace_time=job.grace_seconds, coalesce=True, max_instances=1)
             continue
         scheduler.add_job(
-            function,
-            trigger,
-            args=arguments,
-            id=job_id,
-            name=job_id,
+            job.function,
+            job.trigger,
+            args=list(job.arguments),
+            id=job.id,
+            name=job.id,
             jobstore=PERSISTENT,
             replace_existing=True,
-            misfire_grace_time=job_grace,
+            misfire_grace_time=job.grace_seconds,
             coalesce=True,
             max_instances=1,
         )
@@ -284,33 +317,10 @@ class PlannedJob:
 
 def planned_jobs(config: Config, now: datetime) -> list[PlannedJob]:
     """The jobs `publisher run` would schedule, and when each would run next."""
-    every = parse_duration(config.schedule.publish_every)
-    jobs = [
-        PlannedJob(
-            PUBLISH_JOB, f"every {config.schedule.publish_every}", config.site.timezone, now + every
-        )
+    return [
+        PlannedJob(job.id, job.schedule, job.timezone, job.next_run(now))
+        for job in wanted_jobs(config)
     ]
-    if config.inbound.every and (config.inbound.maildir or config.inbound.imap_host):
-        every_inbound = parse_duration(config.inbound.every)
-        jobs.append(
-            PlannedJob(
-                INBOUND_JOB,
-                f"every {config.inbound.every}",
-                config.site.timezone,
-                now + every_inbound,
-            )
-        )
-    for digest in config.digests:
-        trigger = digest_trigger(config, digest)
-        jobs.append(
-            PlannedJob(
-                f"{DIGEST_JOB_PREFIX}{digest.name}",
-                digest.schedule,
-                config.digest_zone(digest).key,
-                trigger.get_next_fire_time(None, now),
-            )
-        )
-    return jobs
 
 
 # One active scheduler per store -------------------------------------------------------------
@@ -331,7 +341,7 @@ def run_daemon(
     and the daemon becomes a standby again, so a database blip never leaves two schedulers.
     """
     config = load_config(config_path, environ)
-    poll = parse_duration(config.schedule.standby_poll).total_seconds()
+    poll = config.schedule.standby_poll.total_seconds()
     with open_store(config.store_url) as store:
         lock = active_lock(config, store.engine)
         mark = StandbyMark(config, store.engine)
@@ -385,7 +395,7 @@ def _schedule_while_active(
         )
         # Every publish interval, not just at start: a send that stopped because the mail
         # server stayed down (outage_patience) carries on once the server is back.
-        every = parse_duration(config.schedule.publish_every).total_seconds()
+        every = config.schedule.publish_every.total_seconds()
         scheduler.add_job(
             resume_job,
             "interval",

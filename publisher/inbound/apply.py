@@ -26,22 +26,16 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from publisher.audience.subscribers import SubscriberError, check_address
-from publisher.config import Config, parse_duration
+from publisher.config import Config
 from publisher.errors import StoreError
 from publisher.inbound.events import InboundEvent
 from publisher.mail.mime import MessageError, message_id
 from publisher.mail.transport.returnpath import UNSUBSCRIBE as UNSUBSCRIBE_TOKEN
 from publisher.mail.transport.returnpath import verify_return_token
 from publisher.store.database import Store
-from publisher.store.events import COMPLAINT, HARD_BOUNCE, SOFT_BOUNCE, UNSUBSCRIBE
 from publisher.store.schema import deliveries, editions, events, subscribers, subscriptions
-from publisher.store.subscribers import (
-    COMPLAINED,
-    CONFIRMED,
-    PENDING,
-    UNSUBSCRIBED,
-    count_hard_bounces,
-)
+from publisher.store.statuses import EventKind, SubscriberStatus
+from publisher.store.subscribers import count_hard_bounces
 
 log = logging.getLogger(__name__)
 
@@ -135,17 +129,17 @@ def _apply(
             code=event.code[:32],
             diagnostic=event.diagnostic,
             source=event.source[:16],
-            digest=target.digest if event.kind == UNSUBSCRIBE else None,
+            digest=target.digest if event.kind == EventKind.UNSUBSCRIBE else None,
             occurred_at=now,
         )
     )
-    if event.kind == HARD_BOUNCE:
+    if event.kind == EventKind.HARD_BOUNCE:
         count_hard_bounces(connection, [target.subscriber_id], config.delivery.bounce_limit)
-    elif event.kind == SOFT_BOUNCE:
+    elif event.kind == EventKind.SOFT_BOUNCE:
         _count_soft_bounce(connection, config, target.subscriber_id, now)
-    elif event.kind == COMPLAINT:
+    elif event.kind == EventKind.COMPLAINT:
         _complain(connection, target.subscriber_id, now)
-    elif event.kind == UNSUBSCRIBE and target.digest is not None:
+    elif event.kind == EventKind.UNSUBSCRIBE and target.digest is not None:
         _unsubscribe_from(connection, target.subscriber_id, target.digest, now)
     return Applied(APPLIED, event.kind, target.subscriber_id)
 
@@ -162,11 +156,13 @@ def _target(
             .join(editions, editions.c.id == deliveries.c.edition_id)
             .where(deliveries.c.id == claim.delivery_id)
         ).first()
-        if row is not None and (event.kind != UNSUBSCRIBE or claim.kind == UNSUBSCRIBE_TOKEN):
+        if row is not None and (
+            event.kind != EventKind.UNSUBSCRIBE or claim.kind == UNSUBSCRIBE_TOKEN
+        ):
             return _Target(int(row.subscriber_id), int(row.id), str(row.digest))
     elif event.token:
         log.warning("%s: token %r does not verify; ignored", event.kind, event.token)
-    if event.kind == UNSUBSCRIBE:
+    if event.kind == EventKind.UNSUBSCRIBE:
         return None
     quoted = _quoted_delivery(connection, config, event.original_id)
     if quoted is not None:
@@ -206,13 +202,13 @@ def _quoted_delivery(
 def _count_soft_bounce(
     connection: Connection, config: Config, subscriber_id: int, now: datetime
 ) -> None:
-    since = now - parse_duration(config.delivery.soft_bounce_window)
+    since = now - config.delivery.soft_bounce_window
     recent = connection.scalar(
         sa.select(sa.func.count())
         .select_from(events)
         .where(
             events.c.subscriber_id == subscriber_id,
-            events.c.kind == SOFT_BOUNCE,
+            events.c.kind == EventKind.SOFT_BOUNCE,
             events.c.occurred_at > since,
         )
     )
@@ -223,8 +219,10 @@ def _count_soft_bounce(
 def _complain(connection: Connection, subscriber_id: int, now: datetime) -> None:
     connection.execute(
         subscribers.update()
-        .where(subscribers.c.id == subscriber_id, subscribers.c.status != COMPLAINED)
-        .values(status=COMPLAINED, unsubscribed_at=now)
+        .where(
+            subscribers.c.id == subscriber_id, subscribers.c.status != SubscriberStatus.COMPLAINED
+        )
+        .values(status=SubscriberStatus.COMPLAINED, unsubscribed_at=now)
     )
     connection.execute(subscriptions.delete().where(subscriptions.c.subscriber_id == subscriber_id))
 
@@ -247,7 +245,7 @@ def _unsubscribe_from(
             subscribers.update()
             .where(
                 subscribers.c.id == subscriber_id,
-                subscribers.c.status.in_([CONFIRMED, PENDING]),
+                subscribers.c.status.in_([SubscriberStatus.CONFIRMED, SubscriberStatus.PENDING]),
             )
-            .values(status=UNSUBSCRIBED, unsubscribed_at=now)
+            .values(status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=now)
         )

@@ -34,16 +34,8 @@ from flufl.bounce import all_failures
 from publisher.inbound.events import InboundEvent
 from publisher.mail.transport.returnpath import BOUNCE, read_return_token, tokens_in
 from publisher.mail.transport.returnpath import UNSUBSCRIBE as UNSUBSCRIBE_TOKEN
-from publisher.store.events import (
-    AUTO_REPLY,
-    COMPLAINT,
-    HARD_BOUNCE,
-    SOFT_BOUNCE,
-    UNKNOWN,
-    UNSUBSCRIBE,
-    clean_diagnostic,
-    event_key,
-)
+from publisher.store.events import clean_diagnostic, event_key
+from publisher.store.statuses import EventKind
 
 # Headers an MTA or a mailbox writes the envelope recipient into, besides To.
 RECIPIENT_HEADERS = ("To", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "Cc")
@@ -82,8 +74,8 @@ def classify_message(raw: bytes) -> Classification:
         if found is not None:
             return _with_original_id(found, raw)
     if _is_auto_reply(message):
-        return Classification(AUTO_REPLY, (), report_id)
-    return Classification(UNKNOWN, (), report_id)
+        return Classification(EventKind.AUTO_REPLY, (), report_id)
+    return Classification(EventKind.UNKNOWN, (), report_id)
 
 
 def _with_original_id(found: Classification, raw: bytes) -> Classification:
@@ -141,7 +133,7 @@ def _abuse_report(message: Message, report_id: str) -> Classification | None:
         return None
     feedback_type = str(feedback.get("Feedback-Type", "")).strip().lower()
     if feedback_type not in COMPLAINT_TYPES:
-        return Classification(UNKNOWN, (), report_id)
+        return Classification(EventKind.UNKNOWN, (), report_id)
     original = _reported_message(message)
     recipient = _bare_address(str(feedback.get("Original-Rcpt-To", "")))
     tokens = _recipient_tokens(message, BOUNCE)
@@ -153,7 +145,7 @@ def _abuse_report(message: Message, report_id: str) -> Classification | None:
     # A return-path token and an unsubscribe token of one message name the same delivery.
     ranked = sorted(dict.fromkeys(tokens), key=lambda token: not token.startswith(BOUNCE))
     event = InboundEvent(
-        kind=COMPLAINT,
+        kind=EventKind.COMPLAINT,
         key=event_key("mail", report_id, recipient),
         recipient=recipient,
         token=ranked[0] if ranked else None,
@@ -162,7 +154,7 @@ def _abuse_report(message: Message, report_id: str) -> Classification | None:
             f"{feedback_type} report from {feedback.get('User-Agent', 'an unnamed agent')}"
         ),
     )
-    return Classification(COMPLAINT, (event,), report_id)
+    return Classification(EventKind.COMPLAINT, (event,), report_id)
 
 
 def _reported_message(message: Message) -> Message | None:
@@ -186,7 +178,7 @@ def _delivery_status(message: Message, report_id: str) -> Classification | None:
     failures = [block for block in blocks[1:] if _failed(block)]
     if not failures:
         # Success or relay notices: nothing happened to anyone.
-        return Classification(UNKNOWN, (), report_id) if blocks else None
+        return Classification(EventKind.UNKNOWN, (), report_id) if blocks else None
     token = _only(_recipient_tokens(message, BOUNCE)) if len(failures) == 1 else None
     events = []
     for block in failures:
@@ -199,7 +191,7 @@ def _delivery_status(message: Message, report_id: str) -> Classification | None:
         hard = code.startswith("5") and str(block.get("Action", "")).strip().lower() == "failed"
         events.append(
             InboundEvent(
-                kind=HARD_BOUNCE if hard else SOFT_BOUNCE,
+                kind=EventKind.HARD_BOUNCE if hard else EventKind.SOFT_BOUNCE,
                 key=event_key("mail", report_id, recipient or token),
                 recipient=recipient,
                 token=token,
@@ -207,7 +199,11 @@ def _delivery_status(message: Message, report_id: str) -> Classification | None:
                 diagnostic=clean_diagnostic(diagnostic),
             )
         )
-    kind = HARD_BOUNCE if any(e.kind == HARD_BOUNCE for e in events) else SOFT_BOUNCE
+    kind = (
+        EventKind.HARD_BOUNCE
+        if any(e.kind == EventKind.HARD_BOUNCE for e in events)
+        else EventKind.SOFT_BOUNCE
+    )
     return Classification(kind, tuple(events), report_id)
 
 
@@ -244,13 +240,13 @@ def _unsubscribe_request(message: Message, report_id: str) -> Classification | N
         return None
     sender = _bare_address(_header(message, "From"))
     event = InboundEvent(
-        kind=UNSUBSCRIBE,
+        kind=EventKind.UNSUBSCRIBE,
         key=event_key("mail", report_id, token),
         recipient=None,
         token=token,
         diagnostic=clean_diagnostic(f"unsubscribe by mail from {sender or 'an unnamed sender'}"),
     )
-    return Classification(UNSUBSCRIBE, (event,), report_id)
+    return Classification(EventKind.UNSUBSCRIBE, (event,), report_id)
 
 
 # 4. Bounces in an MTA's own format -------------------------------------------------------------
@@ -272,7 +268,7 @@ def _mta_bounce(message: Message, report_id: str) -> Classification | None:
         diagnostic = _diagnostic_near(text, recipient)
         events.append(
             InboundEvent(
-                kind=HARD_BOUNCE if hard else SOFT_BOUNCE,
+                kind=EventKind.HARD_BOUNCE if hard else EventKind.SOFT_BOUNCE,
                 key=event_key("mail", report_id, recipient or token),
                 recipient=recipient,
                 token=token,
@@ -280,7 +276,11 @@ def _mta_bounce(message: Message, report_id: str) -> Classification | None:
                 diagnostic=clean_diagnostic(diagnostic),
             )
         )
-    kind = HARD_BOUNCE if any(e.kind == HARD_BOUNCE for e in events) else SOFT_BOUNCE
+    kind = (
+        EventKind.HARD_BOUNCE
+        if any(e.kind == EventKind.HARD_BOUNCE for e in events)
+        else EventKind.SOFT_BOUNCE
+    )
     return Classification(kind, tuple(events), report_id)
 
 

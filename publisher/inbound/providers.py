@@ -33,7 +33,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from publisher.errors import PublisherError
 from publisher.inbound.events import InboundEvent
 from publisher.mail.transport.returnpath import tokens_in
-from publisher.store.events import COMPLAINT, HARD_BOUNCE, SOFT_BOUNCE, clean_diagnostic, event_key
+from publisher.store.events import clean_diagnostic, event_key
+from publisher.store.statuses import EventKind
 
 SNS_HOST = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
 SNS_NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
@@ -156,7 +157,7 @@ def ses_events(sns_message_id: str, text: str) -> list[InboundEvent]:
         recipients = _objects(bounce.get("bouncedRecipients"))
         return [
             InboundEvent(
-                kind=HARD_BOUNCE if hard else SOFT_BOUNCE,
+                kind=EventKind.HARD_BOUNCE if hard else EventKind.SOFT_BOUNCE,
                 key=event_key("ses", report, str(recipient.get("emailAddress", ""))),
                 recipient=_address(recipient.get("emailAddress")),
                 token=token if len(recipients) == 1 else None,
@@ -175,7 +176,7 @@ def ses_events(sns_message_id: str, text: str) -> list[InboundEvent]:
         feedback = str(complaint.get("complaintFeedbackType") or "abuse")
         return [
             InboundEvent(
-                kind=COMPLAINT,
+                kind=EventKind.COMPLAINT,
                 key=event_key("ses", report, str(recipient.get("emailAddress", ""))),
                 recipient=_address(recipient.get("emailAddress")),
                 token=token if len(recipients) == 1 else None,
@@ -217,11 +218,11 @@ def postmark_events(payload: object) -> list[InboundEvent]:
     record = _object(payload)
     record_type, bounce_type = record.get("RecordType"), str(record.get("Type", ""))
     if record_type == "SpamComplaint" or bounce_type == "SpamComplaint":
-        kind = COMPLAINT
+        kind = EventKind.COMPLAINT
     elif record_type == "Bounce" and bounce_type in POSTMARK_HARD:
-        kind = HARD_BOUNCE
+        kind = EventKind.HARD_BOUNCE
     elif record_type == "Bounce" and bounce_type in POSTMARK_SOFT:
-        kind = SOFT_BOUNCE
+        kind = EventKind.SOFT_BOUNCE
     else:
         return []
     email = _address(record.get("Email"))
@@ -265,10 +266,12 @@ def mailgun_events(payload: object) -> list[InboundEvent]:
     event, email = data.get("event"), _address(data.get("recipient"))
     report = str(data.get("id", ""))
     if event == "complained":
-        kind, code, diagnostic = COMPLAINT, "abuse", "complaint reported through Mailgun"
+        kind, code, diagnostic = EventKind.COMPLAINT, "abuse", "complaint reported through Mailgun"
     elif event == "failed":
         status = _object(data.get("delivery-status"))
-        kind = HARD_BOUNCE if data.get("severity") == "permanent" else SOFT_BOUNCE
+        kind = (
+            EventKind.HARD_BOUNCE if data.get("severity") == "permanent" else EventKind.SOFT_BOUNCE
+        )
         code = str(status.get("code") or "")
         diagnostic = str(status.get("description") or status.get("message") or data.get("reason"))
     else:
@@ -321,10 +324,10 @@ def sendgrid_events(payload: object) -> list[InboundEvent]:
     for item in _objects(payload):
         event, email = item.get("event"), _address(item.get("email"))
         if event == "bounce":
-            kind = SOFT_BOUNCE if item.get("type") == "blocked" else HARD_BOUNCE
+            kind = EventKind.SOFT_BOUNCE if item.get("type") == "blocked" else EventKind.HARD_BOUNCE
             code, diagnostic = str(item.get("status") or ""), str(item.get("reason") or "")
         elif event == "spamreport":
-            kind, code, diagnostic = COMPLAINT, "abuse", "spam report through SendGrid"
+            kind, code, diagnostic = EventKind.COMPLAINT, "abuse", "spam report through SendGrid"
         else:
             continue
         report = str(item.get("sg_event_id") or item.get("sg_message_id") or "")

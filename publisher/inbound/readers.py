@@ -23,20 +23,20 @@ from publisher.errors import PublisherError
 from publisher.inbound.apply import DUPLICATE, UNMATCHED, Applied, apply_event
 from publisher.inbound.classify import Classification, classify_message
 from publisher.store.database import Store
-from publisher.store.events import (
-    AUTO_REPLY,
-    COMPLAINT,
-    HARD_BOUNCE,
-    SOFT_BOUNCE,
-    UNKNOWN,
-    UNSUBSCRIBE,
-)
+from publisher.store.statuses import EventKind
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 PROCESSED, UNRECOGNIZED = "processed", "unrecognized"
-_SHOWN = (HARD_BOUNCE, SOFT_BOUNCE, COMPLAINT, UNSUBSCRIBE, AUTO_REPLY, UNKNOWN)
+_SHOWN = (
+    EventKind.HARD_BOUNCE,
+    EventKind.SOFT_BOUNCE,
+    EventKind.COMPLAINT,
+    EventKind.UNSUBSCRIBE,
+    EventKind.AUTO_REPLY,
+    EventKind.UNKNOWN,
+)
 
 
 @dataclass(slots=True)
@@ -89,7 +89,7 @@ class Inbound:
 
 def folder_for(classification: Classification) -> str:
     """The subfolder a read message is filed in."""
-    return UNRECOGNIZED if classification.kind == UNKNOWN else PROCESSED
+    return UNRECOGNIZED if classification.kind == EventKind.UNKNOWN else PROCESSED
 
 
 def inbound_maildir(config: Config) -> Path | None:
@@ -126,7 +126,7 @@ def read_one(inbound: Inbound, raw: bytes, report: InboundReport) -> Classificat
     if keep is not None:
         folder = _maildir_folder(keep, folder_for(classification))
         mailbox.Maildir(folder, create=False).add(raw)
-    elif classification.kind == UNKNOWN:
+    elif classification.kind == EventKind.UNKNOWN:
         log.warning(
             "message %s is unrecognized and not kept: set [inbound] maildir to keep such mail",
             classification.message_id,

@@ -31,11 +31,7 @@ from publisher.errors import ContentError, PublisherError, SourceError
 from publisher.site.profiles import check_profiles, gather_profiles
 from publisher.sources.poll import PollReport, poll_sources
 from publisher.store.articles import (
-    DRAFT,
-    PUBLIC,
     PUBLICATION_COUNTER,
-    SCHEDULED,
-    WITHDRAWN,
     StoredFile,
     article_values,
     assign_publication_sequence,
@@ -49,6 +45,7 @@ from publisher.store.articles import (
     withdrawn_article_id,
 )
 from publisher.store.database import Store, lock_counter, put_setting, setting
+from publisher.store.statuses import ArticleStatus
 from publisher.wording import count
 
 log = logging.getLogger(__name__)
@@ -257,7 +254,11 @@ class _GatherRun:
         present = {file.source for file in files}
         for row in live.values():
             if row.source not in present:
-                update_article(connection, row.id, {"status": WITHDRAWN, "withdrawn_at": self.now})
+                update_article(
+                    connection,
+                    row.id,
+                    {"status": ArticleStatus.WITHDRAWN, "withdrawn_at": self.now},
+                )
                 self.report.withdrawn += 1
             else:
                 self.claims.take_stored(row)
@@ -271,7 +272,7 @@ class _GatherRun:
         report = self.report
         if rerender or report.new or report.updated or report.withdrawn or report.published:
             put_related(connection, related_articles(related_candidates(connection)))
-        self.report.scheduled = count_articles(connection, SCHEDULED)
+        self.report.scheduled = count_articles(connection, ArticleStatus.SCHEDULED)
         put_setting(connection, _FINGERPRINT_SETTING, fingerprint)
         put_setting(connection, LAST_GATHER_SETTING, _gather_record(self.report, self.now))
 
@@ -321,7 +322,7 @@ class _GatherRun:
         else:
             insert_article(connection, values | {"guid": guid, "first_seen_at": self.now})
         self.report.new += 1
-        if values["status"] == PUBLIC:
+        if values["status"] == ArticleStatus.PUBLIC:
             self.report.published += 1
 
     def _update(
@@ -331,13 +332,13 @@ class _GatherRun:
         values |= {"status": status, "updated_at": article.updated or self.now}
         update_article(connection, row.id, values)
         self.report.updated += 1
-        if status == PUBLIC and row.status != PUBLIC:
+        if status == ArticleStatus.PUBLIC and row.status != ArticleStatus.PUBLIC:
             self.report.published += 1
 
     def _status(self, article: Article) -> str:
         if article.draft:
-            return DRAFT
-        return SCHEDULED if article.date > self.now else PUBLIC
+            return ArticleStatus.DRAFT
+        return ArticleStatus.SCHEDULED if article.date > self.now else ArticleStatus.PUBLIC
 
     def _fingerprint(self) -> str:
         site = self.site

@@ -23,6 +23,7 @@ from publisher.config import SOURCES_FILE, Config, SourceConfig
 from publisher.content.markup import plain_text
 from publisher.errors import ConfigError, PublisherError
 from publisher.files import write_atomically
+from publisher.urls import is_absolute_http_url
 
 NAME_LENGTH = 64
 
@@ -78,8 +79,7 @@ def parse_opml(data: bytes, origin: str) -> tuple[list[OpmlFeed], list[str]]:
         title = plain_text(outline.get("title") or outline.get("text") or "")
         if not url:
             continue
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if not is_absolute_http_url(url):
             errors.append(
                 f"{origin}:{outline.sourceline}: outline {title or url!r}: "
                 f"{url!r} is not an http(s) URL"

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from publisher.clock import Clock, system_clock
-from publisher.config import Config, SourceConfig, parse_duration
+from publisher.config import Config, SourceConfig
 from publisher.content.articles import Origin
 from publisher.content.markup import plain_text
 from publisher.errors import SourceError
@@ -41,14 +41,10 @@ from publisher.sources.parse import (
     newest_first,
     parse_feed,
 )
-from publisher.store.articles import (
-    PUBLIC,
-    article_values,
-    assign_publication_sequence,
-    update_article,
-)
+from publisher.store.articles import article_values, assign_publication_sequence, update_article
 from publisher.store.database import Store
 from publisher.store.schema import articles, source_items, sources
+from publisher.store.statuses import ArticleStatus
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +245,7 @@ def _states(connection: Connection, name: str | None = None) -> list[SourceState
 def _apply(
     store_: Store, config: Config, source: SourceConfig, result: FetchResult, now: datetime
 ) -> SourceOutcome:
-    every = parse_duration(source.every)
+    every = source.every
     parsed: ParsedFeed | None = None
     error = result.error
     if result.outcome == "fetched":
@@ -395,7 +391,7 @@ def _insert_items(
             article_values(article)
             | {
                 "guid": item_guid(config.site.url, origin.name, item.upstream_guid),
-                "status": PUBLIC,
+                "status": ArticleStatus.PUBLIC,
                 "updated_at": article.updated or article.date,
                 "first_seen_at": now,
                 "withdrawn_at": None,

@@ -22,10 +22,10 @@ from publisher.content.articles import (
 from publisher.content.related import RelatedCandidate
 from publisher.store.database import take_sequence_numbers
 from publisher.store.schema import articles
+from publisher.store.statuses import ArticleStatus
 
 # Articles ---------------------------------------------------------------------------------
 
-DRAFT, SCHEDULED, PUBLIC, WITHDRAWN = "draft", "scheduled", "public", "withdrawn"
 PUBLICATION_COUNTER = "publication"
 
 
@@ -59,7 +59,7 @@ def stored_files(connection: Connection, *, include_withdrawn: bool = False) -> 
     )
     query = query.where(articles.c.feed_source.is_(None))  # items of upstream feeds have none
     if not include_withdrawn:
-        query = query.where(articles.c.status != WITHDRAWN)
+        query = query.where(articles.c.status != ArticleStatus.WITHDRAWN)
     return [StoredFile(**row._mapping) for row in connection.execute(query)]
 
 
@@ -100,7 +100,7 @@ def withdrawn_article_id(connection: Connection, *, key: str | None, guid: str) 
     """A withdrawn row the same article can take back: same `id` key, else same GUID."""
     condition = articles.c.key == key if key else articles.c.guid == guid
     found = connection.scalar(
-        sa.select(articles.c.id).where(condition, articles.c.status == WITHDRAWN)
+        sa.select(articles.c.id).where(condition, articles.c.status == ArticleStatus.WITHDRAWN)
     )
     return None if found is None else int(found)
 
@@ -109,8 +109,8 @@ def publish_due_articles(connection: Connection, now: datetime) -> int:
     """Make scheduled articles whose time has come public; returns how many."""
     result = connection.execute(
         articles.update()
-        .where(articles.c.status == SCHEDULED, articles.c.published_at <= now)
-        .values(status=PUBLIC)
+        .where(articles.c.status == ArticleStatus.SCHEDULED, articles.c.published_at <= now)
+        .values(status=ArticleStatus.PUBLIC)
     )
     return result.rowcount
 
@@ -120,7 +120,7 @@ def assign_publication_sequence(connection: Connection, now: datetime) -> int:
     waiting = (
         connection.execute(
             sa.select(articles.c.id)
-            .where(articles.c.status == PUBLIC, articles.c.sequence.is_(None))
+            .where(articles.c.status == ArticleStatus.PUBLIC, articles.c.sequence.is_(None))
             .order_by(articles.c.published_at, articles.c.guid)
         )
         .scalars()
@@ -150,7 +150,7 @@ def public_articles(
     """Public articles, newest first (by date, then GUID so ties are stable), from `offset`."""
     query = (
         sa.select(articles)
-        .where(articles.c.status == PUBLIC)
+        .where(articles.c.status == ArticleStatus.PUBLIC)
         .order_by(articles.c.published_at.desc(), articles.c.guid)
         .limit(limit)
         .offset(offset or None)
@@ -162,7 +162,7 @@ def public_articles_since(connection: Connection, sequence: int) -> list[Publish
     """Public articles whose publication sequence is above `sequence`, in publication order."""
     query = (
         sa.select(articles)
-        .where(articles.c.status == PUBLIC, articles.c.sequence > sequence)
+        .where(articles.c.status == ArticleStatus.PUBLIC, articles.c.sequence > sequence)
         .order_by(articles.c.sequence)
     )
     return [_published(row._mapping) for row in connection.execute(query)]
@@ -203,7 +203,9 @@ def public_articles_with_guids(
     """The public articles among `guids`, by GUID."""
     if not guids:
         return {}
-    query = sa.select(articles).where(articles.c.status == PUBLIC, articles.c.guid.in_(guids))
+    query = sa.select(articles).where(
+        articles.c.status == ArticleStatus.PUBLIC, articles.c.guid.in_(guids)
+    )
     found = [_published(row._mapping) for row in connection.execute(query)]
     return {published.guid: published for published in found}
 
@@ -212,7 +214,11 @@ def public_article_at(connection: Connection, url: str) -> PublishedArticle | No
     """The public article whose permanent URL is `url`, or None; never an upstream item."""
     row = connection.execute(
         sa.select(articles)
-        .where(articles.c.status == PUBLIC, articles.c.url == url, articles.c.feed_source.is_(None))
+        .where(
+            articles.c.status == ArticleStatus.PUBLIC,
+            articles.c.url == url,
+            articles.c.feed_source.is_(None),
+        )
         .order_by(articles.c.published_at.desc(), articles.c.guid)
         .limit(1)
     ).first()
@@ -244,7 +250,7 @@ def related_candidates(connection: Connection) -> list[RelatedCandidate]:
         articles.c.tags,
         articles.c.categories,
         articles.c.related_slugs,
-    ).where(articles.c.status == PUBLIC, articles.c.feed_source.is_(None))
+    ).where(articles.c.status == ArticleStatus.PUBLIC, articles.c.feed_source.is_(None))
     return [
         RelatedCandidate(
             guid=row.guid,
@@ -278,7 +284,9 @@ def related_public_articles(connection: Connection, guid: str) -> list[Published
     if not chosen:
         return []
     rows = connection.execute(
-        sa.select(articles).where(articles.c.guid.in_(chosen), articles.c.status == PUBLIC)
+        sa.select(articles).where(
+            articles.c.guid.in_(chosen), articles.c.status == ArticleStatus.PUBLIC
+        )
     )
     found = {row.guid: _published(row._mapping) for row in rows}
     return [found[item] for item in chosen if item in found]

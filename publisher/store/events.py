@@ -7,12 +7,6 @@ from __future__ import annotations
 
 import hashlib
 
-HARD_BOUNCE = "hard_bounce"
-SOFT_BOUNCE = "soft_bounce"
-COMPLAINT = "complaint"
-UNSUBSCRIBE = "unsubscribe"
-AUTO_REPLY = "auto_reply"
-UNKNOWN = "unknown"
 MAX_DIAGNOSTIC = 500
 
 

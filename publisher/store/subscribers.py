@@ -7,14 +7,9 @@ from collections.abc import Sequence
 from sqlalchemy.engine import Connection
 
 from publisher.store.schema import subscribers
+from publisher.store.statuses import SubscriberStatus
 
 # Subscribers and deliveries ---------------------------------------------------------------
-
-PENDING, CONFIRMED, UNSUBSCRIBED, BOUNCED = "pending", "confirmed", "unsubscribed", "bounced"
-# Reported mail as spam: only a new double opt-in (a confirmed web sign-up) undoes it.
-COMPLAINED = "complained"
-FORGOTTEN = "forgotten"
-SUBSCRIBER_STATUSES = (PENDING, CONFIRMED, UNSUBSCRIBED, BOUNCED, COMPLAINED, FORGOTTEN)
 
 
 def count_hard_bounces(connection: Connection, subscriber_ids: Sequence[int], limit: int) -> None:
@@ -31,7 +26,7 @@ def count_hard_bounces(connection: Connection, subscriber_ids: Sequence[int], li
         .where(
             subscribers.c.id.in_(subscriber_ids),
             subscribers.c.hard_bounces >= limit,
-            subscribers.c.status == CONFIRMED,
+            subscribers.c.status == SubscriberStatus.CONFIRMED,
         )
-        .values(status=BOUNCED)
+        .values(status=SubscriberStatus.BOUNCED)
     )

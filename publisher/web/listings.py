@@ -19,7 +19,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from publisher.content.articles import Article, Category, category_slug
-from publisher.store.articles import PUBLIC, count_articles, public_articles
+from publisher.store.articles import count_articles, public_articles
+from publisher.store.statuses import ArticleStatus
 from publisher.web.conditional import answer_conditionally
 from publisher.web.navigation import PER_PAGE, SiteUrls, page_count, page_number, path_of
 from publisher.web.site import PageError, WebSite
@@ -58,7 +59,7 @@ def listing_page(
     connection: Connection, number: int, page_url: Callable[[int], str], per_page: int = PER_PAGE
 ) -> Listing | None:
     """Page `number` of all public articles (`page_url(n)` names page n), or None past the end."""
-    count = page_count(count_articles(connection, PUBLIC), per_page)
+    count = page_count(count_articles(connection, ArticleStatus.PUBLIC), per_page)
     if not 1 <= number <= count:
         return None
     found = public_articles(connection, per_page, (number - 1) * per_page)

@@ -16,7 +16,6 @@ from publisher.audience.preferences import (
     release_claim,
 )
 from publisher.audience.subscribers import Subscriber
-from publisher.config import parse_duration
 from publisher.errors import PublisherError
 from publisher.mail.transport.opening import open_transport
 from publisher.mail.welcome import render_welcome, welcome_digests, welcome_message
@@ -54,7 +53,7 @@ def mail_preferences_link(site: WebSite, subscriber: Subscriber) -> None:
 
     At most once per `[web] confirm_resend`, so the form cannot be used to flood an inbox.
     """
-    interval = parse_duration(site.config.web.confirm_resend)
+    interval = site.config.web.confirm_resend
     if not claim_at_most_every(site.store, subscriber.id, PREFERENCES_SENT, site.now(), interval):
         return
     url = preferences_url(

@@ -52,9 +52,9 @@ from publisher.audience.subscribers import (
     unsubscribe_subscriber,
 )
 from publisher.audience.tokens import read_token
-from publisher.config import DigestConfig, parse_duration
+from publisher.config import DigestConfig
 from publisher.errors import PublisherError
-from publisher.store.subscribers import CONFIRMED, FORGOTTEN, UNSUBSCRIBED
+from publisher.store.statuses import SubscriberStatus
 from publisher.web.mailings import send_plain_mail
 from publisher.web.ratelimit import StoredRateLimit
 from publisher.web.security import CLOCK_SKEW_SECONDS, CSRF_FIELD
@@ -88,9 +88,9 @@ class PreferencePages:
 
     def __init__(self, site: WebSite) -> None:
         self.site = site
-        self.confirm_expiry = parse_duration(site.config.web.confirm_expiry)
+        self.confirm_expiry = site.config.web.confirm_expiry
         # Each change of address mails someone: as many per subscriber as sign-ups per client.
-        window = parse_duration(site.config.web.subscribe_window)
+        window = site.config.web.subscribe_window
         self.address_limit = StoredRateLimit(
             site.store, "address-change", site.config.web.subscribe_limit, window, site.now
         )
@@ -143,7 +143,7 @@ class PreferencePages:
         context = {
             **self._context(request, done),
             "digest": self._digest(digest),
-            "everything": done.status == UNSUBSCRIBED,
+            "everything": done.status == SubscriberStatus.UNSUBSCRIBED,
         }
         return self.site.render(
             request, "left-digest", context, headers={"cache-control": "no-store"}
@@ -212,7 +212,7 @@ class PreferencePages:
         )
         if saved is None:
             raise PageError(400, "bad_link")
-        notice = "unsubscribed" if saved.status == UNSUBSCRIBED else "saved"
+        notice = "unsubscribed" if saved.status == SubscriberStatus.UNSUBSCRIBED else "saved"
         return await self._preferences(request, saved, {}, notice)
 
     async def _request_address(
@@ -351,7 +351,7 @@ class PreferencePages:
         subscriber = await run_in_threadpool(subscriber_by_id, self.site.store, claim.subscriber_id)
         if (
             subscriber is None
-            or subscriber.status == FORGOTTEN
+            or subscriber.status == SubscriberStatus.FORGOTTEN
             or not link_is_valid(self.site.secret, purpose, token, subscriber.token_nonce)
         ):
             raise PageError(404)
@@ -361,7 +361,7 @@ class PreferencePages:
         return {
             "subscriber": subscriber,
             "subscribed_to": self._digests(subscriber),
-            "confirmed": subscriber.status == CONFIRMED,
+            "confirmed": subscriber.status == SubscriberStatus.CONFIRMED,
             "action": request.url.path,
             "preferences_url": preferences_url(
                 self.site.config.web_base_url,

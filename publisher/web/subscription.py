@@ -38,11 +38,11 @@ from publisher.audience.subscribers import (
     unsubscribe_subscriber,
 )
 from publisher.audience.tokens import make_token, read_token, token_is_valid
-from publisher.config import DigestConfig, parse_duration
+from publisher.config import DigestConfig
 from publisher.errors import PublisherError
 from publisher.mail.transport.opening import open_transport
 from publisher.store.editions import edition_summaries
-from publisher.store.subscribers import CONFIRMED, PENDING, UNSUBSCRIBED
+from publisher.store.statuses import SubscriberStatus
 from publisher.urls import archive_url
 from publisher.web.conditional import answer_conditionally, bytes_etag
 from publisher.web.confirmation import confirmation_message, render_confirmation
@@ -164,9 +164,9 @@ class Subscriptions:
         self.site = site
         config = site.config
         self.open = bool(config.digests) and config.mail is not None
-        self.confirm_expiry = parse_duration(config.web.confirm_expiry)
-        self.confirm_resend = parse_duration(config.web.confirm_resend)
-        window = parse_duration(config.web.subscribe_window)
+        self.confirm_expiry = config.web.confirm_expiry
+        self.confirm_resend = config.web.confirm_resend
+        window = config.web.subscribe_window
         self.limit = StoredRateLimit(
             site.store, SUBSCRIBE_FORM, config.web.subscribe_limit, window, site.now
         )
@@ -267,7 +267,7 @@ class Subscriptions:
         background = None
         if outcome.send_confirmation:
             background = BackgroundTask(self.send_confirmation, outcome.subscriber)
-        elif outcome.subscriber.status == CONFIRMED:
+        elif outcome.subscriber.status == SubscriberStatus.CONFIRMED:
             background = BackgroundTask(mail_preferences_link, self.site, outcome.subscriber)
         return self._check_inbox(request, sign_up.email, background)
 
@@ -320,7 +320,7 @@ class Subscriptions:
 
     async def confirm_page(self, request: Request) -> Response:
         subscriber = await self._subscriber_for(request, "confirm")
-        if subscriber.status not in (PENDING, CONFIRMED):
+        if subscriber.status not in (SubscriberStatus.PENDING, SubscriberStatus.CONFIRMED):
             raise PageError(400, "bad_link")
         context = self._token_page_context(request, subscriber)
         return self.site.render_form(request, "confirm", CONFIRM_FORM, context)
@@ -330,12 +330,12 @@ class Subscriptions:
         subscriber = await self._subscriber_for(request, "confirm")
         if not self.site.form_is_genuine(request, CONFIRM_FORM, first(fields, CSRF_FIELD)):
             raise PageError(403, "form_expired")
-        if subscriber.status not in (PENDING, CONFIRMED):
+        if subscriber.status not in (SubscriberStatus.PENDING, SubscriberStatus.CONFIRMED):
             raise PageError(400, "bad_link")
         confirmed = await run_in_threadpool(
             confirm_subscriber, self.site.store, subscriber.id, self.site.now()
         )
-        if confirmed is None or confirmed.status != CONFIRMED:
+        if confirmed is None or confirmed.status != SubscriberStatus.CONFIRMED:
             raise PageError(400, "bad_link")
         # The person confirmed from their own inbox: a request to be forgotten is withdrawn.
         await run_in_threadpool(drop_forgotten, self.site.store, self.site.secret, confirmed.email)
@@ -364,7 +364,7 @@ class Subscriptions:
         done = await run_in_threadpool(
             unsubscribe_subscriber, self.site.store, subscriber.id, self.site.now()
         )
-        if done is None or done.status != UNSUBSCRIBED:
+        if done is None or done.status != SubscriberStatus.UNSUBSCRIBED:
             raise PageError(400, "bad_link")
         context = self._token_page_context(request, done)
         return self.site.render(

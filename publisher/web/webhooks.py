@@ -23,7 +23,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from publisher.config import parse_duration
 from publisher.errors import StoreError
 from publisher.inbound.apply import APPLIED, DUPLICATE, apply_event
 from publisher.inbound.events import InboundEvent
@@ -131,7 +130,7 @@ class Webhooks:
         self.site = site
         self.settings = site.config.webhooks
         self.certificates = certificates or SnsCertificates()
-        self.max_age = parse_duration(self.settings.max_age)
+        self.max_age = self.settings.max_age
         self.mailgun_tokens = _SeenTokens(self.max_age.total_seconds())
         self.handlers: dict[str, Handler] = {}
         environ = site.environ

@@ -19,16 +19,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from publisher.store.database import Store
-from publisher.store.events import HARD_BOUNCE, clean_diagnostic, event_key
+from publisher.store.events import clean_diagnostic, event_key
 from publisher.store.schema import deliveries, editions, events, subscribers
+from publisher.store.statuses import DeliveryStatus, EventKind
 from publisher.store.subscribers import count_hard_bounces
 
 log = logging.getLogger(__name__)
 
-PENDING, SENT, FAILED, UNCERTAIN, SKIPPED = "pending", "sent", "failed", "uncertain", "skipped"
-# A row whose attempts ran out on temporary failures: `send --retry-failed` sends it again.
-RETRYABLE = "retryable"
-DELIVERY_STATUSES = (PENDING, SENT, FAILED, RETRYABLE, UNCERTAIN, SKIPPED)
 MAX_ERROR_LENGTH = 500
 
 
@@ -68,7 +65,7 @@ class Outcome:
             "key": event_key("smtp", f"delivery {claimed.id}", claimed.email),
             "subscriber_id": claimed.subscriber_id,
             "delivery_id": claimed.id,
-            "kind": HARD_BOUNCE,
+            "kind": EventKind.HARD_BOUNCE,
             "code": "" if self.code is None else str(self.code),
             "diagnostic": clean_diagnostic(self.error or ""),
             "source": "smtp",
@@ -80,14 +77,16 @@ class Outcome:
         """The row's new column values, keyed for the writer's grouped UPDATE."""
         attempts = self.attempts
         if attempts is None:
-            attempts = self.claimed.attempts + (self.status not in (SKIPPED, PENDING))
+            attempts = self.claimed.attempts + (
+                self.status not in (DeliveryStatus.SKIPPED, DeliveryStatus.PENDING)
+            )
         return {
             "row_id": self.claimed.id,
             "new_status": self.status,
             "new_attempts": attempts,
             "new_error": self.error[:MAX_ERROR_LENGTH] if self.error else None,
             "new_next_attempt_at": self.next_attempt_at,
-            "new_sent_at": self.at if self.status == SENT else None,
+            "new_sent_at": self.at if self.status == DeliveryStatus.SENT else None,
         }
 
 
@@ -140,10 +139,10 @@ def remaining_rows(store: Store, edition_id: int) -> RemainingRows:
         )
         counts = {status: int(count) for status, count in rows}
     return RemainingRows(
-        pending=counts.get(PENDING, 0),
-        uncertain=counts.get(UNCERTAIN, 0),
-        retryable=counts.get(RETRYABLE, 0),
-        failed=counts.get(FAILED, 0),
+        pending=counts.get(DeliveryStatus.PENDING, 0),
+        uncertain=counts.get(DeliveryStatus.UNCERTAIN, 0),
+        retryable=counts.get(DeliveryStatus.RETRYABLE, 0),
+        failed=counts.get(DeliveryStatus.FAILED, 0),
     )
 
 
@@ -163,12 +162,12 @@ def reopen_rows(store: Store, edition_id: int, status: str) -> int:
     """Put an edition's rows in `status` back in the queue, with fresh attempts for retryable
     ones; the edition is not delivered any more. Returns how many were reopened."""
     values: dict[str, Any] = {
-        "status": PENDING,
+        "status": DeliveryStatus.PENDING,
         "next_attempt_at": None,
         "lease_owner": None,
         "lease_until": None,
     }
-    if status == RETRYABLE:
+    if status == DeliveryStatus.RETRYABLE:
         values["attempts"] = 0
     with store.transaction() as connection:
         reopened = connection.execute(
@@ -201,7 +200,7 @@ def claim_rows(
             .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
             .where(
                 deliveries.c.edition_id == edition_id,
-                deliveries.c.status == PENDING,
+                deliveries.c.status == DeliveryStatus.PENDING,
                 sa.or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now),
                 sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
             )
@@ -226,12 +225,12 @@ def messages_started_since(store: Store, since: datetime, now: datetime) -> int:
         sent = connection.scalar(
             sa.select(sa.func.count())
             .select_from(deliveries)
-            .where(deliveries.c.status == SENT, deliveries.c.sent_at >= since)
+            .where(deliveries.c.status == DeliveryStatus.SENT, deliveries.c.sent_at >= since)
         )
         leased = connection.scalar(
             sa.select(sa.func.count())
             .select_from(deliveries)
-            .where(deliveries.c.status == PENDING, deliveries.c.lease_until > now)
+            .where(deliveries.c.status == DeliveryStatus.PENDING, deliveries.c.lease_until > now)
         )
     return int(sent or 0) + int(leased or 0)
 
@@ -242,7 +241,7 @@ def seconds_until_next_retry(store: Store, edition_id: int, now: datetime) -> fl
         earliest: datetime | None = connection.scalar(
             sa.select(sa.func.min(deliveries.c.next_attempt_at)).where(
                 deliveries.c.edition_id == edition_id,
-                deliveries.c.status == PENDING,
+                deliveries.c.status == DeliveryStatus.PENDING,
                 deliveries.c.lease_owner.is_(None),
                 deliveries.c.next_attempt_at > now,
             )
@@ -259,7 +258,7 @@ def release_dead_leases(store: Store, edition_id: int, host: str) -> None:
             sa.select(deliveries.c.lease_owner)
             .where(
                 deliveries.c.edition_id == edition_id,
-                deliveries.c.status == PENDING,
+                deliveries.c.status == DeliveryStatus.PENDING,
                 deliveries.c.lease_owner.is_not(None),
             )
             .distinct()

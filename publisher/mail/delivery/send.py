@@ -35,17 +35,10 @@ from publisher.audience.links import digest_unsubscribe_url, preferences_url
 from publisher.audience.preferences import skip_paused_recipients
 from publisher.audience.tokens import load_secret
 from publisher.clock import Clock, system_clock
-from publisher.config import Config, parse_duration
+from publisher.config import Config, duration_text
 from publisher.errors import PublisherError
 from publisher.mail.delivery.ledger import (
-    DELIVERY_STATUSES,
-    FAILED,
     MAX_ERROR_LENGTH,
-    PENDING,
-    RETRYABLE,
-    SENT,
-    SKIPPED,
-    UNCERTAIN,
     Claimed,
     LedgerWriter,
     Outcome,
@@ -75,19 +68,12 @@ from publisher.mail.transport.ratelimit import RateLimiter
 from publisher.mail.transport.returnpath import envelope_sender, mailto_token
 from publisher.store.database import Store
 from publisher.store.schema import deliveries, editions, subscribers, subscriptions
-from publisher.store.subscribers import CONFIRMED
+from publisher.store.statuses import DeliveryStatus, SubscriberStatus
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "DELIVERY_STATUSES",
-    "FAILED",
     "MAX_ERROR_LENGTH",
-    "PENDING",
-    "RETRYABLE",
-    "SENT",
-    "SKIPPED",
-    "UNCERTAIN",
     "Claimed",
     "RemainingRows",
     "SendOptions",
@@ -129,7 +115,7 @@ class SendReport:
         that remains with the command that sends it."""
         if self.stale:
             return f"edition {self.edition_id}: too old to send (use --force to send anyway)"
-        ledger = ", ".join(f"{self.counts.get(s, 0)} {s}" for s in DELIVERY_STATUSES)
+        ledger = ", ".join(f"{self.counts.get(s, 0)} {s}" for s in tuple(DeliveryStatus))
         line = (
             f"edition {self.edition_id}: {self.sent} sent, {self.failed} failed, "
             f"{self.retryable} failed temporarily, {self.uncertain} uncertain, "
@@ -168,9 +154,9 @@ def editions_for_send(store: Store, options: SendOptions = SendOptions()) -> lis
     retry option, every edition holding uncertain or retryable rows, oldest first."""
     chosen = set(editions_to_send(store))
     if options.retry_uncertain:
-        chosen.update(editions_with_rows(store, UNCERTAIN))
+        chosen.update(editions_with_rows(store, DeliveryStatus.UNCERTAIN))
     if options.retry_failed:
-        chosen.update(editions_with_rows(store, RETRYABLE))
+        chosen.update(editions_with_rows(store, DeliveryStatus.RETRYABLE))
     return sorted(chosen)
 
 
@@ -218,11 +204,14 @@ def start_delivery(store: Store, edition_id: int, now: datetime) -> int:
                     subscribers.c.id,
                     subscribers.c.email,
                     subscribers.c.name,
-                    sa.literal(PENDING),
+                    sa.literal(DeliveryStatus.PENDING),
                     sa.literal(0),
                 )
                 .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
-                .where(subscribers.c.status == CONFIRMED, subscriptions.c.digest == row.digest)
+                .where(
+                    subscribers.c.status == SubscriberStatus.CONFIRMED,
+                    subscriptions.c.digest == row.digest,
+                )
             )
             connection.execute(
                 deliveries.insert().from_select(
@@ -269,14 +258,14 @@ def send_edition(
     """Deliver one edition to every recipient still pending; safe to run again or in parallel."""
     edition = edition_by_id(store, edition_id)
     report = SendReport(edition_id)
-    if not options.force and clock() - edition.created_at > parse_duration(config.delivery.max_age):
+    if not options.force and clock() - edition.created_at > config.delivery.max_age:
         report.stale = True
         return report
     start_delivery(store, edition_id, clock())
     if options.retry_uncertain:
-        reopen_rows(store, edition_id, UNCERTAIN)
+        reopen_rows(store, edition_id, DeliveryStatus.UNCERTAIN)
     if options.retry_failed:
-        reopen_rows(store, edition_id, RETRYABLE)
+        reopen_rows(store, edition_id, DeliveryStatus.RETRYABLE)
     worker = _Worker(store, config, edition, environ, clock, sleep, report, progress, stop)
     worker.run()
     report.remaining = remaining_rows(store, edition_id)
@@ -333,7 +322,7 @@ class _Pauses:
         self.clock, self.sleep, self.stop = clock, sleep, stop
         smtp = config.mail.smtp if config.mail and config.mail.transport == "smtp" else None
         self.daily_limit = smtp.daily_limit if smtp else 0
-        self.outage = OutageBackoff(parse_duration(config.delivery.outage_patience))
+        self.outage = OutageBackoff(config.delivery.outage_patience)
 
     def wait(self, seconds: float) -> None:
         """Sleep, or wait on the stop event when the sleep is the real one (the daemon)."""
@@ -373,8 +362,9 @@ class _Pauses:
             raise ServerOutage(
                 f"edition {self.edition_id}: the mail server has been unavailable for "
                 f"{self.outage.waited_for(now)} (delivery.outage_patience is "
-                f"{self.config.delivery.outage_patience}): {error}; every unsent row is still "
-                f"pending: run `publisher send {self.edition_id}` once the server is back"
+                f"{duration_text(self.config.delivery.outage_patience)}): {error}; "
+                "every unsent row is still pending: "
+                f"run `publisher send {self.edition_id}` once the server is back"
             )
         if wait:
             log.warning("mail server unavailable (%s); trying again in %.0fs", error, wait)
@@ -401,7 +391,7 @@ class _Worker:
         self.report, self.progress = report, progress
         self.stop = stop or threading.Event()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
-        self.lease = parse_duration(config.delivery.lease)
+        self.lease = config.delivery.lease
         self.secret = load_secret(config.web.secret_env, config.path.resolve().parent, environ)
         digest = config.digest(edition.digest)
         self.prepared = PreparedEdition(
@@ -485,9 +475,9 @@ class _Worker:
             raise errors[0]
 
     def _deliver(self, claimed: Claimed, connection: _Connection, writer: LedgerWriter) -> None:
-        if claimed.subscriber_status != CONFIRMED:
+        if claimed.subscriber_status != SubscriberStatus.CONFIRMED:
             reason = f"subscriber is {claimed.subscriber_status}"
-            writer.record(self._outcome(claimed, SKIPPED, reason))
+            writer.record(self._outcome(claimed, DeliveryStatus.SKIPPED, reason))
             return
         try:
             recipient = recipient_for(
@@ -503,7 +493,7 @@ class _Worker:
                 claimed.subscriber_id, recipient, mailto_token(self.config, self.secret, claimed.id)
             )
         except PublisherError as error:
-            writer.record(self._outcome(claimed, FAILED, str(error)))
+            writer.record(self._outcome(claimed, DeliveryStatus.FAILED, str(error)))
             return
         self.limiter.wait()
         try:
@@ -516,46 +506,49 @@ class _Worker:
         except TemporaryFailure as error:
             outcome = self._retry_later(claimed, error)
         except PermanentFailure as error:
-            outcome = self._outcome(claimed, FAILED, str(error), bounce=True, code=error.code)
+            outcome = self._outcome(
+                claimed, DeliveryStatus.FAILED, str(error), bounce=True, code=error.code
+            )
         except UncertainDelivery as error:
-            outcome = self._outcome(claimed, UNCERTAIN, str(error))
+            outcome = self._outcome(claimed, DeliveryStatus.UNCERTAIN, str(error))
         except BaseException:
             self._release(claimed, writer)
             raise
         else:
-            outcome = self._outcome(claimed, SENT, None)
+            outcome = self._outcome(claimed, DeliveryStatus.SENT, None)
         self.pauses.outage.server_answered()
         connection.recorded(writer.record(outcome), writer)
 
     def _outcome(
         self,
         claimed: Claimed,
-        status: str,
+        status: DeliveryStatus,
         error: str | None,
         *,
         bounce: bool = False,
         code: int | None = None,
     ) -> Outcome:
-        counter = {SENT: "sent", FAILED: "failed", UNCERTAIN: "uncertain", SKIPPED: "skipped"}
-        counter[RETRYABLE] = "retryable"
         with self.lock:
-            name = counter[status]
+            # The report counts each final status in the field of its name.
+            name = status.value
             setattr(self.report, name, getattr(self.report, name) + 1)
-        if error and status != SKIPPED:
+        if error and status != DeliveryStatus.SKIPPED:
             log.warning("edition %s to %s: %s: %s", self.edition.id, claimed.email, status, error)
         return Outcome(claimed, status, self.clock(), error, bounce=bounce, code=code)
 
     def _retry_later(self, claimed: Claimed, error: TemporaryFailure) -> Outcome:
         attempts = claimed.attempts + 1
         if attempts >= self.config.delivery.max_attempts:
-            return self._outcome(claimed, RETRYABLE, f"gave up after {attempts} attempts: {error}")
+            return self._outcome(
+                claimed, DeliveryStatus.RETRYABLE, f"gave up after {attempts} attempts: {error}"
+            )
         delay = self.config.delivery.retry_backoff * 2 ** (attempts - 1)
         with self.lock:
             self.report.retried += 1
         now = self.clock()
         return Outcome(
             claimed,
-            PENDING,
+            DeliveryStatus.PENDING,
             now,
             str(error),
             attempts=attempts,
@@ -563,4 +556,4 @@ class _Worker:
         )
 
     def _release(self, claimed: Claimed, writer: LedgerWriter) -> None:
-        writer.record(Outcome(claimed, PENDING, self.clock()))
+        writer.record(Outcome(claimed, DeliveryStatus.PENDING, self.clock()))
