@@ -14,13 +14,14 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from slugify import slugify
 
 from publisher.content.articles import Author, MediaLookup, PublishedArticle, SiteSettings, content_file, read_front_matter
 from publisher.content.markup import content_path, plain_text, render_markdown, url_resolver
+from publisher.urls import author_page_url
 
 AUTHORS_FOLDER = "authors"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -130,11 +131,6 @@ def is_profile_source(source: str) -> bool:
 def author_slug(name: str) -> str:
     """The slug of an author's name: ASCII lowercase and hyphens, safe as a folder name."""
     return str(slugify(name))
-
-
-def author_page_url(site_url: str, slug: str) -> str:
-    """The URL of an author's page on this site."""
-    return urljoin(site_url, f"{AUTHORS_FOLDER}/{slug}/")
 
 
 def parse_profile(source: str, raw: bytes, site: SiteSettings, media: MediaLookup) -> AuthorProfile:

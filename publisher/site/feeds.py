@@ -29,6 +29,7 @@ from publisher.content.articles import (
 )
 from publisher.content.authors import AuthorDirectory
 from publisher.content.markup import strip_forbidden_characters as clean
+from publisher.urls import author_folder, category_folder, category_url, folder_url
 
 FILE_NAMES: dict[FeedFormat, str] = {"rss": "rss.xml", "atom": "atom.xml", "json": "feed.json"}
 MEDIA_TYPES: dict[FeedFormat, str] = {
@@ -70,9 +71,9 @@ class PodcastChannel:
 
 @dataclass(frozen=True, slots=True)
 class FeedSpec:
-    """One feed (site-wide or a category's) in every format."""
+    """One feed (the site's, a category's, an author's, the podcast, an archive page)."""
 
-    folder: str  # relative to the feeds folder: "" or "categories/<slug>"
+    folder: str  # relative to the feeds folder: "", "categories/<slug>", "authors/<slug>"...
     title: str
     home_url: str
     feed_url: str  # the folder's URL; file names are appended
@@ -204,12 +205,13 @@ def category_specs(config: Config, newest_first: Sequence[PublishedArticle]) -> 
     specs = []
     for slug in sorted(names):
         members = [a for a in newest_first if slug in {c.slug for c in a.article.categories}]
+        folder = category_folder(slug)
         specs.append(
             FeedSpec(
-                folder=f"categories/{slug}",
+                folder=folder,
                 title=f"{site.title}: {names[slug]}",
-                home_url=urljoin(site.url, f"categories/{slug}/"),
-                feed_url=urljoin(config.feeds_url, f"categories/{slug}/"),
+                home_url=category_url(site.url, slug),
+                feed_url=folder_url(config.feeds_url, folder),
                 description=f"{names[slug]} from {site.title}",
                 language=site.language,
                 author=site_author(config),
@@ -227,13 +229,13 @@ def author_specs(
     site, limit = config.site, config.feeds.max_items
     specs = []
     for group in authors.groups(newest_first):
-        byline = group.byline
+        byline, folder = group.byline, author_folder(group.byline.slug)
         specs.append(
             FeedSpec(
-                folder=f"authors/{byline.slug}",
+                folder=folder,
                 title=f"{site.title}: {byline.name}",
                 home_url=byline.page_url,
-                feed_url=urljoin(config.feeds_url, f"authors/{byline.slug}/"),
+                feed_url=folder_url(config.feeds_url, folder),
                 description=f"Articles by {byline.name} from {site.title}",
                 language=site.language,
                 author=Author(byline.name, None, byline.page_url),
@@ -278,7 +280,7 @@ def podcast_spec(config: Config, newest_first: Sequence[PublishedArticle]) -> Fe
         folder=PODCAST_FOLDER,
         title=podcast.title or site.title,
         home_url=site.url,
-        feed_url=urljoin(config.feeds_url, f"{PODCAST_FOLDER}/"),
+        feed_url=folder_url(config.feeds_url, PODCAST_FOLDER),
         description=site.description or site.title,
         language=site.language,
         author=site_author(config),
@@ -311,7 +313,7 @@ def archive_pages(
     full = last_sequence // size
     if full == 0:
         return site, []
-    archive_url = urljoin(config.feeds_url, f"{ARCHIVE_FOLDER}/")
+    archive_url = folder_url(config.feeds_url, ARCHIVE_FOLDER)
     unarchived = [a for a in newest_first if a.sequence is None or a.sequence > full * size]
     shown = {a.guid for a in site.entries} | {a.guid for a in unarchived}
     current = replace(

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path, PurePosixPath
-from urllib.parse import urljoin
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -37,6 +36,7 @@ from publisher.site.feeds import (
     is_current_feed,
     websub_link_header,
 )
+from publisher.urls import feed_file_url
 from publisher.web.security import ARCHIVE_POLICY, MEDIA_POLICY
 from publisher.web.site import WebSite
 
@@ -251,7 +251,7 @@ class FileRoutes:
             raise HTTPException(404)
         extra = {}
         if config.feeds.websub_hub and is_current_feed(found):
-            self_url = urljoin(config.feeds_url, found)
+            self_url = feed_file_url(config, found)
             extra["link"] = websub_link_header(config.feeds.websub_hub, self_url)
         return text_file_response(request, path, f"{media_type}; charset=utf-8", None, extra)
 
