@@ -416,11 +416,12 @@ def feed_item(published: PublishedArticle, spec: FeedSpec) -> FeedItem:
 
 def _audio_enclosure(audio: Audio) -> Enclosure:
     media_type = audio.media_type or UNKNOWN_MEDIA_TYPE
-    return Enclosure(audio.url, media_type, audio.length, audio.duration)
+    return Enclosure(audio.url, media_type, audio.length, duration=audio.duration)
 
 
 def _image_enclosure(image: Image) -> Enclosure:
-    return Enclosure(image.url, image.media_type or UNKNOWN_MEDIA_TYPE, image.length)
+    media_type = image.media_type or UNKNOWN_MEDIA_TYPE
+    return Enclosure(image.url, media_type, image.length)
 
 
 def render_rss(spec: FeedSpec) -> bytes:
