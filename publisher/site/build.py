@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urljoin
 
 from publisher.config import Config
 from publisher.content.authors import AuthorDirectory
@@ -25,6 +24,7 @@ from publisher.sources.poll import fetch_settings
 from publisher.store.articles import PUBLICATION_COUNTER, public_articles
 from publisher.store.database import Store, counter_value
 from publisher.store.profiles import profiles
+from publisher.urls import feed_file_url
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _ping_hub(store: Store, config: Config, written: list[str], now: datetime) -
     try:
         with store.transaction() as connection:
             if hub is not None:
-                topics = [urljoin(config.feeds_url, p) for p in written if is_current_feed(p)]
+                topics = [feed_file_url(config, p) for p in written if is_current_feed(p)]
                 queue_pings(connection, hub, topics, now)
         report = send_due_pings(store, hub, fetch_settings(config), now)
         return report if hub is not None else None

@@ -25,7 +25,8 @@ from publisher.content.imagesize import pixel_size
 from publisher.mail.render import template_environment
 from publisher.site.feeds import FILE_NAMES, MEDIA_TYPES
 from publisher.store.database import Store
-from publisher.web.navigation import path_of, site_urls
+from publisher.urls import category_url, folder_url
+from publisher.web.navigation import SLUG, path_of, site_urls
 from publisher.web.security import (
     CLOCK_SKEW_SECONDS,
     CSRF_COOKIE,
@@ -93,7 +94,7 @@ def route_paths(config: Config) -> RoutePaths:
         archive=_path(config.archive_url),
         media=_path(config.media_url),
         article=_path(article_pattern),
-        category=_path(urljoin(config.site.url, "categories/")) + "{slug}/",
+        category=_path(category_url(config.site.url, SLUG)),
     )
 
 
@@ -112,8 +113,8 @@ class FeedLink:
 
 
 def feed_links(config: Config, folder: str = "") -> list[FeedLink]:
-    """The feeds of the site (or of one category's `folder`), in the configured formats."""
-    base = urljoin(config.feeds_url, folder)
+    """The site's feeds, or those of the category or author in `folder`, in the formats set."""
+    base = folder_url(config.feeds_url, folder)
     return [
         FeedLink(kind, MEDIA_TYPES[kind], urljoin(base, FILE_NAMES[kind]))
         for kind in config.feeds.formats
