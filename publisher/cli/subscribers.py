@@ -71,7 +71,11 @@ def subscribers_remove(context: click.Context, email: str) -> None:
 
 
 @subscribers_group.command(name="list")
-@click.option("--status", type=click.Choice(tuple(SubscriberStatus)), help="Only this status.")
+@click.option(
+    "--status",
+    type=click.Choice([status.value for status in SubscriberStatus]),
+    help="Only this status.",
+)
 @click.option("--digest", "digest_name", help="Only this digest's subscribers.")
 @click.pass_context
 @reports_errors
