@@ -1,14 +1,16 @@
-"""The docs stay true: the README's promises, and its command reference, which is the CLI's own
-help."""
+"""The docs stay true: the README's promises and command reference, and the commands the docs
+show."""
 
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
 
 import click
+import pytest
 
 from publisher.cli import main
 from tests.conftest import REPO
@@ -17,6 +19,7 @@ from tests.conftest import REPO
 HELP_WIDTH = 78
 REGENERATE = "python -m cogapp -r README.md"
 COG_BLOCK = re.compile(r"\[\[\[cog\n.*?\n\]\]\] -->\n(.*?)<!-- \[\[\[end\]\]\] -->", re.DOTALL)
+DOCS = ("README.md",)
 
 
 def doc(name: str) -> str:
@@ -98,3 +101,78 @@ def test_cog_finds_the_readme_block_up_to_date() -> None:
         timeout=120,
     )
     assert checked.returncode == 0, f"{checked.stdout}{checked.stderr}\nregenerate: {REGENERATE}"
+
+
+# Every command and option the docs show exists --------------------------------------------------
+
+
+def shown_commands(text: str) -> Iterator[str]:
+    """Every `publisher ...` command line in `text`: inline code, and lines of shell blocks."""
+    for span in re.findall(r"`(publisher\s[^`]+)`", text):
+        yield " ".join(span.split())
+    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL):
+        for line in block.replace("\\\n", " ").splitlines():
+            for command in line.split("&&"):
+                if command.strip().startswith("publisher "):
+                    yield command.strip()
+
+
+def option_arity(command: click.Command, context: click.Context) -> dict[str, int]:
+    """Each option name of `command` (`--help` included) and how many values follow it."""
+    arity: dict[str, int] = {}
+    for parameter in command.get_params(context):
+        if isinstance(parameter, click.Option):
+            takes = 0 if parameter.is_flag or parameter.count else parameter.nargs
+            for name in [*parameter.opts, *parameter.secondary_opts]:
+                arity[name] = takes
+    return arity
+
+
+def command_problems(line: str) -> list[str]:
+    """What in `line` (`publisher WORDS...`) names no command or option the CLI has."""
+    command: click.Command = main
+    context = click.Context(main, info_name="publisher")
+    words = [word.strip("[]") for word in shlex.split(line)[1:]]
+    problems: list[str] = []
+    skip = 0
+    in_arguments = False
+    for word in words:
+        if skip:
+            skip -= 1
+        elif word.startswith("-") and word != "-":
+            options = option_arity(command, context)
+            name = word.split("=", 1)[0]
+            if name not in options:
+                problems.append(f"{line}: {context.command_path} has no option {name}")
+            skip = 0 if "=" in word else options.get(name, 0)
+        elif isinstance(command, click.Group) and not in_arguments:
+            sub_command = command.get_command(context, word)
+            if sub_command is None:
+                in_arguments = word.isupper() or word == "..."
+                if not in_arguments:
+                    problems.append(f"{line}: {context.command_path} has no command {word}")
+                continue
+            command, context = (
+                sub_command,
+                click.Context(sub_command, parent=context, info_name=word),
+            )
+        else:
+            in_arguments = True
+    return problems
+
+
+@pytest.mark.parametrize("name", DOCS)
+def test_every_command_the_docs_show_exists(name: str) -> None:
+    lines = list(shown_commands(doc(name)))
+    assert [problem for line in lines for problem in command_problems(line)] == []
+
+
+def test_the_command_check_finds_a_wrong_command_or_option() -> None:
+    assert command_problems("publisher digest create --slot KEY NAME") == []
+    assert command_problems("publisher [--config FILE] [--log-level LEVEL] COMMAND") == []
+    assert command_problems("publisher digest make") == [
+        "publisher digest make: publisher digest has no command make"
+    ]
+    assert command_problems("publisher send --retry") == [
+        "publisher send --retry: publisher send has no option --retry"
+    ]
