@@ -1,5 +1,5 @@
-"""The docs stay true: the README's promises and command reference, and the commands the docs
-show."""
+"""The docs stay true: the README's promises and command reference, the architecture's map, and
+the commands the docs show."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ import pytest
 
 from publisher.cli import main
 from tests.conftest import REPO
+from tests.layers import LAYERS, PURE_CORE, layer_of
 
 # What `publisher ... --help` prints in any terminal of 80 columns or more (click's width).
 HELP_WIDTH = 78
 REGENERATE = "python -m cogapp -r README.md"
 COG_BLOCK = re.compile(r"\[\[\[cog\n.*?\n\]\]\] -->\n(.*?)<!-- \[\[\[end\]\]\] -->", re.DOTALL)
-DOCS = ("README.md",)
+DOCS = ("README.md", "ARCHITECTURE.md")
 
 
 def doc(name: str) -> str:
@@ -176,3 +177,50 @@ def test_the_command_check_finds_a_wrong_command_or_option() -> None:
     assert command_problems("publisher send --retry") == [
         "publisher send --retry: publisher send has no option --retry"
     ]
+
+
+# ARCHITECTURE.md: its map of packages is the layers tests/layers.py enforces ---------------------
+
+
+def architecture_rows() -> dict[int, tuple[list[str], list[str]]]:
+    """Layer rank -> (the modules and packages in its row, the main modules it names)."""
+    rows: dict[int, tuple[list[str], list[str]]] = {}
+    for rank, members, _, modules in re.findall(
+        r"^\| (\d+) \|([^|]*)\|([^|]*)\|([^|]*)\|$", doc("ARCHITECTURE.md"), flags=re.MULTILINE
+    ):
+        rows[int(rank)] = (re.findall(r"`([^`]+)`", members), re.findall(r"`([^`]+)`", modules))
+    return rows
+
+
+def dotted(path: str) -> str:
+    return "publisher." + path.strip("/").replace("/", ".")
+
+
+def exists_in_package(path: str) -> bool:
+    target = REPO / "publisher" / path.strip("/")
+    return target.is_dir() or target.with_suffix(".py").is_file()
+
+
+def test_architecture_lists_the_layers_as_the_layer_test_enforces_them() -> None:
+    rows = architecture_rows()
+    assert sorted(rows) == list(range(len(LAYERS)))
+    for rank, members in enumerate(LAYERS):
+        named = {dotted(path) for path in rows[rank][0]}
+        assert named == set(members) - {"publisher"}, f"layer {rank}"
+
+
+def test_every_module_architecture_names_exists_in_its_layer() -> None:
+    for rank, (members, modules) in architecture_rows().items():
+        for member in members:
+            assert exists_in_package(member), member
+            assert layer_of(dotted(member)) == rank, member
+        for module in modules:
+            homes = [member for member in members if member.endswith("/")]
+            assert any(exists_in_package(home + module) for home in homes), module
+
+
+def test_architecture_names_the_pure_core_as_the_layer_test_does() -> None:
+    (rule,) = re.findall(
+        r"^- \*\*Pure core\*\*.*?:(.*?)\n(?:- |\n)", doc("ARCHITECTURE.md"), re.M | re.S
+    )
+    assert {dotted(path) for path in re.findall(r"`([^`]+)`", rule)} == set(PURE_CORE)
