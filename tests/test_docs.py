@@ -1,5 +1,5 @@
 """The docs stay true: the README's promises and command reference, the architecture's map, and
-the commands the docs show."""
+the commands and paths the docs name."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.layers import LAYERS, PURE_CORE, layer_of
 HELP_WIDTH = 78
 REGENERATE = "python -m cogapp -r README.md"
 COG_BLOCK = re.compile(r"\[\[\[cog\n.*?\n\]\]\] -->\n(.*?)<!-- \[\[\[end\]\]\] -->", re.DOTALL)
-DOCS = ("README.md", "ARCHITECTURE.md")
+DOCS = ("README.md", "CONTRIBUTING.md", "ARCHITECTURE.md")
 
 
 def doc(name: str) -> str:
@@ -177,6 +177,12 @@ def test_the_command_check_finds_a_wrong_command_or_option() -> None:
     assert command_problems("publisher send --retry") == [
         "publisher send --retry: publisher send has no option --retry"
     ]
+
+
+def test_every_path_contributing_names_exists() -> None:
+    paths = re.findall(r"`([\w.*-]+/[\w./*-]*)`", doc("CONTRIBUTING.md"))
+    assert len(paths) > 5
+    assert [path for path in paths if not list(REPO.glob(path.rstrip("/")))] == []
 
 
 # ARCHITECTURE.md: its map of packages is the layers tests/layers.py enforces ---------------------
