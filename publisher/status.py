@@ -104,7 +104,7 @@ def site_status(
 
     `show_path` writes the config file's and a SQLite store's paths as the user would type them.
     """
-    with store_.transaction() as connection:
+    with store_.read() as connection:
         articles = {kind: count_articles(connection, kind) for kind in ArticleStatus}
         digests = tuple(
             DigestStatus(

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -104,6 +105,96 @@ def start_publisher(site: Site, *args: str, **extra_environment: str) -> subproc
     )
 
 
+def copy_sample(root: Path) -> Site:
+    """The bundled sample site (its content and config) copied into the new folder `root`."""
+    root.mkdir(parents=True)
+    shutil.copytree(REPO / "content", root / "content")
+    shutil.copy(REPO / "config.toml", root / "config.toml")
+    return Site(root=root, config_path=root / "config.toml")
+
+
+def _file_states(site: Site) -> list[tuple[str, int, int]]:
+    """The config's bytes, and each content file's size and time (copies keep the time)."""
+    states = [
+        (str(path.relative_to(site.root)), path.stat().st_size, path.stat().st_mtime_ns)
+        for path in sorted(site.content.rglob("*"))
+        if path.is_file()
+    ]
+    return [("config.toml", hash(site.config_path.read_bytes()), 0), *states]
+
+
+class PublishedSample:
+    """The sample site published once per test process (gathered, built, one daily edition),
+    copied into each test's site instead of publishing it again: the same bytes, the same
+    store, in a fraction of the time."""
+
+    # What publishing the sample writes beside its content, all copied.
+    OUTPUTS = ("publisher.db", "feeds", "archive")
+
+    def __init__(self) -> None:
+        self.folder: tempfile.TemporaryDirectory[str] | None = None
+        self.site: Site | None = None
+
+    def matches(self, site: Site, now: datetime) -> bool:
+        """Whether `site` is the untouched sample at the sample's time, as a copy would be."""
+        return now == SAMPLE_NOW and _file_states(site) == _file_states(self._published())
+
+    def copy_into(self, site: Site) -> None:
+        source = self._published().root
+        for name in self.OUTPUTS:
+            if (source / name).is_dir():
+                shutil.copytree(source / name, site.root / name)
+            else:
+                shutil.copy2(source / name, site.root / name)
+
+    def _published(self) -> Site:
+        if self.site is None:
+            from publisher.mail.editions import create_edition
+            from publisher.site.build import build
+            from publisher.site.gather import gather
+
+            self.folder = tempfile.TemporaryDirectory(prefix="published-sample-")
+            site = copy_sample(Path(self.folder.name) / "site")
+            config = site.config()
+            with open_store(config.store_url) as store:
+                gather(store, config, MovableClock())
+                build(store, config)
+                create_edition(store, config, "daily", MovableClock())
+            self.site = site
+        return self.site
+
+
+PUBLISHED_SAMPLE = PublishedSample()
+
+
+# Whole files whose tests start real processes (the CLI, a daemon, a server) or whole tools.
+SLOW_FILES = frozenset(
+    {
+        "test_cli.py",
+        "test_first_hour.py",
+        "test_inbound_daemon.py",
+        "test_quality.py",
+        "test_scheduler.py",
+        "test_web_serve.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test for the fast subset: browser, package, postgres and slow ones."""
+    for item in items:
+        name = item.path.name
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if name.endswith("_browser.py") or "browser" in fixtures:
+            item.add_marker(pytest.mark.browser)
+        if name == "test_package.py":
+            item.add_marker(pytest.mark.package)
+        if name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
+        if "postgres_url" in fixtures or "[postgresql" in item.nodeid:
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture
 def clock() -> MovableClock:
     return MovableClock()
@@ -111,11 +202,7 @@ def clock() -> MovableClock:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Site:
-    root = tmp_path / "site"
-    root.mkdir()
-    shutil.copytree(REPO / "content", root / "content")
-    shutil.copy(REPO / "config.toml", root / "config.toml")
-    return Site(root=root, config_path=root / "config.toml")
+    return copy_sample(tmp_path / "site")
 
 
 def postgres_admin_url() -> str | None:

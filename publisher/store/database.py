@@ -32,6 +32,7 @@ _REVISION = re.compile(r"^(down_revision|revision) = (?:\"(\w+)\"|None)$", re.MU
 _VERSION_TABLE = sa.table("alembic_version", sa.column("version_num", sa.String))
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+_READ_ONLY = "publisher_read_only"  # an execution option: this transaction only reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,23 @@ class Store:
                 yield connection
         except sa.exc.IntegrityError:
             raise
+        except sa.exc.DBAPIError as error:
+            raise store_failure(self.engine, error) from None
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """One read-only transaction: it never waits for a writer, nor makes one wait.
+
+        On SQLite a plain BEGIN, which in WAL mode reads the last committed state while a
+        writer holds its lock; on PostgreSQL a READ ONLY transaction, so a write in it fails.
+        """
+        try:
+            with self.engine.connect() as connection:
+                connection.execution_options(**{_READ_ONLY: True})
+                with connection.begin():
+                    if connection.dialect.name == "postgresql":
+                        connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+                    yield connection
         except sa.exc.DBAPIError as error:
             raise store_failure(self.engine, error) from None
 
@@ -116,7 +134,10 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None
 
 
 def _begin_immediate(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A writer takes the write lock at once, so writers queue instead of failing midway; a
+    # reader (Store.read) begins deferred and never takes it.
+    reading = connection.get_execution_options().get(_READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
 def _alembic_config(connection: Connection | None = None) -> AlembicConfig:

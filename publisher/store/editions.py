@@ -65,7 +65,7 @@ def ledger_counts(connection: Connection, edition_id: int) -> dict[str, int]:
 
 def delivery_counts(store: Store) -> dict[int, dict[str, int]]:
     """Every edition's ledger counts by status (editions with no ledger yet are absent)."""
-    with store.transaction() as connection:
+    with store.read() as connection:
         rows = connection.execute(
             sa.select(deliveries.c.edition_id, deliveries.c.status, sa.func.count()).group_by(
                 deliveries.c.edition_id, deliveries.c.status
