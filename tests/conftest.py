@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import shutil
@@ -11,7 +12,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+import traceback
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -79,9 +82,55 @@ def publisher_environment(**extra: str) -> dict[str, str]:
 
 
 def run_publisher(
+    folder: Path, *args: str, stdin: bytes = b"", **extra_environment: str
+) -> subprocess.CompletedProcess[str]:
+    """`publisher ARGS` in `folder`, run to its end in this process, its output captured.
+
+    The command runs as a user's would (its own environment and folder, a fresh logging set-up,
+    a traceback written to stderr as Python would), without the cost of a new interpreter:
+    a real process is for what only a process shows (signals, kill -9, `python -m`).
+    """
+    from click.testing import CliRunner
+
+    from publisher.cli import main
+
+    with _as_a_fresh_process(folder, publisher_environment(**extra_environment)):
+        result = CliRunner().invoke(main, list(args), input=stdin, catch_exceptions=True)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(
+        ["publisher", *args], result.exit_code, result.stdout, stderr
+    )
+
+
+@contextmanager
+def _as_a_fresh_process(folder: Path, environment: dict[str, str]) -> Iterator[None]:
+    """Run in `folder` with exactly `environment`, and with logging as a new process has it."""
+    saved_folder, saved_environment = Path.cwd(), dict(os.environ)
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    quiet = ("alembic", "apscheduler.executors", "apscheduler.scheduler")
+    saved_levels = {name: logging.getLogger(name).level for name in quiet}
+    os.chdir(folder)
+    os.environ.clear()
+    os.environ.update(environment)
+    root.handlers = []  # so the command's logging.basicConfig writes to its own stderr
+    try:
+        yield
+    finally:
+        os.chdir(saved_folder)
+        os.environ.clear()
+        os.environ.update(saved_environment)
+        root.handlers, root.level = saved_handlers, saved_level
+        for name, level in saved_levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def run_publisher_process(
     folder: Path, *args: str, **extra_environment: str
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m publisher ARGS` in `folder`, run to its end, its output captured as text."""
+    """`python -m publisher ARGS` in `folder` as a real process, its output captured as text."""
     return subprocess.run(
         [sys.executable, "-m", "publisher", *args],
         cwd=folder,
