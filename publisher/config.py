@@ -26,10 +26,10 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from publisher import SOURCES_FILE
 from publisher.errors import ConfigError
 from publisher.urls import is_absolute_http_url
 
-DEFAULT_CONFIG_FILE = "config.toml"
 STORE_URL_VARIABLE = "PUBLISHER_STORE_URL"
 FeedFormat = Literal["rss", "atom", "json"]
 
@@ -450,7 +450,6 @@ class TemplatesConfig(_Section):
 
 
 FeedUrl = Annotated[str, AfterValidator(_check_absolute_url)]
-SOURCES_FILE = "sources.toml"
 
 
 class SourceConfig(_Section):

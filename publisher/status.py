@@ -18,12 +18,12 @@ from sqlalchemy.engine import Connection
 
 from publisher.config import Config
 from publisher.mail.delivery.ledger import RemainingRows
-from publisher.mail.delivery.send import ledger_counts
-from publisher.site.gather import last_gather
-from publisher.site.websub import pending_ping_count
 from publisher.store.articles import count_articles
 from publisher.store.database import Store
+from publisher.store.editions import ledger_counts
+from publisher.store.gathers import last_gather
 from publisher.store.locks import daemon_is_active, daemon_is_waiting
+from publisher.store.pings import pending_ping_count
 from publisher.store.schema import editions, scheduler_jobs, subscribers, subscriptions
 from publisher.store.statuses import ArticleStatus, DeliveryStatus, SubscriberStatus
 from publisher.wording import count
@@ -104,7 +104,7 @@ def site_status(
 
     `show_path` writes the config file's and a SQLite store's paths as the user would type them.
     """
-    with store_.transaction() as connection:
+    with store_.read() as connection:
         articles = {kind: count_articles(connection, kind) for kind in ArticleStatus}
         digests = tuple(
             DigestStatus(

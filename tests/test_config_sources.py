@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher.config import SOURCES_FILE, load_config
+from publisher import SOURCES_FILE
+from publisher.config import load_config
 from publisher.errors import ConfigError
 from tests.test_config import SITE, config_error, load_text, write_config
 

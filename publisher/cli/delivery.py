@@ -6,16 +6,17 @@ import logging
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from publisher.cli.app import main
 from publisher.cli.common import reports_errors, site_config
-from publisher.config import Config
-from publisher.mail.delivery.send import SendOptions, SendReport, editions_for_send, send_edition
-from publisher.store.database import Store, open_store
+
+if TYPE_CHECKING:
+    from publisher.config import Config
+    from publisher.mail.delivery.send import SendOptions, SendReport
+    from publisher.store.database import Store
 
 
 @main.command()
@@ -44,6 +45,9 @@ def send(
 
     Without EDITION_ID, --retry-uncertain and --retry-failed look in every edition.
     """
+    from publisher.mail.delivery.send import SendOptions, editions_for_send
+    from publisher.store.database import open_store
+
     config = site_config(context)
     options = SendOptions(force=force, retry_uncertain=retry_uncertain, retry_failed=retry_failed)
     with open_store(config.store_url) as store:
@@ -63,6 +67,11 @@ def send(
 def _send_with_progress(
     store: Store, config: Config, edition_id: int, options: SendOptions
 ) -> SendReport:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from publisher.mail.delivery.send import send_edition
+
     if not sys.stderr.isatty():
         return send_edition(store, config, edition_id, os.environ, options, progress=_log_batch)
     columns = (

@@ -4,32 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from publisher.audience.forgetting import (
-    forget_address,
-    forgotten_hashes,
-    import_suppression,
-    refuse_forgotten,
-)
-from publisher.audience.subscribers import (
-    add_subscriber,
-    check_digests,
-    export_csv,
-    import_csv,
-    list_subscribers,
-    remove_subscriber,
-)
-from publisher.audience.tokens import load_secret
 from publisher.cli.app import main
 from publisher.cli.common import Failed, reports_errors, shown_path, site_config
 from publisher.clock import system_clock
-from publisher.config import Config
-from publisher.store.database import open_store
 from publisher.store.statuses import SubscriberStatus
+
+if TYPE_CHECKING:
+    from publisher.config import Config
 
 
 @main.group(name="subscribers")
@@ -49,6 +34,10 @@ def subscribers_add(
     context: click.Context, email: str, name: str, digests: tuple[str, ...]
 ) -> None:
     """Add EMAIL as a confirmed subscriber (the operator vouches for it)."""
+    from publisher.audience.forgetting import refuse_forgotten
+    from publisher.audience.subscribers import add_subscriber, check_digests
+    from publisher.store.database import open_store
+
     config = site_config(context)
     chosen = check_digests(digests, [d.name for d in config.digests])
     with open_store(config.store_url) as store:
@@ -64,6 +53,9 @@ def subscribers_add(
 @reports_errors
 def subscribers_remove(context: click.Context, email: str) -> None:
     """Unsubscribe EMAIL: it is never mailed again unless it subscribes again."""
+    from publisher.audience.subscribers import remove_subscriber
+    from publisher.store.database import open_store
+
     config = site_config(context)
     with open_store(config.store_url) as store:
         subscriber = remove_subscriber(store, email, system_clock())
@@ -81,6 +73,12 @@ def subscribers_remove(context: click.Context, email: str) -> None:
 @reports_errors
 def subscribers_list(context: click.Context, status: str | None, digest_name: str | None) -> None:
     """Show subscribers: email, name, status, digests."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from publisher.audience.subscribers import list_subscribers
+    from publisher.store.database import open_store
+
     config = site_config(context)
     if digest_name:
         config.digest(digest_name)
@@ -100,6 +98,10 @@ def subscribers_list(context: click.Context, status: str | None, digest_name: st
 @reports_errors
 def subscribers_import(context: click.Context, csv_file: Path) -> None:
     """Import CSV_FILE (header: email,name,digests); bad rows are reported, the rest imported."""
+    from publisher.audience.forgetting import import_suppression
+    from publisher.audience.subscribers import import_csv
+    from publisher.store.database import open_store
+
     config = site_config(context)
     try:
         text = csv_file.read_text(encoding="utf-8-sig")
@@ -123,6 +125,10 @@ def subscribers_import(context: click.Context, csv_file: Path) -> None:
 @reports_errors
 def subscribers_export(context: click.Context) -> None:
     """Write every subscriber as CSV to standard output."""
+    from publisher.audience.forgetting import forgotten_hashes
+    from publisher.audience.subscribers import export_csv, list_subscribers
+    from publisher.store.database import open_store
+
     config = site_config(context)
     with open_store(config.store_url) as store:
         for line in export_csv(list_subscribers(store), forgotten_hashes(store)):
@@ -135,6 +141,9 @@ def subscribers_export(context: click.Context) -> None:
 @reports_errors
 def subscribers_forget(context: click.Context, email: str) -> None:
     """Erase EMAIL's personal data on request, keeping a keyed hash so it is never re-added."""
+    from publisher.audience.forgetting import forget_address
+    from publisher.store.database import open_store
+
     config = site_config(context)
     with open_store(config.store_url) as store:
         found = forget_address(store, _secret(config), email, system_clock())
@@ -145,6 +154,8 @@ def subscribers_forget(context: click.Context, email: str) -> None:
 
 
 def _secret(config: Config) -> bytes:
+    from publisher.audience.tokens import load_secret
+
     return load_secret(config.web.secret_env, config.path.resolve().parent, os.environ)
 
 
@@ -154,8 +165,12 @@ def _secret(config: Config) -> bytes:
 @reports_errors
 def subscribers_show(context: click.Context, email: str) -> None:
     """Show EMAIL's status, digests and every bounce, complaint and unsubscribe event."""
+    from rich.console import Console
+    from rich.table import Table
+
     from publisher.audience.subscribers import find_subscriber
     from publisher.inbound.apply import subscriber_events
+    from publisher.store.database import open_store
 
     config = site_config(context)
     with open_store(config.store_url) as store:

@@ -45,6 +45,7 @@ from publisher.store.articles import (
     withdrawn_article_id,
 )
 from publisher.store.database import Store, lock_counter, put_setting, setting
+from publisher.store.gathers import record_gather
 from publisher.store.statuses import ArticleStatus
 from publisher.wording import count
 
@@ -164,39 +165,6 @@ def gather(store_: Store, config: Config, clock: Clock = system_clock) -> Gather
     return run.report
 
 
-# What the last gather leaves for `publisher status` -----------------------------------------
-
-LAST_GATHER_SETTING = "last_gather"
-MAX_RECORDED_ERRORS = 20
-
-
-@dataclass(frozen=True, slots=True)
-class GatherRecord:
-    """When the last gather ran, how many articles it could not publish, and the first ones."""
-
-    at: datetime
-    error_count: int
-    errors: tuple[ContentError, ...]
-
-
-def _gather_record(report: GatherReport, now: datetime) -> str:
-    errors = [[e.path, e.line, e.message] for e in report.errors[:MAX_RECORDED_ERRORS]]
-    return json.dumps({"at": now.isoformat(), "error_count": len(report.errors), "errors": errors})
-
-
-def last_gather(connection: Connection) -> GatherRecord | None:
-    """The last gather's record, or None if no gather has run since stores kept one."""
-    value = setting(connection, LAST_GATHER_SETTING)
-    if value is None:
-        return None
-    record = json.loads(value)
-    return GatherRecord(
-        at=datetime.fromisoformat(record["at"]),
-        error_count=int(record["error_count"]),
-        errors=tuple(ContentError(path, line, message) for path, line, message in record["errors"]),
-    )
-
-
 class _Claims:
     """Slugs and ids already taken by live articles, to refuse duplicates."""
 
@@ -274,7 +242,7 @@ class _GatherRun:
             put_related(connection, related_articles(related_candidates(connection)))
         self.report.scheduled = count_articles(connection, ArticleStatus.SCHEDULED)
         put_setting(connection, _FINGERPRINT_SETTING, fingerprint)
-        put_setting(connection, LAST_GATHER_SETTING, _gather_record(self.report, self.now))
+        record_gather(connection, self.report.errors, self.now)
 
     def _gather_file(
         self, connection: Connection, file: SourceFile, row: StoredFile | None, rerender: bool

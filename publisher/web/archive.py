@@ -187,12 +187,12 @@ class ArchivePages:
         return dressed_edition(html, head, banner)
 
     def _archives(self) -> list[DigestArchive]:
-        with self.site.store.transaction() as connection:
+        with self.site.store.read() as connection:
             summaries = edition_summaries(connection)
         return digest_archives(self.site.config, summaries)
 
     def _edition(self, digest: str, number: int) -> tuple[EditionSummary | None, str]:
-        with self.site.store.transaction() as connection:
+        with self.site.store.read() as connection:
             summary = edition_summary(connection, digest, number)
             guids = summary.article_guids if summary else ()
             found = public_articles_with_guids(connection, guids)

@@ -72,9 +72,9 @@ class ArticlePages:
         return answer_conditionally(request, self.site.render(request, "category", context))
 
     def _article_at(self, url: str) -> PublishedArticle | None:
-        with self.site.store.transaction() as connection:
+        with self.site.store.read() as connection:
             return public_article_at(connection, url)
 
     def _in_category(self, slug: str) -> list[PublishedArticle]:
-        with self.site.store.transaction() as connection:
+        with self.site.store.read() as connection:
             return public_articles_in_category(connection, slug, CATEGORY_ARTICLES)

@@ -48,7 +48,7 @@ class AuthorPages:
         return self.site.render(request, "author", context, headers={"cache-control": PAGE_CACHING})
 
     def _group(self, slug: str) -> AuthorGroup | None:
-        with self.site.store.transaction() as connection:
+        with self.site.store.read() as connection:
             directory = AuthorDirectory(profiles(connection), self.site.config.site.url)
             articles = public_articles(connection)
         return directory.group(slug, articles)
@@ -56,7 +56,7 @@ class AuthorPages:
 
 def article_context(site: WebSite, published: PublishedArticle) -> dict[str, Any]:
     """What the article page shows beyond the article: bylines, related articles, JSON-LD."""
-    with site.store.transaction() as connection:
+    with site.store.read() as connection:
         directory = AuthorDirectory(profiles(connection), site.config.site.url)
         related = related_public_articles(connection, published.guid)
     bylines = directory.bylines(published.article.authors)

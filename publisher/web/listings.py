@@ -187,12 +187,12 @@ class ListingPages:
         return number
 
     def _page(self, number: int, page_url: Callable[[int], str]) -> Listing:
-        with self.site.store.transaction() as connection:
+        with self.site.store.read() as connection:
             listing = listing_page(connection, number, page_url)
         if listing is None:
             raise PageError(404)
         return listing
 
     def _all_articles(self) -> list[Article]:
-        with self.site.store.transaction() as connection:
+        with self.site.store.read() as connection:
             return [published.article for published in public_articles(connection)]

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from publisher.audience.links import digest_unsubscribe_url, preferences_url
 from publisher.audience.preferences import skip_paused_recipients
@@ -67,6 +66,7 @@ from publisher.mail.transport.protocol import (
 from publisher.mail.transport.ratelimit import RateLimiter
 from publisher.mail.transport.returnpath import envelope_sender, mailto_token
 from publisher.store.database import Store
+from publisher.store.editions import ledger_counts
 from publisher.store.schema import deliveries, editions, subscribers, subscriptions
 from publisher.store.statuses import DeliveryStatus, SubscriberStatus
 
@@ -80,11 +80,9 @@ __all__ = [
     "SendReport",
     "ServerOutage",
     "StaleEditionError",
-    "delivery_counts",
     "editions_for_send",
     "editions_to_send",
     "editions_with_rows",
-    "ledger_counts",
     "remaining_rows",
     "send_edition",
     "start_delivery",
@@ -158,30 +156,6 @@ def editions_for_send(store: Store, options: SendOptions = SendOptions()) -> lis
     if options.retry_failed:
         chosen.update(editions_with_rows(store, DeliveryStatus.RETRYABLE))
     return sorted(chosen)
-
-
-def ledger_counts(connection: Connection, edition_id: int) -> dict[str, int]:
-    """How many of an edition's deliveries are in each status."""
-    rows = connection.execute(
-        sa.select(deliveries.c.status, sa.func.count())
-        .where(deliveries.c.edition_id == edition_id)
-        .group_by(deliveries.c.status)
-    )
-    return {status: int(count) for status, count in rows}
-
-
-def delivery_counts(store: Store) -> dict[int, dict[str, int]]:
-    """Every edition's ledger counts by status (editions with no ledger yet are absent)."""
-    with store.transaction() as connection:
-        rows = connection.execute(
-            sa.select(deliveries.c.edition_id, deliveries.c.status, sa.func.count()).group_by(
-                deliveries.c.edition_id, deliveries.c.status
-            )
-        )
-        counts: dict[int, dict[str, int]] = {}
-        for edition_id, status, count in rows:
-            counts.setdefault(int(edition_id), {})[status] = int(count)
-        return counts
 
 
 def start_delivery(store: Store, edition_id: int, now: datetime) -> int:
