@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     ("publisher.content",),
     ("publisher.store",),
+    ("publisher.operators",),  # admin accounts, sessions, API tokens
     ("publisher.sources",),
     ("publisher.site",),
     ("publisher.audience",),

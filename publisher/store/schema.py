@@ -286,3 +286,40 @@ websub_pings = sa.Table(
     sa.Column("next_attempt_at", UtcDateTime, nullable=False),
     sa.Column("last_error", sa.Text, nullable=True),
 )
+
+
+# Operators: admin users, their sessions and API tokens; made by migration 0013 -------------
+
+admin_users = sa.Table(
+    "admin_users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.Text, nullable=False),  # argon2id, in its own PHC string
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_login_at", UtcDateTime, nullable=True),
+)
+
+# A session is kept by the SHA-256 of its id: the store never holds a cookie that works.
+admin_sessions = sa.Table(
+    "admin_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("admin_users.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False, index=True),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("scope", sa.String(8), nullable=False),  # "read" or "write"
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_used_at", UtcDateTime, nullable=True),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+)

@@ -23,6 +23,7 @@ from publisher.clock import Clock, system_clock
 from publisher.config import Config
 from publisher.errors import PublisherError
 from publisher.store.database import open_store
+from publisher.web.admin.pages import AdminPages
 from publisher.web.archive import ArchivePages
 from publisher.web.articles import ArticlePages
 from publisher.web.authors import AuthorPages
@@ -63,6 +64,8 @@ def create_app(
     site = WebSite(config, store, secret, clock, environ)
     webhooks = Webhooks(site, sns_certificates)
     routes = [
+        # The dashboard first: no page of the site can take a path under /admin/.
+        *AdminPages(site).routes(),
         # The site's own pages first: no article URL pattern can take their paths.
         *ArchivePages(site).routes(),
         *ListingPages(site).routes(),
