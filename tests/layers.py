@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("publisher.audience",),
     ("publisher.mail",),
     ("publisher.inbound",),
-    ("publisher.status",),
+    ("publisher.status", "publisher.reports"),
     ("publisher.web",),
     ("publisher.daemon",),
     ("publisher.cli", "publisher.__main__"),

@@ -323,3 +323,22 @@ api_tokens = sa.Table(
     sa.Column("last_used_at", UtcDateTime, nullable=True),
     sa.Column("revoked_at", UtcDateTime, nullable=True),
 )
+
+# Sends asked for through the dashboard or the API, carried out by the daemon or the next
+# `publisher send` (the web process never sends an edition itself); made by migration 0013.
+send_requests = sa.Table(
+    "send_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),  # "send" or "test"
+    sa.Column("force", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("retry_uncertain", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("retry_failed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("test_address", sa.Text, nullable=True),
+    sa.Column("requested_by", sa.String(80), nullable=False),
+    sa.Column("requested_at", UtcDateTime, nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=True),
+    sa.Column("finished_at", UtcDateTime, nullable=True, index=True),
+    sa.Column("outcome", sa.Text, nullable=True),
+)

@@ -46,9 +46,25 @@ def upgrade() -> None:
         sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
     )
+    op.create_table(
+        "send_requests",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), nullable=False),
+        sa.Column("kind", sa.String(8), nullable=False),
+        sa.Column("force", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("retry_uncertain", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("retry_failed", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("test_address", sa.Text, nullable=True),
+        sa.Column("requested_by", sa.String(80), nullable=False),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True, index=True),
+        sa.Column("outcome", sa.Text, nullable=True),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("send_requests")
     op.drop_table("api_tokens")
     op.drop_table("admin_sessions")
     op.drop_table("admin_users")
