@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from publisher.audience.subscribers import Address, SubscriberError, Suppression, check_address
 from publisher.audience.tokens import new_nonce
 from publisher.store.database import Store
+from publisher.store.events import OPERATOR_SOURCE
 from publisher.store.schema import (
     deliveries,
     events,
@@ -72,9 +73,12 @@ def forget_subscriber(store: Store, secret: bytes, subscriber_id: int, now: date
             .where(deliveries.c.subscriber_id == subscriber_id)
             .values(email="", name="", last_error=None)
         )
-        # A bounce's diagnostic text quotes the address; the event itself stays counted.
+        # A bounce's diagnostic text quotes the address; the event itself stays counted. What
+        # operators did keeps its "by <operator>": the audit trail names no subscriber.
         connection.execute(
-            events.update().where(events.c.subscriber_id == subscriber_id).values(diagnostic="")
+            events.update()
+            .where(events.c.subscriber_id == subscriber_id, events.c.source != OPERATOR_SOURCE)
+            .values(diagnostic="")
         )
 
 

@@ -24,6 +24,7 @@ from publisher.config import Config
 from publisher.errors import PublisherError
 from publisher.store.database import open_store
 from publisher.web.admin.pages import AdminPages
+from publisher.web.api.endpoints import Api
 from publisher.web.archive import ArchivePages
 from publisher.web.articles import ArticlePages
 from publisher.web.authors import AuthorPages
@@ -66,6 +67,7 @@ def create_app(
     routes = [
         # The dashboard first: no page of the site can take a path under /admin/.
         *AdminPages(site).routes(),
+        *Api(site).routes(),
         # The site's own pages first: no article URL pattern can take their paths.
         *ArchivePages(site).routes(),
         *ListingPages(site).routes(),
