@@ -37,6 +37,7 @@ from urllib.parse import quote, urlsplit
 
 import idna
 
+from publisher.analytics.links import LINK_PLACEHOLDER, OPEN_PLACEHOLDER
 from publisher.config import Config, DigestConfig
 from publisher.errors import PublisherError
 from publisher.mail.render import PLACEHOLDERS, Recipient, RenderedEdition, personalize
@@ -77,7 +78,7 @@ _QP_DOT = "=2E"
 
 
 # What personalize fills in for each subscriber: name, email, unsubscribe and preferences URL.
-_VALUE_FIELDS = dataclasses.fields(Recipient)
+_VALUE_FIELDS = dataclasses.fields(Recipient)[:4]
 # Subscribers whose values need escaping, with and without a name: if the fast path gives what
 # personalize gives for them, it does for everyone.
 _PROBES = (
@@ -296,8 +297,10 @@ class _Bodies:
         }
         placeholders = _VALUE_SEPARATOR.join(dataclasses.astuple(PLACEHOLDERS))
         self._values_only = RenderedEdition(rendered.subject, placeholders, placeholders, "")
-        self.fast = all(self._reproduces_personalize(probe) for probe in _PROBES)
-        if not self.fast:
+        # A tracked edition has a URL per link per subscriber: each message is encoded whole.
+        tracked = bool(LINK_PLACEHOLDER.search(seen)) or OPEN_PLACEHOLDER in seen
+        self.fast = not tracked and all(self._reproduces_personalize(p) for p in _PROBES)
+        if not self.fast and not tracked:
             log.warning("edition %r: encoding every message in full", rendered.subject)
 
     def encode(self, recipient: Recipient) -> tuple[list[bytes], list[bytes]]:

@@ -342,3 +342,36 @@ send_requests = sa.Table(
     sa.Column("finished_at", UtcDateTime, nullable=True, index=True),
     sa.Column("outcome", sa.Text, nullable=True),
 )
+
+
+# Aggregate analytics (digests with track_clicks or track_opens): made by migration 0013 ------
+
+# The URLs a tracked edition's links carried: a click redirects to exactly one of these.
+edition_links = sa.Table(
+    "edition_links",
+    metadata,
+    sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), primary_key=True),
+    sa.Column("link", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("url", sa.Text, nullable=False),
+)
+
+# One row per edition, link (-1: the open pixel) and recipient key: unique recipients are
+# rows, every hit adds to `hits`. The key is opaque; `subscriber_id` is kept only with
+# `[analytics] per_subscriber`. `early`: the first hit came within the scanner window.
+link_hits = sa.Table(
+    "link_hits",
+    metadata,
+    sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), primary_key=True),
+    sa.Column("link", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("recipient_key", sa.String(40), primary_key=True),
+    sa.Column(
+        "subscriber_id",
+        sa.Integer,
+        sa.ForeignKey("subscribers.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("hits", sa.Integer, nullable=False),
+    sa.Column("early", sa.Boolean, nullable=False),
+    sa.Column("first_at", UtcDateTime, nullable=False),
+)

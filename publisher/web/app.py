@@ -36,6 +36,7 @@ from publisher.web.preferences import PreferencePages
 from publisher.web.security import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
 from publisher.web.site import PageError, WebSite
 from publisher.web.subscription import Subscriptions
+from publisher.web.tracking import TrackedLinks
 from publisher.web.webhooks import MAX_WEBHOOK_BODY, SnsCertificates, Webhooks
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def create_app(
         # The dashboard first: no page of the site can take a path under /admin/.
         *AdminPages(site).routes(),
         *Api(site).routes(),
+        *TrackedLinks(site).routes(),
         # The site's own pages first: no article URL pattern can take their paths.
         *ArchivePages(site).routes(),
         *ListingPages(site).routes(),

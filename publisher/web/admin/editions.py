@@ -16,9 +16,11 @@ from publisher.audience.subscribers import SubscriberError
 from publisher.mail.delivery.requests import queue_send, queue_test_send
 from publisher.mail.delivery.send import SendOptions
 from publisher.mail.editions import Edition, edition_by_id
-from publisher.status import LEDGER_KINDS
+from publisher.status import LEDGER_KINDS, OPENS_CAVEAT
+from publisher.store.analytics import EditionAnalytics, edition_analytics
 from publisher.store.dashboard import EditionRow, delivery_problems, edition_rows
 from publisher.store.sendrequests import edition_send_requests
+from publisher.web.admin.charts import Chart, bar_svg
 from publisher.web.admin.login import require_genuine_form
 from publisher.web.admin.shell import ADMIN_HEADERS, PRIVATE, AdminSite, Operator, Page, record_id
 from publisher.web.security import ARCHIVE_POLICY
@@ -31,6 +33,17 @@ RETRIES = {
     "uncertain": SendOptions(retry_uncertain=True),
     "failed": SendOptions(retry_failed=True),
 }
+
+
+def clicks_chart(found: EditionAnalytics) -> tuple[Chart, object]:
+    """Readers who clicked each link (link scanners left out), as bars beside a table."""
+    chart = Chart(
+        "clicks",
+        "Readers who clicked, per link",
+        tuple(f"link {link.link + 1}" for link in found.links),
+        (("readers", tuple(link.unique for link in found.links)),),
+    )
+    return chart, bar_svg(chart)
 
 
 class EditionPages:
@@ -51,6 +64,12 @@ class EditionPages:
             Route(url("editions/{id}/send"), guard(self.send), methods=["POST"]),
             Route(url("editions/{id}/test"), guard(self.send_test), methods=["POST"]),
         ]
+
+    def _tracks(self, digest: str) -> bool:
+        return any(
+            each.name == digest and (each.track_clicks or each.track_opens)
+            for each in self.admin.config.digests
+        )
 
     def _row(self, edition_id: int) -> EditionRow:
         with self.admin.site.store.transaction() as connection:
@@ -79,7 +98,16 @@ class EditionPages:
             with self.admin.site.store.transaction() as connection:
                 problems = delivery_problems(connection, edition_id)
                 requests = edition_send_requests(connection, edition_id)
-            return {"edition": row, "problems": problems, "requests": requests}
+                found = edition_analytics(connection, edition_id)
+            tracked = found.links or found.opens_unique or self._tracks(row.digest)
+            return {
+                "edition": row,
+                "problems": problems,
+                "requests": requests,
+                "analytics": found if tracked else None,
+                "clicks_chart": clicks_chart(found) if found.links else None,
+                "opens_caveat": OPENS_CAVEAT,
+            }
 
         context = await run_in_threadpool(read)
         context |= {"ledger_kinds": LEDGER_KINDS, "queued": request.query_params.get("queued", "")}

@@ -45,7 +45,8 @@ from publisher.operators.accounts import admin_enabled
 from publisher.operators.apitokens import Scope, token_for
 from publisher.reports.articles import article_record, articles_by_status
 from publisher.sources.poll import source_states
-from publisher.status import LEDGER_KINDS, site_status, status_document
+from publisher.status import LEDGER_KINDS, analytics_document, site_status, status_document
+from publisher.store.analytics import EditionAnalytics, edition_analytics
 from publisher.store.dashboard import (
     EditionRow,
     SubscriberFilter,
@@ -482,7 +483,17 @@ class Api:
         return edition_record(rows[0])
 
     async def get_edition(self, request: Request, token: ApiToken) -> Response:
-        return self.json(await self._edition(read_id(request.path_params["id"])))
+        edition_id = read_id(request.path_params["id"])
+        record = await self._edition(edition_id)
+
+        def read() -> EditionAnalytics:
+            with self.site.store.transaction() as connection:
+                return edition_analytics(connection, edition_id)
+
+        found = await run_in_threadpool(read)
+        if found.links or found.opens_unique:
+            record["analytics"] = analytics_document(found)
+        return self.json(record)
 
     async def create_edition(self, request: Request, token: ApiToken) -> Response:
         wanted: NewEdition = await self.body(request, NewEdition)

@@ -1,4 +1,5 @@
-"""Operators: admin users and their sessions, API tokens, sends queued from the web.
+"""Operators: admin users and their sessions, API tokens, sends queued from the web; the links
+tracked editions carried and the aggregate counts of their clicks and opens.
 
 Revision ID: 0013
 Revises: 0012
@@ -61,9 +62,33 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True, index=True),
         sa.Column("outcome", sa.Text, nullable=True),
     )
+    op.create_table(
+        "edition_links",
+        sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), primary_key=True),
+        sa.Column("link", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("url", sa.Text, nullable=False),
+    )
+    op.create_table(
+        "link_hits",
+        sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), primary_key=True),
+        sa.Column("link", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("recipient_key", sa.String(40), primary_key=True),
+        sa.Column(
+            "subscriber_id",
+            sa.Integer,
+            sa.ForeignKey("subscribers.id", ondelete="SET NULL"),
+            nullable=True,
+            index=True,
+        ),
+        sa.Column("hits", sa.Integer, nullable=False),
+        sa.Column("early", sa.Boolean, nullable=False),
+        sa.Column("first_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("link_hits")
+    op.drop_table("edition_links")
     op.drop_table("send_requests")
     op.drop_table("api_tokens")
     op.drop_table("admin_sessions")
