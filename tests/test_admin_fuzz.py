@@ -50,7 +50,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Dashboard, d
 def routes_of(web: Dashboard) -> list[tuple[str, str]]:
     found = []
     for route in web.client.app.routes:  # type: ignore[attr-defined]
-        if isinstance(route, Route) and re.match(r"/(admin|api)/", route.path):
+        if isinstance(route, Route) and re.match(r"/(admin|api|r)/", route.path):
             for method in sorted((route.methods or set()) - {"HEAD"}):
                 found.append((method, route.path))
     return found
