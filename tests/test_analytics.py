@@ -257,3 +257,36 @@ def test_a_tracked_url_verifies_only_as_made() -> None:
     assert read_tracked(b"x" * 32, "3", "2", part, mac) is None
     assert read_tracked(secret, "3", "02", part, mac) is None
     assert read_tracked(secret, "99999999999", "2", part, mac) is None
+
+
+def test_a_tracked_message_decodes_to_what_personalize_gives(
+    site: Site, clock: MovableClock
+) -> None:
+    from publisher.analytics.links import recipient_part, recipient_urls
+    from publisher.mail.editions import edition_by_id
+    from publisher.mail.mime import PreparedEdition
+    from publisher.mail.render import Recipient, personalize
+
+    config = tracked_site(site, clock)
+    with dashboard(config, clock) as web:
+        edition = edition_by_id(web.store, 1)
+    prepared = PreparedEdition(
+        config, config.digest("daily"), 1, edition.created_at, edition.rendered
+    )
+    assert prepared.fast_path
+    part = recipient_part(b"s" * 32, 1, 7, 1_700_000_000, per_subscriber=False)
+    links, pixel = recipient_urls(config.web_base_url, b"s" * 32, 1, len(edition.links), part, True)
+    for name in ("Ann & <Bob> O'Brien é", ""):
+        recipient = Recipient(
+            name, "ann@example.org", "https://gazette.example.org/u?a=1&b=2", "", links, pixel
+        )
+        _, data = prepared.message_for(7, recipient)
+        message = email.message_from_bytes(bytes(data), policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        html, text = personalize(edition.rendered, recipient)
+        html_part, text_part = message.get_body(("html",)), message.get_body(("plain",))
+        assert isinstance(html_part, EmailMessage)
+        assert isinstance(text_part, EmailMessage)
+        assert html_part.get_content().replace("\r\n", "\n") == html.replace("\r\n", "\n")
+        assert text_part.get_content().replace("\r\n", "\n") == text.replace("\r\n", "\n")
+        assert all(link in html for link in links)
