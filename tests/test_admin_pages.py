@@ -211,3 +211,15 @@ def test_every_status_of_a_subscriber_shows_only_the_actions_it_allows(web: Dash
     assert web.client.get(f"/admin/subscribers/{subscriber.id}/resend").status_code == 409
     assert web.client.get(f"/admin/subscribers/{subscriber.id}/explode").status_code == 404
     assert web.client.get("/admin/subscribers/99999999999").status_code == 404
+
+
+def test_the_dashboards_static_files_sit_beside_the_sites_own(web: Dashboard) -> None:
+    for path, kind in (
+        ("/static/site.css", "text/css"),
+        ("/static/admin.css", "text/css"),
+        ("/static/admin.js", "text/javascript"),
+    ):
+        answer = web.client.get(path)
+        assert answer.status_code == 200, path
+        assert answer.headers["content-type"].startswith(kind)
+    assert web.client.get("/static/other.js").status_code == 404

@@ -56,7 +56,10 @@ class AdminPages:
         guard = signed_in(admin, self.login.login_required)
         home = admin.site.paths.home
         return [
-            Route(f"{home}static/{{name:str}}", self.static_file, methods=["GET"]),
+            *(
+                Route(f"{home}static/{name}", self.static_file, methods=["GET"])
+                for name in STATIC_FILES
+            ),
             *self.login.routes(),
             Route(admin.url(), guard(self.overview), methods=["GET"]),
             Route(admin.url("articles"), guard(self.articles), methods=["GET"]),
@@ -67,9 +70,7 @@ class AdminPages:
         ]
 
     async def static_file(self, request: Request) -> Response:
-        name = str(request.path_params["name"])
-        if name not in STATIC_FILES:
-            raise PageError(404)
+        name = request.url.path.rsplit("/", 1)[-1]
         body = (BUNDLED_TEMPLATES / "admin" / name).read_bytes()
         return Response(
             body, media_type=STATIC_FILES[name], headers={"cache-control": STATIC_CACHING}
