@@ -223,6 +223,9 @@ class DigestConfig(_Section):
     # "each": every new article is its own message, subject its title (the way Ghost mails).
     mode: Literal["digest", "each"] = "digest"
     order: Literal["newest", "oldest"] = "newest"
+    # Aggregate analytics, off unless asked for: links through `/r/...`, an open pixel.
+    track_clicks: bool = False
+    track_opens: bool = False
 
     @field_validator("categories")
     @classmethod
@@ -395,6 +398,33 @@ class WebConfig(_Section):
         return value
 
 
+class AdminConfig(_Section):
+    """`[admin]`: the dashboard under `/admin/` and the API under `/api/v1/`.
+
+    `enabled`: unset means on once an admin user exists. `login_limit` sign-in attempts per
+    `login_window` per client; `api_limit` requests per `api_window` per token.
+    """
+
+    enabled: bool | None = None
+    session_lifetime: Duration = timedelta(hours=12)
+    login_limit: Annotated[int, Field(ge=1, le=10_000)] = 10
+    login_window: Duration = timedelta(minutes=15)
+    api_limit: Annotated[int, Field(ge=1, le=1_000_000)] = 300
+    api_window: Duration = timedelta(minutes=1)
+
+
+class AnalyticsConfig(_Section):
+    """`[analytics]`: how clicks and opens are counted, for digests that track them.
+
+    `per_subscriber`: also keep who clicked (off: counts only, unique per recipient).
+    `scanner_window`: a recipient whose every link is followed this soon after delivery is
+    a link scanner, counted apart.
+    """
+
+    per_subscriber: bool = False
+    scanner_window: Duration = timedelta(seconds=60)
+
+
 class InboundConfig(_Section):
     """`[inbound]`: the mailbox bounces, complaints and mailto unsubscribes arrive in.
 
@@ -495,6 +525,8 @@ class _ConfigFile(_Section):
     webhooks: WebhooksConfig = WebhooksConfig()
     sources: tuple[SourceConfig, ...] = ()
     fetch: FetchConfig = FetchConfig()
+    admin: AdminConfig = AdminConfig()
+    analytics: AnalyticsConfig = AnalyticsConfig()
 
     @model_validator(mode="after")
     def _sources_are_known(self) -> _ConfigFile:
@@ -556,6 +588,8 @@ class Config:
     fetch: FetchConfig = field(default_factory=FetchConfig)
     logo: SiteImage | None = None
     icon: SiteImage | None = None
+    admin: AdminConfig = field(default_factory=AdminConfig)
+    analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
 
     def source(self, name: str) -> SourceConfig:
         """The source called `name`; ConfigError if there is none."""
@@ -635,6 +669,8 @@ def config_from_mapping(raw: dict[str, Any], path: Path) -> Config:
         webhooks=parsed.webhooks,
         logo=_site_image("logo", parsed.site.logo, base / parsed.content.dir, media_url),
         icon=_site_image("icon", parsed.site.icon, base / parsed.content.dir, media_url),
+        admin=parsed.admin,
+        analytics=parsed.analytics,
     )
 
 

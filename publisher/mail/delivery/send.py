@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from publisher.analytics.links import OPEN_PLACEHOLDER, recipient_part, recipient_urls
 from publisher.audience.links import digest_unsubscribe_url, preferences_url
 from publisher.audience.preferences import skip_paused_recipients
 from publisher.audience.tokens import load_secret
@@ -208,13 +209,17 @@ def recipient_for(
     name: str,
     email: str,
     digest: str,
+    tracked: tuple[tuple[str, ...], str] = ((), ""),
 ) -> Recipient:
-    """One subscriber as a message of `digest` shows them, with their links."""
+    """One subscriber as a message of `digest` shows them, with their links (and, for an
+    edition that tracks, their tracked URLs and pixel)."""
     return Recipient(
         name=name,
         email=email,
         unsubscribe_url=digest_unsubscribe_url(base_url, secret, subscriber_id, nonce, digest),
         preferences_url=preferences_url(base_url, secret, subscriber_id, nonce),
+        links=tracked[0],
+        open_url=tracked[1],
     )
 
 
@@ -377,6 +382,28 @@ class _Worker:
         self.pauses = _Pauses(store, config, edition.id, clock, sleep, self.stop)
         self.server_error: ServerUnavailable | None = None
         self.lock = threading.Lock()
+        self.tracks_opens = OPEN_PLACEHOLDER in edition.html
+        self.tracks = bool(edition.links) or self.tracks_opens
+
+    def tracked_urls(self, subscriber_id: int) -> tuple[tuple[str, ...], str]:
+        """A recipient's tracked link URLs and pixel, made now (for the scanner window)."""
+        if not self.tracks:
+            return (), ""
+        part = recipient_part(
+            self.secret,
+            self.edition.id,
+            subscriber_id,
+            int(self.clock().timestamp()),
+            self.config.analytics.per_subscriber,
+        )
+        return recipient_urls(
+            self.config.web_base_url,
+            self.secret,
+            self.edition.id,
+            len(self.edition.links),
+            part,
+            self.tracks_opens,
+        )
 
     def run(self) -> None:
         connections = [
@@ -462,6 +489,7 @@ class _Worker:
                 claimed.name,
                 claimed.email,
                 self.edition.digest,
+                self.tracked_urls(claimed.subscriber_id),
             )
             envelope, message = self.prepared.message_for(
                 claimed.subscriber_id, recipient, mailto_token(self.config, self.secret, claimed.id)
