@@ -93,7 +93,6 @@ __all__ = [
     "SendOptions",
     "SendReport",
     "ServerOutage",
-    "StaleEditionError",
     "delivery_counts",
     "editions_for_send",
     "editions_to_send",
@@ -103,10 +102,6 @@ __all__ = [
     "send_edition",
     "start_delivery",
 ]
-
-
-class StaleEditionError(PublisherError):
-    """An edition is older than `[delivery] max_age` and was not forced."""
 
 
 @dataclass(slots=True)
