@@ -24,7 +24,6 @@ from publisher.mail.transport.protocol import (
     UncertainDelivery,
     check_envelope,
 )
-from publisher.mail.transport.ratelimit import RateLimiter
 from publisher.mail.transport.session import (
     Dropped,
     Phase,
@@ -106,7 +105,7 @@ class SmtpTransport:
 
     The connection is replaced after `max_per_connection` messages, after it drops, and after
     any failure that leaves its state in doubt. One transport is one connection: use one per
-    thread. With a `limiter`, each send first waits for its turn.
+    thread.
     """
 
     def __init__(
@@ -115,14 +114,12 @@ class SmtpTransport:
         *,
         password: str | None = None,
         ca_file: Path | None = None,
-        limiter: RateLimiter | None = None,
     ) -> None:
         self._settings = settings
         self._where = f"{settings.host}:{settings.port}"
         self._password = password
         self._check_login_is_safe()
         self._tls = _tls_context(ca_file) if settings.security != "none" else None
-        self._limiter = limiter
         self._lock = threading.Lock()
         self._connection: smtplib.SMTP | None = None
         self._sent_on_connection = 0
@@ -136,8 +133,6 @@ class SmtpTransport:
         """Send one message; returns once the server accepted it (see the module for failures)."""
         check_envelope(sender, recipient)
         data = smtp_data(message)
-        if self._limiter is not None:
-            self._limiter.wait()
         with self._lock:
             try:
                 self._deliver(sender, recipient, data)
