@@ -6,10 +6,11 @@ from collections.abc import Mapping
 
 from publisher.config import Config
 from publisher.mail.mime import WireMessage
+from publisher.mail.transport.credentials import smtp_password
 from publisher.mail.transport.dkim import DkimSigner, load_signer
 from publisher.mail.transport.maildir import MaildirTransport
 from publisher.mail.transport.protocol import DeliveryError, Transport
-from publisher.mail.transport.smtp import SmtpTransport, smtp_password
+from publisher.mail.transport.smtp import SmtpTransport
 
 
 def open_transport(config: Config, environ: Mapping[str, str]) -> Transport:
