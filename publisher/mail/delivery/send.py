@@ -34,16 +34,11 @@ from publisher.clock import Clock, system_clock
 from publisher.config import Config, parse_duration
 from publisher.errors import PublisherError
 from publisher.mail.delivery.ledger import (
-    DELIVERY_STATUSES,
     FAILED,
-    MAX_ERROR_LENGTH,
     PENDING,
     RETRYABLE,
     SENT,
-    SKIPPED,
     UNCERTAIN,
-    Claimed,
-    RemainingRows,
     editions_with_rows,
     remaining_rows,
     reopen_rows,
@@ -57,25 +52,17 @@ from publisher.store.schema import deliveries, editions, subscribers, subscripti
 from publisher.store.subscribers import CONFIRMED
 
 __all__ = [
-    "DELIVERY_STATUSES",
     "FAILED",
-    "MAX_ERROR_LENGTH",
     "PENDING",
-    "RETRYABLE",
     "SENT",
-    "SKIPPED",
     "UNCERTAIN",
-    "Claimed",
-    "RemainingRows",
     "SendOptions",
     "SendReport",
     "ServerOutage",
     "delivery_counts",
     "editions_for_send",
     "editions_to_send",
-    "editions_with_rows",
     "ledger_counts",
-    "remaining_rows",
     "send_edition",
     "start_delivery",
 ]
