@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping
@@ -495,6 +496,29 @@ class SourceConfig(_Section):
     backfill: Annotated[int, Field(ge=0, le=1000)] = 0
 
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _network(value: object) -> object:
+    """A network in CIDR notation from the config's text; a bare address is a network of one."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return ipaddress.ip_network(value.strip())
+    except ValueError:
+        pass
+    try:
+        meant = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an address or a network such as '10.0.0.0/8' or 'fd00::/8'"
+        ) from None
+    raise ValueError(f"{value!r} has bits set after the prefix: write '{meant}'")
+
+
+AllowedNetwork = Annotated[IPNetwork, BeforeValidator(_network)]
+
+
 class FetchConfig(_Section):
     """`[fetch]`: how upstream feeds are fetched."""
 
@@ -503,6 +527,7 @@ class FetchConfig(_Section):
     concurrency: Annotated[int, Field(ge=1, le=256)] = 8
     user_agent: Annotated[HeaderText, Field(min_length=1)] | None = None
     allow_private: bool = False
+    allow_addresses: tuple[AllowedNetwork, ...] = ()
 
 
 class _SourcesFile(_Section):

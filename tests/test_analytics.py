@@ -7,6 +7,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import logging
 import mailbox
 import re
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from publisher.store.analytics import edition_analytics
 from publisher.store.schema import link_hits
 from tests.admin_site import ENVIRON, SECRET, Dashboard, dashboard, published_site
 from tests.conftest import MovableClock, Site
+from tests.test_messages import SLOW_PATH_WARNING
 from tests.untracked_messages import untracked_message_digests
 
 # What the code before analytics sent (tests/untracked_messages.py run against it).
@@ -260,7 +262,7 @@ def test_a_tracked_url_verifies_only_as_made() -> None:
 
 
 def test_a_tracked_message_decodes_to_what_personalize_gives(
-    site: Site, clock: MovableClock
+    site: Site, clock: MovableClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     from publisher.analytics.links import recipient_part, recipient_urls
     from publisher.mail.editions import edition_by_id
@@ -270,10 +272,11 @@ def test_a_tracked_message_decodes_to_what_personalize_gives(
     config = tracked_site(site, clock)
     with dashboard(config, clock) as web:
         edition = edition_by_id(web.store, 1)
-    prepared = PreparedEdition(
-        config, config.digest("daily"), 1, edition.created_at, edition.rendered
-    )
-    assert prepared.fast_path
+    with caplog.at_level(logging.WARNING, logger="publisher.mail.mime"):
+        prepared = PreparedEdition(
+            config, config.digest("daily"), 1, edition.created_at, edition.rendered
+        )
+    assert SLOW_PATH_WARNING not in caplog.text  # a tracked edition keeps the fast path
     part = recipient_part(b"s" * 32, 1, 7, 1_700_000_000, per_subscriber=False)
     links, pixel = recipient_urls(config.web_base_url, b"s" * 32, 1, len(edition.links), part, True)
     for name in ("Ann & <Bob> O'Brien é", ""):

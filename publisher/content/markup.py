@@ -107,11 +107,6 @@ def sanitize_html(html: str, resolve_url: Callable[[str], str]) -> str:
     return cleaned
 
 
-def first_paragraph_text(body: str) -> str:
-    """The plain text of the body's first paragraph."""
-    return _first_paragraph(_markdown.parse(strip_forbidden_characters(body)))
-
-
 def _first_paragraph(tokens: list[Token]) -> str:
     for opening, inline in itertools.pairwise(tokens):
         if opening.type == "paragraph_open" and inline.type == "inline":

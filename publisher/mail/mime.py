@@ -169,11 +169,6 @@ class PreparedEdition:
         self._end = f"\r\n--{boundary}--\r\n".encode("ascii")
         self._bodies = _Bodies(rendered)
 
-    @property
-    def fast_path(self) -> bool:
-        """Whether messages reuse the edition's encoded parts (else each is encoded in full)."""
-        return self._bodies.fast
-
     def message_for(
         self, subscriber_id: int, recipient: Recipient, mailto_token: str | None = None
     ) -> tuple[Envelope, bytes]:

@@ -316,7 +316,8 @@ def render_edition(
     """Render an edition once, with placeholders where each subscriber's values will go.
 
     Jinja and premailer run three times (for a subscriber with a name, one without, and the
-    archive copy): per edition, never per subscriber.
+    archive copy): per edition, never per subscriber. The first two are renders for a
+    recipient (`render_for_recipient`) whose values are the placeholders.
     """
     _require_articles(digest, edition, articles)
     subject = render_subject(environment, config, digest, edition, articles)
@@ -324,13 +325,15 @@ def render_edition(
     archive_source = _render(environment, HTML_TEMPLATE, {**context, "subscriber": None})
     archive_html = _inline_template_css(environment, archive_source)
     _refuse_reserved_text(environment, subject + archive_html)
-    named_source, named_text = _render_both(environment, context, PLACEHOLDERS.recipient())
-    named_html = _inline_template_css(environment, named_source)
-    _check_placeholders(environment, named_html, named_text)
-    nameless_source, nameless_text = _render_both(
-        environment, context, PLACEHOLDERS.recipient(named=False)
+    named = PLACEHOLDERS.recipient()
+    named_html, named_text = render_for_recipient(
+        environment, config, digest, edition, articles, named
     )
-    nameless_html = _inline_template_css(environment, nameless_source)
+    _check_placeholders(environment, named_html, named_text)
+    nameless = PLACEHOLDERS.recipient(named=False)
+    nameless_html, nameless_text = render_for_recipient(
+        environment, config, digest, edition, articles, nameless
+    )
     _check_placeholders(environment, nameless_html, nameless_text)
     return RenderedEdition(
         subject=subject,
