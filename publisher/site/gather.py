@@ -52,7 +52,7 @@ from publisher.wording import count
 log = logging.getLogger(__name__)
 
 # Bump when parsing or rendering changes, so every stored article is rendered again.
-RENDERER_VERSION = "2"
+RENDERER_VERSION = "3"
 _FINGERPRINT_SETTING = "render_fingerprint"
 
 
