@@ -33,16 +33,17 @@ from publisher.sources.poll import PollReport, poll_sources
 from publisher.store.articles import (
     PUBLICATION_COUNTER,
     StoredFile,
+    WithdrawnArticles,
     article_values,
     assign_publication_sequence,
     count_articles,
-    insert_article,
+    insert_articles,
     publish_due_articles,
     put_related,
     related_candidates,
     stored_files,
     update_article,
-    withdrawn_article_id,
+    withdrawn_articles,
 )
 from publisher.store.database import Store, lock_counter, put_setting, setting
 from publisher.store.gathers import record_gather
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 # Bump when parsing or rendering changes, so every stored article is rendered again.
 RENDERER_VERSION = "3"
 _FINGERPRINT_SETTING = "render_fingerprint"
+_INSERT_BATCH = 500  # new rows held before one multi-row insert: bounds the memory they take
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +214,8 @@ class _GatherRun:
         self.media = media_lookup(config.content_dir)
         self.report = GatherReport()
         self.claims = _Claims()
+        self.withdrawn = WithdrawnArticles({}, {})
+        self.new_rows: list[dict[str, Any]] = []
 
     def execute(self, connection: Connection, files: list[SourceFile]) -> None:
         # Two gathers at once on PostgreSQL would both add the same new articles.
@@ -230,8 +234,12 @@ class _GatherRun:
                 self.report.withdrawn += 1
             else:
                 self.claims.take_stored(row)
+        self.withdrawn = withdrawn_articles(connection)  # those just withdrawn included
         for file in files:
             self._gather_file(connection, file, live.get(file.source), rerender)
+            if len(self.new_rows) >= _INSERT_BATCH:
+                self._insert_new_rows(connection)
+        self._insert_new_rows(connection)
         self.report.published += publish_due_articles(connection, self.now)
         assign_publication_sequence(connection, self.now)
         self.report.errors += gather_profiles(
@@ -284,14 +292,18 @@ class _GatherRun:
             "updated_at": article.updated or article.date,
             "withdrawn_at": None,
         }
-        revived = withdrawn_article_id(connection, key=article.key, guid=guid)
+        revived = self.withdrawn.take(key=article.key, guid=guid)
         if revived is not None:
             update_article(connection, revived, values)
         else:
-            insert_article(connection, values | {"guid": guid, "first_seen_at": self.now})
+            self.new_rows.append(values | {"guid": guid, "first_seen_at": self.now})
         self.report.new += 1
         if values["status"] == ArticleStatus.PUBLIC:
             self.report.published += 1
+
+    def _insert_new_rows(self, connection: Connection) -> None:
+        insert_articles(connection, self.new_rows)
+        self.new_rows = []
 
     def _update(
         self, connection: Connection, article: Article, row: StoredFile, values: dict[str, Any]
