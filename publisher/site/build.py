@@ -1,32 +1,57 @@
-"""Build: read public articles from the store, write every feed file that changed."""
+"""Build: read public articles from the store, write every feed file that changed.
+
+Each feed file is rendered only when the fingerprint of its inputs (the feed's settings and
+links, its articles' revisions, the author profiles, the rendering code) differs from the one
+recorded when it was last written, or the file is not as it was left. A build with nothing
+changed checks one fingerprint of all the inputs and the files' sizes and times, and renders
+nothing; full RFC 5005 archive pages, whose inputs never change, are never rendered again.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urljoin
 
-from publisher.config import Config
+from sqlalchemy.engine import Connection
+
+from publisher import __version__
+from publisher.config import Config, FeedFormat
 from publisher.content.authors import AuthorDirectory
 from publisher.errors import FeedError, StoreError
 from publisher.files import inside, remove_stale_temporaries, write_atomically
 from publisher.site.feeds import (
     FILE_NAMES,
+    FeedSpec,
     feed_media_type,
     feed_specs,
     is_current_feed,
-    render_feeds,
+    render_feed,
 )
 from publisher.site.websub import PingReport, queue_pings, send_due_pings
 from publisher.sources.poll import fetch_settings
 from publisher.store.articles import PUBLICATION_COUNTER, public_articles
-from publisher.store.database import Store, counter_value
+from publisher.store.database import Store, counter_value, put_setting, setting
+from publisher.store.feeds import (
+    FeedFile,
+    feed_files_written,
+    profile_revisions,
+    public_article_revisions,
+    put_feed_files,
+)
 from publisher.store.profiles import profiles
 
 log = logging.getLogger(__name__)
+
+# Bump when the feed renderers write other bytes from the same inputs.
+FEED_RENDERING_VERSION = "1"
+_INPUTS_SETTING = "feed_inputs_fingerprint"
+_RENDER_SETTING = "render_fingerprint"  # gather's: it changes when every article is rendered anew
 
 
 @dataclass(slots=True)
@@ -48,27 +73,121 @@ class BuildReport:
 def build(
     store: Store, config: Config, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 ) -> BuildReport:
-    """Write every feed (site, categories, authors, podcast) and archive page; remove feeds
-    that are gone; ping the WebSub hub."""
-    with store.transaction() as connection:
-        articles = public_articles(connection)
-        last_sequence = counter_value(connection, PUBLICATION_COUNTER)
-        authors = AuthorDirectory(profiles(connection), config.site.url)
-    articles = [authors.linked(published) for published in articles]  # authors link their pages
-    specs = feed_specs(config, articles, last_sequence, authors)
-    files = render_feeds(specs, config.feeds.formats)
+    """Write every feed (site, categories, authors, podcast) and archive page whose inputs
+    changed; remove feeds that are gone; ping the WebSub hub."""
+    with store.read() as connection:
+        inputs = _BuildInputs.read(connection, config)
     report = BuildReport()
     root = config.feeds_dir
     try:
-        _remove_interrupted_writes(root, set(files))
-        for relative, data in sorted(files.items()):
-            written = write_atomically(inside(root, relative), data)
-            (report.written if written else report.unchanged).append(relative)
-        report.removed = _remove_stale_feeds(root, set(files))
+        if inputs.unchanged_since_last_build() and _all_as_recorded(root, inputs.recorded):
+            current, written = set(inputs.recorded), list[FeedFile]()
+            report.unchanged = sorted(current)
+        else:
+            current, written = _write_changed_feeds(store, config, inputs, report)
+        report.removed = _remove_stale_feeds(root, current)
     except OSError as error:
         raise FeedError(f"cannot write feeds in {root}: {error}") from None
+    with store.transaction() as connection:
+        put_feed_files(connection, written, current)
+        put_setting(connection, _INPUTS_SETTING, inputs.fingerprint)
     report.pings = _ping_hub(store, config, report.written, clock())
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class _BuildInputs:
+    """What decides the feeds, read in a few light queries: enough to tell whether to render."""
+
+    revisions: dict[str, tuple[object, ...]]  # each public article's, by GUID
+    shared: str  # what every feed depends on: config, profiles, rendering code
+    last_sequence: int
+    previous: str | None  # the fingerprint of all inputs at the last build
+    recorded: dict[str, FeedFile]
+
+    @classmethod
+    def read(cls, connection: Connection, config: Config) -> _BuildInputs:
+        shared = [
+            __version__,
+            FEED_RENDERING_VERSION,
+            repr(config),
+            setting(connection, _RENDER_SETTING),
+            profile_revisions(connection),
+        ]
+        return cls(
+            revisions=public_article_revisions(connection),
+            shared=_digest(shared),
+            last_sequence=counter_value(connection, PUBLICATION_COUNTER),
+            previous=setting(connection, _INPUTS_SETTING),
+            recorded=feed_files_written(connection),
+        )
+
+    @property
+    def fingerprint(self) -> str:
+        """One fingerprint of every input of every feed."""
+        return _digest([self.shared, self.last_sequence, sorted(self.revisions.items())])
+
+    def unchanged_since_last_build(self) -> bool:
+        return self.previous == self.fingerprint and bool(self.recorded)
+
+    def of_feed(self, spec: FeedSpec) -> str:
+        """The fingerprint of one feed's inputs: its settings and links, its articles."""
+        entries = [(p.guid, self.revisions.get(p.guid)) for p in spec.entries]
+        return _digest([self.shared, repr(replace(spec, entries=())), entries])
+
+
+def _digest(parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def _write_changed_feeds(
+    store: Store, config: Config, inputs: _BuildInputs, report: BuildReport
+) -> tuple[set[str], list[FeedFile]]:
+    """Render and write the feed files whose inputs changed or whose file is not as recorded;
+    returns every current file's path and the records of those written or checked."""
+    with store.read() as connection:
+        articles = public_articles(connection)
+        authors = AuthorDirectory(profiles(connection), config.site.url)
+    articles = [authors.linked(published) for published in articles]  # authors link their pages
+    specs = feed_specs(config, articles, inputs.last_sequence, authors)
+    root = config.feeds_dir
+    formats: tuple[FeedFormat, ...] = tuple(config.feeds.formats)
+    current = {spec.file_path(feed_format) for spec in specs for feed_format in formats}
+    _remove_interrupted_writes(root, current)
+    written = []
+    for spec in specs:
+        fingerprint = inputs.of_feed(spec)
+        for feed_format in formats:
+            relative = spec.file_path(feed_format)
+            recorded = inputs.recorded.get(relative)
+            if recorded and recorded.fingerprint == fingerprint and _as_recorded(root, recorded):
+                report.unchanged.append(relative)
+                continue
+            path = inside(root, relative)
+            wrote = write_atomically(path, render_feed(spec, feed_format))
+            (report.written if wrote else report.unchanged).append(relative)
+            written.append(_record(path, relative, fingerprint))
+    report.written.sort()
+    report.unchanged.sort()
+    return current, written
+
+
+def _record(path: Path, relative: str, fingerprint: str) -> FeedFile:
+    stat = path.stat()
+    return FeedFile(relative, fingerprint, stat.st_size, stat.st_mtime_ns)
+
+
+def _as_recorded(root: Path, recorded: FeedFile) -> bool:
+    """Whether the file is there with the size and time it had when the build left it."""
+    try:
+        stat = os.stat(root / recorded.path)
+    except OSError:
+        return False
+    return (stat.st_size, stat.st_mtime_ns) == (recorded.size, recorded.mtime_ns)
+
+
+def _all_as_recorded(root: Path, recorded: dict[str, FeedFile]) -> bool:
+    return all(_as_recorded(root, file) for file in recorded.values())
 
 
 def _ping_hub(store: Store, config: Config, written: list[str], now: datetime) -> PingReport | None:

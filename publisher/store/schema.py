@@ -286,3 +286,15 @@ websub_pings = sa.Table(
     sa.Column("next_attempt_at", UtcDateTime, nullable=False),
     sa.Column("last_error", sa.Text, nullable=True),
 )
+
+
+# Feed files as the last build wrote them: made by migration 0013 ---------------------------
+
+feed_files = sa.Table(
+    "feed_files",
+    metadata,
+    sa.Column("path", sa.String(512), primary_key=True),  # relative to the feeds folder
+    sa.Column("fingerprint", sa.String(64), nullable=False),  # of the inputs it was rendered from
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("mtime_ns", sa.BigInteger, nullable=False),
+)
