@@ -6,12 +6,15 @@ import functools
 import posixpath
 import re
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, TypeAlias
 from urllib.parse import urljoin, urlsplit
 
 import nh3
-from markdown_it import MarkdownIt as PythonMarkdownIt
-from markdown_it.tree import SyntaxTreeNode
 from markdown_it_pyrs import MarkdownIt, Node
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt as PythonMarkdownIt
+    from markdown_it.tree import SyntaxTreeNode
 
 SUMMARY_LENGTH = 280
 
@@ -93,6 +96,8 @@ def fallback_parser() -> PythonMarkdownIt:
     markdown-it-pyrs 0.4 panics on a `[` followed by a lone backtick (``[` ``); the Python
     parser it was ported from gives the same HTML and tree for everything else.
     """
+    from markdown_it import MarkdownIt as PythonMarkdownIt
+
     return PythonMarkdownIt("commonmark", {"html": True}).enable("table")
 
 
@@ -121,6 +126,8 @@ def _markdown_tree(source: str) -> Node | SyntaxTreeNode:
         return markdown_parser().tree(source)
     except BaseException as error:
         _raise_unless_panic(error)
+        from markdown_it.tree import SyntaxTreeNode
+
         return SyntaxTreeNode(fallback_parser().parse(source))
 
 
@@ -155,7 +162,7 @@ def first_paragraph_text(body: str) -> str:
     return ""
 
 
-TreeNode = Node | SyntaxTreeNode
+TreeNode: TypeAlias = "Node | SyntaxTreeNode"
 
 
 def _kind(node: TreeNode) -> str:

@@ -12,10 +12,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 from sqlalchemy.engine import Connection
@@ -33,8 +36,6 @@ from publisher.site.feeds import (
     is_current_feed,
     render_feed,
 )
-from publisher.site.websub import PingReport, queue_pings, send_due_pings
-from publisher.sources.poll import fetch_settings
 from publisher.store.articles import PUBLICATION_COUNTER, public_articles
 from publisher.store.database import Store, counter_value, put_setting, setting
 from publisher.store.feeds import (
@@ -44,13 +45,19 @@ from publisher.store.feeds import (
     public_article_revisions,
     put_feed_files,
 )
+from publisher.store.pings import pending_ping_count
 from publisher.store.profiles import profiles
+
+if TYPE_CHECKING:
+    from publisher.site.websub import PingReport
 
 log = logging.getLogger(__name__)
 
 # Bump when the feed renderers write other bytes from the same inputs.
 FEED_RENDERING_VERSION = "1"
 _INPUTS_SETTING = "feed_inputs_fingerprint"
+_WRITER_THREADS = 8
+_WRITES_IN_FLIGHT = 64
 _RENDER_SETTING = "render_fingerprint"  # gather's: it changes when every article is rendered anew
 
 
@@ -155,21 +162,66 @@ def _write_changed_feeds(
     current = {spec.file_path(feed_format) for spec in specs for feed_format in formats}
     _remove_interrupted_writes(root, current)
     written = []
-    for spec in specs:
-        fingerprint = inputs.of_feed(spec)
-        for feed_format in formats:
-            relative = spec.file_path(feed_format)
-            recorded = inputs.recorded.get(relative)
-            if recorded and recorded.fingerprint == fingerprint and _as_recorded(root, recorded):
-                report.unchanged.append(relative)
-                continue
-            path = inside(root, relative)
-            wrote = write_atomically(path, render_feed(spec, feed_format))
-            (report.written if wrote else report.unchanged).append(relative)
-            written.append(_record(path, relative, fingerprint))
+    with _FeedWriter(root) as writer:
+        for spec in specs:
+            fingerprint = inputs.of_feed(spec)
+            for feed_format in formats:
+                relative = spec.file_path(feed_format)
+                recorded = inputs.recorded.get(relative)
+                if (
+                    recorded
+                    and recorded.fingerprint == fingerprint
+                    and _as_recorded(root, recorded)
+                ):
+                    report.unchanged.append(relative)
+                else:
+                    writer.write(relative, render_feed(spec, feed_format), fingerprint)
+    for relative, wrote, record in writer.results():
+        (report.written if wrote else report.unchanged).append(relative)
+        written.append(record)
     report.written.sort()
     report.unchanged.sort()
     return current, written
+
+
+class _FeedWriter:
+    """Writes rendered feeds in a few threads while the next ones render.
+
+    Each file is still written whole and synced to disk before it takes its name; the
+    threads only let those syncs overlap (the file system commits them together) instead of
+    the build waiting for each in turn. At most `_WRITES_IN_FLIGHT` files wait in memory.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.pool = ThreadPoolExecutor(max_workers=_WRITER_THREADS, thread_name_prefix="feeds")
+        self.pending: deque[Future[tuple[str, bool, FeedFile]]] = deque()
+        self.done: list[tuple[str, bool, FeedFile]] = []
+
+    def write(self, relative: str, data: bytes, fingerprint: str) -> None:
+        """Write `data` to the feed file `relative` (relative to the feeds folder)."""
+        if len(self.pending) >= _WRITES_IN_FLIGHT:
+            self.done.append(self.pending.popleft().result())
+        self.pending.append(self.pool.submit(self._write, relative, data, fingerprint))
+
+    def _write(self, relative: str, data: bytes, fingerprint: str) -> tuple[str, bool, FeedFile]:
+        path = inside(self.root, relative)
+        wrote = write_atomically(path, data)
+        return relative, wrote, _record(path, relative, fingerprint)
+
+    def results(self) -> list[tuple[str, bool, FeedFile]]:
+        """Each file written: its path, whether its bytes changed, its record; in order."""
+        return self.done
+
+    def __enter__(self) -> _FeedWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            while self.pending:  # an error in a write surfaces here, after the others end
+                self.done.append(self.pending.popleft().result())
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _record(path: Path, relative: str, fingerprint: str) -> FeedFile:
@@ -194,6 +246,13 @@ def _ping_hub(store: Store, config: Config, written: list[str], now: datetime) -
     """Queue a ping for each changed subscription feed, then send what is due; never raise."""
     hub = config.feeds.websub_hub
     try:
+        if hub is None:
+            with store.read() as connection:
+                if not pending_ping_count(connection):
+                    return None  # nothing to send, nor to forget: no need to load HTTP
+        from publisher.site.websub import queue_pings, send_due_pings
+        from publisher.sources.poll import fetch_settings
+
         with store.transaction() as connection:
             if hub is not None:
                 topics = [urljoin(config.feeds_url, p) for p in written if is_current_feed(p)]
@@ -235,10 +294,13 @@ def _remove_stale_feeds(root: Path, current: set[str]) -> list[str]:
     removed = []
     emptied: set[Path] = set()
     for folder in reversed(_feed_folders(root)):
-        for path in sorted(folder.iterdir()):
-            relative = path.relative_to(root).as_posix()
-            if path.is_file() and _is_feed(root, path) and relative not in current:
-                path.unlink()
+        prefix = "" if folder == root else folder.relative_to(root).as_posix() + "/"
+        with os.scandir(folder) as entries:
+            names = sorted(entry.name for entry in entries if entry.is_file())
+        for name in names:
+            relative = prefix + name
+            if relative not in current and feed_media_type(relative) is not None:
+                (folder / name).unlink()
                 removed.append(relative)
                 emptied.add(folder)
         # Only a folder this build emptied goes (and then its parent, if that empties too).

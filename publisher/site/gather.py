@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
@@ -29,7 +29,6 @@ from publisher.content.authors import is_profile_source
 from publisher.content.related import related_articles
 from publisher.errors import ContentError, PublisherError, SourceError
 from publisher.site.profiles import check_profiles, gather_profiles
-from publisher.sources.poll import PollReport, poll_sources
 from publisher.store.articles import (
     PUBLICATION_COUNTER,
     StoredFile,
@@ -50,6 +49,9 @@ from publisher.store.gathers import record_gather
 from publisher.store.statuses import ArticleStatus
 from publisher.wording import count
 
+if TYPE_CHECKING:
+    from publisher.sources.poll import PollReport
+
 log = logging.getLogger(__name__)
 
 # Bump when parsing or rendering changes, so every stored article is rendered again.
@@ -61,9 +63,13 @@ _INSERT_BATCH = 500  # new rows held before one multi-row insert: bounds the mem
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     source: str
-    path: Path
+    location: str  # the file on disk, kept as the string the scan found
     size: int
     mtime_ns: int
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
 
 
 @dataclass(slots=True)
@@ -106,20 +112,22 @@ def scan_content(content_dir: Path) -> Iterator[SourceFile]:
     """Every article file under `content_dir`, with the stat values used to skip unchanged ones."""
     if not content_dir.is_dir():
         raise ContentError(str(content_dir), 0, "content folder does not exist")
-    stack = [content_dir]
+    # Plain strings, not Path objects, while walking: a gather of an unchanged site is mostly this.
+    root = os.fspath(content_dir)
+    prefix = root if root.endswith(os.sep) else root + os.sep
+    stack = [root]
     while stack:
         with os.scandir(stack.pop()) as entries:
             for entry in entries:
                 if entry.name.startswith("."):
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append(Path(entry.path))
+                    stack.append(entry.path)
                 elif entry.is_file() and is_article_file(entry.name):
-                    stat = entry.stat()
-                    path = Path(entry.path)
-                    source = path.relative_to(content_dir).as_posix()
+                    source = entry.path.removeprefix(prefix).replace(os.sep, "/")
                     if not is_profile_source(source):
-                        yield SourceFile(source, path, stat.st_size, stat.st_mtime_ns)
+                        stat = entry.stat()
+                        yield SourceFile(source, entry.path, stat.st_size, stat.st_mtime_ns)
 
 
 def media_lookup(content_dir: Path) -> Callable[[str], MediaFile | None]:
@@ -157,7 +165,11 @@ def check_content(config: Config) -> tuple[list[Article], list[ContentError]]:
 
 def gather(store_: Store, config: Config, clock: Clock = system_clock) -> GatherReport:
     """Fetch the due upstream feeds, scan the content folder, withdraw deleted, publish due."""
-    polled = poll_sources(store_, config, clock) if config.sources else None
+    polled = None
+    if config.sources:  # fetching and feed parsing load only for a site that has sources
+        from publisher.sources.poll import poll_sources
+
+        polled = poll_sources(store_, config, clock)
     run = _GatherRun(config, clock())
     run.report.sources = polled
     files = sorted(scan_content(config.content_dir), key=lambda f: f.source)

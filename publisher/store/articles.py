@@ -60,7 +60,7 @@ def stored_files(connection: Connection, *, include_withdrawn: bool = False) -> 
     query = query.where(articles.c.feed_source.is_(None))  # items of upstream feeds have none
     if not include_withdrawn:
         query = query.where(articles.c.status != ArticleStatus.WITHDRAWN)
-    return [StoredFile(**row._mapping) for row in connection.execute(query)]
+    return [StoredFile(*row) for row in connection.execute(query).all()]
 
 
 def article_values(article: Article) -> dict[str, Any]:

@@ -27,7 +27,7 @@ def feed_files_written(connection: Connection) -> dict[str, FeedFile]:
     query = sa.select(
         feed_files.c.path, feed_files.c.fingerprint, feed_files.c.size, feed_files.c.mtime_ns
     )
-    return {row.path: FeedFile(*row) for row in connection.execute(query)}
+    return {row.path: FeedFile(*row) for row in connection.execute(query).all()}
 
 
 def put_feed_files(
@@ -51,15 +51,16 @@ def public_article_revisions(connection: Connection) -> dict[str, tuple[object, 
     render fingerprint setting instead. So these columns, and not its whole text, tell
     whether the feeds that hold the article must be rendered again.
     """
+    # Times as the database gives them: comparing them is all a fingerprint needs.
     query = sa.select(
         articles.c.guid,
         articles.c.sequence,
-        articles.c.published_at,
-        articles.c.updated_at,
+        sa.type_coerce(articles.c.published_at, sa.String),
+        sa.type_coerce(articles.c.updated_at, sa.String),
         articles.c.content_hash,
         articles.c.feed_source,
     ).where(articles.c.status == ArticleStatus.PUBLIC)
-    return {row[0]: tuple(row[1:]) for row in connection.execute(query)}
+    return {row[0]: tuple(row[1:]) for row in connection.execute(query).all()}
 
 
 def profile_revisions(connection: Connection) -> list[tuple[str, str]]:
