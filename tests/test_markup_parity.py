@@ -171,3 +171,12 @@ def blocks(draw: st.DrawFn) -> str:
 @given(st.lists(blocks(), min_size=1, max_size=6))
 def test_generated_markdown_renders_as_before(parts: list[str]) -> None:
     assert_same("\n\n".join(parts) + "\n")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(blocks(), min_size=1, max_size=6), st.sampled_from(["", "[ref]: /x\n\n"]))
+def test_long_generated_markdown_gives_the_same_summary(parts: list[str], definition: str) -> None:
+    # Past the first 2,000 characters, where the summary stops reading when it can.
+    text = "\n\n".join(parts) + "\n"
+    body = "\n".join([text] * (2600 // len(text) + 1)) + definition
+    assert first_paragraph_text(body) == reference_first_paragraph(body)

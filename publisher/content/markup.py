@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from markdown_it.tree import SyntaxTreeNode
 
 SUMMARY_LENGTH = 280
+_SUMMARY_SOURCE = 2000  # characters of Markdown read first to find the first paragraph
 
 # Characters XML 1.0 forbids (controls but tab, LF and CR; surrogates; U+FFFE/F), and the
 # C1 controls it discourages, which readers mistake for Windows-1252.
@@ -155,7 +156,15 @@ def sanitize_html(html: str, resolve_url: Callable[[str], str]) -> str:
 
 def first_paragraph_text(body: str) -> str:
     """The plain text of the body's first paragraph with any text (a tight list item's too)."""
-    for inlines in _paragraphs(_markdown_tree(_markdown_source(body))):
+    source = _markdown_source(body)
+    # Blocks end at a blank line, and without link reference definitions nothing later in
+    # the text changes an earlier paragraph: the start alone tells, if it holds one.
+    cut = source.find("\n\n", _SUMMARY_SOURCE) if "]:" not in source else -1
+    return (cut != -1 and _first_text(source[: cut + 1])) or _first_text(source)
+
+
+def _first_text(source: str) -> str:
+    for inlines in _paragraphs(_markdown_tree(source)):
         text = plain_text("".join(_inline_text(inlines)))
         if text:
             return text
