@@ -89,6 +89,7 @@ def build(
     try:
         if inputs.unchanged_since_last_build() and _all_as_recorded(root, inputs.recorded):
             current, written = set(inputs.recorded), list[FeedFile]()
+            _remove_interrupted_writes(root, current)
             report.unchanged = sorted(current)
         else:
             current, written = _write_changed_feeds(store, config, inputs, report)
@@ -281,10 +282,14 @@ def _remove_interrupted_writes(root: Path, current: set[str]) -> None:
     if not root.is_dir():
         return
     for folder in _feed_folders(root):
+        with os.scandir(folder) as entries:
+            found = sorted(entry.name for entry in entries)
+        if not any(name.endswith(".tmp") for name in found):
+            continue
         prefix = "" if folder == root else folder.relative_to(root).as_posix() + "/"
         names = set(FILE_NAMES.values())
         names |= {path.removeprefix(prefix) for path in current if path.startswith(prefix)}
-        names |= {child.name for child in folder.iterdir() if _is_feed(root, child)}
+        names |= {name for name in found if feed_media_type(prefix + name) is not None}
         for path in remove_stale_temporaries(folder, names):
             log.info("removed %s, left by an interrupted write", path)
 
