@@ -27,6 +27,7 @@ It is a measurement, not a test.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import random
 import re
@@ -332,10 +333,11 @@ def article_path(site: Path, article: CorpusArticle) -> Path:
 def edit_article(site: Path, article: CorpusArticle) -> Callable[[int], None]:
     """A function that changes the text of `article` (differently each time)."""
     path = article_path(site, article).with_suffix(".md")
+    edits = itertools.count()  # a new text at every call, from whichever checkout runs next
 
     def edit(attempt: int) -> None:
         text = publisher_source(article)
-        path.write_text(text + f"\nA sentence added in edit {attempt}.\n", encoding="utf-8")
+        path.write_text(text + f"\nA sentence added in edit {next(edits)}.\n", encoding="utf-8")
 
     return edit
 
