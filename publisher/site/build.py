@@ -112,6 +112,7 @@ class _BuildInputs:
     last_sequence: int
     previous: str | None  # the fingerprint of all inputs at the last build
     recorded: dict[str, FeedFile]
+    fingerprint: str  # of every input of every feed
 
     @classmethod
     def read(cls, connection: Connection, config: Config) -> _BuildInputs:
@@ -122,18 +123,16 @@ class _BuildInputs:
             setting(connection, _RENDER_SETTING),
             profile_revisions(connection),
         ]
+        revisions = public_article_revisions(connection)
+        last_sequence = counter_value(connection, PUBLICATION_COUNTER)
         return cls(
-            revisions=public_article_revisions(connection),
+            revisions=revisions,
             shared=_digest(shared),
-            last_sequence=counter_value(connection, PUBLICATION_COUNTER),
+            last_sequence=last_sequence,
             previous=setting(connection, _INPUTS_SETTING),
             recorded=feed_files_written(connection),
+            fingerprint=_digest([_digest(shared), last_sequence, sorted(revisions.items())]),
         )
-
-    @property
-    def fingerprint(self) -> str:
-        """One fingerprint of every input of every feed."""
-        return _digest([self.shared, self.last_sequence, sorted(self.revisions.items())])
 
     def unchanged_since_last_build(self) -> bool:
         return self.previous == self.fingerprint and bool(self.recorded)
@@ -233,7 +232,7 @@ def _record(path: Path, relative: str, fingerprint: str) -> FeedFile:
 def _as_recorded(root: Path, recorded: FeedFile) -> bool:
     """Whether the file is there with the size and time it had when the build left it."""
     try:
-        stat = os.stat(root / recorded.path)
+        stat = os.stat(f"{root}/{recorded.path}")  # no Path per file: thousands of feeds
     except OSError:
         return False
     return (stat.st_size, stat.st_mtime_ns) == (recorded.size, recorded.mtime_ns)
@@ -269,11 +268,13 @@ def _feed_folders(root: Path) -> list[Path]:
     """The feeds folder and every folder below it that is not hidden."""
     folders = [root]
     for folder in folders:
-        folders += sorted(
-            child
-            for child in folder.iterdir()
-            if child.is_dir() and not child.is_symlink() and not child.name.startswith(".")
-        )
+        # DirEntry knows a folder from the directory listing itself: no stat per feed file.
+        with os.scandir(folder) as entries:
+            folders += sorted(
+                Path(entry.path)
+                for entry in entries
+                if entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".")
+            )
     return folders
 
 
