@@ -11,13 +11,11 @@ import lxml.html
 from starlette.testclient import TestClient
 
 from publisher.config import Config
-from publisher.mail.editions import create_edition
 from publisher.operators.accounts import add_user
-from publisher.site.build import build
-from publisher.site.gather import gather
 from publisher.store.database import Store, open_store
 from publisher.web.app import create_app
 from tests.conftest import MovableClock, Site
+from tests.test_web import published
 
 SECRET = "admin-test-secret-0123456789abcdef"
 ENVIRON = {"PUBLISHER_SECRET": SECRET}
@@ -63,11 +61,8 @@ def published_site(site: Site, clock: MovableClock, extra_config: str = "") -> C
     if extra_config:
         with site.config_path.open("a", encoding="utf-8") as config_file:
             config_file.write(extra_config)
-    config = site.config()
+    config = published(site, None, clock)  # a copy of the one published sample, if it is one
     with open_store(config.store_url) as store:
-        gather(store, config, clock)
-        build(store, config)
-        create_edition(store, config, "daily", clock)
         add_user(store, ADMIN, PASSWORD, clock())
     return config
 

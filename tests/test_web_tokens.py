@@ -41,18 +41,19 @@ def web_on_each_store(site: Site, clock: MovableClock, store_url: str) -> Iterat
     yield from running(published(site, store_url, clock), clock)
 
 
-@pytest.mark.parametrize("token", BAD_TOKENS)
 @pytest.mark.parametrize("route", ["confirm", "unsubscribe"])
 def test_malformed_or_out_of_range_token_is_a_400_page_on_every_store(
-    web_on_each_store: Web, route: str, token: str
+    web_on_each_store: Web, route: str
 ) -> None:
     web = web_on_each_store
-    path = f"/{route}/{token}"
-    assert web.client.get(path).status_code == 400, path
-    form = web.client.post(path, data={"csrf_token": web.form_token()})
-    assert form.status_code == 400, path
-    one_click = web.client.post(path, content=ONE_CLICK, headers={"content-type": FORM_TYPE})
-    assert one_click.status_code == 400, path
+    # One site for every token: a refused token changes nothing, and a site costs seconds.
+    for token in BAD_TOKENS:
+        path = f"/{route}/{token}"
+        assert web.client.get(path).status_code == 400, path
+        form = web.client.post(path, data={"csrf_token": web.form_token()})
+        assert form.status_code == 400, path
+        one_click = web.client.post(path, content=ONE_CLICK, headers={"content-type": FORM_TYPE})
+        assert one_click.status_code == 400, path
 
 
 @pytest.mark.parametrize(
