@@ -56,3 +56,10 @@ def test_opening_an_empty_store_migrates_it_with_alembic(tmp_path: Path) -> None
         f"from publisher.store.database import open_store\nopen_store({url!r}).close()"
     )
     assert "alembic" in loaded
+
+
+def test_sending_loads_no_css_inliner_nor_feed_writer() -> None:
+    # An edition is rendered (premailer) when it is made; `send` only addresses it.
+    loaded = _modules_after("import publisher.mail.delivery.requests")
+    assert loaded.isdisjoint({"premailer", "cssutils", "feedgen", "alembic", "httpx"})
+    assert "publisher" in loaded

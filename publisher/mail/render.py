@@ -30,13 +30,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import cssutils
 import jinja2
 import lxml.html
 from jinja2.runtime import Context
 from lxml import etree
-from premailer import Premailer
-from premailer.premailer import PremailerError
 
 from publisher.analytics.links import BLANK_PIXEL, LINK_PLACEHOLDER, OPEN_PLACEHOLDER
 from publisher.config import Config, DigestConfig, MailConfig
@@ -498,6 +495,11 @@ def inline_css(html: str, *, origin: str = "digest HTML") -> str:
     if root is None:
         raise DigestError(f"{origin}: the HTML document is empty")
     _refuse_external_styles(root, origin)
+    # Imported here: premailer and cssutils cost a third of a second to import, and sending an
+    # edition (already rendered when it was made) never inlines.
+    from premailer import Premailer
+    from premailer.premailer import PremailerError
+
     inliner = Premailer(
         allow_network=False,
         allow_loading_external_files=False,
@@ -556,6 +558,8 @@ def _imported_stylesheets(css: str) -> list[str]:
 
     def record(url: str) -> None:
         wanted.append(url)
+
+    import cssutils  # with premailer: see inline_css
 
     parser = cssutils.CSSParser(fetcher=record, validate=False, loglevel=logging.CRITICAL)
     sheet = parser.parseString(css)
