@@ -23,7 +23,8 @@ from starlette.templating import Jinja2Templates
 from publisher.clock import Clock
 from publisher.config import Config
 from publisher.content.imagesize import pixel_size
-from publisher.mail.render import template_environment
+from publisher.i18n.templating import environment_translations
+from publisher.mail.render import site_environment
 from publisher.site.feeds import FILE_NAMES, MEDIA_TYPES
 from publisher.store.database import Store
 from publisher.urls import category_url, folder_url
@@ -151,10 +152,12 @@ class WebSite:
         self.clock, self.environ = clock, environ
         self.paths = route_paths(config)
         self.urls = site_urls(config)
-        environment = template_environment(config.templates_dir)
+        environment = site_environment(config)
         environment.filters["http_url"] = http_url
         environment.filters["url_path"] = path_of
         self.templates = Jinja2Templates(env=environment)
+        # For the few words built in Python (a listing's heading), in the site's language.
+        self.translations = environment_translations(environment)
         self.base_context: dict[str, Any] = {
             "site": config.site,
             "zone": config.site.zone,
