@@ -106,11 +106,16 @@ def _site_catalog(entry: SiteCatalog) -> Catalog:
         with entry.path.open("rb") as file:
             if entry.path.suffix == ".mo":
                 return read_mo(file)
-            return read_po(file, abort_invalid=True)
+            catalog = read_po(file, abort_invalid=True)
     except PoFileError as error:
         raise ConfigError(f"{entry.path}: not a valid catalog: {error}") from None
     except (OSError, ValueError, UnicodeDecodeError) as error:
         raise ConfigError(f"{entry.path}: cannot read the catalog: {error}") from None
+    # A translation whose placeholders differ from its message's would fail every render.
+    for message, errors in catalog.check():
+        if errors:
+            raise ConfigError(f"{entry.path}: {message.id!r}: {errors[0]}")
+    return catalog
 
 
 def template_message_ids() -> frozenset[MessageId]:
