@@ -22,7 +22,7 @@ LOCALE = REPO / "publisher" / "locale"
 FIX = (
     "regenerate: pybabel extract -F babel.cfg --no-location --sort-output "
     "-o publisher/locale/messages.pot . && pybabel update -i publisher/locale/messages.pot "
-    "-d publisher/locale --no-location --no-fuzzy-matching, translate, then pybabel compile "
+    "-d publisher/locale --no-fuzzy-matching --ignore-obsolete, translate, then pybabel compile "
     "-d publisher/locale"
 )
 
