@@ -334,3 +334,45 @@ def test_check_is_silent_about_shipped_languages(site: Site) -> None:
     config = site.config()
     assert configured_languages(config) == [("[site] language", "en-GB")]
     assert language_warnings(config) == []
+
+
+# Wired: the site's pages in the site's language, a digest in its own -------------------------
+
+
+def test_listing_headings_are_in_the_site_language_with_the_site_s_own_words(
+    site: Site, clock: Any
+) -> None:
+    from tests.test_web import document, published, running
+
+    text = site.config_path.read_text(encoding="utf-8")
+    site.config_path.write_text(text.replace('"en-GB"', '"de-AT"'), encoding="utf-8")
+    write_catalog(site.root / "locale", "de", {"All articles": "Sämtliche Artikel"})
+    for web in running(published(site, None, clock), clock):
+        first, second = (web.client.get(path) for path in ("/articles/", "/articles/page/2/"))
+        assert document(first).findtext(".//h1") == "Sämtliche Artikel"
+        assert document(second).findtext(".//h1") == "Alle Artikel, Seite 2 von 2"
+
+
+def test_a_digest_in_its_own_language_words_its_text_part_in_it(site: Site) -> None:
+    from publisher.content.articles import PublishedArticle
+    from publisher.mail.render import EditionInfo, render_edition
+    from publisher.site.gather import check_content
+
+    site.write_article(
+        "pictured.md",
+        "---\ntitle: The quay at dawn\ndate: 2026-10-01T08:00:00\n---\n\n"
+        "![Fishing boats](images/logo.png)\n\nThe boats came in.\n",
+    )
+    config = site.config()
+    articles, _ = check_content(config)
+    pictured = next(a for a in articles if a.title == "The quay at dawn")
+    published = [PublishedArticle("guid-1", 1, pictured.date, pictured)]
+    info = EditionInfo(1, EVENING, "https://gazette.example.org/archive/x/1.html")
+    shown = {}
+    for language in (None, "ja"):
+        # One message per article: the text part holds the article's paragraphs and images.
+        digest = config.digest("daily").model_copy(update={"mode": "each", "language": language})
+        environment = digest_environment(config, digest)
+        shown[language] = render_edition(environment, config, digest, info, published).text
+    assert "[image: Fishing boats]" in shown[None]
+    assert "\uff3b画像\uff1aFishing boats\uff3d" in shown["ja"]  # full-width [:]
