@@ -24,7 +24,7 @@ from publisher.i18n.catalogs import (
 )
 from publisher.i18n.formats import long_date, number, short_time
 from publisher.i18n.tags import catalog_language, has_shipped_catalog, text_direction
-from publisher.mail.render import digest_environment, site_environment, template_environment
+from publisher.mail.render import digest_environment, template_environment
 from tests.conftest import Site, run_publisher
 
 STORY = ("%(num)d new story", "%(num)d new stories")
@@ -123,7 +123,6 @@ def test_a_digest_speaks_its_own_language_else_the_site_s() -> None:
     )
     assert [config.digest_language(digest) for digest in config.digests] == ["en-GB", "de"]
     assert digest_environment(config, config.digest("tag")).globals["language"] == "de"
-    assert site_environment(config).globals["language"] == "en-GB"
 
 
 # Formats ---------------------------------------------------------------------------------------
@@ -376,3 +375,26 @@ def test_a_digest_in_its_own_language_words_its_text_part_in_it(site: Site) -> N
         shown[language] = render_edition(environment, config, digest, info, published).text
     assert "[image: Fishing boats]" in shown[None]
     assert "\uff3b画像\uff1aFishing boats\uff3d" in shown["ja"]  # full-width [:]
+
+
+def test_an_archived_edition_is_dressed_in_its_digest_s_language(
+    site: Site, clock: Any, tmp_path: Path
+) -> None:
+    from tests.test_web import published, running
+
+    own = tmp_path / "templates" / "web"
+    own.mkdir(parents=True)
+    (own / "archive-banner.html.j2").write_text(
+        '<p id="banner">{{ _("All articles") }} {{ language }} {{ text_direction }}</p>',
+        encoding="utf-8",
+    )
+    text = site.config_path.read_text(encoding="utf-8")
+    text = text.replace('name = "daily"', 'name = "daily"\nlanguage = "es"')
+    text += f'\n[templates]\ndir = "{own.parent}"\n'
+    site.config_path.write_text(text, encoding="utf-8")
+    for web in running(published(site, None, clock), clock):
+        page = web.client.get("/archive/daily/1.html")
+        assert page.status_code == 200
+        assert '<p id="banner">Todos los artículos es ltr</p>' in page.text
+        home = web.client.get("/articles/")
+        assert "All articles" in home.text  # the site's pages stay in the site's language

@@ -239,11 +239,6 @@ def digest_environment(config: Config, digest: DigestConfig) -> jinja2.Environme
     )
 
 
-def site_environment(config: Config) -> jinja2.Environment:
-    """The environment the site's pages and its own mails render in: in the site's language."""
-    return template_environment(config.templates_dir, config.site.language, config.locale_dir)
-
-
 _BLOCKS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "figcaption")
 
 
