@@ -57,7 +57,15 @@ def _check_http_url(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+def _check_language_tag(tag: str) -> str:
+    from publisher.i18n.tags import parse_language_tag
+
+    parse_language_tag(tag)
+    return tag
+
+
 TimezoneName = Annotated[str, AfterValidator(_check_timezone)]
+LanguageTag = Annotated[str, AfterValidator(_check_language_tag)]
 HttpUrl = Annotated[str, AfterValidator(_check_http_url)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -78,7 +86,7 @@ class SiteConfig(_Section):
     title: NonEmpty
     url: HttpUrl
     description: str = ""
-    language: str = "en"
+    language: LanguageTag = "en"
     timezone: TimezoneName = "UTC"
     author: Person
     article_url: str = "/articles/{slug}/"
@@ -214,6 +222,7 @@ class DigestConfig(_Section):
     description: str = ""
     schedule: Annotated[str, AfterValidator(_check_crontab)] = "0 7 * * *"
     timezone: TimezoneName | None = None
+    language: LanguageTag | None = None  # a BCP 47 tag; default: the site's
     subject: Annotated[HeaderText, AfterValidator(_check_template)] = (
         "{{ site.title }}: {{ edition.date | date }}"
     )
@@ -615,6 +624,8 @@ class Config:
     icon: SiteImage | None = None
     admin: AdminConfig = field(default_factory=AdminConfig)
     analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
+    # The site's own catalogs: `locale/<language>/LC_MESSAGES/messages.po` beside the config.
+    locale_dir: Path | None = None
 
     def source(self, name: str) -> SourceConfig:
         """The source called `name`; ConfigError if there is none."""
@@ -635,6 +646,10 @@ class Config:
     def digest_zone(self, digest: DigestConfig) -> ZoneInfo:
         """The zone a digest's schedule and dates are in: its own, else the site's."""
         return ZoneInfo(digest.timezone or self.site.timezone)
+
+    def digest_language(self, digest: DigestConfig) -> str:
+        """The language (BCP 47) a digest's mail and archive are in: its own, else the site's."""
+        return digest.language or self.site.language
 
 
 def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> Config:
@@ -696,6 +711,7 @@ def config_from_mapping(raw: dict[str, Any], path: Path) -> Config:
         icon=_site_image("icon", parsed.site.icon, base / parsed.content.dir, media_url),
         admin=parsed.admin,
         analytics=parsed.analytics,
+        locale_dir=base / "locale",
     )
 
 

@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "publisher.files",
         "publisher.urls",
         "publisher.wording",
+        "publisher.i18n",  # languages: catalogs, text direction, Babel's formats
         "publisher.templates",
     ),
     ("publisher.content",),

@@ -437,3 +437,17 @@ def test_rss_encloses_only_the_audio_where_atom_and_json_enclose_both(site: Site
     assert [e.href for e in rss.enclosures] == [audio.url]
     assert [e.href for e in atom.enclosures] == [audio.url, image]
     assert [a["url"] for a in json_item["attachments"]] == [audio.url, image]
+
+
+@pytest.mark.parametrize("language", ["en-GB", "de-AT", "ar"])
+def test_every_format_names_the_site_language_atom_as_xml_lang(site: Site, language: str) -> None:
+    config = site.config()
+    config = replace(config, site=config.site.model_copy(update={"language": language}))
+    [spec, *_] = feed_specs(config, [one_article("Sprache")])
+    atom = etree.fromstring(render_atom(spec))
+    assert atom.tag == "{http://www.w3.org/2005/Atom}feed"
+    assert atom.get("{http://www.w3.org/XML/1998/namespace}lang") == language
+    feeds = parsed_feeds(config, one_article("Sprache"))
+    assert feeds["atom"].feed.language == language
+    assert feeds["rss"].feed.language == language
+    assert feeds["json"]["language"] == language

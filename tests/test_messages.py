@@ -645,3 +645,54 @@ def test_built_messages_are_already_in_smtp_wire_form(
     # The transport sends it as it is; a full scan of the same bytes finds nothing to change.
     assert smtp_data(data) == smtp_data(bytes(data))
     assert bodies(parse(data)) == tuple(lf(body) for body in personalize(rendered, recipient))
+
+
+# Content-Language ------------------------------------------------------------------------------
+
+
+def language_config(site_language: str, digest_language: str | None = None) -> Config:
+    raw: dict[str, Any] = {
+        "site": {
+            "title": "The Harbour Gazette",
+            "url": "https://gazette.example.org/",
+            "author": "Newsroom",
+            "language": site_language,
+        },
+        "mail": {"from": "newsletter@gazette.example.org", "postal_address": "4 Quay Street"},
+        "digests": [
+            {"name": "daily", "title": "Daily"}
+            | ({"language": digest_language} if digest_language else {})
+        ],
+    }
+    return config_from_mapping(raw, Path("config.toml"))
+
+
+def test_a_digest_message_is_in_the_site_language_unless_the_digest_has_its_own() -> None:
+    assert build(config=language_config("en-GB"))["Content-Language"] == "en-GB"
+    assert build(config=language_config("en-GB", "de-AT"))["Content-Language"] == "de-AT"
+    assert build(config=language_config("en", "ar"))["Content-Language"] == "ar"
+
+
+def test_a_confirmation_or_welcome_is_in_the_site_language() -> None:
+    from email.message import EmailMessage as Body
+
+    from publisher.mail.mime import notice_message
+
+    body = Body()
+    body.set_content("Bitte bestätigen.")
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    _, data = notice_message(
+        language_config("de", "ja"), "", "ann@example.org", "Bestätigen", "confirm", body, now
+    )
+    assert parse(data)["Content-Language"] == "de"
+
+
+def test_a_language_with_a_line_break_never_reaches_a_header() -> None:
+    config = language_config("en")
+    hostile = dataclasses.replace(
+        config, site=config.site.model_copy(update={"language": "en\r\nBcc: eve@example.org"})
+    )
+    with pytest.raises(MessageError, match=r"Content-Language: .* line break"):
+        prepare(config=hostile)
+    with pytest.raises(MessageError, match="Content-Language: 'en Bcc' is not a BCP 47"):
+        publisher.mail.mime.content_language("en Bcc")

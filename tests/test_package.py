@@ -181,6 +181,25 @@ def test_wheel_holds_every_bundled_template(installation: Installation) -> None:
     assert migrations <= shipped
 
 
+def test_wheel_holds_every_catalog_and_the_installed_package_reads_them(
+    installation: Installation, tmp_path: Path
+) -> None:
+    catalogs = {
+        path.relative_to(REPO / "publisher").as_posix()
+        for path in (REPO / "publisher" / "locale").rglob("*")
+        if path.suffix in (".po", ".mo", ".pot")
+    }
+    with zipfile.ZipFile(installation.wheel) as wheel:
+        shipped = {name.removeprefix("publisher/") for name in wheel.namelist()}
+    assert {"locale/messages.pot", "locale/ja/LC_MESSAGES/messages.mo"} <= catalogs
+    assert catalogs <= shipped, sorted(catalogs - shipped)
+    code = (
+        "from publisher.i18n.catalogs import translations_for; "
+        "print(translations_for('de-AT').gettext('All articles'))"
+    )
+    assert _run(installation.python, "-c", code, cwd=tmp_path).strip() == "Alle Artikel"
+
+
 def test_wheel_holds_every_module_of_the_checkout(installation: Installation) -> None:
     modules = {
         path.relative_to(REPO / "publisher").as_posix()

@@ -39,8 +39,16 @@ def check(context: click.Context, dns: bool) -> None:
         f"check: config {config.path} is valid; {count(len(articles), 'article')}, "
         f"{count(len(errors), 'error')}"
     )
+    _check_languages(config)
     _check_dkim(config, dns)
     report_content_errors(errors, config)
+
+
+def _check_languages(config: Config) -> None:
+    from publisher.i18n.catalogs import language_warnings
+
+    for warning in language_warnings(config):
+        click.echo(f"check: warning: {warning}")
 
 
 def _check_dkim(config: Config, dns: bool) -> None:

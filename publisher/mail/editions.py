@@ -24,9 +24,9 @@ from publisher.mail.render import (
     EditionInfo,
     Recipient,
     RenderedEdition,
+    digest_environment,
     personalize,
     render_edition,
-    template_environment,
 )
 from publisher.store.analytics import insert_edition_links, links_of_edition
 from publisher.store.articles import public_articles_since
@@ -195,7 +195,7 @@ def _create_one(
     store: Store, config: Config, digest: DigestConfig, clock: Clock, slot: str | None
 ) -> EditionOutcome:
     name = digest.name
-    environment = template_environment(config.templates_dir)
+    environment = digest_environment(config, digest)
     with store.transaction() as connection:
         watermark = _locked_watermark(connection, config, digest)
         if slot is not None and (existing := _edition_for_slot(connection, name, slot)):
@@ -251,7 +251,7 @@ def preview_edition(
     if not upcoming.articles:
         return None
     info = EditionInfo(number=number, date=clock(), archive_url=archive_url(config, name, number))
-    environment = template_environment(config.templates_dir)
+    environment = digest_environment(config, digest)
     rendered = render_edition(environment, config, digest, info, upcoming.articles)
     html, text = personalize(rendered, PREVIEW_RECIPIENT)
     html_path, text_path = out_dir / "preview.html", out_dir / "preview.txt"
@@ -282,7 +282,7 @@ def next_or_latest_edition(
         number = _next_number(connection, name)
     if upcoming.articles:
         info = EditionInfo(number, clock(), archive_url(config, name, number))
-        environment = template_environment(config.templates_dir)
+        environment = digest_environment(config, digest)
         rendered = render_edition(environment, config, digest, info, upcoming.articles)
         return ProofEdition(rendered, info.date, stored=False)
     stored = list_editions(store, name)

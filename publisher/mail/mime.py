@@ -63,6 +63,8 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _ADDRESS = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*@{_DOMAIN.pattern}")
 _PRINTABLE_ASCII = re.compile("[ -~]*")
+# A BCP 47 tag as a header carries it (RFC 3282): ASCII letters and digits between hyphens.
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
 # Characters a URL may keep inside <...> in a header: printable ASCII but space, <, >, ".
 _HEADER_URL = re.compile(r"[!#-;=?-~]+")
 # Characters an encoded-word may show as they are, in any header (RFC 2047 section 5 (3)).
@@ -159,6 +161,7 @@ class PreparedEdition:
             _header_lines(
                 ("Precedence", "bulk"),
                 ("Auto-Submitted", "auto-generated"),
+                ("Content-Language", content_language(config.digest_language(digest))),
                 ("MIME-Version", "1.0"),
                 ("Content-Type", f'multipart/alternative;{CRLF} boundary="{boundary}"'),
             )
@@ -629,6 +632,15 @@ def text_header(header: str, text: str) -> str:
     return _text_header(header, text)
 
 
+def content_language(tag: str) -> str:
+    """The Content-Language value for a configured language: the BCP 47 tag, refused if it
+    holds anything but letters, digits and hyphens (so never a line break)."""
+    _text_check("Content-Language", tag)
+    if not _LANGUAGE_TAG.fullmatch(tag):
+        raise MessageError(f"Content-Language: {tag!r} is not a BCP 47 language tag")
+    return tag
+
+
 def one_address(header: str, value: str) -> tuple[str, str]:
     """The display name and ASCII address of one configured address such as `Name <a@b.org>`."""
     return _parse_address(header, value)
@@ -665,6 +677,7 @@ def notice_message(
         ("Date", format_datetime(now)),
         ("Message-ID", f"<{ascii_address(f'{kind}.{secrets.token_hex(12)}@{host}')}>"),
         ("Auto-Submitted", "auto-generated"),
+        ("Content-Language", content_language(config.site.language)),
     ]
     head = "".join(f"{header}: {value}\r\n" for header, value in headers).encode("ascii")
     return Envelope(sender, recipient), head + body.as_bytes(policy=SMTP)

@@ -61,7 +61,10 @@ def digest_problems(
     if not config.digests:
         return []
     try:
-        environment = template_environment(config.templates_dir)
+        environments = {
+            language: template_environment(config.templates_dir, language, config.locale_dir)
+            for language in {config.digest_language(digest) for digest in config.digests}
+        }
     except PublisherError as error:
         return [DigestCheckError(f"digests: {error}")]
     public = public_now(config, articles, now)
@@ -72,6 +75,7 @@ def digest_problems(
             continue
         info = EditionInfo(number=1, date=now, archive_url=archive_url(config, digest.name, 1))
         try:
+            environment = environments[config.digest_language(digest)]
             rendered = render_edition(environment, config, digest, info, chosen)
             PreparedEdition(config, digest, 1, now, rendered)
         except PublisherError as error:

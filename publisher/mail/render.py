@@ -46,6 +46,7 @@ from publisher.content.imagesize import (
     sized_images,
 )
 from publisher.errors import PublisherError
+from publisher.i18n.templating import environment_translations, speak
 from publisher.templates import BUNDLED_TEMPLATES_PACKAGE
 
 # The repository's top-level templates/ folder, shipped inside the distribution.
@@ -193,9 +194,14 @@ class RenderedEdition:
     links: tuple[str, ...] = ()
 
 
-def template_environment(site_templates: Path | None) -> jinja2.Environment:
+def template_environment(
+    site_templates: Path | None, language: str = "en", site_locale_dir: Path | None = None
+) -> jinja2.Environment:
     """A Jinja environment over the site's templates folder (if any), then the bundled one.
 
+    It speaks `language` (a BCP 47 tag; see `i18n.templating.speak`): gettext with the site's
+    catalogs in `site_locale_dir` over the shipped ones, the `long_date`, `short_time` and
+    `number` filters, the `language` and `text_direction` globals.
     `.html.j2` templates are autoescaped; the `date` filter shows a datetime in the digest's
     zone (`{{ edition.date | date }}` gives "25 November 2026"); `sized_images` gives the
     images of an article body their width and height (`{{ body | sized_images | safe }}`).
@@ -217,25 +223,36 @@ def template_environment(site_templates: Path | None) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     environment.filters["date"] = _date_filter
-    environment.filters["html_paragraphs"] = html_paragraphs
+    environment.filters["html_paragraphs"] = _paragraphs_filter
     environment.filters["sized_images"] = _sized_images_filter
+    speak(environment, language, site_locale_dir)
     return environment
+
+
+def digest_environment(config: Config, digest: DigestConfig) -> jinja2.Environment:
+    """The environment a digest's mail and archived copy render in: in the digest's language."""
+    return template_environment(
+        config.templates_dir, config.digest_language(digest), config.locale_dir
+    )
 
 
 _BLOCKS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "figcaption")
 
 
-def html_paragraphs(html: str) -> list[str]:
+IMAGE_LABEL = "[image: %(alt)s]"
+
+
+def html_paragraphs(html: str, image_label: str = IMAGE_LABEL) -> list[str]:
     """An article body's text, one string per paragraph, heading or list item (for text mail).
 
-    An image shows as `[image: its alt text]`.
+    An image shows as `image_label` with its alt text: `[image: its alt text]`.
     """
     if not html.strip():
         return []
     root = lxml.html.fragment_fromstring(html, create_parent="div")
     for image in root.iter("img"):
         alt = image.get("alt")
-        image.tail = (f"[image: {alt}]" if alt else "") + (image.tail or "")
+        image.tail = (image_label % {"alt": alt} if alt else "") + (image.tail or "")
     for element in root.iter(*_BLOCKS):
         element.tail = "\n\n" + (element.tail or "")
     for element in root.iter("br"):
@@ -264,6 +281,12 @@ def _date_filter(
         return format_date(value, shown_in if isinstance(shown_in, ZoneInfo) else None, pattern)
     except (DigestError, ValueError, ZoneInfoNotFoundError) as error:
         raise jinja2.TemplateRuntimeError(f"date filter: {error}") from None
+
+
+@jinja2.pass_environment
+def _paragraphs_filter(environment: jinja2.Environment, html: str) -> list[str]:
+    label = environment_translations(environment).gettext("[image: %(alt)s]")
+    return html_paragraphs(html, label)
 
 
 @jinja2.pass_context

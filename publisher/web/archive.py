@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from publisher.config import Config
 from publisher.content.articles import Article
+from publisher.i18n.templating import environment_translations
 from publisher.store.articles import public_articles_with_guids
 from publisher.store.editions import EditionSummary, edition_summaries, edition_summary
 from publisher.urls import archive_url
@@ -170,18 +171,22 @@ class ArchivePages:
     ) -> str:
         config = self.site.config
         found = next((d for d in config.digests if d.name == digest), None)
+        language = config.digest_language(found) if found else config.site.language
+        environment = self.site.environment_in(language)
+        untitled = environment_translations(environment).gettext("%(digest)s No. %(number)d")
         context: dict[str, Any] = {
             **self.site.base_context,
             "digest_title": found.title if found else digest,
             "digest_description": found.description if found else "",
             "number": number,
-            "subject": summary.subject if summary else f"{digest} No. {number}",
+            "subject": summary.subject
+            if summary
+            else untitled % {"digest": digest, "number": number},
             "date": summary.created_at if summary else None,
             "page_url": archive_url(config, digest, number),
             "image_url": image or (http_url(config.logo.url) if config.logo else ""),
             "subscribe_open": bool(found) and config.mail is not None,
         }
-        environment = self.site.templates.env
         head = environment.get_template("web/archive-head.html.j2").render(context)
         banner = environment.get_template("web/archive-banner.html.j2").render(context)
         return dressed_edition(html, head, banner)

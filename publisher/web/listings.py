@@ -135,19 +135,28 @@ class ListingPages:
         if number == 1:
             return RedirectResponse(path_of(self.urls.home), status_code=301)
         listing = await run_in_threadpool(self._page, number, self.urls.home_page)
-        title = f"Page {number} of {listing.pagination.count}"
+        words = self.site.translations
+        title = words.gettext("Page %(number)d of %(count)d") % {
+            "number": number,
+            "count": listing.pagination.count,
+        }
         return self._stories(request, title, self.urls.home_page(number), listing)
 
     async def articles(self, request: Request) -> Response:
         listing = await run_in_threadpool(self._page, 1, self.urls.articles_page)
-        return self._stories(request, "All articles", self.urls.articles, listing)
+        title = self.site.translations.gettext("All articles")
+        return self._stories(request, title, self.urls.articles, listing)
 
     async def articles_page(self, request: Request) -> Response:
         number = self._number(request)
         if number == 1:
             return RedirectResponse(path_of(self.urls.articles), status_code=301)
         listing = await run_in_threadpool(self._page, number, self.urls.articles_page)
-        title = f"All articles, page {number} of {listing.pagination.count}"
+        words = self.site.translations
+        title = words.gettext("All articles, page %(number)d of %(count)d") % {
+            "number": number,
+            "count": listing.pagination.count,
+        }
         return self._stories(request, title, self.urls.articles_page(number), listing)
 
     async def categories(self, request: Request) -> Response:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import jinja2
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +24,7 @@ from starlette.templating import Jinja2Templates
 from publisher.clock import Clock
 from publisher.config import Config
 from publisher.content.imagesize import pixel_size
+from publisher.i18n.templating import environment_translations
 from publisher.mail.render import template_environment
 from publisher.site.feeds import FILE_NAMES, MEDIA_TYPES
 from publisher.store.database import Store
@@ -128,6 +130,15 @@ def http_url(value: object) -> str:
     return value if parts.scheme in ("http", "https") and parts.netloc else ""
 
 
+def page_environment(config: Config, language: str) -> jinja2.Environment:
+    """The environment of the site's pages (and their mails) in `language`, with the web's
+    own filters `http_url` and `url_path`."""
+    environment = template_environment(config.templates_dir, language, config.locale_dir)
+    environment.filters["http_url"] = http_url
+    environment.filters["url_path"] = path_of
+    return environment
+
+
 @dataclass(frozen=True, slots=True)
 class FormToken:
     """A form's hidden token, and the browser cookie it is bound to (set again with the page)."""
@@ -151,10 +162,11 @@ class WebSite:
         self.clock, self.environ = clock, environ
         self.paths = route_paths(config)
         self.urls = site_urls(config)
-        environment = template_environment(config.templates_dir)
-        environment.filters["http_url"] = http_url
-        environment.filters["url_path"] = path_of
+        environment = page_environment(config, config.site.language)
         self.templates = Jinja2Templates(env=environment)
+        self._environments = {config.site.language: environment}
+        # For the few words built in Python (a listing's heading), in the site's language.
+        self.translations = environment_translations(environment)
         self.base_context: dict[str, Any] = {
             "site": config.site,
             "zone": config.site.zone,
@@ -170,6 +182,14 @@ class WebSite:
             "logo_size": pixel_size(config.logo.path) if config.logo and config.logo.path else None,
             "icon": config.icon,
         }
+
+    def environment_in(self, language: str) -> jinja2.Environment:
+        """The pages' environment speaking `language`: an archived edition's banner speaks its
+        digest's. One per language, made when first asked for."""
+        environment = self._environments.get(language)
+        if environment is None:
+            environment = self._environments[language] = page_environment(self.config, language)
+        return environment
 
     def now(self) -> datetime:
         return self.clock()
