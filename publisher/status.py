@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from publisher.config import Config
 from publisher.mail.delivery.ledger import RemainingRows
+from publisher.mail.preflight import bounce_handling_warning
 from publisher.store.analytics import EditionAnalytics, edition_analytics
 from publisher.store.articles import count_articles
 from publisher.store.database import Store
@@ -103,6 +104,7 @@ class SiteStatus:
     subscribers: Mapping[str, int]
     daemon: DaemonStatus
     websub_pings: int = 0  # publish pings waiting for the WebSub hub
+    warnings: tuple[str, ...] = ()  # what the config leaves undone (no bounce address)
 
 
 def site_status(
@@ -152,6 +154,7 @@ def site_status(
             standby=daemon_is_waiting(config, store_.engine),
         ),
         websub_pings=pings,
+        warnings=tuple(filter(None, [bounce_handling_warning(config)])),
     )
 
 
@@ -262,6 +265,7 @@ def status_document(status: SiteStatus) -> dict[str, Any]:
             "jobs": [{"id": job.id, "next_run": _iso(job.next_run)} for job in status.daemon.jobs],
         },
         "websub_pings": status.websub_pings,
+        "warnings": list(status.warnings),
     }
 
 
@@ -359,6 +363,7 @@ def status_lines(status: SiteStatus, zone: ZoneInfo) -> list[str]:
     lines.append(f"subscribers: {_by_status(status.subscribers)}")
     if status.websub_pings:
         lines.append(f"websub: {count(status.websub_pings, 'ping')} waiting for the hub")
+    lines.extend(f"warning: {warning}" for warning in status.warnings)
     lines.append(_daemon_line(status.daemon))
     lines.extend(
         f"  {job.id}: next run {_local(job.next_run, zone) if job.next_run else 'paused'}"

@@ -274,7 +274,7 @@ def test_a_tracked_message_decodes_to_what_personalize_gives(
         edition = edition_by_id(web.store, 1)
     with caplog.at_level(logging.WARNING, logger="publisher.mail.mime"):
         prepared = PreparedEdition(
-            config, config.digest("daily"), 1, edition.created_at, edition.rendered
+            config, config.digest("daily"), 1, edition.created_at, edition.rendered, b"s" * 32
         )
     assert SLOW_PATH_WARNING not in caplog.text  # a tracked edition keeps the fast path
     part = recipient_part(b"s" * 32, 1, 7, 1_700_000_000, per_subscriber=False)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from publisher.audience.subscribers import add_subscriber, find_subscriber
 from publisher.mail.delivery.send import start_delivery
 from publisher.mail.editions import create_edition
-from publisher.mail.transport.returnpath import UNSUBSCRIBE, make_return_token
+from publisher.mail.transport.returnpath import BOUNCE, UNSUBSCRIBE, make_return_token
 from publisher.site.gather import gather
 from publisher.store.database import open_store
 from publisher.store.schema import deliveries, events
@@ -41,8 +41,8 @@ def subscribe(site: Site, *emails: str) -> None:
             add_subscriber(store, address, "", ("daily", "culture"), MovableClock()())
 
 
-def unsubscribe_token(site: Site, email: str) -> str:
-    """A mailto token for `email`'s delivery of a fresh daily edition."""
+def unsubscribe_token(site: Site, email: str, kind: str = UNSUBSCRIBE) -> str:
+    """A mailto token (or another `kind`) for `email`'s delivery of a fresh daily edition."""
     config, clock = site.config(), MovableClock()
     with open_store(config.store_url) as store:
         gather(store, config, clock)
@@ -51,7 +51,7 @@ def unsubscribe_token(site: Site, email: str) -> str:
         start_delivery(store, outcome.edition.id, clock())
         with store.transaction() as connection:
             row = connection.scalar(sa.select(deliveries.c.id).where(deliveries.c.email == email))
-    return make_return_token(SECRET.encode(), UNSUBSCRIBE, int(row))
+    return make_return_token(SECRET.encode(), kind, int(row))
 
 
 def statuses(site: Site, *emails: str) -> list[tuple[str, int, tuple[str, ...]]]:
@@ -76,7 +76,8 @@ def test_maildir_messages_are_applied_and_filed_never_deleted(site: Site, tmp_pa
     assert result.returncode == 0, result.stderr
     assert (
         "inbound: 6 read (2 hard bounce, 0 soft bounce, 1 complaint, 1 unsubscribe, "
-        "1 auto reply, 1 unknown); 0 already seen, 0 for no subscriber, 0 errors"
+        "1 auto reply, 1 unknown); 0 already seen, 0 for no subscriber, "
+        "3 unverified (recorded only), 0 errors"
     ) in result.stdout
     assert list((maildir / "new").iterdir()) == list((maildir / "cur").iterdir()) == []
     filed = (maildir / ".processed/cur").iterdir()
@@ -84,9 +85,10 @@ def test_maildir_messages_are_applied_and_filed_never_deleted(site: Site, tmp_pa
     assert processed == {"postfix", "exim", "arf", "unsubscribe", "vacation"}
     [human] = (maildir / ".unrecognized/cur").iterdir()
     assert human.read_bytes() == messages["human"]
+    # The bounces and the complaint carry no token of ours: evidence, recorded, acting on no one.
     assert statuses(site, "ann@example.net", "heidi@example.net", "kim@example.com") == [
-        (SubscriberStatus.CONFIRMED, 1, ("culture", "daily")),
-        (SubscriberStatus.COMPLAINED, 0, ()),
+        (SubscriberStatus.CONFIRMED, 0, ("culture", "daily")),
+        (SubscriberStatus.CONFIRMED, 0, ("culture", "daily")),
         (SubscriberStatus.CONFIRMED, 0, ("culture",)),
     ]
     again = run(site, "inbound", "--maildir", str(maildir))
@@ -99,21 +101,23 @@ def test_a_message_piped_twice_is_one_event(site: Site) -> None:
         result = run(site, "inbound", "-", stdin=inbound_message("exim_bounce"))
         assert result.returncode == 0, result.stderr
     assert statuses(site, "bob@example.com") == [
-        (SubscriberStatus.CONFIRMED, 1, ("culture", "daily"))
+        (SubscriberStatus.CONFIRMED, 0, ("culture", "daily"))
     ]
     with open_store(site.config().store_url) as store, store.transaction() as connection:
         assert connection.scalar(sa.select(sa.func.count()).select_from(events)) == 1
     shown = run(site, "subscribers", "show", "bob@example.com")
     assert shown.returncode == 0, shown.stderr
-    assert "hard bounce" in shown.stdout
+    assert "hard bounce (unverified)" in shown.stdout
     assert "5.1.1" in shown.stdout
-    assert "bounces counted: 1 of 3" in shown.stdout
+    assert "bounces counted: 0 of 3" in shown.stdout
 
 
 def test_three_hard_bounces_by_pipe_mark_the_subscriber_bounced(site: Site) -> None:
     subscribe(site, "dave@example.org")
+    token = unsubscribe_token(site, "dave@example.org", BOUNCE)
     for number in range(3):
-        raw = inbound_message("sendmail_dsn").replace(b"5AQ7W0xH012345@", f"{number}@".encode())
+        raw = inbound_message("sendmail_dsn", token)
+        raw = raw.replace(b"5AQ7W0xH012345@", f"{number}@".encode())
         assert run(site, "inbound", "-", stdin=raw).returncode == 0
     assert statuses(site, "dave@example.org")[0][:2] == (SubscriberStatus.BOUNCED, 3)
 

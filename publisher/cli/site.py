@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 @reports_errors
 def check(context: click.Context, dns: bool) -> None:
     """Validate the config and every article, and render every digest; write nothing."""
-    from publisher.mail.preflight import digest_problems
+    from publisher.mail.preflight import bounce_handling_warning, digest_problems
     from publisher.site.gather import check_content
 
     config = site_config(context)
@@ -40,6 +40,9 @@ def check(context: click.Context, dns: bool) -> None:
         f"{count(len(errors), 'error')}"
     )
     _check_dkim(config, dns)
+    warning = bounce_handling_warning(config)
+    if warning:
+        click.echo(f"check: warning: {warning}")
     report_content_errors(errors, config)
 
 

@@ -164,7 +164,10 @@ def _secret(config: Config) -> bytes:
 @click.pass_context
 @reports_errors
 def subscribers_show(context: click.Context, email: str) -> None:
-    """Show EMAIL's status, digests and every bounce, complaint and unsubscribe event."""
+    """Show EMAIL's status, digests and every bounce, complaint and unsubscribe event.
+
+    A report that proved nothing (no token or Message-ID of ours) shows as `(unverified)`.
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -187,7 +190,7 @@ def subscribers_show(context: click.Context, email: str) -> None:
     for event in found:
         table.add_row(
             event.occurred_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
-            event.kind.replace("_", " "),
+            event.kind.replace("_", " ") + ("" if event.verified else " (unverified)"),
             event.code,
             event.source,
             "" if event.edition_id is None else str(event.edition_id),

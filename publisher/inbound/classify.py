@@ -32,13 +32,15 @@ from email.utils import getaddresses, parseaddr
 from flufl.bounce import all_failures
 
 from publisher.inbound.events import InboundEvent
-from publisher.mail.transport.returnpath import BOUNCE, read_return_token, tokens_in
+from publisher.mail.transport.returnpath import BOUNCE, PROBE, read_return_token, tokens_in
 from publisher.mail.transport.returnpath import UNSUBSCRIBE as UNSUBSCRIBE_TOKEN
 from publisher.store.events import clean_diagnostic, event_key
 from publisher.store.statuses import EventKind
 
 # Headers an MTA or a mailbox writes the envelope recipient into, besides To.
 RECIPIENT_HEADERS = ("To", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "Cc")
+# The tokens a report reaches us by: a delivery's return path, or a probe's.
+RETURN_PATH_KINDS = (BOUNCE, PROBE)
 COMPLAINT_TYPES = frozenset({"abuse", "fraud", "virus"})
 MAILER_LOCAL_PARTS = frozenset({"mailer-daemon", "postmaster", "mail-delivery-subsystem"})
 _ENHANCED_CODE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
@@ -50,9 +52,10 @@ _AUTO_REPLY_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 _AUTO_REPLY_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Response")
-# The Message-ID publisher gives each message (messages.message_id): e<edition>.s<subscriber>.
+# The shape of the Message-ID publisher gives each message (`mime.message_id`); whether one
+# is really ours (its MAC) is checked when the event is applied (`mime.read_message_id`).
 _OUR_MESSAGE_ID = re.compile(
-    rb"<e[1-9][0-9]{0,17}\.s[1-9][0-9]{0,17}\.[0-9a-f]{12}@[A-Za-z0-9.-]{1,253}>"
+    rb"<e[1-9][0-9]{0,17}\.s[1-9][0-9]{0,17}\.[0-9a-f]{20}@[A-Za-z0-9.-]{1,253}>"
 )
 
 
@@ -108,8 +111,8 @@ def _header(message: Message, name: str) -> str:
         return str(value)
 
 
-def _recipient_tokens(message: Message, kind: str) -> list[str]:
-    """Tokens of `kind` in the addresses the message was delivered to."""
+def _recipient_tokens(message: Message, kind: str | tuple[str, ...]) -> list[str]:
+    """Tokens of `kind` (or kinds) in the addresses the message was delivered to."""
     found: list[str] = []
     for name in RECIPIENT_HEADERS:
         for value in message.get_all(name, []):
@@ -136,14 +139,16 @@ def _abuse_report(message: Message, report_id: str) -> Classification | None:
         return Classification(EventKind.UNKNOWN, (), report_id)
     original = _reported_message(message)
     recipient = _bare_address(str(feedback.get("Original-Rcpt-To", "")))
-    tokens = _recipient_tokens(message, BOUNCE)
+    tokens = _recipient_tokens(message, RETURN_PATH_KINDS)
     if original is not None:
         recipient = recipient or _single_address(original.get_all("To", []))
         for name in ("Return-Path", "List-Unsubscribe", "Sender"):
             for value in original.get_all(name, []):
                 tokens.extend(tokens_in(str(value)))
     # A return-path token and an unsubscribe token of one message name the same delivery.
-    ranked = sorted(dict.fromkeys(tokens), key=lambda token: not token.startswith(BOUNCE))
+    ranked = sorted(
+        dict.fromkeys(tokens), key=lambda token: not token.startswith(RETURN_PATH_KINDS)
+    )
     event = InboundEvent(
         kind=EventKind.COMPLAINT,
         key=event_key("mail", report_id, recipient),
@@ -179,7 +184,7 @@ def _delivery_status(message: Message, report_id: str) -> Classification | None:
     if not failures:
         # Success or relay notices: nothing happened to anyone.
         return Classification(EventKind.UNKNOWN, (), report_id) if blocks else None
-    token = _only(_recipient_tokens(message, BOUNCE)) if len(failures) == 1 else None
+    token = _only(_recipient_tokens(message, RETURN_PATH_KINDS)) if len(failures) == 1 else None
     events = []
     for block in failures:
         recipient = _bare_address(str(block.get("Original-Recipient", ""))) or _bare_address(
@@ -260,7 +265,7 @@ def _mta_bounce(message: Message, report_id: str) -> Classification | None:
     failed += [(address, False) for address in sorted(temporary - permanent)]
     if not failed:
         return None
-    token = _only(_recipient_tokens(message, BOUNCE)) if len(failed) == 1 else None
+    token = _only(_recipient_tokens(message, RETURN_PATH_KINDS)) if len(failed) == 1 else None
     text = _plain_text(message)
     events = []
     for raw_address, hard in failed:

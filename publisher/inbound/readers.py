@@ -20,10 +20,12 @@ from pathlib import Path
 from publisher.audience.tokens import load_secret
 from publisher.config import Config
 from publisher.errors import PublisherError
-from publisher.inbound.apply import DUPLICATE, UNMATCHED, Applied, apply_event
+from publisher.inbound.apply import DUPLICATE, UNMATCHED, UNVERIFIED, Applied, apply_event
 from publisher.inbound.classify import Classification, classify_message
+from publisher.inbound.probes import send_probe
 from publisher.store.database import Store
 from publisher.store.statuses import EventKind
+from publisher.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ class InboundReport:
     kinds: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
     unmatched: int = 0
+    unverified: int = 0
+    probes: int = 0
     errors: list[str] = field(default_factory=list)
 
     def add(self, classification: Classification, applied: list[Applied]) -> None:
@@ -55,13 +59,16 @@ class InboundReport:
         self.kinds[classification.kind] += 1
         self.duplicates += sum(result.outcome == DUPLICATE for result in applied)
         self.unmatched += sum(result.outcome == UNMATCHED for result in applied)
+        self.unverified += sum(result.outcome == UNVERIFIED for result in applied)
 
     def summary(self) -> str:
-        """One line: messages read, by kind, then duplicates and unmatched events."""
+        """One line: messages read, by kind, then duplicates, unmatched and unverified events."""
         kinds = ", ".join(f"{self.kinds[kind]} {kind.replace('_', ' ')}" for kind in _SHOWN)
+        probes = f", {count(self.probes, 'probe')} sent" if self.probes else ""
         return (
             f"inbound: {self.read} read ({kinds}); {self.duplicates} already seen, "
-            f"{self.unmatched} for no subscriber, {len(self.errors)} errors"
+            f"{self.unmatched} for no subscriber, {self.unverified} unverified (recorded only)"
+            f"{probes}, {len(self.errors)} errors"
         )
 
 
@@ -72,6 +79,7 @@ class Inbound:
         self, store: Store, config: Config, environ: Mapping[str, str], clock: Clock
     ) -> None:
         self.store, self.config, self.clock = store, config, clock
+        self.environ = environ
         self.secret = load_secret(config.web.secret_env, config.path.resolve().parent, environ)
 
     def process(self, raw: bytes, report: InboundReport) -> Classification:
@@ -83,6 +91,11 @@ class Inbound:
             for event in classification.events
         ]
         report.add(classification, applied)
+        for result in applied:
+            if result.probe_due and result.subscriber_id is not None:
+                report.probes += send_probe(
+                    self.store, self.config, self.secret, self.environ, result.subscriber_id, now
+                )
         log.info("message %s: %s", classification.message_id, classification.kind)
         return classification
 
