@@ -10,8 +10,8 @@ from publisher.content.markup import (
     SUMMARY_LENGTH,
     content_path,
     cut_at_word,
+    first_paragraph_text,
     plain_text,
-    render_body,
     render_markdown,
     sanitize_html,
     strip_forbidden_characters,
@@ -108,10 +108,6 @@ def test_cut_of_prose_ends_on_a_whole_word(words: list[str], limit: int) -> None
 
 
 # The first paragraph as plain text (an article's summary when it has none)
-
-
-def first_paragraph_text(body: str) -> str:
-    return render_body(body, lambda url: url).first_paragraph
 
 
 def test_first_paragraph_skips_headings_and_strips_inline_markup() -> None:

@@ -382,3 +382,15 @@ link_hits = sa.Table(
     sa.Column("early", sa.Boolean, nullable=False),
     sa.Column("first_at", UtcDateTime, nullable=False),
 )
+
+
+# Feed files as the last build wrote them: made by migration 0014 ---------------------------
+
+feed_files = sa.Table(
+    "feed_files",
+    metadata,
+    sa.Column("path", sa.String(512), primary_key=True),  # relative to the feeds folder
+    sa.Column("fingerprint", sa.String(64), nullable=False),  # of the inputs it was rendered from
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("mtime_ns", sa.BigInteger, nullable=False),
+)

@@ -26,11 +26,9 @@ from publisher.web.admin.shell import (
 )
 from publisher.web.ratelimit import StoredRateLimit
 from publisher.web.security import (
-    CLOCK_SKEW_SECONDS,
-    CSRF_COOKIE,
     CSRF_FIELD,
-    FORM_LIFETIME,
     client_key,
+    set_csrf_cookie,
 )
 from publisher.web.site import PageError
 from publisher.web.subscription import first, read_form
@@ -85,15 +83,7 @@ class Login:
             "csrf_token": token.field,
         }
         response = self.admin.render(request, "login", context, status)
-        response.set_cookie(
-            CSRF_COOKIE,
-            token.cookie,
-            max_age=int(FORM_LIFETIME.total_seconds()) + CLOCK_SKEW_SECONDS,
-            path="/",
-            secure=request.url.scheme == "https",
-            httponly=True,
-            samesite="strict",
-        )
+        set_csrf_cookie(response, request, token.cookie)
         return response
 
     async def sign_in(self, request: Request) -> Response:
