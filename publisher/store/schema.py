@@ -103,7 +103,7 @@ editions = sa.Table(
     sa.Column("archive_html", sa.Text, nullable=False),
     sa.Column("delivery_started_at", UtcDateTime, nullable=True),
     sa.Column("delivered_at", UtcDateTime, nullable=True),
-    # The random key of its personalization placeholders (0014); NULL: the old fixed key.
+    # The random key of its personalization placeholders (0015); NULL: the old fixed key.
     sa.Column("marker", sa.String(32), nullable=True),
     sa.UniqueConstraint("digest", "number", name="uq_editions_digest_number"),
     sa.UniqueConstraint("digest", "slot", name="uq_editions_digest_slot"),
@@ -129,7 +129,7 @@ subscribers = sa.Table(
     sa.Column("pending_email", sa.Text, nullable=True),
     sa.Column("welcome_sent_at", UtcDateTime, nullable=True),
     sa.Column("preferences_sent_at", UtcDateTime, nullable=True),
-    # When a VERP-signed probe last went to the address (0014).
+    # When a VERP-signed probe last went to the address (0015).
     sa.Column("probe_sent_at", UtcDateTime, nullable=True),
 )
 
@@ -197,7 +197,7 @@ events = sa.Table(
     sa.Column("source", sa.String(16), nullable=False),
     sa.Column("digest", sa.String(64), nullable=True),
     sa.Column("occurred_at", UtcDateTime, nullable=False),
-    # False: a report carrying no token or Message-ID of ours, recorded but never acted on (0014).
+    # False: a report carrying no token or Message-ID of ours, recorded but never acted on (0015).
     sa.Column("verified", sa.Boolean, nullable=False, server_default=sa.true()),
 )
 
@@ -248,7 +248,7 @@ sources = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("problem", sa.Text, nullable=True),
     sa.Column("next_fetch_at", UtcDateTime, nullable=True),
-    sa.Column("failing_since", UtcDateTime, nullable=True),  # made by migration 0014
+    sa.Column("failing_since", UtcDateTime, nullable=True),  # made by migration 0015
 )
 
 source_items = sa.Table(
