@@ -172,6 +172,17 @@ def test_subscribers_add_refuses_a_bad_address_with_the_reason(site: Site) -> No
     assert "Traceback" not in result.stderr
 
 
+def test_subscribers_add_resubscribes_who_left_only_when_told_to(site: Site) -> None:
+    assert run(site, "subscribers", "add", "gone@example.org").returncode == 0
+    assert run(site, "subscribers", "remove", "gone@example.org").returncode == 0
+    refused = run(site, "subscribers", "add", "gone@example.org")
+    assert refused.returncode == 1
+    assert "gone@example.org is unsubscribed: add --resubscribe" in refused.stderr
+    again = run(site, "subscribers", "add", "gone@example.org", "--resubscribe")
+    assert again.returncode == 0, again.stderr
+    assert "updated gone@example.org (confirmed;" in again.stdout
+
+
 def test_subscribers_import_names_bad_rows_and_imports_the_rest(site: Site) -> None:
     csv_file = site.root / "people.csv"
     csv_file.write_text("email,name,digests\nok@example.org,Ok,daily\nbroken,B,daily\n")

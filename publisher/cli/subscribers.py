@@ -28,12 +28,20 @@ def subscribers_group() -> None:
 @click.option(
     "--digest", "digests", multiple=True, help="A digest to receive (repeat; default all)."
 )
+@click.option(
+    "--resubscribe",
+    is_flag=True,
+    help="Confirm EMAIL again though it unsubscribed or bounced (you vouch for its consent).",
+)
 @click.pass_context
 @reports_errors
 def subscribers_add(
-    context: click.Context, email: str, name: str, digests: tuple[str, ...]
+    context: click.Context, email: str, name: str, digests: tuple[str, ...], resubscribe: bool
 ) -> None:
-    """Add EMAIL as a confirmed subscriber (the operator vouches for it)."""
+    """Add EMAIL as a confirmed subscriber (the operator vouches for it).
+
+    Someone who unsubscribed or bounced is refused unless --resubscribe is given.
+    """
     from publisher.audience.forgetting import refuse_forgotten
     from publisher.audience.subscribers import add_subscriber, check_digests
     from publisher.store.database import open_store
@@ -42,7 +50,9 @@ def subscribers_add(
     chosen = check_digests(digests, [d.name for d in config.digests])
     with open_store(config.store_url) as store:
         refuse_forgotten(store, _secret(config), email)
-        subscriber, created = add_subscriber(store, email, name, chosen, system_clock())
+        subscriber, created = add_subscriber(
+            store, email, name, chosen, system_clock(), resubscribe=resubscribe
+        )
     verb = "added" if created else "updated"
     click.echo(f"{verb} {subscriber.email} ({subscriber.status}; {', '.join(subscriber.digests)})")
 
