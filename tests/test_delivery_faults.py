@@ -144,7 +144,9 @@ def test_a_relay_refusing_everyone_with_one_answer_is_an_outage_not_a_list_of_bo
     smtp_server.handler.data_reply = "500 Error"
     edition_id = new_edition(site, store, clock)
     sleep = SleepingClock(clock)
-    with pytest.raises(ServerOutage, match=r"answered 500 Error to the end of the message for 3 recipients in a row"):
+    with pytest.raises(
+        ServerOutage, match=r"answered 500 Error to the end .* 3 recipients in a row"
+    ):
         send_edition(store, config, edition_id, SECRET, clock=clock, sleep=sleep)
     # No row spent an attempt or counted a bounce: nobody is refused for good later.
     assert set(row_states(store, edition_id)) == {("pending", 0)}
