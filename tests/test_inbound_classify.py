@@ -81,8 +81,21 @@ def test_mailto_unsubscribe_carries_its_token(name: str) -> None:
     assert (event.token, event.recipient) == (UNSUB, None)
 
 
-def test_unsubscribe_mail_without_a_token_is_not_guessed() -> None:
-    assert classify_message(inbound_message("unsubscribe_by_subject")).kind == EventKind.UNKNOWN
+def test_unsubscribe_mail_without_a_token_is_a_request_from_its_sender() -> None:
+    found = classify_message(inbound_message("unsubscribe_by_subject"))
+    [event] = found.events
+    assert (event.kind, event.token, event.recipient) == (
+        EventKind.UNSUBSCRIBE,
+        None,
+        "kim@example.com",
+    )
+
+
+def test_a_mail_saying_more_than_unsubscribe_is_not_guessed() -> None:
+    raw = inbound_message("unsubscribe_by_subject").replace(
+        b"Subject: unsubscribe ", b"Subject: Re: please do not unsubscribe me"
+    )
+    assert classify_message(raw).kind == EventKind.UNKNOWN
 
 
 @pytest.mark.parametrize("name", ["vacation", "outlook_auto_reply"])

@@ -122,6 +122,35 @@ def test_three_hard_bounces_by_pipe_mark_the_subscriber_bounced(site: Site) -> N
     assert statuses(site, "dave@example.org")[0][:2] == (SubscriberStatus.BOUNCED, 3)
 
 
+def test_a_mailto_unsubscribe_without_a_bounce_address_unsubscribes_its_sender(
+    site: Site,
+) -> None:
+    """Every digest advertises mailto:<sender>?subject=unsubscribe, token or not."""
+    subscribe(site, "kim@example.com", "bob@example.com")
+    raw = inbound_message("unsubscribe").replace(b"unsubscribe+@", b"news@")
+    result = run(site, "inbound", "-", stdin=raw)
+    assert result.returncode == 0, result.stderr
+    assert "inbound: 1 read (0 hard bounce, 0 soft bounce, 0 complaint, 1 unsubscribe" in (
+        result.stdout
+    )
+    assert statuses(site, "kim@example.com", "bob@example.com") == [
+        (SubscriberStatus.UNSUBSCRIBED, 0, ("culture", "daily")),
+        (SubscriberStatus.CONFIRMED, 0, ("culture", "daily")),
+    ]
+    shown = run(site, "subscribers", "show", "kim@example.com")
+    assert "unsubscribe" in shown.stdout
+
+
+def test_unrecognized_piped_mail_that_cannot_be_kept_goes_back_to_its_sender(
+    site: Site,
+) -> None:
+    result = run(site, "inbound", "-", stdin=inbound_message("human_reply"))
+    # EX_UNAVAILABLE: the MTA returns the message to its sender instead of dropping it.
+    assert result.returncode == 69
+    assert "not kept" in result.stderr
+    assert "[inbound] maildir" in result.stderr
+
+
 def test_pipe_exits_75_when_the_store_is_unavailable(site: Site, tmp_path: Path) -> None:
     missing = f"sqlite:///{tmp_path}/no/such/folder/store.db"
     result = run(

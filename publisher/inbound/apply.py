@@ -153,6 +153,8 @@ def _apply(
         _complain(connection, target.subscriber_id, now)
     elif event.kind == EventKind.UNSUBSCRIBE and target.digest is not None:
         _unsubscribe_from(connection, target.subscriber_id, target.digest, now)
+    elif event.kind == EventKind.UNSUBSCRIBE:
+        _unsubscribe_from_everything(connection, target.subscriber_id, now)
     return Applied(APPLIED, event.kind, target.subscriber_id)
 
 
@@ -164,21 +166,30 @@ def _target(
     by_token = _target_by_token(connection, secret, event)
     if by_token is not None:
         return by_token
-    if event.kind == EventKind.UNSUBSCRIBE:
+    if event.kind == EventKind.UNSUBSCRIBE and event.token:
         return None
+    if event.kind == EventKind.UNSUBSCRIBE:
+        # A request to stop from the address itself is honoured, as its link would be.
+        found = _subscriber_by_address(connection, event.recipient)
+        return None if found is None else _Target(found, None, None)
     quoted = _quoted_delivery(connection, config, secret, event.original_id)
     if quoted is not None:
         return quoted
-    if not event.recipient:
-        return None
-    try:
-        key = check_address(event.recipient).key
-    except SubscriberError:
-        key = event.recipient.casefold()
-    found = connection.scalar(sa.select(subscribers.c.id).where(subscribers.c.email_key == key))
+    found = _subscriber_by_address(connection, event.recipient)
     if found is None:
         return None
-    return _Target(int(found), None, None, verified=event.source != MAIL_SOURCE)
+    return _Target(found, None, None, verified=event.source != MAIL_SOURCE)
+
+
+def _subscriber_by_address(connection: Connection, address: str | None) -> int | None:
+    if not address:
+        return None
+    try:
+        key = check_address(address).key
+    except SubscriberError:
+        key = address.casefold()
+    found = connection.scalar(sa.select(subscribers.c.id).where(subscribers.c.email_key == key))
+    return None if found is None else int(found)
 
 
 def _target_by_token(connection: Connection, secret: bytes, event: InboundEvent) -> _Target | None:
@@ -361,6 +372,17 @@ def _complain(connection: Connection, subscriber_id: int, now: datetime) -> None
         .values(status=SubscriberStatus.COMPLAINED, unsubscribed_at=now)
     )
     connection.execute(subscriptions.delete().where(subscriptions.c.subscriber_id == subscriber_id))
+
+
+def _unsubscribe_from_everything(connection: Connection, subscriber_id: int, now: datetime) -> None:
+    connection.execute(
+        subscribers.update()
+        .where(
+            subscribers.c.id == subscriber_id,
+            subscribers.c.status.in_([SubscriberStatus.CONFIRMED, SubscriberStatus.PENDING]),
+        )
+        .values(status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=now)
+    )
 
 
 def _unsubscribe_from(

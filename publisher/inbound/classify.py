@@ -241,15 +241,32 @@ def _unsubscribe_request(message: Message, report_id: str) -> Classification | N
     if subject and claim is not None and claim.kind == UNSUBSCRIBE_TOKEN:
         tokens.append(subject.group(1).lower())
     token = _only(list(dict.fromkeys(tokens)))
-    if token is None:
-        return None
     sender = _bare_address(_header(message, "From"))
+    if token is None:
+        return _unsubscribe_by_sender(message, report_id, sender)
     event = InboundEvent(
         kind=EventKind.UNSUBSCRIBE,
         key=event_key("mail", report_id, token),
         recipient=None,
         token=token,
         diagnostic=clean_diagnostic(f"unsubscribe by mail from {sender or 'an unnamed sender'}"),
+    )
+    return Classification(EventKind.UNSUBSCRIBE, (event,), report_id)
+
+
+def _unsubscribe_by_sender(
+    message: Message, report_id: str, sender: str | None
+) -> Classification | None:
+    """The advertised `mailto:<from>?subject=unsubscribe` without a token (no bounce address):
+    a request from the subscriber's own address, found by it when applied."""
+    subject = _header(message, "Subject").strip().casefold()
+    if subject != "unsubscribe" or not sender or _from_mailer(message):
+        return None
+    event = InboundEvent(
+        kind=EventKind.UNSUBSCRIBE,
+        key=event_key("mail", report_id, sender),
+        recipient=sender,
+        diagnostic=clean_diagnostic(f"unsubscribe by mail from {sender}"),
     )
     return Classification(EventKind.UNSUBSCRIBE, (event,), report_id)
 

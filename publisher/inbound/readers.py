@@ -131,17 +131,25 @@ def read_maildir(inbound: Inbound, path: Path, report: InboundReport) -> Inbound
     return report
 
 
+class NotKept(PublisherError):
+    """A piped message nothing recognized, with no `[inbound] maildir` to keep it in."""
+
+
 def read_one(inbound: Inbound, raw: bytes, report: InboundReport) -> Classification:
-    """Process one message (from a pipe); file a copy in `[inbound] maildir` if there is one."""
+    """Process one message (from a pipe); file a copy in `[inbound] maildir` if there is one.
+
+    NotKept when nothing recognized it and there is nowhere to keep it: the caller tells the
+    MTA, which returns it to its sender rather than it being lost.
+    """
     classification = inbound.process(raw, report)
     keep = inbound_maildir(inbound.config)
     if keep is not None:
         folder = _maildir_folder(keep, folder_for(classification))
         mailbox.Maildir(folder, create=False).add(raw)
     elif classification.kind == EventKind.UNKNOWN:
-        log.warning(
-            "message %s is unrecognized and not kept: set [inbound] maildir to keep such mail",
-            classification.message_id,
+        raise NotKept(
+            f"message {classification.message_id} is unrecognized and not kept: "
+            "set [inbound] maildir to keep such mail"
         )
     return classification
 
