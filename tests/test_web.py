@@ -29,6 +29,7 @@ from starlette.testclient import TestClient
 from publisher.audience.subscribers import Subscriber, add_subscriber, find_subscriber
 from publisher.audience.tokens import make_token
 from publisher.config import Config
+from publisher.inbound.apply import subscriber_events
 from publisher.mail.editions import create_edition
 from publisher.site.build import build
 from publisher.site.gather import gather
@@ -621,6 +622,9 @@ def test_pressing_unsubscribe_unsubscribes(web: Web) -> None:
     assert response.status_code == 200
     assert "You are unsubscribed" in page_text(response)
     assert web.subscriber("ann@example.org").status == SubscriberStatus.UNSUBSCRIBED
+    web.one_click(web.unsubscribe_path(subscriber))  # again: nothing more happened
+    shown = [(e.kind, e.source) for e in subscriber_events(web.store, subscriber.id)]
+    assert shown == [("unsubscribe", "web")]
 
 
 def test_unsubscribe_form_without_token_is_refused_with_403(web: Web) -> None:

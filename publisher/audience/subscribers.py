@@ -18,6 +18,7 @@ from publisher.audience.tokens import new_nonce
 from publisher.content.markup import plain_text
 from publisher.errors import PublisherError
 from publisher.store.database import Store
+from publisher.store.events import insert_web_unsubscribe
 from publisher.store.schema import subscribers, subscriptions
 from publisher.store.statuses import SubscriberStatus
 from publisher.wording import count
@@ -265,10 +266,13 @@ def confirmation_is_current(subscriber: Subscriber, issued: int) -> bool:
     return issued > int(subscriber.confirmed_at.timestamp())
 
 
-def unsubscribe_subscriber(store: Store, subscriber_id: int, now: datetime) -> Subscriber | None:
-    """Unsubscribe by id; doing it again changes nothing. None if there is no such subscriber."""
+def unsubscribe_subscriber(
+    store: Store, subscriber_id: int, now: datetime, *, by_link: bool = True
+) -> Subscriber | None:
+    """Unsubscribe by id, recorded as the subscriber's own (`by_link`) unsubscribe event;
+    doing it again changes nothing. None if there is no such subscriber."""
     with store.transaction() as connection:
-        connection.execute(
+        changed = connection.execute(
             subscribers.update()
             .where(
                 subscribers.c.id == subscriber_id,
@@ -278,6 +282,8 @@ def unsubscribe_subscriber(store: Store, subscriber_id: int, now: datetime) -> S
             )
             .values(status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=now)
         )
+        if changed.rowcount and by_link:
+            insert_web_unsubscribe(connection, subscriber_id, None, now)
         row = connection.execute(
             sa.select(subscribers).where(subscribers.c.id == subscriber_id)
         ).first()
