@@ -180,6 +180,55 @@ def test_a_gzip_bomb_is_capped_by_its_decoded_size(server: FeedServer) -> None:
     assert "byte limit" in (result.error or "")
 
 
+def brotli_bomb(mebibytes: int) -> bytes:
+    """A few hundred bytes of brotli that inflate to `mebibytes` MiB of zeros."""
+    compressor = brotli.Compressor(quality=5)
+    parts = [compressor.process(bytes(1 << 20)) for _ in range(mebibytes)]
+    return b"".join([*parts, compressor.finish()])
+
+
+@pytest.mark.parametrize("encoding", ["br", "gzip, br"])
+def test_a_brotli_bomb_is_refused_in_bounded_memory(server: FeedServer, encoding: str) -> None:
+    import gzip
+    import tracemalloc
+
+    bomb = brotli_bomb(256)
+    assert len(bomb) < 2_000
+    if encoding == "gzip, br":
+        bomb = brotli.compress(gzip.compress(b" " * (256 << 20)), quality=5)
+        encoding = "gzip, br"
+    server.routes["/bomb/"] = fixed(Reply(200, {"Content-Encoding": encoding}, bomb))
+    tracemalloc.start()
+    try:
+        result = fetch(server, "/bomb/")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.outcome == "failed"
+    assert "10485760-byte limit" in (result.error or "")
+    assert peak < 100 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("gzip", lambda body: __import__("gzip").compress(body)),
+        ("deflate", lambda body: __import__("zlib").compress(body)),
+        ("deflate", lambda body: __import__("zlib").compress(body, wbits=-15)),
+        ("br", brotli.compress),
+        ("gzip, br", lambda body: brotli.compress(__import__("gzip").compress(body))),
+    ],
+)
+def test_every_encoding_decodes_to_the_body(
+    server: FeedServer, encoding: str, encode: object
+) -> None:
+    body = WORDPRESS_RSS * 40
+    server.routes["/coded/"] = fixed(
+        Reply(200, {"Content-Encoding": encoding}, encode(body))  # type: ignore[operator]
+    )
+    assert fetch(server, "/coded/").body == body
+
+
 def test_a_slow_server_times_out_and_the_other_sources_are_fetched(server: FeedServer) -> None:
     held = threading.Event()
     server.routes["/slow/"] = fixed(Reply(200, body=WORDPRESS_RSS, hold=held))

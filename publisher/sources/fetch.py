@@ -25,6 +25,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from publisher import __version__
+from publisher.sources.decoding import ACCEPT_ENCODING, CappedDecoder, DecodingError
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +231,7 @@ class _Fetch:
             "host": host,
             "user-agent": self.settings.user_agent,
             "accept": ACCEPT,
+            "accept-encoding": ACCEPT_ENCODING,
         }
         # A validator that is not ASCII cannot be sent back: the feed is fetched in full.
         if self.request.etag and _sendable(self.request.etag):
@@ -295,15 +297,20 @@ class _Fetch:
         )
 
     async def _body(self, response: httpx.Response, url: str) -> bytes:
-        """The decoded body, refused as soon as it passes `max_bytes` (no memory spike)."""
+        """The decoded body, refused as soon as it passes `max_bytes`, compressed or decoded:
+        it is decoded a piece at a time, so a compression bomb never fills memory."""
         cap = self.settings.max_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
             raise FetchError(f"{url}: body of {declared} bytes is over the {cap}-byte limit")
-        chunks, size = [], 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > cap:
-                raise FetchError(f"{url}: body is over the {cap}-byte limit")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        try:
+            decoder = CappedDecoder(response.headers.get("content-encoding", ""), cap)
+            size = 0
+            async for chunk in response.aiter_raw():
+                size += len(chunk)
+                if size > cap:
+                    raise DecodingError(f"body is over the {cap}-byte limit")
+                decoder.feed(chunk)
+            return decoder.body()
+        except DecodingError as error:
+            raise FetchError(f"{url}: {error}") from None
