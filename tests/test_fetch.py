@@ -146,6 +146,9 @@ def test_retry_after_is_read_as_seconds_or_an_http_date() -> None:
     assert retry_delay("Wed, 25 Nov 2026 13:30:00 GMT", now) == timedelta(minutes=90)
     assert retry_delay("Wed, 25 Nov 2026 11:00:00 GMT", now) == timedelta(0)
     assert retry_delay("soon", now) is None
+    assert retry_delay("\u00b2", now) is None  # a digit to str.isdigit, not to int
+    assert retry_delay("99999999999999999999", now) == timedelta(days=30)  # capped
+    assert retry_delay("Fri, 31 Dec 9999 23:59:59 GMT", now) == timedelta(days=30)
     assert retry_delay(None, now) is None
 
 

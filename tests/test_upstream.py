@@ -339,6 +339,23 @@ def test_429_with_retry_after_waits_that_long(
     assert len(server.requests_for("/busy")) == 2
 
 
+@pytest.mark.parametrize("value", ["99999999999999999999", "\u00b2", "1e9", "-5"])
+def test_a_retry_after_of_any_value_never_stops_gathering(
+    site: Site, store: Store, server: FeedServer, clock: MovableClock, value: str
+) -> None:
+    server.routes["/busy"] = fixed(Reply(503, {"Retry-After": value}))
+    config = configure(site, source("wp", server.url("/busy"), every="5m"))
+    report = gather(store, config, clock)
+    assert report.sources is not None
+    assert report.sources.errors == [
+        f"source wp: {server.url('/busy')}: HTTP 503 Service Unavailable"
+    ]
+    assert report.new > 0  # the local articles were gathered all the same
+    next_fetch = source_states(store)["wp"].next_fetch_at
+    assert next_fetch is not None
+    assert clock.now < next_fetch <= clock.now + timedelta(days=1)
+
+
 def test_errors_back_off_doubling_up_to_a_day(
     site: Site, store: Store, server: FeedServer, clock: MovableClock
 ) -> None:

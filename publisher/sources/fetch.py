@@ -89,6 +89,10 @@ class FetchResult:
     retry_after: str | None = None  # the header's value, read by `retry_delay`
 
 
+# A server may ask us to wait; longer than this, and it is a server's mistake.
+LONGEST_RETRY_AFTER = timedelta(days=30)
+
+
 class FetchError(Exception):
     """A fetch that cannot go on; the message names the URL."""
 
@@ -106,19 +110,21 @@ def fetch_all(requests: Sequence[FetchRequest], settings: FetchSettings) -> list
 
 
 def retry_delay(value: str | None, now: datetime) -> timedelta | None:
-    """A Retry-After header (seconds, or an HTTP date) as a delay from `now`; None if unreadable."""
+    """A Retry-After header (seconds, or an HTTP date) as a delay from `now`, at most
+    `LONGEST_RETRY_AFTER`; None if unreadable."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
+    if value.isascii() and value.isdigit():
+        seconds = min(int(value), int(LONGEST_RETRY_AFTER.total_seconds()))
+        return timedelta(seconds=seconds)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         return None
-    return max(when - now, timedelta(0))
+    return min(max(when - now, timedelta(0)), LONGEST_RETRY_AFTER)
 
 
 def parsed_http_url(url: str) -> tuple[httpx.URL, int]:
