@@ -95,6 +95,19 @@ def test_maildir_messages_are_applied_and_filed_never_deleted(site: Site, tmp_pa
     assert "inbound: 0 read" in again.stdout
 
 
+def test_one_unreadable_message_never_holds_up_the_others(site: Site, tmp_path: Path) -> None:
+    from tests.test_inbound_classify import nested_multiparts
+
+    subscribe(site, "bob@example.com")
+    messages = {"hostile": nested_multiparts(1000), "exim": inbound_message("exim_bounce")}
+    maildir = make_maildir(tmp_path / "Maildir", messages)
+    result = run(site, "inbound", "--maildir", str(maildir))
+    assert result.returncode == 0, result.stderr
+    assert "inbound: 2 read (1 hard bounce" in result.stdout
+    [kept] = (maildir / ".unrecognized/cur").iterdir()
+    assert kept.read_bytes() == messages["hostile"]
+
+
 def test_a_message_piped_twice_is_one_event(site: Site) -> None:
     subscribe(site, "bob@example.com")
     for _ in range(2):

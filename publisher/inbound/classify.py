@@ -21,6 +21,7 @@ import dataclasses
 import email
 import email.policy
 import hashlib
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from publisher.mail.transport.returnpath import BOUNCE, PROBE, read_return_token
 from publisher.mail.transport.returnpath import UNSUBSCRIBE as UNSUBSCRIBE_TOKEN
 from publisher.store.events import clean_diagnostic, event_key
 from publisher.store.statuses import EventKind
+
+log = logging.getLogger(__name__)
 
 # Headers an MTA or a mailbox writes the envelope recipient into, besides To.
 RECIPIENT_HEADERS = ("To", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "Cc")
@@ -69,7 +72,24 @@ class Classification:
 
 
 def classify_message(raw: bytes) -> Classification:
-    """Classify one message given as its bytes (RFC 5322, any line endings)."""
+    """Classify one message given as its bytes (RFC 5322, any line endings).
+
+    Never raises: a message that breaks a parser (an unknown charset, a NUL in a parameter,
+    a thousand nested parts) is UNKNOWN, kept as unrecognized, and the next one is read.
+    """
+    try:
+        return _classify(raw)
+    except Exception as error:  # anyone can send us anything: one message never stops the rest
+        log.warning(
+            "a message could not be read (%s: %s): kept as unrecognized",
+            type(error).__name__,
+            error,
+        )
+        report_id = "sha256:" + hashlib.sha256(raw).hexdigest()
+        return Classification(EventKind.UNKNOWN, (), report_id)
+
+
+def _classify(raw: bytes) -> Classification:
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
     report_id = _report_id(message, raw)
     for classifier in (_abuse_report, _delivery_status, _unsubscribe_request, _mta_bounce):
@@ -325,7 +345,7 @@ def _plain_text(message: Message) -> str:
                 charset = part.get_content_charset() or "utf-8"
                 try:
                     texts.append(payload.decode(charset, "replace"))
-                except LookupError:
+                except (LookupError, ValueError):  # `undefined`, `utf\0-8`, ...
                     texts.append(payload.decode("utf-8", "replace"))
     return "\n".join(texts)
 
