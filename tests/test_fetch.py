@@ -349,6 +349,15 @@ def test_a_redirect_to_another_scheme_is_refused(server: FeedServer) -> None:
         ("::ffff:127.0.0.1", False),
         ("::ffff:10.0.0.1", False),
         ("224.0.0.1", False),
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of 169.254.169.254
+        ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+        ("64:ff9b::5db8:d822", True),  # NAT64 of a public address
+        ("64:ff9b:1::a00:1", False),  # local-use NAT64 (RFC 8215)
+        ("2002:a9fe:a9fe::1", False),  # 6to4 of 169.254.169.254
+        ("2002:7f00:1::1", False),  # 6to4 of 127.0.0.1
+        ("::169.254.169.254", False),  # IPv4-compatible
+        ("::127.0.0.1", False),
+        ("2001::1", False),  # Teredo
     ],
 )
 def test_only_public_addresses_count_as_public(address: str, public: bool) -> None:

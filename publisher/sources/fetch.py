@@ -57,8 +57,8 @@ class FetchSettings:
         network, or any with `allow_private`."""
         if self.allow_private or is_public_address(address):
             return True
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
+        if isinstance(address, ipaddress.IPv6Address):
+            address = embedded_ipv4(address) or address
         return any(address in network for network in self.allow_addresses)
 
 
@@ -156,10 +156,30 @@ def allowed_addresses(
     return addresses
 
 
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the IPv4 address in the low 32 bits
+LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: a network's own translator
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated `::a.b.c.d`
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries and reaches through a translator or tunnel:
+    IPv4-mapped, NAT64, 6to4 or IPv4-compatible; None for any other address."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in NAT64 or (address in IPV4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_public_address(address: IPAddress) -> bool:
-    """Whether an address is on the public internet (not loopback, private, link-local, ...)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Whether an address is on the public internet (not loopback, private, link-local, ...);
+    an IPv6 address that carries an IPv4 one (NAT64, 6to4, mapped) is judged by that one."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in LOCAL_NAT64:
+            return False  # translated to whatever the local network chose: maybe private
+        address = embedded_ipv4(address) or address
     return address.is_global and not address.is_multicast
 
 
