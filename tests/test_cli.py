@@ -220,6 +220,22 @@ def test_publish_with_digest_mails_the_sample_subscribers_into_the_outbox(site: 
     assert "4 sent" in run(site, "digest", "list").stdout
 
 
+def test_a_digest_that_fails_never_stops_the_others(site: Site) -> None:
+    site.write_article(
+        "news/reserved.md",
+        "---\ntitle: Reserved\ndate: 2026-11-20T10:00:00\n---\nx-publisher-if-name-7f3c9e2a5b1d\n",
+    )
+    result = run(site, "publish", "--digest")
+    assert result.returncode == 1
+    assert "digest daily:" in result.stderr
+    assert "reserved text" in result.stderr
+    assert "culture: edition 1 (#1)" in result.stdout
+    assert "Traceback" not in result.stderr
+    created = run(site, "digest", "create")
+    assert created.returncode == 1
+    assert "culture:" in created.stdout
+
+
 def test_exit_statuses_are_the_ones_the_readme_states(site: Site) -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert "Exit status: 0 on success; 1 on an error" in readme

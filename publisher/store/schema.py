@@ -103,8 +103,6 @@ editions = sa.Table(
     sa.Column("archive_html", sa.Text, nullable=False),
     sa.Column("delivery_started_at", UtcDateTime, nullable=True),
     sa.Column("delivered_at", UtcDateTime, nullable=True),
-    # The random key of its personalization placeholders (0015); NULL: the old fixed key.
-    sa.Column("marker", sa.String(32), nullable=True),
     sa.UniqueConstraint("digest", "number", name="uq_editions_digest_number"),
     sa.UniqueConstraint("digest", "slot", name="uq_editions_digest_slot"),
 )

@@ -1,10 +1,8 @@
-"""Evidence we cannot authenticate, probes, per-edition markers, failing sources.
+"""Evidence we cannot authenticate, probes, failing sources.
 
 - `events.verified`: false for a bounce or complaint that carried no token or Message-ID of
   ours (recorded and shown, never acted on by itself);
 - `subscribers.probe_sent_at`: when a VERP-signed probe last went to the address;
-- `editions.marker`: the random key of the edition's personalization placeholders (NULL: an
-  edition made before, with the old fixed key);
 - `sources.failing_since`: when a source's current run of failed fetches began.
 
 Revision ID: 0015
@@ -29,8 +27,6 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("subscribers") as batch:
         batch.add_column(sa.Column("probe_sent_at", sa.DateTime(timezone=True), nullable=True))
-    with op.batch_alter_table("editions") as batch:
-        batch.add_column(sa.Column("marker", sa.String(32), nullable=True))
     with op.batch_alter_table("sources") as batch:
         batch.add_column(sa.Column("failing_since", sa.DateTime(timezone=True), nullable=True))
 
@@ -38,7 +34,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table, column in (
         ("sources", "failing_since"),
-        ("editions", "marker"),
         ("subscribers", "probe_sent_at"),
         ("events", "verified"),
     ):
