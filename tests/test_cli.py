@@ -220,6 +220,16 @@ def test_publish_with_digest_mails_the_sample_subscribers_into_the_outbox(site: 
     assert "4 sent" in run(site, "digest", "list").stdout
 
 
+def test_square_brackets_in_data_are_shown_never_read_as_markup(site: Site) -> None:
+    added = run(site, "subscribers", "add", "brackets@example.org", "--name", "[/x] [bold]Eve")
+    assert added.returncode == 0, added.stderr
+    listed = run(site, "subscribers", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "[/x] [bold]Eve" in listed.stdout
+    shown = run(site, "subscribers", "show", "brackets@example.org")
+    assert shown.returncode == 0, shown.stderr
+
+
 def test_a_digest_that_fails_never_stops_the_others(site: Site) -> None:
     site.write_article(
         "news/reserved.md",

@@ -78,7 +78,7 @@ def digest_list(context: click.Context, name: str | None) -> None:
             _delivery_line(counts.get(edition.id)),
             edition.subject,
         )
-    Console(highlight=False).print(table if found else "no editions yet")
+    Console(highlight=False, markup=False).print(table if found else "no editions yet")
 
 
 def _delivery_line(counts: dict[str, int] | None) -> str:

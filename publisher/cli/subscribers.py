@@ -99,7 +99,7 @@ def subscribers_list(context: click.Context, status: str | None, digest_name: st
         table.add_row(
             subscriber.email, subscriber.name, subscriber.status, " ".join(subscriber.digests)
         )
-    Console(highlight=False).print(table if found else "no subscribers")
+    Console(highlight=False, markup=False).print(table if found else "no subscribers")
 
 
 @subscribers_group.command(name="import")
@@ -206,4 +206,4 @@ def subscribers_show(context: click.Context, email: str) -> None:
             "" if event.edition_id is None else str(event.edition_id),
             event.diagnostic if event.digest is None else f"{event.digest}: {event.diagnostic}",
         )
-    Console(highlight=False, width=200).print(table if found else "no events")
+    Console(highlight=False, markup=False, width=200).print(table if found else "no events")
