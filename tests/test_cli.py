@@ -220,6 +220,17 @@ def test_publish_with_digest_mails_the_sample_subscribers_into_the_outbox(site: 
     assert "4 sent" in run(site, "digest", "list").stdout
 
 
+def test_config_is_accepted_after_the_subcommand_too(site: Site) -> None:
+    moved = site.config_path.rename(site.root / "elsewhere.toml")
+    missing = run(site, "status")
+    assert missing.returncode == 1
+    assert "publisher init" in missing.stderr
+    for args in (["--config", str(moved), "check"], ["check", "--config", str(moved)]):
+        result = run(site, *args)
+        assert result.returncode == 0, result.stderr
+    assert run(site, "check", f"--config={moved}").returncode == 0
+
+
 def test_square_brackets_in_data_are_shown_never_read_as_markup(site: Site) -> None:
     added = run(site, "subscribers", "add", "brackets@example.org", "--name", "[/x] [bold]Eve")
     assert added.returncode == 0, added.stderr
