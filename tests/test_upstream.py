@@ -356,6 +356,31 @@ def test_a_retry_after_of_any_value_never_stops_gathering(
     assert clock.now < next_fetch <= clock.now + timedelta(days=1)
 
 
+def test_failing_sources_are_shown_by_status_with_since_when_and_their_error(
+    site: Site, store: Store, server: FeedServer, clock: MovableClock
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from publisher.status import site_status, status_document, status_lines
+
+    server.routes["/ok"] = fixed(Reply(200, {"Content-Type": "application/rss+xml"}, WORDPRESS_RSS))
+    tables = "".join(source(name, server.url(f"/{name}")) for name in ("ok", "gone-a", "gone-b"))
+    config = configure(site, tables)
+    poll_sources(store, config, clock)
+    first = clock.now
+    clock.advance(days=2)
+    poll_sources(store, config, clock, force=True)
+    status = site_status(config, store)
+    lines = [line for line in status_lines(status, ZoneInfo("UTC")) if line.startswith("source ")]
+    assert len(lines) == 2
+    assert lines[0].startswith(f"source gone-a: failing since {first:%Y-%m-%d}")
+    assert "(2 failed fetches)" in lines[0]
+    assert "HTTP 404" in lines[0]
+    document = status_document(status)
+    assert [s["name"] for s in document["failing_sources"]] == ["gone-a", "gone-b"]
+    assert document["failing_sources"][0]["since"].startswith(f"{first:%Y-%m-%d}")
+
+
 def test_errors_back_off_doubling_up_to_a_day(
     site: Site, store: Store, server: FeedServer, clock: MovableClock
 ) -> None:
