@@ -235,3 +235,35 @@ def test_any_bytes_are_classified_never_raised(raw: bytes) -> None:
 )
 def test_mail_shaped_noise_is_classified_never_raised(lines: list[bytes]) -> None:
     assert classify_message(b"".join(lines)).kind in tuple(EventKind)
+
+
+@pytest.mark.parametrize(
+    ("action", "status"),
+    [
+        (b"failed (Bad destination mailbox address)", b"5.1.1"),
+        (b"failure", b"5.1.1"),
+        (b"Failed", b"553 sorry, that domain isn't in my list of allowed rcpthosts"),
+    ],
+)
+def test_a_dsn_with_a_commented_or_odd_action_or_a_basic_status_is_a_hard_bounce(
+    action: bytes, status: bytes
+) -> None:
+    raw = inbound_message("postfix_dsn", RETURN).replace(b"Action: failed", b"Action: " + action)
+    raw = raw.replace(b"Status: 5.1.1", b"Status: " + status)
+    [event] = classify_message(raw).events
+    assert (event.kind, event.recipient) == (EventKind.HARD_BOUNCE, "ann@example.net")
+    assert event.code.startswith("5")
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [b"postmaster@relay.example.net", b"Exim <exim@relay.example.net>", b"<>"],
+)
+def test_a_bounce_to_our_bounce_address_is_read_whatever_its_sender(sender: bytes) -> None:
+    raw = inbound_message("exim_bounce", RETURN).replace(
+        b"From: Mail Delivery System <Mailer-Daemon@relay.gazette.example.org>",
+        b"From: " + sender,
+    )
+    found = classify_message(raw)
+    assert found.kind == EventKind.HARD_BOUNCE
+    assert [event.token for event in found.events] == [RETURN]

@@ -212,8 +212,9 @@ def _delivery_status(message: Message, report_id: str) -> Classification | None:
         )
         status = str(block.get("Status", "")).strip()
         diagnostic = str(block.get("Diagnostic-Code", "")).partition(";")[2] or status
-        code = _status_code(status) or _code_in(diagnostic)
-        hard = code.startswith("5") and str(block.get("Action", "")).strip().lower() == "failed"
+        # A basic code where the enhanced one belongs (`Status: 553 ...`) is read too.
+        code = _status_code(status) or _code_in(status) or _code_in(diagnostic)
+        hard = code.startswith("5") and _action(block) == "failed"
         events.append(
             InboundEvent(
                 kind=EventKind.HARD_BOUNCE if hard else EventKind.SOFT_BOUNCE,
@@ -233,8 +234,15 @@ def _delivery_status(message: Message, report_id: str) -> Classification | None:
 
 
 def _failed(block: Message) -> bool:
-    action = str(block.get("Action", "")).strip().lower()
-    return action in ("failed", "delayed")
+    return _action(block) in ("failed", "delayed")
+
+
+def _action(block: Message) -> str:
+    """The block's Action, its first word lowercased: MTAs add comments
+    (`failed (Bad destination mailbox address)`) or write `failure` for `failed`."""
+    word = re.match(r"[a-z]+", str(block.get("Action", "")).strip().lower())
+    action = word.group(0) if word else ""
+    return "failed" if action == "failure" else action
 
 
 def _status_code(status: str) -> str:
@@ -328,6 +336,10 @@ def _mta_bounce(message: Message, report_id: str) -> Classification | None:
 
 def _from_mailer(message: Message) -> bool:
     if message.get("X-Failed-Recipients"):
+        return True
+    # Whatever its sender (`<>`, postmaster, an MTA's own name), mail to a return path of ours
+    # is a bounce candidate.
+    if _recipient_tokens(message, RETURN_PATH_KINDS):
         return True
     local = (_bare_address(_header(message, "From")) or "").partition("@")[0]
     return local.lower() in MAILER_LOCAL_PARTS
