@@ -339,10 +339,9 @@ def streamed_readers(store: Store, count: int, batch_size: int) -> Iterator[Read
 # Building messages ----------------------------------------------------------------------------
 
 
-def prepared_edition(config: Config, edition: Edition) -> PreparedEdition:
-    return PreparedEdition(
-        config, config.digest(edition.digest), edition.id, edition.created_at, edition.rendered
-    )
+def prepared_edition(config: Config, edition: Edition, secret: bytes) -> PreparedEdition:
+    digest = config.digest(edition.digest)
+    return PreparedEdition(config, digest, edition.id, edition.created_at, edition.rendered, secret)
 
 
 def unsubscribe_url(config: Config, secret: bytes, reader: Reader) -> str:
@@ -391,7 +390,7 @@ def naive_headers(config: Config, edition: Edition, reader: Reader, url: str) ->
         message["Reply-To"] = config.mail.reply_to
     message["To"] = Address(reader.name, addr_spec=reader.email)
     message["Subject"] = edition.subject
-    message["Message-ID"] = message_id(edition.id, reader.id, config.site.url)
+    message["Message-ID"] = message_id(edition.id, reader.id, config.site.url, b"naive")
     message["List-Id"] = f"{config.digest(edition.digest).title} <{edition.digest}.{host}>"
     mailto = parseaddr(config.mail.sender)[1]
     message["List-Unsubscribe"] = f"<{url}>, <mailto:{mailto}?subject=unsubscribe>"
@@ -550,7 +549,7 @@ def measure_build(site: Site, readers: list[Reader], secret: bytes) -> float:
     config = site.config()
     started = time.perf_counter()
     with RecordedWarnings("publisher.mail.mime") as warnings:
-        prepared = prepared_edition(config, site.edition)
+        prepared = prepared_edition(config, site.edition, secret)
     prepare_seconds = time.perf_counter() - started
     count, size = build_messages(config, prepared, secret, readers)
     seconds = time.perf_counter() - started
@@ -575,7 +574,7 @@ def measure_signing(site: Site, readers: list[Reader], secret: bytes) -> None:
     from publisher.mail.transport.dkim import DkimSigner
 
     config = site.config()
-    prepared = prepared_edition(config, site.edition)
+    prepared = prepared_edition(config, site.edition, secret)
 
     def built(reader: Reader) -> bytes:
         url = unsubscribe_url(config, secret, reader)
@@ -620,7 +619,9 @@ def measure_naive(site: Site, readers: list[Reader], secret: bytes, sample: int)
 def sample_message(config: Config, site: Site, secret: bytes, reader: Reader) -> tuple[str, bytes]:
     """The envelope sender and the bytes of `reader`'s message, built as delivery builds it."""
     recipient = Recipient(reader.name, reader.email, unsubscribe_url(config, secret, reader))
-    envelope, message = prepared_edition(config, site.edition).message_for(reader.id, recipient)
+    envelope, message = prepared_edition(config, site.edition, secret).message_for(
+        reader.id, recipient
+    )
     return envelope.sender, message
 
 
@@ -678,7 +679,7 @@ def measure_sending(
 def measure_memory(site: Site, counts: tuple[int, int], secret: bytes) -> None:
     """Print the peak memory of building for each count, streamed from the store."""
     config = site.config()
-    prepared = prepared_edition(config, site.edition)
+    prepared = prepared_edition(config, site.edition, secret)
     batch = config.delivery.batch_size
 
     def build(count: int) -> Callable[[], None]:

@@ -19,10 +19,12 @@ from sqlalchemy.engine import Connection
 
 from publisher.config import Config
 from publisher.mail.delivery.ledger import RemainingRows
+from publisher.mail.preflight import bounce_handling_warning
 from publisher.store.analytics import EditionAnalytics, edition_analytics
 from publisher.store.articles import count_articles
 from publisher.store.database import Store
 from publisher.store.editions import ledger_counts
+from publisher.store.failing_sources import FailingSource, failing_sources
 from publisher.store.gathers import last_gather
 from publisher.store.locks import daemon_is_active, daemon_is_waiting
 from publisher.store.pings import pending_ping_count
@@ -103,6 +105,8 @@ class SiteStatus:
     subscribers: Mapping[str, int]
     daemon: DaemonStatus
     websub_pings: int = 0  # publish pings waiting for the WebSub hub
+    warnings: tuple[str, ...] = ()  # what the config leaves undone (no bounce address)
+    failing_sources: tuple[FailingSource, ...] = ()
 
 
 def site_status(
@@ -129,6 +133,7 @@ def site_status(
         everyone = subscriber_counts(connection)
         jobs = stored_jobs(connection)
         pings = pending_ping_count(connection)
+        failing = tuple(failing_sources(connection))
     return SiteStatus(
         title=config.site.title,
         config=show_path(config.path),
@@ -152,6 +157,8 @@ def site_status(
             standby=daemon_is_waiting(config, store_.engine),
         ),
         websub_pings=pings,
+        warnings=tuple(filter(None, [bounce_handling_warning(config)])),
+        failing_sources=failing,
     )
 
 
@@ -262,6 +269,17 @@ def status_document(status: SiteStatus) -> dict[str, Any]:
             "jobs": [{"id": job.id, "next_run": _iso(job.next_run)} for job in status.daemon.jobs],
         },
         "websub_pings": status.websub_pings,
+        "warnings": list(status.warnings),
+        "failing_sources": [
+            {
+                "name": source.name,
+                "failures": source.failures,
+                "since": _iso(source.since),
+                "last_error": source.last_error,
+                "disabled": source.disabled,
+            }
+            for source in status.failing_sources
+        ],
     }
 
 
@@ -359,6 +377,8 @@ def status_lines(status: SiteStatus, zone: ZoneInfo) -> list[str]:
     lines.append(f"subscribers: {_by_status(status.subscribers)}")
     if status.websub_pings:
         lines.append(f"websub: {count(status.websub_pings, 'ping')} waiting for the hub")
+    lines.extend(_failing_source_line(source, zone) for source in status.failing_sources)
+    lines.extend(f"warning: {warning}" for warning in status.warnings)
     lines.append(_daemon_line(status.daemon))
     lines.extend(
         f"  {job.id}: next run {_local(job.next_run, zone) if job.next_run else 'paused'}"
@@ -404,3 +424,13 @@ def _daemon_line(daemon: DaemonStatus) -> str:
 
 def _local(moment: datetime, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _failing_source_line(source: FailingSource, zone: ZoneInfo) -> str:
+    since = f" since {_local(source.since, zone)}" if source.since else ""
+    state = (
+        "disabled"
+        if source.disabled
+        else f"failing{since} ({count(source.failures, 'failed fetch', 'failed fetches')})"
+    )
+    return f"source {source.name}: {state}: {source.last_error}"

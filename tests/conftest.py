@@ -319,6 +319,7 @@ class RecordingHandler:
         self.delay = 0.0  # seconds to wait before answering DATA (a slow server)
         self.pipelining = True  # offer PIPELINING (RFC 2920) in the EHLO reply
         self.rcpt_replies: list[str] = []  # answer the next RCPTs with these (e.g. throttling)
+        self.data_reply = ""  # answer every DATA with this (a relay that refuses everything)
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -355,6 +356,8 @@ class RecordingHandler:
             if self.temporary_failures > 0:
                 self.temporary_failures -= 1
                 return "451 4.3.0 try again later"
+            if self.data_reply:
+                return self.data_reply
             self.received.append(
                 Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
             )

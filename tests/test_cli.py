@@ -172,6 +172,17 @@ def test_subscribers_add_refuses_a_bad_address_with_the_reason(site: Site) -> No
     assert "Traceback" not in result.stderr
 
 
+def test_subscribers_add_resubscribes_who_left_only_when_told_to(site: Site) -> None:
+    assert run(site, "subscribers", "add", "gone@example.org").returncode == 0
+    assert run(site, "subscribers", "remove", "gone@example.org").returncode == 0
+    refused = run(site, "subscribers", "add", "gone@example.org")
+    assert refused.returncode == 1
+    assert "gone@example.org is unsubscribed: add --resubscribe" in refused.stderr
+    again = run(site, "subscribers", "add", "gone@example.org", "--resubscribe")
+    assert again.returncode == 0, again.stderr
+    assert "updated gone@example.org (confirmed;" in again.stdout
+
+
 def test_subscribers_import_names_bad_rows_and_imports_the_rest(site: Site) -> None:
     csv_file = site.root / "people.csv"
     csv_file.write_text("email,name,digests\nok@example.org,Ok,daily\nbroken,B,daily\n")
@@ -207,6 +218,43 @@ def test_publish_with_digest_mails_the_sample_subscribers_into_the_outbox(site: 
     assert len(mailbox.Maildir(site.root / "outbox", create=False)) == 6
     assert "6 sent" not in run(site, "digest", "list").stdout  # counted per edition
     assert "4 sent" in run(site, "digest", "list").stdout
+
+
+def test_config_is_accepted_after_the_subcommand_too(site: Site) -> None:
+    moved = site.config_path.rename(site.root / "elsewhere.toml")
+    missing = run(site, "status")
+    assert missing.returncode == 1
+    assert "publisher init" in missing.stderr
+    for args in (["--config", str(moved), "check"], ["check", "--config", str(moved)]):
+        result = run(site, *args)
+        assert result.returncode == 0, result.stderr
+    assert run(site, "check", f"--config={moved}").returncode == 0
+
+
+def test_square_brackets_in_data_are_shown_never_read_as_markup(site: Site) -> None:
+    added = run(site, "subscribers", "add", "brackets@example.org", "--name", "[/x] [bold]Eve")
+    assert added.returncode == 0, added.stderr
+    listed = run(site, "subscribers", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "[/x] [bold]Eve" in listed.stdout
+    shown = run(site, "subscribers", "show", "brackets@example.org")
+    assert shown.returncode == 0, shown.stderr
+
+
+def test_a_digest_that_fails_never_stops_the_others(site: Site) -> None:
+    site.write_article(
+        "news/reserved.md",
+        "---\ntitle: Reserved\ndate: 2026-11-20T10:00:00\n---\nx-publisher-if-name-7f3c9e2a5b1d\n",
+    )
+    result = run(site, "publish", "--digest")
+    assert result.returncode == 1
+    assert "digest daily:" in result.stderr
+    assert "reserved text" in result.stderr
+    assert "culture: edition 1 (#1)" in result.stdout
+    assert "Traceback" not in result.stderr
+    created = run(site, "digest", "create")
+    assert created.returncode == 1
+    assert "culture:" in created.stdout
 
 
 def test_exit_statuses_are_the_ones_the_readme_states(site: Site) -> None:

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
-from publisher.audience.subscribers import remove_subscriber
+from publisher.audience.subscribers import add_subscriber, find_subscriber, remove_subscriber
 from publisher.mail.delivery.ledger import RemainingRows, editions_with_rows, remaining_rows
 from publisher.mail.delivery.send import (
     SendOptions,
@@ -122,7 +122,7 @@ def test_server_that_never_returns_stops_the_run_with_every_row_pending(
     emails = subscribe(store, 6)
     edition_id = new_edition(site, store, clock)
     sleep = SleepingClock(clock)
-    with pytest.raises(ServerOutage, match=r"unavailable for 0:10:00.*publisher send"):
+    with pytest.raises(ServerOutage, match=r"unavailable for 10 minutes.*publisher send"):
         send_edition(store, config, edition_id, SECRET, clock=clock, sleep=sleep)
     assert 590 <= sum(sleep.slept) <= 600
     assert set(row_states(store, edition_id)) == {("pending", 0)}
@@ -132,6 +132,43 @@ def test_server_that_never_returns_stops_the_run_with_every_row_pending(
     assert sorted(handler.recipients()) == emails
     assert report.sent == 6
     assert editions_to_send(store) == []
+
+
+def test_a_relay_refusing_everyone_with_one_answer_is_an_outage_not_a_list_of_bounces(
+    site: Site, store: Store, clock: MovableClock, smtp_server: SmtpServer
+) -> None:
+    config = use_smtp(site, smtp_server, outage_patience="10m")
+    emails = subscribe(store, 2)
+    for address in ("ann@example.net", "bob@example.com", "cat@example.edu"):
+        add_subscriber(store, address, "", ("daily",), clock.now)
+    smtp_server.handler.data_reply = "500 Error"
+    edition_id = new_edition(site, store, clock)
+    sleep = SleepingClock(clock)
+    with pytest.raises(
+        ServerOutage, match=r"answered 500 Error to the end .* 3 recipients in a row"
+    ):
+        send_edition(store, config, edition_id, SECRET, clock=clock, sleep=sleep)
+    # No row spent an attempt or counted a bounce: nobody is refused for good later.
+    assert set(row_states(store, edition_id)) == {("pending", 0)}
+    for address in [*emails, "ann@example.net"]:
+        found = find_subscriber(store, address)
+        assert found is not None
+        assert (found.status, found.hard_bounces) == ("confirmed", 0)
+    smtp_server.handler.data_reply = ""
+    report = send_edition(store, config, edition_id, SECRET, clock=clock, sleep=sleep)
+    assert report.sent == 5
+
+
+def test_one_recipient_refused_among_accepted_ones_is_still_that_recipient_s_bounce(
+    site: Site, store: Store, clock: MovableClock, smtp_server: SmtpServer
+) -> None:
+    config = use_smtp(site, smtp_server)
+    emails = subscribe(store, 4)
+    for address in emails[1:3]:
+        smtp_server.handler.refused[address] = "550 5.1.1 no such user"
+    edition_id = new_edition(site, store, clock)
+    report = send_edition(store, config, edition_id, SECRET, clock=clock)
+    assert (report.sent, report.failed) == (2, 2)
 
 
 def test_wrong_host_fails_no_row(site: Site, store: Store, clock: MovableClock) -> None:

@@ -146,6 +146,9 @@ def test_retry_after_is_read_as_seconds_or_an_http_date() -> None:
     assert retry_delay("Wed, 25 Nov 2026 13:30:00 GMT", now) == timedelta(minutes=90)
     assert retry_delay("Wed, 25 Nov 2026 11:00:00 GMT", now) == timedelta(0)
     assert retry_delay("soon", now) is None
+    assert retry_delay("\u00b2", now) is None  # a digit to str.isdigit, not to int
+    assert retry_delay("99999999999999999999", now) == timedelta(days=30)  # capped
+    assert retry_delay("Fri, 31 Dec 9999 23:59:59 GMT", now) == timedelta(days=30)
     assert retry_delay(None, now) is None
 
 
@@ -178,6 +181,55 @@ def test_a_gzip_bomb_is_capped_by_its_decoded_size(server: FeedServer) -> None:
     result = fetch(server, "/bomb/")
     assert result.outcome == "failed"
     assert "byte limit" in (result.error or "")
+
+
+def brotli_bomb(mebibytes: int) -> bytes:
+    """A few hundred bytes of brotli that inflate to `mebibytes` MiB of zeros."""
+    compressor = brotli.Compressor(quality=5)
+    parts = [compressor.process(bytes(1 << 20)) for _ in range(mebibytes)]
+    return b"".join([*parts, compressor.finish()])
+
+
+@pytest.mark.parametrize("encoding", ["br", "gzip, br"])
+def test_a_brotli_bomb_is_refused_in_bounded_memory(server: FeedServer, encoding: str) -> None:
+    import gzip
+    import tracemalloc
+
+    bomb = brotli_bomb(256)
+    assert len(bomb) < 2_000
+    if encoding == "gzip, br":
+        bomb = brotli.compress(gzip.compress(b" " * (256 << 20)), quality=5)
+        encoding = "gzip, br"
+    server.routes["/bomb/"] = fixed(Reply(200, {"Content-Encoding": encoding}, bomb))
+    tracemalloc.start()
+    try:
+        result = fetch(server, "/bomb/")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.outcome == "failed"
+    assert "10485760-byte limit" in (result.error or "")
+    assert peak < 100 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("gzip", lambda body: __import__("gzip").compress(body)),
+        ("deflate", lambda body: __import__("zlib").compress(body)),
+        ("deflate", lambda body: __import__("zlib").compress(body, wbits=-15)),
+        ("br", brotli.compress),
+        ("gzip, br", lambda body: brotli.compress(__import__("gzip").compress(body))),
+    ],
+)
+def test_every_encoding_decodes_to_the_body(
+    server: FeedServer, encoding: str, encode: object
+) -> None:
+    body = WORDPRESS_RSS * 40
+    server.routes["/coded/"] = fixed(
+        Reply(200, {"Content-Encoding": encoding}, encode(body))  # type: ignore[operator]
+    )
+    assert fetch(server, "/coded/").body == body
 
 
 def test_a_slow_server_times_out_and_the_other_sources_are_fetched(server: FeedServer) -> None:
@@ -297,6 +349,15 @@ def test_a_redirect_to_another_scheme_is_refused(server: FeedServer) -> None:
         ("::ffff:127.0.0.1", False),
         ("::ffff:10.0.0.1", False),
         ("224.0.0.1", False),
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of 169.254.169.254
+        ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+        ("64:ff9b::5db8:d822", True),  # NAT64 of a public address
+        ("64:ff9b:1::a00:1", False),  # local-use NAT64 (RFC 8215)
+        ("2002:a9fe:a9fe::1", False),  # 6to4 of 169.254.169.254
+        ("2002:7f00:1::1", False),  # 6to4 of 127.0.0.1
+        ("::169.254.169.254", False),  # IPv4-compatible
+        ("::127.0.0.1", False),
+        ("2001::1", False),  # Teredo
     ],
 )
 def test_only_public_addresses_count_as_public(address: str, public: bool) -> None:

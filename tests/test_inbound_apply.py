@@ -16,12 +16,20 @@ from publisher.audience.subscribers import (
     request_subscription,
 )
 from publisher.config import Config
-from publisher.inbound.apply import APPLIED, DUPLICATE, UNMATCHED, apply_event, subscriber_events
+from publisher.inbound.apply import (
+    APPLIED,
+    DUPLICATE,
+    UNMATCHED,
+    UNVERIFIED,
+    apply_event,
+    subscriber_events,
+)
 from publisher.inbound.classify import classify_message
 from publisher.inbound.events import InboundEvent
 from publisher.mail.delivery.send import start_delivery
 from publisher.mail.editions import create_edition
-from publisher.mail.transport.returnpath import BOUNCE, UNSUBSCRIBE, make_return_token
+from publisher.mail.mime import message_id
+from publisher.mail.transport.returnpath import BOUNCE, PROBE, UNSUBSCRIBE, make_return_token
 from publisher.site.gather import gather
 from publisher.store.database import Store
 from publisher.store.schema import deliveries
@@ -89,25 +97,107 @@ def test_hard_bounce_by_token_reaches_the_bounce_limit_once_per_report(
     assert "User unknown" in shown[0].diagnostic
 
 
-def test_hard_bounce_without_a_token_finds_the_subscriber_by_address(
+def test_a_bounce_naming_only_an_address_is_recorded_unverified_and_changes_nothing(
     site: Site, store: Store, clock: MovableClock
 ) -> None:
     add_subscriber(store, "Ann@Example.net", "Ann", ("daily",), clock())
     outcomes = apply_mail(store, site.config(), inbound_message("postfix_dsn"), clock)
-    assert outcomes == [APPLIED]
-    assert status_of(store, "ann@example.net")[:2] == (SubscriberStatus.CONFIRMED, 1)
+    assert outcomes == [UNVERIFIED]
+    assert status_of(store, "ann@example.net")[:2] == (SubscriberStatus.CONFIRMED, 0)
+    subscriber = find_subscriber(store, "ann@example.net")
+    assert subscriber is not None
+    shown = subscriber_events(store, subscriber.id)
+    assert [(e.kind, e.verified) for e in shown] == [(EventKind.HARD_BOUNCE, False)]
 
 
-def test_forged_token_falls_back_to_the_address(
+def test_forged_token_falls_back_to_unverified_evidence_about_the_address(
     site: Site, store: Store, clock: MovableClock
 ) -> None:
     add_subscriber(store, "someone@example.org", "", ("daily",), clock())
     add_subscriber(store, "bob@example.com", "", ("daily",), clock())
     row = delivery_of(store, site, clock, "someone@example.org")
     forged = make_return_token(b"not the site's secret at all", BOUNCE, row)
-    apply_mail(store, site.config(), inbound_message("exim_bounce", forged), clock)
+    outcomes = apply_mail(store, site.config(), inbound_message("exim_bounce", forged), clock)
+    assert outcomes == [UNVERIFIED]
     assert status_of(store, "someone@example.org")[1] == 0
-    assert status_of(store, "bob@example.com")[1] == 1
+    assert status_of(store, "bob@example.com")[1] == 0
+
+
+def test_a_forged_complaint_quoting_a_guessable_message_id_removes_nobody(
+    site: Site, store: Store, clock: MovableClock
+) -> None:
+    """Issue 20, item 1: the old Message-ID was sha256 of public data; an ARF quoting it from
+    anyone marked the subscriber `complained`."""
+    import hashlib
+
+    config = site.config()
+    add_subscriber(store, "carol@example.com", "", ("daily",), clock())
+    subscriber, _ = add_subscriber(store, "heidi@example.net", "Heidi", ("daily",), clock())
+    delivery_of(store, site, clock, "heidi@example.net")
+    public = hashlib.sha256(f"e1.s{subscriber.id}@gazette.example.org".encode()).hexdigest()
+    guessed = f"<e1.s{subscriber.id}.{public[:12]}@gazette.example.org>".encode()
+    raw = re.sub(
+        rb"<e1\.s8\.[0-9a-f]{12}@gazette\.example\.org>", guessed, inbound_message("arf_report")
+    )
+    assert guessed in raw
+    assert apply_mail(store, config, raw, clock) == [UNVERIFIED]
+    assert status_of(store, "heidi@example.net") == (SubscriberStatus.CONFIRMED, 0, ("daily",))
+
+
+def test_unverified_evidence_counts_once_a_day_and_never_bounces_by_itself(
+    site: Site, store: Store, clock: MovableClock
+) -> None:
+    config = site.config()  # bounce_limit 3, no bounce address: no probe can be sent
+    add_subscriber(store, "ann@example.net", "Ann", ("daily",), clock())
+    outcomes = []
+    for name in ("postfix_dsn", "postfix_dsn", "exim_bounce", "gmail_bounce"):
+        outcomes += apply_mail(store, config, inbound_message(name), clock)
+        clock.advance(hours=1)
+    assert outcomes[0] == UNVERIFIED
+    assert set(outcomes[1:]) <= {DUPLICATE, UNMATCHED}
+    for _ in range(5):
+        clock.advance(days=1)
+        result = apply_event(
+            store,
+            config,
+            SECRET,
+            InboundEvent(EventKind.HARD_BOUNCE, f"t:{clock()}", "ann@example.net", source="mail"),
+            clock(),
+        )
+        assert result.outcome == UNVERIFIED
+        assert not result.probe_due
+    assert status_of(store, "ann@example.net")[:2] == (SubscriberStatus.CONFIRMED, 0)
+
+
+def with_bounce_address(site: Site) -> Config:
+    text = site.config_path.read_text().replace(
+        "[mail]\n", '[mail]\nbounce_address = "bounces@gazette.example.org"\n', 1
+    )
+    site.config_path.write_text(text)
+    return site.config()
+
+
+def test_evidence_at_the_limit_makes_a_probe_due_and_only_its_bounce_ends_the_subscription(
+    site: Site, store: Store, clock: MovableClock
+) -> None:
+    config = with_bounce_address(site)  # bounce_limit 3
+    subscriber, _ = add_subscriber(store, "ann@example.net", "Ann", ("daily",), clock())
+
+    def evidence(day: int) -> bool:
+        event = InboundEvent(EventKind.COMPLAINT, f"t:{day}", "ann@example.net", source="mail")
+        result = apply_event(store, config, SECRET, event, clock())
+        assert result.outcome == UNVERIFIED
+        clock.advance(days=1)
+        return result.probe_due
+
+    assert [evidence(day) for day in range(4)] == [False, False, True, False]
+    assert status_of(store, "ann@example.net")[0] == SubscriberStatus.CONFIRMED
+    forged = make_return_token(b"not the site's secret at all", PROBE, subscriber.id)
+    assert apply_mail(store, config, inbound_message("exim_bounce", forged), clock) != [APPLIED]
+    assert status_of(store, "ann@example.net")[0] == SubscriberStatus.CONFIRMED
+    token = make_return_token(SECRET, PROBE, subscriber.id)
+    assert apply_mail(store, config, inbound_message("postfix_dsn", token), clock) == [APPLIED]
+    assert status_of(store, "ann@example.net")[:2] == (SubscriberStatus.BOUNCED, 1)
 
 
 def test_bounce_for_an_unknown_address_is_unmatched(
@@ -124,7 +214,11 @@ def test_soft_bounces_count_only_when_enough_arrive_within_the_window(
 
     def soft(number: int) -> None:
         event = InboundEvent(
-            EventKind.SOFT_BOUNCE, f"test:{number}", "carol@example.com", code="4.2.2"
+            EventKind.SOFT_BOUNCE,
+            f"test:{number}",
+            "carol@example.com",
+            code="4.2.2",
+            source="mailgun",  # a signed webhook: authenticated by its signature
         )
         assert apply_event(store, config, SECRET, event, clock()).outcome == APPLIED
 
@@ -141,7 +235,9 @@ def test_soft_bounces_count_only_when_enough_arrive_within_the_window(
 
 def test_delayed_notice_is_a_soft_bounce(site: Site, store: Store, clock: MovableClock) -> None:
     add_subscriber(store, "carol@example.com", "", ("daily",), clock())
-    apply_mail(store, site.config(), inbound_message("postfix_delayed"), clock)
+    row = delivery_of(store, site, clock, "carol@example.com")
+    token = make_return_token(SECRET, BOUNCE, row)
+    apply_mail(store, site.config(), inbound_message("postfix_delayed", token), clock)
     subscriber = find_subscriber(store, "carol@example.com")
     assert subscriber is not None
     assert [e.kind for e in subscriber_events(store, subscriber.id)] == [EventKind.SOFT_BOUNCE]
@@ -153,7 +249,9 @@ def test_complaint_unsubscribes_from_everything_until_a_new_double_opt_in(
 ) -> None:
     config = site.config()
     add_subscriber(store, "heidi@example.net", "Heidi", ("daily", "culture"), clock())
-    apply_mail(store, config, inbound_message("arf_report"), clock)
+    row = delivery_of(store, site, clock, "heidi@example.net")
+    token = make_return_token(SECRET, BOUNCE, row)
+    assert apply_mail(store, config, inbound_message("arf_report", token), clock) == [APPLIED]
     assert status_of(store, "heidi@example.net") == (SubscriberStatus.COMPLAINED, 0, ())
     subscriber = find_subscriber(store, "heidi@example.net")
     assert subscriber is not None
@@ -211,15 +309,13 @@ def test_unsubscribe_with_a_return_path_token_is_refused(
 def test_bounce_without_a_token_finds_the_delivery_by_our_quoted_message_id(
     site: Site, store: Store, clock: MovableClock, name: str
 ) -> None:
-    from publisher.mail.mime import message_id
-
     subscriber, _ = add_subscriber(store, "reader@example.org", "", ("daily",), clock())
     row = delivery_of(store, site, clock, "reader@example.org")
     with store.transaction() as connection:
         edition_id = connection.scalar(
             sa.select(deliveries.c.edition_id).where(deliveries.c.id == row)
         )
-    ours = message_id(int(edition_id), subscriber.id, site.config().site.url).encode()
+    ours = message_id(int(edition_id), subscriber.id, site.config().site.url, SECRET).encode()
     # A forwarded address bounced: the report names nobody we know, but quotes our Message-ID.
     raw = re.sub(rb"<e1\.s\d+\.[0-9a-f]{12}@gazette\.example\.org>", ours, inbound_message(name))
     assert ours in raw
@@ -237,3 +333,6 @@ def test_a_forged_message_id_is_not_ours(site: Site, store: Store, clock: Movabl
     )
     assert apply_mail(store, site.config(), raw, clock) == [UNMATCHED]
     assert status_of(store, "reader@example.org")[1] == 0
+    signed_elsewhere = message_id(1, 1, site.config().site.url, b"another site's secret").encode()
+    raw = re.sub(rb"<e1\.s1\.[0-9a-f]{12}@gazette\.example\.org>", signed_elsewhere, raw)
+    assert apply_mail(store, site.config(), raw, clock) == [UNMATCHED]

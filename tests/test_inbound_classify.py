@@ -81,8 +81,21 @@ def test_mailto_unsubscribe_carries_its_token(name: str) -> None:
     assert (event.token, event.recipient) == (UNSUB, None)
 
 
-def test_unsubscribe_mail_without_a_token_is_not_guessed() -> None:
-    assert classify_message(inbound_message("unsubscribe_by_subject")).kind == EventKind.UNKNOWN
+def test_unsubscribe_mail_without_a_token_is_a_request_from_its_sender() -> None:
+    found = classify_message(inbound_message("unsubscribe_by_subject"))
+    [event] = found.events
+    assert (event.kind, event.token, event.recipient) == (
+        EventKind.UNSUBSCRIBE,
+        None,
+        "kim@example.com",
+    )
+
+
+def test_a_mail_saying_more_than_unsubscribe_is_not_guessed() -> None:
+    raw = inbound_message("unsubscribe_by_subject").replace(
+        b"Subject: unsubscribe ", b"Subject: Re: please do not unsubscribe me"
+    )
+    assert classify_message(raw).kind == EventKind.UNKNOWN
 
 
 @pytest.mark.parametrize("name", ["vacation", "outlook_auto_reply"])
@@ -141,3 +154,116 @@ def test_any_bytes_are_classified_without_error(raw: bytes) -> None:
 def test_any_text_added_to_a_report_is_classified_without_error(text: str, name: str) -> None:
     raw = inbound_message(name, RETURN) + text.encode("utf-8", "surrogatepass")
     classify_message(raw)
+
+
+def mailer_bounce_with(content_type: bytes, body: bytes = b"User unknown\r\n") -> bytes:
+    return (
+        b"From: MAILER-DAEMON@mx.example.net\r\n"
+        b"To: bounces@gazette.example.org\r\n"
+        b"Subject: Undelivered Mail Returned to Sender\r\n"
+        b"Message-ID: <hostile@mx.example.net>\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b"Content-Type: " + content_type + b"\r\n\r\n" + body
+    )
+
+
+def nested_multiparts(depth: int) -> bytes:
+    body = b"550 5.1.1 <ann@example.net>: User unknown\r\n"
+    content_type = b"text/plain"
+    for level in range(depth):
+        boundary = f"b{level}".encode()
+        body = (
+            b"--"
+            + boundary
+            + b"\r\nContent-Type: "
+            + content_type
+            + b"\r\n\r\n"
+            + body
+            + b"\r\n--"
+            + boundary
+            + b"--\r\n"
+        )
+        content_type = b'multipart/mixed; boundary="' + boundary + b'"'
+    return mailer_bounce_with(content_type, body)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        mailer_bounce_with(b'text/plain; charset="undefined"'),
+        mailer_bounce_with(b'text/plain; charset="utf\x00-8"'),
+        mailer_bounce_with(b'text/plain; charset="utf-8\\"'),
+        nested_multiparts(1000),
+    ],
+    ids=["undefined charset", "NUL in charset", "escaped quote", "1000 nested multiparts"],
+)
+def test_a_hostile_message_is_classified_never_raised(raw: bytes) -> None:
+    found = classify_message(raw)
+    assert found.kind in tuple(EventKind)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=4000))
+def test_any_bytes_are_classified_never_raised(raw: bytes) -> None:
+    assert classify_message(raw).kind in tuple(EventKind)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                b"From: MAILER-DAEMON@x\r\n",
+                b"Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n",
+                b"Content-Type: message/delivery-status\r\n",
+                b'Content-Type: text/plain; charset="\x00"\r\n',
+                b"Content-Type: message/feedback-report\r\n",
+                b"Content-Transfer-Encoding: base64\r\n",
+                b"Content-Transfer-Encoding: quoted-printable\r\n",
+                b"\r\n",
+                b"--b\r\n",
+                b"--b--\r\n",
+                b"Action: failed\r\nStatus: 5.1.1\r\nFinal-Recipient: rfc822; a@b\r\n",
+                b"Original-Rcpt-To: <x@y>\r\n",
+                b"Feedback-Type: abuse\r\n",
+                b"=?utf-8?b?////?=\r\n",
+                b"\xff\xfe\x00\r\n",
+            ]
+        ),
+        max_size=40,
+    )
+)
+def test_mail_shaped_noise_is_classified_never_raised(lines: list[bytes]) -> None:
+    assert classify_message(b"".join(lines)).kind in tuple(EventKind)
+
+
+@pytest.mark.parametrize(
+    ("action", "status"),
+    [
+        (b"failed (Bad destination mailbox address)", b"5.1.1"),
+        (b"failure", b"5.1.1"),
+        (b"Failed", b"553 sorry, that domain isn't in my list of allowed rcpthosts"),
+    ],
+)
+def test_a_dsn_with_a_commented_or_odd_action_or_a_basic_status_is_a_hard_bounce(
+    action: bytes, status: bytes
+) -> None:
+    raw = inbound_message("postfix_dsn", RETURN).replace(b"Action: failed", b"Action: " + action)
+    raw = raw.replace(b"Status: 5.1.1", b"Status: " + status)
+    [event] = classify_message(raw).events
+    assert (event.kind, event.recipient) == (EventKind.HARD_BOUNCE, "ann@example.net")
+    assert event.code.startswith("5")
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [b"postmaster@relay.example.net", b"Exim <exim@relay.example.net>", b"<>"],
+)
+def test_a_bounce_to_our_bounce_address_is_read_whatever_its_sender(sender: bytes) -> None:
+    raw = inbound_message("exim_bounce", RETURN).replace(
+        b"From: Mail Delivery System <Mailer-Daemon@relay.gazette.example.org>",
+        b"From: " + sender,
+    )
+    found = classify_message(raw)
+    assert found.kind == EventKind.HARD_BOUNCE
+    assert [event.token for event in found.events] == [RETURN]

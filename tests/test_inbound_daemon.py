@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from publisher.audience.subscribers import add_subscriber, find_subscriber
 from publisher.daemon.scheduler import INBOUND_JOB, planned_jobs
+from publisher.inbound.apply import subscriber_events
 from publisher.store.database import open_store
 from tests.conftest import MovableClock, Site
 from tests.inbound_mail import inbound_message
@@ -34,12 +35,12 @@ def test_the_daemon_reads_the_mailbox_on_its_interval(
     daemon()
     (inbox / "new" / "1795600000.M1P1.host").write_bytes(inbound_message("exim_bounce"))
 
-    def bounced() -> bool:
+    def bounce_recorded() -> bool:
         with open_store(config.store_url) as store:
             found = find_subscriber(store, "bob@example.com")
-        return found is not None and found.hard_bounces == 1
+            return found is not None and len(subscriber_events(store, found.id)) == 1
 
-    wait_for(bounced)
+    wait_for(bounce_recorded)
     wait_for(lambda: len(list((inbox / ".processed/cur").iterdir())) == 1)
     assert list((inbox / "new").iterdir()) == []
 

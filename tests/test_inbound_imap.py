@@ -70,9 +70,11 @@ def test_imap_messages_are_classified_applied_and_moved(
         ann = find_subscriber(store, "ann@example.net")
         heidi = find_subscriber(store, "heidi@example.net")
     assert ann is not None
-    assert (ann.status, ann.hard_bounces) == (SubscriberStatus.CONFIRMED, 1)
+    # Neither report carries a token of ours: recorded as evidence, acting on no one.
+    assert "2 unverified (recorded only)" in result.stdout
+    assert (ann.status, ann.hard_bounces) == (SubscriberStatus.CONFIRMED, 0)
     assert heidi is not None
-    assert heidi.status == SubscriberStatus.COMPLAINED
+    assert heidi.status == SubscriberStatus.CONFIRMED
     # Nothing is deleted: the unrecognized message is kept on the server, unchanged.
     connection = client(imap_server)
     connection.select_folder("unrecognized", readonly=True)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from publisher.audience.subscribers import add_subscriber, find_subscriber
 from publisher.mail.delivery.send import start_delivery
 from publisher.mail.editions import create_edition
-from publisher.mail.transport.returnpath import UNSUBSCRIBE, make_return_token
+from publisher.mail.transport.returnpath import BOUNCE, UNSUBSCRIBE, make_return_token
 from publisher.site.gather import gather
 from publisher.store.database import open_store
 from publisher.store.schema import deliveries, events
@@ -41,8 +41,8 @@ def subscribe(site: Site, *emails: str) -> None:
             add_subscriber(store, address, "", ("daily", "culture"), MovableClock()())
 
 
-def unsubscribe_token(site: Site, email: str) -> str:
-    """A mailto token for `email`'s delivery of a fresh daily edition."""
+def unsubscribe_token(site: Site, email: str, kind: str = UNSUBSCRIBE) -> str:
+    """A mailto token (or another `kind`) for `email`'s delivery of a fresh daily edition."""
     config, clock = site.config(), MovableClock()
     with open_store(config.store_url) as store:
         gather(store, config, clock)
@@ -51,7 +51,7 @@ def unsubscribe_token(site: Site, email: str) -> str:
         start_delivery(store, outcome.edition.id, clock())
         with store.transaction() as connection:
             row = connection.scalar(sa.select(deliveries.c.id).where(deliveries.c.email == email))
-    return make_return_token(SECRET.encode(), UNSUBSCRIBE, int(row))
+    return make_return_token(SECRET.encode(), kind, int(row))
 
 
 def statuses(site: Site, *emails: str) -> list[tuple[str, int, tuple[str, ...]]]:
@@ -76,7 +76,8 @@ def test_maildir_messages_are_applied_and_filed_never_deleted(site: Site, tmp_pa
     assert result.returncode == 0, result.stderr
     assert (
         "inbound: 6 read (2 hard bounce, 0 soft bounce, 1 complaint, 1 unsubscribe, "
-        "1 auto reply, 1 unknown); 0 already seen, 0 for no subscriber, 0 errors"
+        "1 auto reply, 1 unknown); 0 already seen, 0 for no subscriber, "
+        "3 unverified (recorded only), 0 errors"
     ) in result.stdout
     assert list((maildir / "new").iterdir()) == list((maildir / "cur").iterdir()) == []
     filed = (maildir / ".processed/cur").iterdir()
@@ -84,13 +85,27 @@ def test_maildir_messages_are_applied_and_filed_never_deleted(site: Site, tmp_pa
     assert processed == {"postfix", "exim", "arf", "unsubscribe", "vacation"}
     [human] = (maildir / ".unrecognized/cur").iterdir()
     assert human.read_bytes() == messages["human"]
+    # The bounces and the complaint carry no token of ours: evidence, recorded, acting on no one.
     assert statuses(site, "ann@example.net", "heidi@example.net", "kim@example.com") == [
-        (SubscriberStatus.CONFIRMED, 1, ("culture", "daily")),
-        (SubscriberStatus.COMPLAINED, 0, ()),
+        (SubscriberStatus.CONFIRMED, 0, ("culture", "daily")),
+        (SubscriberStatus.CONFIRMED, 0, ("culture", "daily")),
         (SubscriberStatus.CONFIRMED, 0, ("culture",)),
     ]
     again = run(site, "inbound", "--maildir", str(maildir))
     assert "inbound: 0 read" in again.stdout
+
+
+def test_one_unreadable_message_never_holds_up_the_others(site: Site, tmp_path: Path) -> None:
+    from tests.test_inbound_classify import nested_multiparts
+
+    subscribe(site, "bob@example.com")
+    messages = {"hostile": nested_multiparts(1000), "exim": inbound_message("exim_bounce")}
+    maildir = make_maildir(tmp_path / "Maildir", messages)
+    result = run(site, "inbound", "--maildir", str(maildir))
+    assert result.returncode == 0, result.stderr
+    assert "inbound: 2 read (1 hard bounce" in result.stdout
+    [kept] = (maildir / ".unrecognized/cur").iterdir()
+    assert kept.read_bytes() == messages["hostile"]
 
 
 def test_a_message_piped_twice_is_one_event(site: Site) -> None:
@@ -99,23 +114,54 @@ def test_a_message_piped_twice_is_one_event(site: Site) -> None:
         result = run(site, "inbound", "-", stdin=inbound_message("exim_bounce"))
         assert result.returncode == 0, result.stderr
     assert statuses(site, "bob@example.com") == [
-        (SubscriberStatus.CONFIRMED, 1, ("culture", "daily"))
+        (SubscriberStatus.CONFIRMED, 0, ("culture", "daily"))
     ]
     with open_store(site.config().store_url) as store, store.transaction() as connection:
         assert connection.scalar(sa.select(sa.func.count()).select_from(events)) == 1
     shown = run(site, "subscribers", "show", "bob@example.com")
     assert shown.returncode == 0, shown.stderr
-    assert "hard bounce" in shown.stdout
+    assert "hard bounce (unverified)" in shown.stdout
     assert "5.1.1" in shown.stdout
-    assert "bounces counted: 1 of 3" in shown.stdout
+    assert "bounces counted: 0 of 3" in shown.stdout
 
 
 def test_three_hard_bounces_by_pipe_mark_the_subscriber_bounced(site: Site) -> None:
     subscribe(site, "dave@example.org")
+    token = unsubscribe_token(site, "dave@example.org", BOUNCE)
     for number in range(3):
-        raw = inbound_message("sendmail_dsn").replace(b"5AQ7W0xH012345@", f"{number}@".encode())
+        raw = inbound_message("sendmail_dsn", token)
+        raw = raw.replace(b"5AQ7W0xH012345@", f"{number}@".encode())
         assert run(site, "inbound", "-", stdin=raw).returncode == 0
     assert statuses(site, "dave@example.org")[0][:2] == (SubscriberStatus.BOUNCED, 3)
+
+
+def test_a_mailto_unsubscribe_without_a_bounce_address_unsubscribes_its_sender(
+    site: Site,
+) -> None:
+    """Every digest advertises mailto:<sender>?subject=unsubscribe, token or not."""
+    subscribe(site, "kim@example.com", "bob@example.com")
+    raw = inbound_message("unsubscribe").replace(b"unsubscribe+@", b"news@")
+    result = run(site, "inbound", "-", stdin=raw)
+    assert result.returncode == 0, result.stderr
+    assert "inbound: 1 read (0 hard bounce, 0 soft bounce, 0 complaint, 1 unsubscribe" in (
+        result.stdout
+    )
+    assert statuses(site, "kim@example.com", "bob@example.com") == [
+        (SubscriberStatus.UNSUBSCRIBED, 0, ("culture", "daily")),
+        (SubscriberStatus.CONFIRMED, 0, ("culture", "daily")),
+    ]
+    shown = run(site, "subscribers", "show", "kim@example.com")
+    assert "unsubscribe" in shown.stdout
+
+
+def test_unrecognized_piped_mail_that_cannot_be_kept_goes_back_to_its_sender(
+    site: Site,
+) -> None:
+    result = run(site, "inbound", "-", stdin=inbound_message("human_reply"))
+    # EX_UNAVAILABLE: the MTA returns the message to its sender instead of dropping it.
+    assert result.returncode == 69
+    assert "not kept" in result.stderr
+    assert "[inbound] maildir" in result.stderr
 
 
 def test_pipe_exits_75_when_the_store_is_unavailable(site: Site, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import email
 import email.policy
+import hashlib
 import logging
 import re
 from collections.abc import Callable
@@ -24,7 +25,14 @@ from hypothesis import strategies as st
 import publisher.mail.mime
 from publisher.config import Config, DigestConfig, config_from_mapping
 from publisher.content.articles import PublishedArticle
-from publisher.mail.mime import Envelope, MessageError, PreparedEdition, WireMessage, message_id
+from publisher.mail.mime import (
+    Envelope,
+    MessageError,
+    PreparedEdition,
+    WireMessage,
+    message_id,
+    read_message_id,
+)
 from publisher.mail.render import (
     END_IF,
     IF_NAME,
@@ -43,6 +51,7 @@ from tests.conftest import REPO
 
 CREATED = datetime(2026, 11, 25, 7, 30, tzinfo=UTC)
 EDITION_ID = 7
+SECRET = b"the site's signing secret"
 STAND_INS = PLACEHOLDERS
 # How a rendered edition words a line differently for a subscriber without a name.
 GREETING = f"{IF_NAME}Dear {STAND_INS.name},{OTHERWISE}Dear reader,{END_IF}"
@@ -106,7 +115,7 @@ def prepare(
 ) -> PreparedEdition:
     config = config or make_config()
     return PreparedEdition(
-        config, config.digest("daily"), edition_id, created_at, rendered or edition()
+        config, config.digest("daily"), edition_id, created_at, rendered or edition(), SECRET
     )
 
 
@@ -176,7 +185,9 @@ def test_message_carries_every_header_with_its_value() -> None:
     assert message["Reply-To"] == "newsroom@gazette.example.org"
     assert message["To"] == "Ann Example <ann@example.org>"
     assert message["Subject"] == "Daily: 25 November 2026"
-    assert message["Message-ID"] == message_id(EDITION_ID, 1, "https://gazette.example.org/")
+    assert message["Message-ID"] == message_id(
+        EDITION_ID, 1, "https://gazette.example.org/", SECRET
+    )
     assert message["MIME-Version"] == "1.0"
     assert message["List-Id"] == "The Harbour Gazette Daily <daily.gazette.example.org>"
     assert message["List-Unsubscribe"] == (
@@ -249,13 +260,44 @@ def test_each_subscriber_gets_a_message_id_of_their_own() -> None:
 
 
 def test_message_id_names_edition_subscriber_and_site_host() -> None:
-    value = message_id(12, 345, "https://Gazette.Example.org:8443/news/")
-    assert re.fullmatch(r"<e12\.s345\.[0-9a-f]{12}@gazette\.example\.org>", value)
-    assert message_id(12, 345, "https://gazette.example.org/") == value
+    value = message_id(12, 345, "https://Gazette.Example.org:8443/news/", SECRET)
+    assert re.fullmatch(r"<e12\.s345\.[0-9a-f]{20}@gazette\.example\.org>", value)
+    assert message_id(12, 345, "https://gazette.example.org/", SECRET) == value
+
+
+def test_message_id_is_signed_with_the_site_secret() -> None:
+    url = "https://gazette.example.org/"
+    ours = message_id(1, 2, url, SECRET)
+    # Public data (edition, subscriber, host) no longer makes the id: the secret does.
+    unsigned = hashlib.sha256(b"e1.s2@gazette.example.org").hexdigest()
+    assert unsigned[:12] not in ours
+    assert message_id(1, 2, url, b"another site's secret!") != ours
+    assert read_message_id(ours, url, SECRET) == (1, 2)
+    assert read_message_id(ours.upper().replace("<E", "<e"), url, SECRET) == (1, 2)
+    assert read_message_id(ours, url, b"another site's secret!") is None
+    assert read_message_id(ours, "https://elsewhere.example.org/", SECRET) is None
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        "<e1.s2.df7db832d765@gazette.example.org>",  # the old, unsigned form
+        "<e1.s2.00000000000000000000@gazette.example.org>",
+        "<e01.s2.{mac}@gazette.example.org>",
+        "<e1.s2.{mac}@gazette.example.org.>",
+        "e1.s2.{mac}@gazette.example.org",
+        "<e1.s\uff12.{mac}@gazette.example.org>",  # a full-width digit
+        "<e1.s2.{mac}@gazette.example.org><e1.s3.{mac}@gazette.example.org>",
+    ],
+)
+def test_a_message_id_is_read_strictly(forged: str) -> None:
+    url = "https://gazette.example.org/"
+    mac = message_id(1, 2, url, SECRET).split(".")[2].partition("@")[0]
+    assert read_message_id(forged.format(mac=mac), url, SECRET) is None
 
 
 def test_message_id_of_an_international_site_uses_its_idna_host() -> None:
-    assert message_id(1, 2, "https://exämple.de/").endswith("@xn--exmple-cua.de>")
+    assert message_id(1, 2, "https://exämple.de/", SECRET).endswith("@xn--exmple-cua.de>")
 
 
 @pytest.mark.parametrize(
@@ -446,7 +488,7 @@ def test_text_part_comes_first_then_html(
     sample: tuple[Config, DigestConfig, RenderedEdition],
 ) -> None:
     config, digest, rendered = sample
-    _, data = PreparedEdition(config, digest, 1, CREATED, rendered).message_for(1, ANN)
+    _, data = PreparedEdition(config, digest, 1, CREATED, rendered, SECRET).message_for(1, ANN)
     parts = list(parse(data).iter_parts())
     assert [part.get_content_type() for part in parts] == ["text/plain", "text/html"]
     assert all(part.get_content_charset() == "utf-8" for part in parts)
@@ -466,7 +508,8 @@ def test_parts_decode_to_exactly_the_personalized_edition(
     sample: tuple[Config, DigestConfig, RenderedEdition], recipient: Recipient
 ) -> None:
     config, digest, rendered = sample
-    _, data = PreparedEdition(config, digest, 1, CREATED, rendered).message_for(9, recipient)
+    prepared = PreparedEdition(config, digest, 1, CREATED, rendered, SECRET)
+    _, data = prepared.message_for(9, recipient)
     assert bodies(parse(data)) == personalize(rendered, recipient)
 
 
@@ -474,7 +517,7 @@ def test_html_holds_its_own_unsubscribe_url_and_no_one_elses(
     sample: tuple[Config, DigestConfig, RenderedEdition],
 ) -> None:
     config, digest, rendered = sample
-    prepared = PreparedEdition(config, digest, 1, CREATED, rendered)
+    prepared = PreparedEdition(config, digest, 1, CREATED, rendered, SECRET)
     for me, other in ((ANN, BOB), (BOB, ANN)):
         html, text = bodies(parse(prepared.message_for(1, me)[1]))
         assert me.unsubscribe_url in html
@@ -488,7 +531,9 @@ def test_every_line_ends_with_crlf_and_fits_998_octets(
 ) -> None:
     config, digest, rendered = sample
     recipient = Recipient("Zoë " * 30, "zoe@example.org", "https://x.example/" + "u" * 400)
-    _, data = PreparedEdition(config, digest, 1, CREATED, rendered).message_for(1, recipient)
+    _, data = PreparedEdition(config, digest, 1, CREATED, rendered, SECRET).message_for(
+        1, recipient
+    )
     assert data.endswith(b"\r\n")
     lines = data.split(b"\r\n")[:-1]
     assert not re.search(b"[\r\n]", b"".join(lines))
@@ -520,7 +565,7 @@ def test_sample_edition_takes_the_fast_path(
 ) -> None:
     config, digest, rendered = sample
     with caplog.at_level(logging.WARNING, logger="publisher.mail.mime"):
-        PreparedEdition(config, digest, 1, CREATED, rendered)
+        PreparedEdition(config, digest, 1, CREATED, rendered, SECRET)
     assert SLOW_PATH_WARNING not in caplog.text
 
 
@@ -553,7 +598,7 @@ def reference(
     message["Reply-To"] = config.mail.reply_to
     message["To"] = Address(recipient.name, addr_spec=recipient.email)
     message["Subject"] = rendered.subject
-    message["Message-ID"] = message_id(EDITION_ID, subscriber_id, config.site.url)
+    message["Message-ID"] = message_id(EDITION_ID, subscriber_id, config.site.url, SECRET)
     message["List-Id"] = f"{digest.title} <{digest.name}.gazette.example.org>"
     message["List-Unsubscribe"] = (
         f"<{recipient.unsubscribe_url}>, "

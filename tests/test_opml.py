@@ -136,6 +136,17 @@ def test_import_into_sources_toml_leaves_the_config_alone(site: Site) -> None:
     assert len(report.errors) == 1
 
 
+def test_import_beside_an_inline_array_of_sources_goes_to_sources_toml(site: Site) -> None:
+    inline = 'sources = [{ name = "old", url = "https://old.example.net/feed" }]\n'
+    site.config_path.write_text(inline + site.config_path.read_text())
+    report = import_opml(site.config(), NEWSBOAT, "feeds.opml")
+    assert report.target == site.root / "sources.toml"
+    assert report.added
+    names = [source.name for source in site.config().sources]
+    assert names[0] == "old"
+    assert set(report.added) <= set(names)
+
+
 def test_import_names_never_clash_with_configured_sources(site: Site) -> None:
     site.config_path.write_text(
         config_text(site) + '\n[[sources]]\nname = "lwn-net"\nurl = "https://other.example/"\n'

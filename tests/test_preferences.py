@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from publisher.audience.links import preferences_url
 from publisher.audience.preferences import save_preferences
 from publisher.audience.subscribers import Subscriber, add_subscriber
+from publisher.inbound.apply import subscriber_events
 from publisher.mail.delivery.send import send_edition, start_delivery
 from publisher.mail.editions import create_edition, list_editions
 from publisher.site.gather import gather
@@ -104,6 +105,9 @@ def test_one_click_on_the_culture_message_leaves_culture_only_and_the_daily_stil
     assert web.one_click(path).status_code == 200
     ann = web.subscriber("ann@example.org")
     assert (ann.status, ann.digests) == (SubscriberStatus.CONFIRMED, ("daily",))
+    # `subscribers show` lists every unsubscribe: the web's too, with the digest left.
+    shown = [(e.kind, e.source, e.digest) for e in subscriber_events(web.store, ann.id)]
+    assert shown == [("unsubscribe", "web", "culture")]
     new_article(web, site, "after-leaving")
     deliver(web, "daily")
     daily = mails_to(web, "ann@example.org")[-1]
@@ -308,6 +312,10 @@ def test_a_new_address_takes_effect_only_when_confirmed_there(web: Web) -> None:
         )
     assert left == 0
     assert web.client.get(link).status_code == 404  # used up
+    # Links mailed to the old address stop working: its owner may no longer be Ann.
+    assert moved.token_nonce != ann.token_nonce
+    assert web.client.get(preferences_path(ann)).status_code == 404  # as any bad link
+    assert web.client.get(preferences_path(moved)).status_code == 200
 
 
 def test_an_address_link_expires_and_cannot_be_bent_to_another_address(web: Web) -> None:

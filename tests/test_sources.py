@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from publisher.content.articles import Article, Origin, article_guid
 from publisher.errors import SourceError
 from publisher.sources.parse import (
+    MAX_TITLE,
     SourceSettings,
     item_article,
     item_guid,
@@ -153,6 +154,45 @@ def test_a_future_date_is_clamped_to_when_first_seen() -> None:
     future = rss_with_items("F", [("f-1", "From the future", "Tue, 24 Nov 2099 10:00:00 GMT")])
     [item] = parse_feed(future, FEED_URL, None, SETTINGS).items
     assert item_article(item, Origin("club", "Club", FEED_URL), SEEN).date == SEEN
+
+
+def test_one_item_with_an_impossible_date_keeps_the_other_items_of_a_json_feed() -> None:
+    document = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "T",
+        "items": [
+            {
+                "id": "1",
+                "title": "Good",
+                "content_text": "x",
+                "date_published": "2026-11-20T10:00:00Z",
+            },
+            {
+                "id": "2",
+                "title": "Far",
+                "content_text": "y",
+                "date_published": "9999-12-31T23:59:59-14:00",
+            },
+        ],
+    }
+    feed = parse_feed(json.dumps(document).encode(), FEED_URL, "application/feed+json", SETTINGS)
+    good, far = feed.items
+    assert good.date == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    assert far.date is None  # undated: dated when first seen
+
+
+def test_a_date_in_year_one_is_taken_as_no_date() -> None:
+    ancient = rss_with_items("A", [("a-1", "Ancient", "Mon, 01 Jan 0001 00:00:00 GMT")])
+    [item] = parse_feed(ancient, FEED_URL, None, SETTINGS).items
+    assert item.date is None
+    assert item_article(item, Origin("club", "Club", FEED_URL), SEEN).date == SEEN
+
+
+def test_a_huge_title_is_cut_to_a_subject_line_s_length() -> None:
+    huge = rss_with_items("H", [("h-1", "word " * 40_000, "Tue, 24 Nov 2026 10:00:00 GMT")])
+    [item] = parse_feed(huge, FEED_URL, None, SETTINGS).items
+    assert 0 < len(item.title) <= MAX_TITLE
+    assert item.title.startswith("word word")
 
 
 def test_items_without_guids_get_a_hash_of_link_and_title() -> None:

@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import command
 
-from publisher.store.database import _alembic_config, create_engine, open_store
+from publisher.store.database import (
+    _alembic_config,
+    create_engine,
+    current_revision,
+    head_revision,
+    open_store,
+    upgrade_schema,
+)
 from publisher.store.schema import deliveries, rate_limits
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -46,3 +53,34 @@ def test_upgrade_to_0005_keeps_the_ledger_and_takes_owners_of_any_length(store_u
         connection.execute(deliveries.update().values(lease_owner=long_owner))
         assert connection.scalar(sa.select(deliveries.c.lease_owner)) == long_owner
         assert connection.scalar(sa.select(sa.func.count()).select_from(rate_limits)) == 0
+
+
+def test_two_processes_migrating_an_empty_postgresql_database_at_once_both_succeed(
+    postgres_url: str,
+) -> None:
+    import threading
+
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def migrate() -> None:
+        engine = create_engine(postgres_url)
+        try:
+            start.wait()
+            upgrade_schema(engine)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=migrate) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    engine = create_engine(postgres_url)
+    try:
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()

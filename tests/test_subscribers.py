@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from publisher.audience.subscribers import (
     SubscriberError,
     add_subscriber,
     check_address,
+    confirm_subscriber,
     export_csv,
     find_subscriber,
     import_csv,
     list_subscribers,
     remove_subscriber,
+    request_subscription,
 )
 from publisher.audience.tokens import make_token, read_token, token_is_valid
 from publisher.store.database import Store
+from publisher.store.schema import subscribers
 from publisher.store.statuses import SubscriberStatus
 from tests.conftest import SAMPLE_NOW
 
@@ -134,3 +139,59 @@ def test_tokens_are_unguessable_and_revoked_with_the_nonce() -> None:
     tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
     assert not token_is_valid(secret, "unsubscribe", tampered, "nonce-1")
     assert read_token("garbage") is None
+
+
+LEFT = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.COMPLAINED, SubscriberStatus.BOUNCED)
+
+
+def left_as(store: Store, email: str, status: str) -> int:
+    """A subscriber who left as `status` (unsubscribed, complained or bounced)."""
+    subscriber, _ = add_subscriber(store, email, "Gone", DIGESTS, SAMPLE_NOW)
+    with store.transaction() as connection:
+        connection.execute(
+            subscribers.update()
+            .where(subscribers.c.id == subscriber.id)
+            .values(status=status, hard_bounces=3)
+        )
+    return subscriber.id
+
+
+@pytest.mark.parametrize("status", LEFT)
+def test_an_anonymous_sign_up_never_changes_a_left_status(store: Store, status: str) -> None:
+    subscriber_id = left_as(store, "gone@example.org", status)
+    sign_up = request_subscription(
+        store, "gone@example.org", "Anyone", ("daily",), SAMPLE_NOW, timedelta(hours=1)
+    )
+    assert sign_up.send_confirmation  # the person may still come back by their own click
+    assert sign_up.subscriber.status == status
+    # An import after the sign-up is not the person's consent either.
+    report = import_csv(store, "email,name\ngone@example.org,Gone\n", DIGESTS, SAMPLE_NOW)
+    assert report.skipped == 1
+    found = find_subscriber(store, "gone@example.org")
+    assert found is not None
+    assert (found.status, found.hard_bounces) == (status, 3)
+    confirmed = confirm_subscriber(store, subscriber_id, SAMPLE_NOW)
+    assert confirmed is not None
+    assert (confirmed.status, confirmed.hard_bounces) == (SubscriberStatus.CONFIRMED, 0)
+    assert confirmed.digests == ("daily",)
+
+
+@pytest.mark.parametrize("status", [SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED])
+def test_add_refuses_to_resubscribe_who_left_unless_told_to(store: Store, status: str) -> None:
+    left_as(store, "gone@example.org", status)
+    with pytest.raises(SubscriberError, match=f"is {status}.*--resubscribe"):
+        add_subscriber(store, "gone@example.org", "Gone", DIGESTS, SAMPLE_NOW)
+    found = find_subscriber(store, "gone@example.org")
+    assert found is not None
+    assert (found.status, found.hard_bounces) == (status, 3)
+    again, created = add_subscriber(
+        store, "gone@example.org", "Gone", DIGESTS, SAMPLE_NOW, resubscribe=True
+    )
+    assert not created
+    assert (again.status, again.hard_bounces) == (SubscriberStatus.CONFIRMED, 0)
+
+
+def test_add_never_resubscribes_a_complaint_even_when_told_to(store: Store) -> None:
+    left_as(store, "gone@example.org", SubscriberStatus.COMPLAINED)
+    with pytest.raises(SubscriberError, match="spam"):
+        add_subscriber(store, "gone@example.org", "", DIGESTS, SAMPLE_NOW, resubscribe=True)

@@ -27,6 +27,7 @@ from publisher.mail.transport.opening import open_transport
 from publisher.mail.transport.protocol import (
     DeliveryError,
     PermanentFailure,
+    ServerUnavailable,
     TemporaryFailure,
     Transport,
     UncertainDelivery,
@@ -275,6 +276,17 @@ def test_maildir_message_lands_in_new_and_reads_back_byte_for_byte(tmp_path: Pat
     assert path.read_bytes() == letter()
     assert stored.as_bytes() == letter()
     assert email.message_from_bytes(path.read_bytes())["Subject"] == "Hello"
+
+
+def test_a_maildir_that_cannot_be_written_is_an_outage_not_the_recipient_s_failure(
+    tmp_path: Path,
+) -> None:
+    transport = MaildirTransport(tmp_path / "outbox")
+    # A full disk, a quota, a read-only mount: the outbox fails, whoever the message is to.
+    (tmp_path / "outbox" / "tmp").rmdir()
+    (tmp_path / "outbox" / "tmp").write_text("not a folder")
+    with pytest.raises(ServerUnavailable, match="cannot write the message"):
+        transport.send("news@example.org", "ann@example.org", b"Subject: x\r\n\r\nx\r\n")
 
 
 def test_maildir_leaves_only_complete_messages_and_nothing_in_tmp(tmp_path: Path) -> None:

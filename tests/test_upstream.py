@@ -339,6 +339,48 @@ def test_429_with_retry_after_waits_that_long(
     assert len(server.requests_for("/busy")) == 2
 
 
+@pytest.mark.parametrize("value", ["99999999999999999999", "\u00b2", "1e9", "-5"])
+def test_a_retry_after_of_any_value_never_stops_gathering(
+    site: Site, store: Store, server: FeedServer, clock: MovableClock, value: str
+) -> None:
+    server.routes["/busy"] = fixed(Reply(503, {"Retry-After": value}))
+    config = configure(site, source("wp", server.url("/busy"), every="5m"))
+    report = gather(store, config, clock)
+    assert report.sources is not None
+    assert report.sources.errors == [
+        f"source wp: {server.url('/busy')}: HTTP 503 Service Unavailable"
+    ]
+    assert report.new > 0  # the local articles were gathered all the same
+    next_fetch = source_states(store)["wp"].next_fetch_at
+    assert next_fetch is not None
+    assert clock.now < next_fetch <= clock.now + timedelta(days=1)
+
+
+def test_failing_sources_are_shown_by_status_with_since_when_and_their_error(
+    site: Site, store: Store, server: FeedServer, clock: MovableClock
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from publisher.status import site_status, status_document, status_lines
+
+    server.routes["/ok"] = fixed(Reply(200, {"Content-Type": "application/rss+xml"}, WORDPRESS_RSS))
+    tables = "".join(source(name, server.url(f"/{name}")) for name in ("ok", "gone-a", "gone-b"))
+    config = configure(site, tables)
+    poll_sources(store, config, clock)
+    first = clock.now
+    clock.advance(days=2)
+    poll_sources(store, config, clock, force=True)
+    status = site_status(config, store)
+    lines = [line for line in status_lines(status, ZoneInfo("UTC")) if line.startswith("source ")]
+    assert len(lines) == 2
+    assert lines[0].startswith(f"source gone-a: failing since {first:%Y-%m-%d}")
+    assert "(2 failed fetches)" in lines[0]
+    assert "HTTP 404" in lines[0]
+    document = status_document(status)
+    assert [s["name"] for s in document["failing_sources"]] == ["gone-a", "gone-b"]
+    assert document["failing_sources"][0]["since"].startswith(f"{first:%Y-%m-%d}")
+
+
 def test_errors_back_off_doubling_up_to_a_day(
     site: Site, store: Store, server: FeedServer, clock: MovableClock
 ) -> None:

@@ -29,6 +29,7 @@ from starlette.testclient import TestClient
 from publisher.audience.subscribers import Subscriber, add_subscriber, find_subscriber
 from publisher.audience.tokens import make_token
 from publisher.config import Config
+from publisher.inbound.apply import subscriber_events
 from publisher.mail.editions import create_edition
 from publisher.site.build import build
 from publisher.site.gather import gather
@@ -301,18 +302,22 @@ def test_pending_subscriber_is_mailed_again_only_after_the_resend_interval(web: 
     assert len(web.mails()) == 2
 
 
-def test_unsubscribed_address_signing_up_is_pending_again_and_old_links_stop_working(
+def test_a_sign_up_for_an_unsubscribed_address_changes_nothing_until_its_own_click(
     web: Web,
 ) -> None:
     subscriber = web.confirmed("ann@example.org")
     old_unsubscribe = web.unsubscribe_path(subscriber)
     web.one_click(old_unsubscribe)
     mails = len(web.mails())
+    web.clock.advance(days=1)
     web.sign_up("ann@example.org")
-    again = web.subscriber("ann@example.org")
-    assert again.status == SubscriberStatus.PENDING
-    assert again.token_nonce != subscriber.token_nonce
+    assert web.subscriber("ann@example.org").status == SubscriberStatus.UNSUBSCRIBED
     assert len(web.mails()) == mails + 1
+    web.press(web.confirm_path(web.mails()[-1]))
+    again = web.subscriber("ann@example.org")
+    assert again.status == SubscriberStatus.CONFIRMED
+    # Coming back is a new subscription: links mailed before it stop working.
+    assert again.token_nonce != subscriber.token_nonce
     assert web.client.get(old_unsubscribe).status_code == 400
 
 
@@ -617,6 +622,9 @@ def test_pressing_unsubscribe_unsubscribes(web: Web) -> None:
     assert response.status_code == 200
     assert "You are unsubscribed" in page_text(response)
     assert web.subscriber("ann@example.org").status == SubscriberStatus.UNSUBSCRIBED
+    web.one_click(web.unsubscribe_path(subscriber))  # again: nothing more happened
+    shown = [(e.kind, e.source) for e in subscriber_events(web.store, subscriber.id)]
+    assert shown == [("unsubscribe", "web")]
 
 
 def test_unsubscribe_form_without_token_is_refused_with_403(web: Web) -> None:

@@ -17,6 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from publisher.audience.subscribers import add_subscriber, find_subscriber
@@ -210,6 +212,9 @@ def test_a_tampered_or_unsigned_sns_message_is_refused(
         "https://user@sns.us-east-1.amazonaws.com/cert.pem",
         "https://sns.us-east-1.amazonaws.com:8443/cert.pem",
         "https://sns.us-east-1.amazonaws.com/cert.txt",
+        "https://sns.s3.amazonaws.com/cert.pem",  # an S3 bucket named sns: anyone's
+        "https://sns.evil-bucket.amazonaws.com/cert.pem",
+        "https://sns.amazonaws.com.cn/cert.pem",
     ],
 )
 def test_a_certificate_url_outside_the_sns_hosts_is_refused_unfetched(
@@ -269,6 +274,69 @@ def test_the_signing_certificate_is_fetched_once_then_cached(
                 == 200
             )
     assert fetches.urls == [CERT_URL]
+
+
+def test_the_china_and_govcloud_sns_hosts_are_allowed() -> None:
+    from publisher.inbound.providers import check_sns_certificate_url
+
+    for host in ("sns.cn-north-1.amazonaws.com.cn", "sns.us-gov-west-1.amazonaws.com"):
+        check_sns_certificate_url(f"https://{host}/SimpleNotificationService-0a1b.pem")
+
+
+def test_a_certificate_that_cannot_be_fetched_is_not_asked_for_again_at_once() -> None:
+    from publisher.inbound.providers import WebhookRefused
+
+    asked: list[str] = []
+
+    def unreachable(url: str) -> bytes:
+        asked.append(url)
+        raise OSError("connection refused")
+
+    certificates = SnsCertificates(unreachable)
+    for _ in range(3):
+        with pytest.raises(WebhookRefused) as refused:
+            certificates.get(CERT_URL)
+        assert refused.value.status == 503
+    assert asked == [CERT_URL]
+
+
+HOSTILE_BODIES = [
+    b"[" * 1000,
+    b"{" * 100_000,
+    b"\xff\xfe",
+    b'"\ud800"',
+    b"1e999999",
+    b"[]",
+    b"null",
+]
+
+
+@pytest.mark.parametrize("provider", ["ses", "postmark", "mailgun", "sendgrid"])
+@pytest.mark.parametrize("body", HOSTILE_BODIES, ids=range(len(HOSTILE_BODIES)))
+def test_a_hostile_body_is_never_a_5xx(client: TestClient, provider: str, body: bytes) -> None:
+    response = client.post(f"/webhooks/{provider}", content=body, headers=basic(POSTMARK_AUTH))
+    # Postmark's is authenticated (basic auth): a JSON `[]` from it is 200 with nothing in it.
+    assert response.status_code < 500, response.text
+    if provider != "postmark" or body.startswith((b"[" * 1000, b"{" * 1000)):
+        assert response.status_code >= 400
+
+
+def test_a_non_ascii_mailgun_signature_is_refused_not_a_500(
+    client: TestClient, clock: MovableClock
+) -> None:
+    payload = mailgun("mailgun_failed", clock, signature="\u00e9" * 64)
+    assert client.post("/webhooks/mailgun", json=payload).status_code == 403
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(provider=st.sampled_from(["ses", "postmark", "mailgun", "sendgrid"]), body=st.binary())
+def test_any_webhook_body_is_answered_without_a_5xx(
+    client: TestClient, provider: str, body: bytes
+) -> None:
+    response = client.post(f"/webhooks/{provider}", content=body, headers=basic(POSTMARK_AUTH))
+    assert response.status_code < 500
 
 
 # Postmark ------------------------------------------------------------------------------------

@@ -241,3 +241,65 @@ def test_a_failing_hub_is_asked_once_per_build_and_every_ping_waits(
     assert hub.take() == current_feed_urls(site, report.written)
     with store.transaction() as connection:
         assert pending_ping_count(connection) == 0
+
+
+def start_stalling_hub(endless_body: bool) -> ThreadingHTTPServer:
+    """A hub that trickles a header line every 0.2 s forever, or answers 204 and then sends
+    a body that never ends."""
+    stop = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            try:
+                if endless_body:
+                    self.send_response(200)
+                    self.end_headers()
+                    while not stop.is_set():
+                        self.wfile.write(b"x" * 65536)
+                else:
+                    self.send_response_only(202)
+                    while not stop.is_set():
+                        self.wfile.write(b"X-Slow: 1\r\n")
+                        self.wfile.flush()
+                        stop.wait(0.2)
+            except OSError:
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.stop_event = stop  # type: ignore[attr-defined]
+    return server
+
+
+@pytest.mark.parametrize("endless_body", [False, True], ids=["trickled headers", "endless body"])
+def test_a_stalling_hub_holds_a_round_of_pings_no_longer_than_its_budget(
+    store: Store, clock: MovableClock, endless_body: bool
+) -> None:
+    import time
+
+    from publisher.site.websub import queue_pings, send_due_pings
+    from publisher.sources.fetch import FetchSettings
+
+    server = start_stalling_hub(endless_body)
+    url = f"http://127.0.0.1:{server.server_address[1]}/hub"
+    settings = FetchSettings(60.0, 1 << 20, 1, "test", allow_private=True)
+    try:
+        with store.transaction() as connection:
+            queue_pings(connection, url, ["https://a.example/1", "https://a.example/2"], clock())
+        started = time.monotonic()
+        report = send_due_pings(store, url, settings, clock(), budget=1.0)
+        took = time.monotonic() - started
+    finally:
+        server.stop_event.set()  # type: ignore[attr-defined]
+        server.shutdown()
+        server.server_close()
+    assert took < 10  # the budget is 1 s; a trickling hub would hold it forever
+    if endless_body:
+        assert report.sent == ["https://a.example/1", "https://a.example/2"]
+    else:
+        assert report.failed == ["https://a.example/1", "https://a.example/2"]

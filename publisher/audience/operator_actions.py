@@ -41,7 +41,7 @@ def unsubscribe_by_operator(
 ) -> Subscriber:
     """Unsubscribe from every digest, as `who`."""
     _existing(store, subscriber_id)
-    done = unsubscribe_subscriber(store, subscriber_id, now)
+    done = unsubscribe_subscriber(store, subscriber_id, now, by_link=False)
     assert done is not None
     _log(store, subscriber_id, EventKind.UNSUBSCRIBE, UNSUBSCRIBE, who, now)
     return done

@@ -20,9 +20,11 @@ from publisher.audience.subscribers import (
     check_address,
     subscriber_by_id,
 )
+from publisher.audience.tokens import new_nonce
 from publisher.config import Config
 from publisher.errors import PublisherError
 from publisher.store.database import Store
+from publisher.store.events import insert_web_unsubscribe
 from publisher.store.schema import deliveries, editions, subscribers, subscriptions
 from publisher.store.statuses import DeliveryStatus, SubscriberStatus
 from publisher.urls import archive_url
@@ -57,11 +59,13 @@ def preferences_of(store: Store, subscriber_id: int) -> Preferences | None:
 def leave_digest(store: Store, subscriber_id: int, digest: str, now: datetime) -> Subscriber | None:
     """Stop one digest; with none left the subscriber is unsubscribed. Idempotent."""
     with store.transaction() as connection:
-        connection.execute(
+        left = connection.execute(
             subscriptions.delete().where(
                 subscriptions.c.subscriber_id == subscriber_id, subscriptions.c.digest == digest
             )
         )
+        if left.rowcount:
+            insert_web_unsubscribe(connection, subscriber_id, digest, now)
         _unsubscribe_if_no_digest(connection, subscriber_id, now)
     return subscriber_by_id(store, subscriber_id)
 
@@ -100,7 +104,8 @@ def save_preferences(
         connection.execute(
             subscribers.update().where(subscribers.c.id == subscriber_id).values(**values)
         )
-        _unsubscribe_if_no_digest(connection, subscriber_id, now)
+        if _unsubscribe_if_no_digest(connection, subscriber_id, now):
+            insert_web_unsubscribe(connection, subscriber_id, None, now)
     return subscriber_by_id(store, subscriber_id)
 
 
@@ -170,7 +175,13 @@ def confirm_address_change(store: Store, subscriber_id: int, new_email: str) -> 
         connection.execute(
             subscribers.update()
             .where(subscribers.c.id == subscriber_id)
-            .values(email=address.email, email_key=address.key, pending_email=None)
+            .values(
+                email=address.email,
+                email_key=address.key,
+                pending_email=None,
+                # Links mailed to the old address stop working: it may belong to someone else.
+                token_nonce=new_nonce(),
+            )
         )
     found = subscriber_by_id(store, subscriber_id)
     if found is None:
@@ -215,11 +226,12 @@ def release_claim(store: Store, subscriber_id: int, column: str) -> None:
         )
 
 
-def _unsubscribe_if_no_digest(connection: Connection, subscriber_id: int, now: datetime) -> None:
+def _unsubscribe_if_no_digest(connection: Connection, subscriber_id: int, now: datetime) -> bool:
+    """Unsubscribe a subscriber left with no digest; whether that changed their status."""
     remaining = sa.select(subscriptions.c.digest).where(
         subscriptions.c.subscriber_id == subscriber_id
     )
-    connection.execute(
+    changed = connection.execute(
         subscribers.update()
         .where(
             subscribers.c.id == subscriber_id,
@@ -228,6 +240,7 @@ def _unsubscribe_if_no_digest(connection: Connection, subscriber_id: int, now: d
         )
         .values(status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=now)
     )
+    return bool(changed.rowcount)
 
 
 def latest_edition_urls(store: Store, config: Config) -> dict[str, str]:

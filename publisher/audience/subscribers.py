@@ -18,6 +18,7 @@ from publisher.audience.tokens import new_nonce
 from publisher.content.markup import plain_text
 from publisher.errors import PublisherError
 from publisher.store.database import Store
+from publisher.store.events import insert_web_unsubscribe
 from publisher.store.schema import subscribers, subscriptions
 from publisher.store.statuses import SubscriberStatus
 from publisher.wording import count
@@ -123,8 +124,14 @@ def add_subscriber(
     digests: Sequence[str],
     now: datetime,
     status: str = SubscriberStatus.CONFIRMED,
+    *,
+    resubscribe: bool = False,
 ) -> tuple[Subscriber, bool]:
-    """Add or re-subscribe an address; returns the subscriber and whether it is new."""
+    """Add or update an address; returns the subscriber and whether it is new.
+
+    Someone who unsubscribed or bounced is confirmed again only with `resubscribe` (the
+    operator then vouches for their consent); someone who complained, never.
+    """
     address, name = check_address(email), check_name(name)
     with store.transaction() as connection:
         existing = _find(connection, address.key)
@@ -133,7 +140,7 @@ def add_subscriber(
             created = True
         else:
             subscriber_id = existing.id
-            _resubscribe(connection, existing, name, status, now)
+            _resubscribe(connection, existing, name, status, now, resubscribe)
             created = False
         _set_digests(connection, subscriber_id, digests)
         subscriber = _by_id(connection, subscriber_id)
@@ -212,8 +219,8 @@ def request_subscription(
     - a confirmed subscriber is left exactly as they are, and is not mailed;
     - a pending one takes the new name and digests, and is mailed again only when the last
       confirmation went out at least `resend_after` ago;
-    - an unsubscribed or bounced one becomes pending with a new nonce (so links mailed before
-      stop working) and is mailed.
+    - one who unsubscribed, complained or bounced keeps that status (and name) and is mailed:
+      only their own click on the confirmation link (`confirm_subscriber`) brings them back.
 
     The confirmation's time is claimed by a conditional update, so sign-ups racing for one
     address mail it at most once per `resend_after`.
@@ -227,14 +234,22 @@ def request_subscription(
 
 
 def confirm_subscriber(store: Store, subscriber_id: int, now: datetime) -> Subscriber | None:
-    """Confirm a pending subscriber; any other status is left alone. None if there is none."""
+    """Confirm a pending subscriber, or one who left and signed up again: the person's own
+    click on a confirmation link. None if there is no such subscriber."""
+    confirmed = {"status": SubscriberStatus.CONFIRMED, "confirmed_at": now, "hard_bounces": 0}
     with store.transaction() as connection:
         connection.execute(
             subscribers.update()
             .where(
                 subscribers.c.id == subscriber_id, subscribers.c.status == SubscriberStatus.PENDING
             )
-            .values(status=SubscriberStatus.CONFIRMED, confirmed_at=now, hard_bounces=0)
+            .values(**confirmed)
+        )
+        # Coming back is a new subscription: links mailed before it stop working.
+        connection.execute(
+            subscribers.update()
+            .where(subscribers.c.id == subscriber_id, subscribers.c.status.in_(LEFT_STATUSES))
+            .values(**confirmed, unsubscribed_at=None, token_nonce=new_nonce())
         )
         row = connection.execute(
             sa.select(subscribers).where(subscribers.c.id == subscriber_id)
@@ -242,10 +257,22 @@ def confirm_subscriber(store: Store, subscriber_id: int, now: datetime) -> Subsc
         return None if row is None else _subscriber(connection, row._mapping)
 
 
-def unsubscribe_subscriber(store: Store, subscriber_id: int, now: datetime) -> Subscriber | None:
-    """Unsubscribe by id; doing it again changes nothing. None if there is no such subscriber."""
+def confirmation_is_current(subscriber: Subscriber, issued: int) -> bool:
+    """Whether a confirmation link issued at `issued` (Unix seconds) may confirm `subscriber`:
+    for someone who left, only one mailed after they last confirmed (a sign-up after leaving),
+    never the link they used to join before."""
+    if subscriber.status not in LEFT_STATUSES or subscriber.confirmed_at is None:
+        return True
+    return issued > int(subscriber.confirmed_at.timestamp())
+
+
+def unsubscribe_subscriber(
+    store: Store, subscriber_id: int, now: datetime, *, by_link: bool = True
+) -> Subscriber | None:
+    """Unsubscribe by id, recorded as the subscriber's own (`by_link`) unsubscribe event;
+    doing it again changes nothing. None if there is no such subscriber."""
     with store.transaction() as connection:
-        connection.execute(
+        changed = connection.execute(
             subscribers.update()
             .where(
                 subscribers.c.id == subscriber_id,
@@ -255,6 +282,8 @@ def unsubscribe_subscriber(store: Store, subscriber_id: int, now: datetime) -> S
             )
             .values(status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=now)
         )
+        if changed.rowcount and by_link:
+            insert_web_unsubscribe(connection, subscriber_id, None, now)
         row = connection.execute(
             sa.select(subscribers).where(subscribers.c.id == subscriber_id)
         ).first()
@@ -324,10 +353,7 @@ def import_csv(
             _import_suppressed(store, address, name, digests, status, existing, now)
             report.suppressed += 1
             continue
-        if existing is not None and existing.status in (
-            SubscriberStatus.UNSUBSCRIBED,
-            SubscriberStatus.COMPLAINED,
-        ):
+        if existing is not None and existing.status in LEFT_STATUSES:
             report.skipped += 1
             continue
         if existing is not None and _already_as_imported(existing, name, digests):
@@ -339,6 +365,12 @@ def import_csv(
         else:
             report.updated += 1
     return report
+
+
+# Statuses of people who left or whose address failed: only their consent brings them back.
+REFUSED_WITHOUT_CONSENT = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED)
+# An import never re-subscribes these: a list is not the reader's consent.
+LEFT_STATUSES = (*REFUSED_WITHOUT_CONSENT, SubscriberStatus.COMPLAINED)
 
 
 def _already_as_imported(existing: Subscriber, name: str, digests: Sequence[str]) -> bool:
@@ -440,12 +472,26 @@ def _insert(connection: Connection, address: Address, name: str, status: str, no
 
 
 def _resubscribe(
-    connection: Connection, existing: Subscriber, name: str, status: str, now: datetime
+    connection: Connection,
+    existing: Subscriber,
+    name: str,
+    status: str,
+    now: datetime,
+    resubscribe: bool,
 ) -> None:
     if existing.status == SubscriberStatus.COMPLAINED:
         raise SubscriberError(
             f"{existing.email} reported our mail as spam: only signing up again on the web "
             "and confirming can bring them back"
+        )
+    if (
+        existing.status in REFUSED_WITHOUT_CONSENT
+        and status == SubscriberStatus.CONFIRMED
+        and not resubscribe
+    ):
+        raise SubscriberError(
+            f"{existing.email} is {existing.status}: add --resubscribe to subscribe them "
+            "again (their consent is then yours to vouch for)"
         )
     values: dict[str, object] = {"name": name or existing.name}
     if existing.status != SubscriberStatus.CONFIRMED and status == SubscriberStatus.CONFIRMED:
@@ -515,17 +561,13 @@ def _request_subscription(
             subscriber_id = _insert(connection, address, name, SubscriberStatus.PENDING, now)
         else:
             subscriber_id = existing.id
-            values: dict[str, object] = {"name": name or existing.name}
-            if existing.status != SubscriberStatus.PENDING:
-                values |= {
-                    "status": SubscriberStatus.PENDING,
-                    "token_nonce": new_nonce(),
-                    "unsubscribed_at": None,
-                }
-                values |= {"confirmation_sent_at": None}
-            connection.execute(
-                subscribers.update().where(subscribers.c.id == subscriber_id).values(**values)
-            )
+            # Someone who left keeps their status and name until their own click confirms.
+            if existing.status == SubscriberStatus.PENDING:
+                connection.execute(
+                    subscribers.update()
+                    .where(subscribers.c.id == subscriber_id)
+                    .values(name=name or existing.name)
+                )
         _set_digests(connection, subscriber_id, digests)
         claimed = connection.execute(
             subscribers.update()
@@ -534,6 +576,8 @@ def _request_subscription(
                 sa.or_(
                     subscribers.c.confirmation_sent_at.is_(None),
                     subscribers.c.confirmation_sent_at <= now - resend_after,
+                    # The last confirmation was used: someone who left may ask again at once.
+                    subscribers.c.confirmation_sent_at <= subscribers.c.confirmed_at,
                 ),
             )
             .values(confirmation_sent_at=now)

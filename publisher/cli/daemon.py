@@ -56,7 +56,7 @@ def schedule_command(context: click.Context) -> None:
         if job.next_run is not None:
             next_run = job.next_run.astimezone(config.site.zone).strftime("%Y-%m-%d %H:%M %Z")
         table.add_row(job.job, job.schedule, job.timezone, next_run)
-    Console(highlight=False).print(table)
+    Console(highlight=False, markup=False).print(table)
 
 
 @main.command(name="serve")

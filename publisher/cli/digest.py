@@ -9,6 +9,7 @@ import click
 
 from publisher.cli.app import main
 from publisher.cli.common import Failed, reports_errors, site_config
+from publisher.errors import PublisherError, StoreError
 
 
 @main.group(name="digest")
@@ -30,10 +31,19 @@ def digest_create(context: click.Context, name: str | None, slot: str | None) ->
     names = [config.digest(name).name] if name else [d.name for d in config.digests]
     if not names:
         raise Failed(f"error: {config.path}: no [[digests]] configured")
+    failed = False
     with open_store(config.store_url) as store:
         write_missing_archives(store, config)
         for each in names:
-            click.echo(create_edition(store, config, each, slot=slot).message)
+            try:  # one digest that fails never stops the others
+                click.echo(create_edition(store, config, each, slot=slot).message)
+            except StoreError:
+                raise
+            except PublisherError as error:
+                click.secho(f"error: digest {each}: {error}", fg="red", err=True)
+                failed = True
+    if failed:
+        raise SystemExit(1)
 
 
 @digest_group.command(name="list")
@@ -68,7 +78,7 @@ def digest_list(context: click.Context, name: str | None) -> None:
             _delivery_line(counts.get(edition.id)),
             edition.subject,
         )
-    Console(highlight=False).print(table if found else "no editions yet")
+    Console(highlight=False, markup=False).print(table if found else "no editions yet")
 
 
 def _delivery_line(counts: dict[str, int] | None) -> str:

@@ -13,6 +13,7 @@ from publisher.cli.common import Failed, reports_errors, site_config
 from publisher.clock import system_clock
 
 EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and tries again
+EX_UNAVAILABLE = 69  # sysexits.h: the MTA returns the message to its sender
 
 
 @main.command(name="inbound")
@@ -31,20 +32,25 @@ def inbound_command(context: click.Context, source: str | None, maildir: Path | 
     75 on a temporary failure so the MTA retries). Otherwise read `--maildir`, or the
     configured `[inbound] maildir` and IMAP folder.
     """
-    from publisher.inbound.readers import Inbound, InboundReport, read_one
+    from publisher.inbound.readers import Inbound, InboundReport, NotKept, read_one
     from publisher.store.database import open_store
 
     if source not in (None, "-"):
         raise Failed(f"error: unknown source {source!r}: use - for standard input")
     if source == "-":
+        report = InboundReport()
         try:
             config = site_config(context)
             raw = sys.stdin.buffer.read()
             with open_store(config.store_url) as store:
-                read_one(Inbound(store, config, os.environ, system_clock), raw, InboundReport())
+                read_one(Inbound(store, config, os.environ, system_clock), raw, report)
+        except NotKept as error:  # the MTA returns it to its sender: nothing is lost
+            click.secho(f"error: {error}", fg="red", err=True)
+            raise SystemExit(EX_UNAVAILABLE) from None
         except Exception as error:  # any failure: the MTA keeps the message and retries
             click.secho(f"error: {error}", fg="red", err=True)
             raise SystemExit(EX_TEMPFAIL) from None
+        click.echo(report.summary())
         return
     _inbound_mailboxes(context, maildir)
 

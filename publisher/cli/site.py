@@ -13,11 +13,13 @@ import click
 from publisher.cli.app import main
 from publisher.cli.common import report_content_errors, reports_errors, shown_path, site_config
 from publisher.clock import system_clock
+from publisher.errors import PublisherError, StoreError
 from publisher.wording import count
 
 if TYPE_CHECKING:
     from publisher.config import Config
     from publisher.site.gather import GatherReport
+    from publisher.store.database import Store
 
 # Each command imports what it needs when it runs, so that `publisher --help` and every other
 # command start without loading the libraries of all the rest.
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 @reports_errors
 def check(context: click.Context, dns: bool) -> None:
     """Validate the config and every article, and render every digest; write nothing."""
-    from publisher.mail.preflight import digest_problems
+    from publisher.mail.preflight import bounce_handling_warning, digest_problems
     from publisher.site.gather import check_content
 
     config = site_config(context)
@@ -41,6 +43,9 @@ def check(context: click.Context, dns: bool) -> None:
     )
     _check_languages(config)
     _check_dkim(config, dns)
+    warning = bounce_handling_warning(config)
+    if warning:
+        click.echo(f"check: warning: {warning}")
     report_content_errors(errors, config)
 
 
@@ -107,17 +112,31 @@ def publish(context: click.Context, with_digest: bool) -> None:
         report = gather(store, config)
         click.echo(report.summary())
         click.echo(build(store, config).summary())
-        if with_digest:
-            from publisher.mail.delivery.send import send_edition
-            from publisher.mail.editions import create_edition
-
-            for digest in config.digests:
-                outcome = create_edition(store, config, digest.name)
-                click.echo(outcome.message)
-                for edition in outcome.editions:
-                    sent = send_edition(store, config, edition.id, os.environ)
-                    click.echo(sent.summary())
+        failed = _publish_digests(store, config) if with_digest else False
     report_content_errors(report.all_errors(), config)
+    if failed:
+        raise SystemExit(1)
+
+
+def _publish_digests(store: Store, config: Config) -> bool:
+    """Make and send each digest's next edition; one that fails is reported in red and never
+    stops the others. Whether any failed."""
+    from publisher.mail.delivery.send import send_edition
+    from publisher.mail.editions import create_edition
+
+    failed = False
+    for digest in config.digests:
+        try:
+            outcome = create_edition(store, config, digest.name)
+            click.echo(outcome.message)
+            for edition in outcome.editions:
+                click.echo(send_edition(store, config, edition.id, os.environ).summary())
+        except StoreError:
+            raise
+        except PublisherError as error:
+            click.secho(f"error: digest {digest.name}: {error}", fg="red", err=True)
+            failed = True
+    return failed
 
 
 def _finish_gather(report: GatherReport, config: Config) -> None:

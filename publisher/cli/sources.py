@@ -51,7 +51,9 @@ def sources_list(context: click.Context) -> None:
             _local_time(state.next_fetch_at, zone) if not state.disabled else "never",
             state.last_error or "",
         )
-    Console(highlight=False).print(table if config.sources else "no [[sources]] configured")
+    Console(highlight=False, markup=False).print(
+        table if config.sources else "no [[sources]] configured"
+    )
 
 
 def _local_time(when: datetime | None, zone: ZoneInfo) -> str:

@@ -28,12 +28,20 @@ def subscribers_group() -> None:
 @click.option(
     "--digest", "digests", multiple=True, help="A digest to receive (repeat; default all)."
 )
+@click.option(
+    "--resubscribe",
+    is_flag=True,
+    help="Confirm EMAIL again though it unsubscribed or bounced (you vouch for its consent).",
+)
 @click.pass_context
 @reports_errors
 def subscribers_add(
-    context: click.Context, email: str, name: str, digests: tuple[str, ...]
+    context: click.Context, email: str, name: str, digests: tuple[str, ...], resubscribe: bool
 ) -> None:
-    """Add EMAIL as a confirmed subscriber (the operator vouches for it)."""
+    """Add EMAIL as a confirmed subscriber (the operator vouches for it).
+
+    Someone who unsubscribed or bounced is refused unless --resubscribe is given.
+    """
     from publisher.audience.forgetting import refuse_forgotten
     from publisher.audience.subscribers import add_subscriber, check_digests
     from publisher.store.database import open_store
@@ -42,7 +50,9 @@ def subscribers_add(
     chosen = check_digests(digests, [d.name for d in config.digests])
     with open_store(config.store_url) as store:
         refuse_forgotten(store, _secret(config), email)
-        subscriber, created = add_subscriber(store, email, name, chosen, system_clock())
+        subscriber, created = add_subscriber(
+            store, email, name, chosen, system_clock(), resubscribe=resubscribe
+        )
     verb = "added" if created else "updated"
     click.echo(f"{verb} {subscriber.email} ({subscriber.status}; {', '.join(subscriber.digests)})")
 
@@ -89,7 +99,7 @@ def subscribers_list(context: click.Context, status: str | None, digest_name: st
         table.add_row(
             subscriber.email, subscriber.name, subscriber.status, " ".join(subscriber.digests)
         )
-    Console(highlight=False).print(table if found else "no subscribers")
+    Console(highlight=False, markup=False).print(table if found else "no subscribers")
 
 
 @subscribers_group.command(name="import")
@@ -164,7 +174,10 @@ def _secret(config: Config) -> bytes:
 @click.pass_context
 @reports_errors
 def subscribers_show(context: click.Context, email: str) -> None:
-    """Show EMAIL's status, digests and every bounce, complaint and unsubscribe event."""
+    """Show EMAIL's status, digests and every bounce, complaint and unsubscribe event.
+
+    A report that proved nothing (no token or Message-ID of ours) shows as `(unverified)`.
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -187,10 +200,10 @@ def subscribers_show(context: click.Context, email: str) -> None:
     for event in found:
         table.add_row(
             event.occurred_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
-            event.kind.replace("_", " "),
+            event.kind.replace("_", " ") + ("" if event.verified else " (unverified)"),
             event.code,
             event.source,
             "" if event.edition_id is None else str(event.edition_id),
             event.diagnostic if event.digest is None else f"{event.digest}: {event.diagnostic}",
         )
-    Console(highlight=False, width=200).print(table if found else "no events")
+    Console(highlight=False, markup=False, width=200).print(table if found else "no events")

@@ -21,6 +21,7 @@ import dataclasses
 import email
 import email.policy
 import hashlib
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,13 +33,17 @@ from email.utils import getaddresses, parseaddr
 from flufl.bounce import all_failures
 
 from publisher.inbound.events import InboundEvent
-from publisher.mail.transport.returnpath import BOUNCE, read_return_token, tokens_in
+from publisher.mail.transport.returnpath import BOUNCE, PROBE, read_return_token, tokens_in
 from publisher.mail.transport.returnpath import UNSUBSCRIBE as UNSUBSCRIBE_TOKEN
 from publisher.store.events import clean_diagnostic, event_key
 from publisher.store.statuses import EventKind
 
+log = logging.getLogger(__name__)
+
 # Headers an MTA or a mailbox writes the envelope recipient into, besides To.
 RECIPIENT_HEADERS = ("To", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "Cc")
+# The tokens a report reaches us by: a delivery's return path, or a probe's.
+RETURN_PATH_KINDS = (BOUNCE, PROBE)
 COMPLAINT_TYPES = frozenset({"abuse", "fraud", "virus"})
 MAILER_LOCAL_PARTS = frozenset({"mailer-daemon", "postmaster", "mail-delivery-subsystem"})
 _ENHANCED_CODE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
@@ -50,9 +55,10 @@ _AUTO_REPLY_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 _AUTO_REPLY_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Response")
-# The Message-ID publisher gives each message (messages.message_id): e<edition>.s<subscriber>.
+# The shape of the Message-ID publisher gives each message (`mime.message_id`); whether one
+# is really ours (its MAC) is checked when the event is applied (`mime.read_message_id`).
 _OUR_MESSAGE_ID = re.compile(
-    rb"<e[1-9][0-9]{0,17}\.s[1-9][0-9]{0,17}\.[0-9a-f]{12}@[A-Za-z0-9.-]{1,253}>"
+    rb"<e[1-9][0-9]{0,17}\.s[1-9][0-9]{0,17}\.[0-9a-f]{20}@[A-Za-z0-9.-]{1,253}>"
 )
 
 
@@ -66,7 +72,24 @@ class Classification:
 
 
 def classify_message(raw: bytes) -> Classification:
-    """Classify one message given as its bytes (RFC 5322, any line endings)."""
+    """Classify one message given as its bytes (RFC 5322, any line endings).
+
+    Never raises: a message that breaks a parser (an unknown charset, a NUL in a parameter,
+    a thousand nested parts) is UNKNOWN, kept as unrecognized, and the next one is read.
+    """
+    try:
+        return _classify(raw)
+    except Exception as error:  # anyone can send us anything: one message never stops the rest
+        log.warning(
+            "a message could not be read (%s: %s): kept as unrecognized",
+            type(error).__name__,
+            error,
+        )
+        report_id = "sha256:" + hashlib.sha256(raw).hexdigest()
+        return Classification(EventKind.UNKNOWN, (), report_id)
+
+
+def _classify(raw: bytes) -> Classification:
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
     report_id = _report_id(message, raw)
     for classifier in (_abuse_report, _delivery_status, _unsubscribe_request, _mta_bounce):
@@ -108,8 +131,8 @@ def _header(message: Message, name: str) -> str:
         return str(value)
 
 
-def _recipient_tokens(message: Message, kind: str) -> list[str]:
-    """Tokens of `kind` in the addresses the message was delivered to."""
+def _recipient_tokens(message: Message, kind: str | tuple[str, ...]) -> list[str]:
+    """Tokens of `kind` (or kinds) in the addresses the message was delivered to."""
     found: list[str] = []
     for name in RECIPIENT_HEADERS:
         for value in message.get_all(name, []):
@@ -136,14 +159,16 @@ def _abuse_report(message: Message, report_id: str) -> Classification | None:
         return Classification(EventKind.UNKNOWN, (), report_id)
     original = _reported_message(message)
     recipient = _bare_address(str(feedback.get("Original-Rcpt-To", "")))
-    tokens = _recipient_tokens(message, BOUNCE)
+    tokens = _recipient_tokens(message, RETURN_PATH_KINDS)
     if original is not None:
         recipient = recipient or _single_address(original.get_all("To", []))
         for name in ("Return-Path", "List-Unsubscribe", "Sender"):
             for value in original.get_all(name, []):
                 tokens.extend(tokens_in(str(value)))
     # A return-path token and an unsubscribe token of one message name the same delivery.
-    ranked = sorted(dict.fromkeys(tokens), key=lambda token: not token.startswith(BOUNCE))
+    ranked = sorted(
+        dict.fromkeys(tokens), key=lambda token: not token.startswith(RETURN_PATH_KINDS)
+    )
     event = InboundEvent(
         kind=EventKind.COMPLAINT,
         key=event_key("mail", report_id, recipient),
@@ -179,7 +204,7 @@ def _delivery_status(message: Message, report_id: str) -> Classification | None:
     if not failures:
         # Success or relay notices: nothing happened to anyone.
         return Classification(EventKind.UNKNOWN, (), report_id) if blocks else None
-    token = _only(_recipient_tokens(message, BOUNCE)) if len(failures) == 1 else None
+    token = _only(_recipient_tokens(message, RETURN_PATH_KINDS)) if len(failures) == 1 else None
     events = []
     for block in failures:
         recipient = _bare_address(str(block.get("Original-Recipient", ""))) or _bare_address(
@@ -187,8 +212,9 @@ def _delivery_status(message: Message, report_id: str) -> Classification | None:
         )
         status = str(block.get("Status", "")).strip()
         diagnostic = str(block.get("Diagnostic-Code", "")).partition(";")[2] or status
-        code = _status_code(status) or _code_in(diagnostic)
-        hard = code.startswith("5") and str(block.get("Action", "")).strip().lower() == "failed"
+        # A basic code where the enhanced one belongs (`Status: 553 ...`) is read too.
+        code = _status_code(status) or _code_in(status) or _code_in(diagnostic)
+        hard = code.startswith("5") and _action(block) == "failed"
         events.append(
             InboundEvent(
                 kind=EventKind.HARD_BOUNCE if hard else EventKind.SOFT_BOUNCE,
@@ -208,8 +234,15 @@ def _delivery_status(message: Message, report_id: str) -> Classification | None:
 
 
 def _failed(block: Message) -> bool:
-    action = str(block.get("Action", "")).strip().lower()
-    return action in ("failed", "delayed")
+    return _action(block) in ("failed", "delayed")
+
+
+def _action(block: Message) -> str:
+    """The block's Action, its first word lowercased: MTAs add comments
+    (`failed (Bad destination mailbox address)`) or write `failure` for `failed`."""
+    word = re.match(r"[a-z]+", str(block.get("Action", "")).strip().lower())
+    action = word.group(0) if word else ""
+    return "failed" if action == "failure" else action
 
 
 def _status_code(status: str) -> str:
@@ -236,15 +269,32 @@ def _unsubscribe_request(message: Message, report_id: str) -> Classification | N
     if subject and claim is not None and claim.kind == UNSUBSCRIBE_TOKEN:
         tokens.append(subject.group(1).lower())
     token = _only(list(dict.fromkeys(tokens)))
-    if token is None:
-        return None
     sender = _bare_address(_header(message, "From"))
+    if token is None:
+        return _unsubscribe_by_sender(message, report_id, sender)
     event = InboundEvent(
         kind=EventKind.UNSUBSCRIBE,
         key=event_key("mail", report_id, token),
         recipient=None,
         token=token,
         diagnostic=clean_diagnostic(f"unsubscribe by mail from {sender or 'an unnamed sender'}"),
+    )
+    return Classification(EventKind.UNSUBSCRIBE, (event,), report_id)
+
+
+def _unsubscribe_by_sender(
+    message: Message, report_id: str, sender: str | None
+) -> Classification | None:
+    """The advertised `mailto:<from>?subject=unsubscribe` without a token (no bounce address):
+    a request from the subscriber's own address, found by it when applied."""
+    subject = _header(message, "Subject").strip().casefold()
+    if subject != "unsubscribe" or not sender or _from_mailer(message):
+        return None
+    event = InboundEvent(
+        kind=EventKind.UNSUBSCRIBE,
+        key=event_key("mail", report_id, sender),
+        recipient=sender,
+        diagnostic=clean_diagnostic(f"unsubscribe by mail from {sender}"),
     )
     return Classification(EventKind.UNSUBSCRIBE, (event,), report_id)
 
@@ -260,7 +310,7 @@ def _mta_bounce(message: Message, report_id: str) -> Classification | None:
     failed += [(address, False) for address in sorted(temporary - permanent)]
     if not failed:
         return None
-    token = _only(_recipient_tokens(message, BOUNCE)) if len(failed) == 1 else None
+    token = _only(_recipient_tokens(message, RETURN_PATH_KINDS)) if len(failed) == 1 else None
     text = _plain_text(message)
     events = []
     for raw_address, hard in failed:
@@ -287,6 +337,10 @@ def _mta_bounce(message: Message, report_id: str) -> Classification | None:
 def _from_mailer(message: Message) -> bool:
     if message.get("X-Failed-Recipients"):
         return True
+    # Whatever its sender (`<>`, postmaster, an MTA's own name), mail to a return path of ours
+    # is a bounce candidate.
+    if _recipient_tokens(message, RETURN_PATH_KINDS):
+        return True
     local = (_bare_address(_header(message, "From")) or "").partition("@")[0]
     return local.lower() in MAILER_LOCAL_PARTS
 
@@ -303,7 +357,7 @@ def _plain_text(message: Message) -> str:
                 charset = part.get_content_charset() or "utf-8"
                 try:
                     texts.append(payload.decode(charset, "replace"))
-                except LookupError:
+                except (LookupError, ValueError):  # `undefined`, `utf\0-8`, ...
                     texts.append(payload.decode("utf-8", "replace"))
     return "\n".join(texts)
 

@@ -36,7 +36,13 @@ from publisher.mail.transport.returnpath import tokens_in
 from publisher.store.events import clean_diagnostic, event_key
 from publisher.store.statuses import EventKind
 
-SNS_HOST = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
+# SNS in a region (`sns.us-east-1.amazonaws.com`, GovCloud's `sns.us-gov-west-1...`) or in the
+# China partition (`sns.cn-north-1.amazonaws.com.cn`); never another amazonaws.com name, such
+# as an S3 bucket called `sns` (`sns.s3.amazonaws.com`), which anyone can fill.
+SNS_HOST = re.compile(
+    r"sns\.[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}\.amazonaws\.com"
+    r"|sns\.cn-[a-z]+-[0-9]{1,2}\.amazonaws\.com\.cn"
+)
 SNS_NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
 SNS_CONFIRMATION_FIELDS = (
     "Message",
@@ -63,7 +69,7 @@ def parse_json(body: bytes) -> Any:
     """The JSON payload of a request; 400 if it is not JSON."""
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: `[` * 1000
         raise WebhookRefused(400, "the body is not JSON") from None
 
 
@@ -254,7 +260,7 @@ def verify_mailgun(payload: object, signing_key: str, now: datetime, max_age: ti
     expected = hmac.new(
         signing_key.encode("utf-8"), (timestamp + token).encode("utf-8"), hashlib.sha256
     ).hexdigest()
-    if not hmac.compare_digest(expected, given.lower()):
+    if not hmac.compare_digest(expected.encode(), given.lower().encode("utf-8", "replace")):
         raise WebhookRefused(403, "the Mailgun signature does not verify")
     _check_age(timestamp, now, max_age)
     return token

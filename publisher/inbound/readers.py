@@ -20,10 +20,12 @@ from publisher.audience.tokens import load_secret
 from publisher.clock import Clock
 from publisher.config import Config
 from publisher.errors import PublisherError
-from publisher.inbound.apply import DUPLICATE, UNMATCHED, Applied, apply_event
+from publisher.inbound.apply import DUPLICATE, UNMATCHED, UNVERIFIED, Applied, apply_event
 from publisher.inbound.classify import Classification, classify_message
+from publisher.inbound.probes import send_probe
 from publisher.store.database import Store
 from publisher.store.statuses import EventKind
+from publisher.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ class InboundReport:
     kinds: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
     unmatched: int = 0
+    unverified: int = 0
+    probes: int = 0
     errors: list[str] = field(default_factory=list)
 
     def add(self, classification: Classification, applied: list[Applied]) -> None:
@@ -54,13 +58,16 @@ class InboundReport:
         self.kinds[classification.kind] += 1
         self.duplicates += sum(result.outcome == DUPLICATE for result in applied)
         self.unmatched += sum(result.outcome == UNMATCHED for result in applied)
+        self.unverified += sum(result.outcome == UNVERIFIED for result in applied)
 
     def summary(self) -> str:
-        """One line: messages read, by kind, then duplicates and unmatched events."""
+        """One line: messages read, by kind, then duplicates, unmatched and unverified events."""
         kinds = ", ".join(f"{self.kinds[kind]} {kind.replace('_', ' ')}" for kind in _SHOWN)
+        probes = f", {count(self.probes, 'probe')} sent" if self.probes else ""
         return (
             f"inbound: {self.read} read ({kinds}); {self.duplicates} already seen, "
-            f"{self.unmatched} for no subscriber, {len(self.errors)} errors"
+            f"{self.unmatched} for no subscriber, {self.unverified} unverified (recorded only)"
+            f"{probes}, {len(self.errors)} errors"
         )
 
 
@@ -71,6 +78,7 @@ class Inbound:
         self, store: Store, config: Config, environ: Mapping[str, str], clock: Clock
     ) -> None:
         self.store, self.config, self.clock = store, config, clock
+        self.environ = environ
         self.secret = load_secret(config.web.secret_env, config.path.resolve().parent, environ)
 
     def process(self, raw: bytes, report: InboundReport) -> Classification:
@@ -82,6 +90,11 @@ class Inbound:
             for event in classification.events
         ]
         report.add(classification, applied)
+        for result in applied:
+            if result.probe_due and result.subscriber_id is not None:
+                report.probes += send_probe(
+                    self.store, self.config, self.secret, self.environ, result.subscriber_id, now
+                )
         log.info("message %s: %s", classification.message_id, classification.kind)
         return classification
 
@@ -118,17 +131,25 @@ def read_maildir(inbound: Inbound, path: Path, report: InboundReport) -> Inbound
     return report
 
 
+class NotKept(PublisherError):
+    """A piped message nothing recognized, with no `[inbound] maildir` to keep it in."""
+
+
 def read_one(inbound: Inbound, raw: bytes, report: InboundReport) -> Classification:
-    """Process one message (from a pipe); file a copy in `[inbound] maildir` if there is one."""
+    """Process one message (from a pipe); file a copy in `[inbound] maildir` if there is one.
+
+    NotKept when nothing recognized it and there is nowhere to keep it: the caller tells the
+    MTA, which returns it to its sender rather than it being lost.
+    """
     classification = inbound.process(raw, report)
     keep = inbound_maildir(inbound.config)
     if keep is not None:
         folder = _maildir_folder(keep, folder_for(classification))
         mailbox.Maildir(folder, create=False).add(raw)
     elif classification.kind == EventKind.UNKNOWN:
-        log.warning(
-            "message %s is unrecognized and not kept: set [inbound] maildir to keep such mail",
-            classification.message_id,
+        raise NotKept(
+            f"message {classification.message_id} is unrecognized and not kept: "
+            "set [inbound] maildir to keep such mail"
         )
     return classification
 

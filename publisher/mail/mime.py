@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import hmac
 import logging
 import re
 import secrets
@@ -52,6 +53,13 @@ FOLD_AT = 78
 MAX_PLAIN_WORD = 900
 MAX_ENCODED_WORD = 75
 QP_LINE = 76
+# 80 bits of HMAC-SHA256 in a Message-ID: `<e<edition>.s<subscriber>.<mac>@<site host>>`.
+MESSAGE_ID_MAC_LENGTH = 20
+_OUR_MESSAGE_ID = re.compile(
+    rf"<e([1-9][0-9]{{0,17}})\.s([1-9][0-9]{{0,17}})\.[0-9a-f]{{{MESSAGE_ID_MAC_LENGTH}}}"
+    r"@[a-z0-9.-]{1,253}>",
+    re.IGNORECASE,
+)
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
 # Every character Python's email package (str.splitlines) takes as a line break.
@@ -115,9 +123,27 @@ class Envelope:
     recipient: str
 
 
-def message_id(edition_id: int, subscriber_id: int, site_url: str) -> str:
-    """The Message-ID of one subscriber's copy of one edition: the same every time it is built."""
-    return _message_id(edition_id, subscriber_id, _site_host(site_url))
+def message_id(edition_id: int, subscriber_id: int, site_url: str, secret: bytes) -> str:
+    """The Message-ID of one subscriber's copy of one edition: the same every time it is built,
+    and signed with the site's secret, so a report quoting it proves it saw our message."""
+    return _message_id(edition_id, subscriber_id, _site_host(site_url), secret)
+
+
+def read_message_id(value: str, site_url: str, secret: bytes) -> tuple[int, int] | None:
+    """The (edition id, subscriber id) of a Message-ID this site made with `secret`; None for
+    anything else: another grammar, another host, a MAC that does not verify."""
+    match = _OUR_MESSAGE_ID.fullmatch(value.strip()) if value.isascii() else None
+    if match is None:
+        return None
+    edition_id, subscriber_id = int(match.group(1)), int(match.group(2))
+    try:
+        host = _site_host(site_url)
+    except MessageError:
+        return None
+    expected = _message_id(edition_id, subscriber_id, host, secret)
+    if not hmac.compare_digest(expected.encode("ascii"), value.strip().lower().encode("ascii")):
+        return None
+    return edition_id, subscriber_id
 
 
 class PreparedEdition:
@@ -130,6 +156,7 @@ class PreparedEdition:
         edition_id: int,
         created_at: datetime,
         rendered: RenderedEdition,
+        secret: bytes,
     ) -> None:
         if config.mail is None:
             raise MessageError(f"{config.path}: digests need a [mail] section to be sent")
@@ -137,6 +164,7 @@ class PreparedEdition:
         if created_at.tzinfo is None:
             raise MessageError(f"Date: edition {edition_id} was created at a time with no zone")
         self._edition_id = edition_id
+        self._secret = secret
         self._host = _site_host(config.site.url)
         sender_name, self._sender = _parse_address("From", mail.sender)
         reply_to = _parse_address("Reply-To", mail.reply_to) if mail.reply_to else None
@@ -205,7 +233,10 @@ class PreparedEdition:
                     _header_lines(("To", to)),
                     self._subject,
                     _header_lines(
-                        ("Message-ID", _message_id(self._edition_id, subscriber_id, self._host))
+                        (
+                            "Message-ID",
+                            _message_id(self._edition_id, subscriber_id, self._host, self._secret),
+                        )
                     ),
                     self._list_id,
                     _header_lines(*unsubscribe),
@@ -451,10 +482,11 @@ def _header_lines(*headers: tuple[str, str]) -> bytes:
     return "".join(f"{name}: {value}{CRLF}" for name, value in headers).encode("ascii")
 
 
-def _message_id(edition_id: int, subscriber_id: int, host: str) -> str:
+def _message_id(edition_id: int, subscriber_id: int, host: str, secret: bytes) -> str:
     local = f"e{edition_id}.s{subscriber_id}"
-    digest = hashlib.sha256(f"{local}@{host}".encode("ascii")).hexdigest()[:12]
-    return f"<{local}.{digest}@{host}>"
+    signed = f"message-id:{local}@{host}".encode("ascii")
+    mac = hmac.new(secret, signed, hashlib.sha256).hexdigest()[:MESSAGE_ID_MAC_LENGTH]
+    return f"<{local}.{mac}@{host}>"
 
 
 def _site_host(site_url: str) -> str:

@@ -77,7 +77,21 @@ def digest_problems(
         try:
             environment = environments[config.digest_language(digest)]
             rendered = render_edition(environment, config, digest, info, chosen)
-            PreparedEdition(config, digest, 1, now, rendered)
+            # Only the headers are checked here: the Message-ID's key does not matter.
+            PreparedEdition(config, digest, 1, now, rendered, secret=b"preflight")
         except PublisherError as error:
             problems.append(DigestCheckError(f"digest {digest.name}: {error}"))
     return problems
+
+
+BOUNCE_ADDRESS_NEEDED = (
+    "bounce handling needs [mail] bounce_address: without it, a bounce or complaint by mail "
+    "that carries no Message-ID of ours is recorded but changes nothing (no probe can be sent)"
+)
+
+
+def bounce_handling_warning(config: Config) -> str | None:
+    """What `check` and `status` say when bounces cannot be verified by VERP or probed."""
+    if config.mail is None or config.mail.bounce_address:
+        return None
+    return BOUNCE_ADDRESS_NEEDED

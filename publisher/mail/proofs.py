@@ -96,7 +96,8 @@ def _mail_proofs(
 ) -> None:
     # A fresh number names the message, so mail clients never fold two test sends into one.
     number = secrets.randbelow(2**31)
-    prepared = PreparedEdition(config, digest, number, clock(), rendered)
+    # A throwaway key signs its Message-ID: a report quoting a test send proves nothing.
+    prepared = PreparedEdition(config, digest, number, clock(), rendered, secrets.token_bytes(32))
     transport = open_transport(config, environ)
     try:
         for email in emails:

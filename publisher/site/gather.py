@@ -27,7 +27,7 @@ from publisher.content.articles import (
 )
 from publisher.content.authors import is_profile_source
 from publisher.content.related import related_articles
-from publisher.errors import ContentError, PublisherError, SourceError
+from publisher.errors import ContentError, PublisherError, SourceError, StoreError
 from publisher.site.profiles import check_profiles, gather_profiles
 from publisher.store.articles import (
     PUBLICATION_COUNTER,
@@ -167,9 +167,7 @@ def gather(store_: Store, config: Config, clock: Clock = system_clock) -> Gather
     """Fetch the due upstream feeds, scan the content folder, withdraw deleted, publish due."""
     polled = None
     if config.sources:  # fetching and feed parsing load only for a site that has sources
-        from publisher.sources.poll import poll_sources
-
-        polled = poll_sources(store_, config, clock)
+        polled = _poll_or_log(store_, config, clock)
     run = _GatherRun(config, clock())
     run.report.sources = polled
     files = sorted(scan_content(config.content_dir), key=lambda f: f.source)
@@ -177,6 +175,20 @@ def gather(store_: Store, config: Config, clock: Clock = system_clock) -> Gather
         run.execute(connection, files)
     # The caller reports the errors (the CLI on stderr, the daemon in its log): never twice.
     return run.report
+
+
+def _poll_or_log(store_: Store, config: Config, clock: Clock) -> PollReport | None:
+    """Poll the upstream feeds; a failure there is logged and never stops local articles,
+    feeds or digests (each source's own failure is already in its report)."""
+    from publisher.sources.poll import poll_sources
+
+    try:
+        return poll_sources(store_, config, clock)
+    except StoreError:
+        raise  # the store is down: nothing else would work either
+    except Exception:
+        log.exception("polling the upstream sources failed; local articles are gathered")
+        return None
 
 
 class _Claims:

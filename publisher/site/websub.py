@@ -10,8 +10,10 @@ that was checked, no redirects followed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -68,13 +70,16 @@ def send_due_pings(
     hub: str | None,
     settings: FetchSettings,
     now: datetime,
+    budget: float = PING_TIMEOUT,
 ) -> PingReport:
     """Ping the hub for every queued topic whose time has come; keep the failed ones.
 
     The first failure ends the round: every ping still due waits its backoff too, so a hub
-    that does not answer costs a build one timeout, not one per feed.
+    that does not answer costs a build one timeout, not one per feed. The whole round takes
+    at most `budget` seconds, however slowly the hub answers.
     """
     report = PingReport()
+    deadline = time.monotonic() + budget
     with store.transaction() as connection:
         # Pings for a hub no longer configured have nowhere to go.
         stale = websub_pings.delete()
@@ -88,7 +93,12 @@ def send_due_pings(
             .order_by(websub_pings.c.queued_at, websub_pings.c.topic)
         ).all()
     for position, row in enumerate(due):
-        error = _ping(row.hub, row.topic, settings)
+        remaining = deadline - time.monotonic()
+        error = (
+            _ping(row.hub, row.topic, settings, remaining)
+            if remaining > 0
+            else f"{row.hub}: the round's {budget:.0f} s were spent"
+        )
         if error is None:
             with store.transaction() as connection:
                 # Unless the feed changed again meanwhile: that change still needs its ping.
@@ -120,10 +130,12 @@ def send_due_pings(
     return report
 
 
-def _ping(hub: str, topic: str, settings: FetchSettings) -> str | None:
+def _ping(hub: str, topic: str, settings: FetchSettings, seconds: float) -> str | None:
     """None when the hub took the ping, else what went wrong."""
     try:
-        status = post_form(hub, {"hub.mode": "publish", "hub.url": topic}, settings)
+        status = post_form(hub, {"hub.mode": "publish", "hub.url": topic}, settings, seconds)
+    except TimeoutError:
+        return f"{hub}: no answer within {seconds:.0f} s"
     except (httpx.HTTPError, httpx.InvalidURL, FetchError, OSError, ValueError) as error:
         return f"{hub}: {type(error).__name__}: {error}"
     except Exception as error:  # a surprise must not fail the build: log it, try again later
@@ -134,16 +146,30 @@ def _ping(hub: str, topic: str, settings: FetchSettings) -> str | None:
     return f"{hub}: HTTP {status}"
 
 
-def post_form(url: str, form: dict[str, str], settings: FetchSettings) -> int:
-    """POST a form to `url` after the address checks; the response's status code."""
+def post_form(
+    url: str, form: dict[str, str], settings: FetchSettings, seconds: float = PING_TIMEOUT
+) -> int:
+    """POST a form to `url` after the address checks; the response's status code.
+
+    The whole exchange takes at most `seconds` (TimeoutError after), and the response's body
+    is never read: a hub trickling headers or sending an endless body holds nothing for long.
+    """
+    return asyncio.run(asyncio.wait_for(_post_form(url, form, settings), seconds))
+
+
+async def _post_form(url: str, form: dict[str, str], settings: FetchSettings) -> int:
     parsed, port = parsed_http_url(url)
     assert parsed.host  # parsed_http_url refuses a URL without one
-    answers = socket.getaddrinfo(parsed.host, port, type=socket.SOCK_STREAM)
+    answers = await asyncio.get_running_loop().getaddrinfo(
+        parsed.host, port, type=socket.SOCK_STREAM
+    )
     addresses = allowed_addresses(url, parsed.host, answers, settings)
     target = parsed.copy_with(host=str(addresses[0]))
     headers = {"host": parsed.netloc.decode("ascii"), "user-agent": settings.user_agent}
     timeout = min(settings.timeout, PING_TIMEOUT)
-    with httpx.Client(trust_env=False, follow_redirects=False, timeout=timeout) as client:
+    async with httpx.AsyncClient(
+        trust_env=False, follow_redirects=False, timeout=timeout
+    ) as client:
         request = client.build_request(
             "POST",
             target,
@@ -151,4 +177,6 @@ def post_form(url: str, form: dict[str, str], settings: FetchSettings) -> int:
             headers=headers,
             extensions={"sni_hostname": parsed.host},
         )
-        return client.send(request).status_code
+        response = await client.send(request, stream=True)
+        await response.aclose()
+        return response.status_code

@@ -25,6 +25,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from publisher import __version__
+from publisher.sources.decoding import ACCEPT_ENCODING, CappedDecoder, DecodingError
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,8 @@ class FetchSettings:
         network, or any with `allow_private`."""
         if self.allow_private or is_public_address(address):
             return True
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
+        if isinstance(address, ipaddress.IPv6Address):
+            address = embedded_ipv4(address) or address
         return any(address in network for network in self.allow_addresses)
 
 
@@ -88,6 +89,10 @@ class FetchResult:
     retry_after: str | None = None  # the header's value, read by `retry_delay`
 
 
+# A server may ask us to wait; longer than this, and it is a server's mistake.
+LONGEST_RETRY_AFTER = timedelta(days=30)
+
+
 class FetchError(Exception):
     """A fetch that cannot go on; the message names the URL."""
 
@@ -105,19 +110,21 @@ def fetch_all(requests: Sequence[FetchRequest], settings: FetchSettings) -> list
 
 
 def retry_delay(value: str | None, now: datetime) -> timedelta | None:
-    """A Retry-After header (seconds, or an HTTP date) as a delay from `now`; None if unreadable."""
+    """A Retry-After header (seconds, or an HTTP date) as a delay from `now`, at most
+    `LONGEST_RETRY_AFTER`; None if unreadable."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
+    if value.isascii() and value.isdigit():
+        seconds = min(int(value), int(LONGEST_RETRY_AFTER.total_seconds()))
+        return timedelta(seconds=seconds)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         return None
-    return max(when - now, timedelta(0))
+    return min(max(when - now, timedelta(0)), LONGEST_RETRY_AFTER)
 
 
 def parsed_http_url(url: str) -> tuple[httpx.URL, int]:
@@ -149,10 +156,30 @@ def allowed_addresses(
     return addresses
 
 
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the IPv4 address in the low 32 bits
+LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: a network's own translator
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated `::a.b.c.d`
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries and reaches through a translator or tunnel:
+    IPv4-mapped, NAT64, 6to4 or IPv4-compatible; None for any other address."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in NAT64 or (address in IPV4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_public_address(address: IPAddress) -> bool:
-    """Whether an address is on the public internet (not loopback, private, link-local, ...)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Whether an address is on the public internet (not loopback, private, link-local, ...);
+    an IPv6 address that carries an IPv4 one (NAT64, 6to4, mapped) is judged by that one."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in LOCAL_NAT64:
+            return False  # translated to whatever the local network chose: maybe private
+        address = embedded_ipv4(address) or address
     return address.is_global and not address.is_multicast
 
 
@@ -230,6 +257,7 @@ class _Fetch:
             "host": host,
             "user-agent": self.settings.user_agent,
             "accept": ACCEPT,
+            "accept-encoding": ACCEPT_ENCODING,
         }
         # A validator that is not ASCII cannot be sent back: the feed is fetched in full.
         if self.request.etag and _sendable(self.request.etag):
@@ -295,15 +323,20 @@ class _Fetch:
         )
 
     async def _body(self, response: httpx.Response, url: str) -> bytes:
-        """The decoded body, refused as soon as it passes `max_bytes` (no memory spike)."""
+        """The decoded body, refused as soon as it passes `max_bytes`, compressed or decoded:
+        it is decoded a piece at a time, so a compression bomb never fills memory."""
         cap = self.settings.max_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
             raise FetchError(f"{url}: body of {declared} bytes is over the {cap}-byte limit")
-        chunks, size = [], 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > cap:
-                raise FetchError(f"{url}: body is over the {cap}-byte limit")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        try:
+            decoder = CappedDecoder(response.headers.get("content-encoding", ""), cap)
+            size = 0
+            async for chunk in response.aiter_raw():
+                size += len(chunk)
+                if size > cap:
+                    raise DecodingError(f"body is over the {cap}-byte limit")
+                decoder.feed(chunk)
+            return decoder.body()
+        except DecodingError as error:
+            raise FetchError(f"{url}: {error}") from None

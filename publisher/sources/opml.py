@@ -8,6 +8,7 @@ tables to the end of the config (or of `sources.toml`), so its comments and layo
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -165,6 +166,8 @@ def import_opml(
     feeds, errors = parse_opml(data, origin)
     sources_file = config.path.parent / SOURCES_FILE
     target = sources_file if into_sources_file or sources_file.is_file() else config.path
+    if target == config.path and _has_inline_sources(config.path):
+        target = sources_file  # `sources = [...]` cannot take a [[sources]] table after it
     added, skipped = source_tables(feeds, config.sources)
     report = ImportReport(target, [s.name for s in added], skipped, errors)
     if not added:
@@ -179,6 +182,19 @@ def import_opml(
     _check_tables(target, after)
     write_atomically(target, after.encode("utf-8"))
     return report
+
+
+def _has_inline_sources(path: Path) -> bool:
+    """Whether the TOML file at `path` writes its sources as an inline array."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        sources = tomllib.loads(text).get("sources")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return sources is not None and not _SOURCES_TABLE.search(text)
+
+
+_SOURCES_TABLE = re.compile(r"^[ \t]*\[\[[ \t]*sources[ \t]*\]\]", re.MULTILINE)
 
 
 def _check_tables(target: Path, text: str) -> None:

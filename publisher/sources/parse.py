@@ -38,6 +38,11 @@ _BLOCK_END = re.compile(r"</(?:p|div|li|h[1-6]|blockquote|pre|td|tr)\s*>|<br\s*/
 # Not malformations: the document parsed, only its declared type or encoding was corrected.
 _HARMLESS = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
 SLUG_LENGTH = 80
+# An upstream title becomes a Subject: line and a page heading: longer is an attack or a bug.
+MAX_TITLE = 300
+# Dates outside these years are a feed's mistake (`0001-01-01`, `9999-12-31`): taken as no
+# date, so the item is dated when first seen and no later date arithmetic can overflow.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 9000
 _JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1")
 
 
@@ -162,7 +167,14 @@ def _parse_xml_feed(
     home = _http_url(feed.get("link"), url)
     feed_author = _feed_author(feed, settings)
     builder = _ItemBuilder(settings, feed_author)
-    items = [builder.from_entry(entry, url) for entry in parsed.entries]
+    items, dropped = [], []
+    for index, entry in enumerate(parsed.entries):
+        try:
+            items.append(builder.from_entry(entry, url))
+        except (ValueError, OverflowError, TypeError) as error:  # one item, not the feed
+            dropped.append(f"item {index}: {error}")
+    if dropped:
+        problem = "; ".join(filter(None, [problem, f"unreadable items: {'; '.join(dropped)}"]))
     return ParsedFeed(_text(feed.get("title_detail")), home, _unique(items), problem)
 
 
@@ -218,7 +230,8 @@ class _ItemBuilder:
         tags: Iterable[str],
     ) -> FeedItem:
         summary = cut_at_word(summary or _plain(body_html))
-        title = title or cut_at_word(summary, 80) or "Untitled"
+        title = cut_at_word(title, MAX_TITLE) if title else cut_at_word(summary, 80) or "Untitled"
+        date, updated = _sane(date), _sane(updated)
         values: dict[str, Any] = {
             "url": url,
             "title": title,
@@ -357,6 +370,8 @@ def _parse_json_feed(data: bytes, url: str, settings: SourceSettings) -> ParsedF
             items.append(_json_item(builder, _JsonItem.model_validate(raw), url))
         except ValidationError as error:
             problems.append(f"items[{index}]: {error.errors()[0]['msg']}")
+        except (ValueError, OverflowError, TypeError) as error:  # one item, not the feed
+            problems.append(f"items[{index}]: {error}")
     problem = f"malformed items: {'; '.join(problems)}" if problems else None
     home = _http_url(feed.home_page_url, url)
     return ParsedFeed(plain_text(feed.title), home, _unique(items), problem)
@@ -393,7 +408,17 @@ def _json_item(builder: _ItemBuilder, item: _JsonItem, feed_url: str) -> FeedIte
 def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is in year 10000 in UTC
+        return None
+
+
+def _sane(value: datetime | None) -> datetime | None:
+    """`value`, or None when its year is outside EARLIEST_YEAR..LATEST_YEAR."""
+    if value is None or not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        return None
+    return value
 
 
 # Shared -----------------------------------------------------------------------------------

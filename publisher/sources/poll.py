@@ -269,15 +269,20 @@ def _apply(
             values["url"] = result.moved_to
         if result.outcome == "gone":
             values |= {"disabled": True, "last_error": f"{error}: source disabled"}
+            if state.failures == 0:
+                values["failing_since"] = now
             _update_state(connection, source.name, values)
             return SourceOutcome(source.name, "gone", error=f"{error}: source disabled")
         if error is not None or result.outcome == "failed":
             failures = state.failures + 1
             delay = _failure_delay(every, failures, retry_delay(result.retry_after, now))
             values |= {"failures": failures, "last_error": error, "next_fetch_at": now + delay}
+            if state.failures == 0:
+                values["failing_since"] = now
             _update_state(connection, source.name, values)
             return SourceOutcome(source.name, "failed", error=error)
         values |= {"failures": 0, "last_error": None, "next_fetch_at": now + every}
+        values["failing_since"] = None
         values |= {"etag": result.etag, "last_modified": result.last_modified, "disabled": False}
         if parsed is None:
             _update_state(connection, source.name, values)

@@ -49,6 +49,7 @@ def growth_moments(connection: Connection, since: datetime) -> GrowthMoments:
     bounced = sa.select(events.c.occurred_at).where(
         events.c.occurred_at >= since,
         events.c.kind.in_([EventKind.HARD_BOUNCE, EventKind.SOFT_BOUNCE]),
+        events.c.verified == sa.true(),
     )
     return GrowthMoments(
         confirmations=list(connection.execute(confirmed).scalars()),
@@ -80,6 +81,7 @@ def mail_rates(connection: Connection, since: datetime) -> MailRates:
             .where(
                 events.c.occurred_at >= since,
                 events.c.kind.in_([EventKind.HARD_BOUNCE, EventKind.COMPLAINT]),
+                events.c.verified == sa.true(),
             )
             .group_by(events.c.kind)
         )

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 MIGRATIONS = importlib.resources.files("publisher.store") / "migrations" / "versions"
 _REVISION = re.compile(r"^(down_revision|revision) = (?:\"(\w+)\"|None)$", re.MULTILINE)
 # Alembic's own bookkeeping table: one row, the revision the schema is at.
+# PostgreSQL advisory lock key held while migrating: "publ" "mig " as a 64-bit integer.
+MIGRATION_LOCK = 0x7075626C_6D696720
 _VERSION_TABLE = sa.table("alembic_version", sa.column("version_num", sa.String))
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
@@ -211,6 +213,12 @@ def upgrade_schema(engine: Engine) -> None:
     log.info("upgrading the store schema from %s to %s", state.current or "empty", state.head)
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Two processes starting on an empty database at once: the second waits here
+                # until the first has committed, then finds the schema at head.
+                connection.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                )
             command.upgrade(_alembic_config(connection), "head")
     except sa.exc.DBAPIError as error:
         raise store_failure(engine, error) from None

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from publisher.store.schema import events
+from publisher.store.statuses import EventKind
 
 MAX_DIAGNOSTIC = 500
 
@@ -29,6 +30,25 @@ def clean_diagnostic(text: str) -> str:
 
 
 OPERATOR_SOURCE = "admin"
+WEB_SOURCE = "web"
+
+
+def insert_web_unsubscribe(
+    connection: Connection, subscriber_id: int, digest: str | None, now: datetime
+) -> None:
+    """Record an unsubscribe the subscriber made on the web (from one digest, or all)."""
+    connection.execute(
+        events.insert().values(
+            key=f"{WEB_SOURCE}:{secrets.token_hex(20)}",
+            subscriber_id=subscriber_id,
+            kind=EventKind.UNSUBSCRIBE,
+            code="",
+            diagnostic="by the subscriber's own link",
+            source=WEB_SOURCE,
+            digest=digest,
+            occurred_at=now,
+        )
+    )
 
 
 def insert_operator_event(

@@ -127,6 +127,8 @@ subscribers = sa.Table(
     sa.Column("pending_email", sa.Text, nullable=True),
     sa.Column("welcome_sent_at", UtcDateTime, nullable=True),
     sa.Column("preferences_sent_at", UtcDateTime, nullable=True),
+    # When a VERP-signed probe last went to the address (0015).
+    sa.Column("probe_sent_at", UtcDateTime, nullable=True),
 )
 
 # Keyed hashes of addresses forgotten on request, so nothing re-adds them silently.
@@ -193,6 +195,8 @@ events = sa.Table(
     sa.Column("source", sa.String(16), nullable=False),
     sa.Column("digest", sa.String(64), nullable=True),
     sa.Column("occurred_at", UtcDateTime, nullable=False),
+    # False: a report carrying no token or Message-ID of ours, recorded but never acted on (0015).
+    sa.Column("verified", sa.Boolean, nullable=False, server_default=sa.true()),
 )
 
 
@@ -242,6 +246,7 @@ sources = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("problem", sa.Text, nullable=True),
     sa.Column("next_fetch_at", UtcDateTime, nullable=True),
+    sa.Column("failing_since", UtcDateTime, nullable=True),  # made by migration 0015
 )
 
 source_items = sa.Table(

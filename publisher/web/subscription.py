@@ -32,6 +32,7 @@ from publisher.audience.subscribers import (
     check_digests,
     check_name,
     confirm_subscriber,
+    confirmation_is_current,
     forget_confirmation_sent,
     request_subscription,
     subscriber_by_id,
@@ -320,7 +321,7 @@ class Subscriptions:
 
     async def confirm_page(self, request: Request) -> Response:
         subscriber = await self._subscriber_for(request, "confirm")
-        if subscriber.status not in (SubscriberStatus.PENDING, SubscriberStatus.CONFIRMED):
+        if subscriber.status == SubscriberStatus.FORGOTTEN:
             raise PageError(400, "bad_link")
         context = self._token_page_context(request, subscriber)
         return self.site.render_form(request, "confirm", CONFIRM_FORM, context)
@@ -330,7 +331,7 @@ class Subscriptions:
         subscriber = await self._subscriber_for(request, "confirm")
         if not self.site.form_is_genuine(request, CONFIRM_FORM, first(fields, CSRF_FIELD)):
             raise PageError(403, "form_expired")
-        if subscriber.status not in (SubscriberStatus.PENDING, SubscriberStatus.CONFIRMED):
+        if subscriber.status == SubscriberStatus.FORGOTTEN:
             raise PageError(400, "bad_link")
         confirmed = await run_in_threadpool(
             confirm_subscriber, self.site.store, subscriber.id, self.site.now()
@@ -397,4 +398,6 @@ class Subscriptions:
                 raise PageError(400, "bad_link")
             if age > self.confirm_expiry.total_seconds():
                 raise PageError(410, "expired_link")
+            if not confirmation_is_current(subscriber, claim.issued):
+                raise PageError(400, "bad_link")
         return subscriber

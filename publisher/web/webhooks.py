@@ -64,6 +64,9 @@ def fetch_https(url: str) -> bytes:
         return bytes(response.read(MAX_CERTIFICATE_BYTES))
 
 
+FAILURE_MEMORY = 300.0  # seconds a certificate that could not be fetched is not asked for
+
+
 class SnsCertificates:
     """SNS signing certificates by URL: fetched from an SNS host only, once, then cached.
 
@@ -71,9 +74,14 @@ class SnsCertificates:
     certificate, so no request leaves the machine.
     """
 
-    def __init__(self, fetch: Fetch = fetch_https) -> None:
-        self._fetch = fetch
+    def __init__(
+        self, fetch: Fetch = fetch_https, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._fetch, self._monotonic = fetch, monotonic
         self._cache: dict[str, bytes] = {}
+        # URLs that failed, and when: not fetched again for FAILURE_MEMORY seconds, so forged
+        # messages naming a missing certificate cannot make us fetch on every request.
+        self._failed: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
     def add(self, url: str, pem: bytes) -> None:
@@ -87,11 +95,16 @@ class SnsCertificates:
         check_sns_certificate_url(url)
         with self._lock:
             cached = self._cache.get(url)
+            failed = self._failed.get(url)
         if cached is not None:
             return cached
+        if failed is not None and self._monotonic() - failed[0] < FAILURE_MEMORY:
+            raise WebhookRefused(503, f"cannot fetch the SNS certificate: {failed[1]}")
         try:
             pem = self._fetch(url)
         except OSError as error:
+            with self._lock:
+                self._failed[url] = (self._monotonic(), str(error))
             raise WebhookRefused(503, f"cannot fetch the SNS certificate: {error}") from None
         self.add(url, pem)
         return pem
@@ -169,6 +182,9 @@ class Webhooks:
         except (SQLAlchemyError, StoreError) as error:
             log.error("webhook %s: the store failed: %s", request.url.path, error)
             return JSONResponse({"error": "try again later"}, status_code=503)
+        except Exception:  # a body no check foresaw: the sender's fault, never a 500
+            log.exception("webhook %s: an unreadable request", request.url.path)
+            return JSONResponse({"error": "the request cannot be read"}, status_code=400)
         return JSONResponse(
             {
                 "applied": outcomes.count(APPLIED),

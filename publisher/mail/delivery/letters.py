@@ -27,7 +27,7 @@ class Letters:
         self.secret = load_secret(config.web.secret_env, config.path.resolve().parent, environ)
         digest = config.digest(edition.digest)
         self.prepared = PreparedEdition(
-            config, digest, edition.id, edition.created_at, edition.rendered
+            config, digest, edition.id, edition.created_at, edition.rendered, self.secret
         )
         self.tracks_opens = OPEN_PLACEHOLDER in edition.html
         self.tracks = bool(edition.links) or self.tracks_opens

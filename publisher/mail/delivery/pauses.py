@@ -12,6 +12,7 @@ from publisher.mail.delivery.ledger import messages_started_since
 from publisher.mail.delivery.pacing import OutageBackoff, allowed_today, day_start, next_day_start
 from publisher.mail.transport.protocol import DeliveryError, ServerUnavailable
 from publisher.store.database import Store
+from publisher.wording import duration_words
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class Pauses:
         if wait is None:
             raise ServerOutage(
                 f"edition {self.edition_id}: the mail server has been unavailable for "
-                f"{self.outage.waited_for(now)} (delivery.outage_patience is "
+                f"{duration_words(self.outage.waited_for(now))} (delivery.outage_patience is "
                 f"{duration_text(self.config.delivery.outage_patience)}): {error}; "
                 "every unsent row is still "
                 f"pending: run `publisher send {self.edition_id}` once the server is back"

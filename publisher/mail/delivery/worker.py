@@ -23,6 +23,7 @@ from publisher.mail.delivery.outcomes import (
     unbuildable,
 )
 from publisher.mail.delivery.pauses import Pauses, Wait
+from publisher.mail.delivery.rejections import Held, Refusals, server_refuses_everyone
 from publisher.mail.delivery.report import SendReport
 from publisher.mail.delivery.senders import Sender, send_in_parallel
 from publisher.mail.editions import Edition
@@ -68,6 +69,7 @@ class Worker:
         self.limiter = RateLimiter(smtp.rate_limit if smtp else 0.0)
         self.pauses = Pauses(store, config, edition.id, clock, wait)
         self.server_error: ServerUnavailable | None = None
+        self.refusals = Refusals()
         self.lock = threading.Lock()
 
     def run(self) -> None:
@@ -115,6 +117,9 @@ class Worker:
         left, error = send_in_parallel(
             batch, senders, deliver, must_stop=lambda: self.server_error is not None
         )
+        with self.lock:
+            held = self.refusals.released()
+        self._record_bounces(held, writer)
         for claimed in left:  # left over by an outage or an error: back in the queue
             writer.record(released(claimed, self.clock()))
         if error is not None:
@@ -139,14 +144,35 @@ class Worker:
             self.server_error = error
             writer.record(released(claimed, self.clock()))
             return
-        except (TemporaryFailure, PermanentFailure, UncertainDelivery) as error:
+        except PermanentFailure as error:
+            self._refused(claimed, error, writer)
+            return
+        except (TemporaryFailure, UncertainDelivery) as error:
             failure = error
         except BaseException:
             writer.record(released(claimed, self.clock()))
             raise
         self.pauses.outage.server_answered()
+        with self.lock:
+            held = self.refusals.released()
+        self._record_bounces(held, writer)
         outcome = sent_or_failed(claimed, failure, self.clock(), self.retry)
         sender.recorded(self._record(outcome, writer), writer)
+
+    def _refused(self, claimed: Claimed, failure: PermanentFailure, writer: LedgerWriter) -> None:
+        """A 5xx: held until the next answer says whether it is the recipient's or the
+        server's (see `rejections`)."""
+        with self.lock:
+            bounces, everyone = self.refusals.refused(claimed, failure)
+        self._record_bounces(bounces, writer)
+        if everyone:
+            for held, _ in everyone:
+                writer.record(released(held, self.clock()))
+            self.server_error = server_refuses_everyone(everyone)
+
+    def _record_bounces(self, held: list[Held], writer: LedgerWriter) -> None:
+        for claimed, failure in held:
+            self._record(sent_or_failed(claimed, failure, self.clock(), self.retry), writer)
 
     def _record(self, outcome: Outcome, writer: LedgerWriter) -> int:
         """Count and log the outcome, then hand it to the writer; returns its ticket."""

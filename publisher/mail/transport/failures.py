@@ -32,7 +32,8 @@ def refused_message_error(
         # the run stops until the config is fixed.
         return DeliveryError(f"{text}; check [mail] from")
     if 500 <= refused.code <= 599:
-        return PermanentFailure(refused.code, text)
+        answer = f"{where} answered {refused.code} {refused.reply} to {refused.phase.value}"
+        return PermanentFailure(refused.code, text, answer)
     if refused.phase is Phase.REPLY and not 400 <= refused.code <= 499:
         return UncertainDelivery(f"{text} (a reply that says neither yes nor no)")
     if is_server_refusal(refused.code, refused.reply):

@@ -10,7 +10,7 @@ from pathlib import Path
 from publisher.mail.transport.protocol import (
     LINE_ENDING,
     DeliveryError,
-    TemporaryFailure,
+    ServerUnavailable,
     check_envelope,
 )
 
@@ -41,7 +41,9 @@ class MaildirTransport:
             with self._lock:
                 key = self._mailbox.add(LINE_ENDING.sub(b"\n", message))
         except (OSError, mailbox.Error) as error:
-            raise TemporaryFailure(
+            # A full disk, a quota or a read-only mount fails every message alike: the outbox
+            # is down, not the recipient's address, so the run pauses and spends no attempt.
+            raise ServerUnavailable(
                 f"{self.path}: cannot write the message to {recipient}: {error}"
             ) from error
         logger.debug("wrote the message to %s as %s in %s", recipient, key, self.path)

@@ -40,11 +40,13 @@ class ServerUnavailable(TemporaryFailure):
 
 
 class PermanentFailure(DeliveryError):
-    """The server refused the message with a 5xx reply, kept in `code`."""
+    """The server refused the message with a 5xx reply, kept in `code`; `answer` is the reply
+    without the envelope (the same text for every recipient a server refuses alike)."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, answer: str = "") -> None:
         super().__init__(message)
         self.code = code
+        self.answer = answer or message
 
 
 class UncertainDelivery(DeliveryError):

@@ -1,10 +1,12 @@
-"""Return-path (VERP) and mailto-unsubscribe tokens: short, signed, ASCII, naming a delivery row.
+"""Return-path (VERP), mailto-unsubscribe and probe tokens: short, signed, ASCII.
 
-A token is `<kind><delivery id>-<mac>`: kind `b` for the envelope sender
-(`bounces+b17-...@example.org`), `u` for the `mailto:` unsubscribe address
-(`unsubscribe+u17-...@example.org`). The MAC is 80 bits of HMAC-SHA256 over the kind and the
-id, in lowercase base32, so the token survives MTAs that change the case of local parts. A
-token is read with a strict grammar before its MAC is checked in constant time.
+A token is `<kind><number>-<mac>`: kind `b` for a delivery's envelope sender
+(`bounces+b17-...@example.org`), `u` for its `mailto:` unsubscribe address
+(`unsubscribe+u17-...@example.org`), both numbered by the delivery row; kind `p` for the
+envelope sender of a probe, numbered by the subscriber it tests. The MAC is 80 bits of
+HMAC-SHA256 over the kind and the number, in lowercase base32, so the token survives MTAs that
+change the case of local parts. A token is read with a strict grammar before its MAC is checked
+in constant time.
 """
 
 from __future__ import annotations
@@ -18,26 +20,28 @@ from dataclasses import dataclass
 from publisher.config import Config
 from publisher.errors import PublisherError
 
-BOUNCE, UNSUBSCRIBE = "b", "u"
+BOUNCE, UNSUBSCRIBE, PROBE = "b", "u", "p"
+KINDS = (BOUNCE, UNSUBSCRIBE, PROBE)
 MAC_BYTES = 10
-TOKEN = re.compile(r"([bu])([1-9][0-9]{0,17})-([a-z2-7]{16})")
+TOKEN = re.compile(r"([bup])([1-9][0-9]{0,17})-([a-z2-7]{16})")
 # A token as the detail of an address: local+token@domain.
-ADDRESS_TOKEN = re.compile(r"\+([bu][1-9][0-9]{0,17}-[a-z2-7]{16})@", re.IGNORECASE)
+ADDRESS_TOKEN = re.compile(r"\+([bup][1-9][0-9]{0,17}-[a-z2-7]{16})@", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
 class TokenClaim:
-    """What a well-formed token says, before its MAC is checked."""
+    """What a well-formed token says, before its MAC is checked: its kind and its number (a
+    delivery row's id for BOUNCE and UNSUBSCRIBE, a subscriber's id for PROBE)."""
 
     kind: str
-    delivery_id: int
+    number: int
 
 
-def make_return_token(secret: bytes, kind: str, delivery_id: int) -> str:
-    """The token of `kind` (BOUNCE or UNSUBSCRIBE) for one delivery row."""
-    if kind not in (BOUNCE, UNSUBSCRIBE) or delivery_id < 1:
-        raise ValueError(f"no token of kind {kind!r} for delivery {delivery_id}")
-    return f"{kind}{delivery_id}-{_mac(secret, kind, delivery_id)}"
+def make_return_token(secret: bytes, kind: str, number: int) -> str:
+    """The token of `kind` for one delivery row (BOUNCE, UNSUBSCRIBE) or subscriber (PROBE)."""
+    if kind not in KINDS or number < 1:
+        raise ValueError(f"no token of kind {kind!r} for number {number}")
+    return f"{kind}{number}-{_mac(secret, kind, number)}"
 
 
 def read_return_token(token: str) -> TokenClaim | None:
@@ -45,7 +49,7 @@ def read_return_token(token: str) -> TokenClaim | None:
     match = TOKEN.fullmatch(token.lower()) if token.isascii() else None
     if match is None:
         return None
-    return TokenClaim(kind=match.group(1), delivery_id=int(match.group(2)))
+    return TokenClaim(kind=match.group(1), number=int(match.group(2)))
 
 
 def verify_return_token(secret: bytes, token: str) -> TokenClaim | None:
@@ -53,7 +57,7 @@ def verify_return_token(secret: bytes, token: str) -> TokenClaim | None:
     claim = read_return_token(token)
     if claim is None:
         return None
-    expected = make_return_token(secret, claim.kind, claim.delivery_id)
+    expected = make_return_token(secret, claim.kind, claim.number)
     return claim if hmac.compare_digest(expected, token.lower()) else None
 
 
@@ -62,6 +66,14 @@ def envelope_sender(config: Config, secret: bytes, delivery_id: int) -> str | No
     if config.mail is None or not config.mail.bounce_address:
         return None
     token = make_return_token(secret, BOUNCE, delivery_id)
+    return tagged_address(config.mail.bounce_address, token)
+
+
+def probe_sender(config: Config, secret: bytes, subscriber_id: int) -> str | None:
+    """The VERP envelope sender of a probe to one subscriber; None without a bounce address."""
+    if config.mail is None or not config.mail.bounce_address:
+        return None
+    token = make_return_token(secret, PROBE, subscriber_id)
     return tagged_address(config.mail.bounce_address, token)
 
 
@@ -85,6 +97,6 @@ def tokens_in(text: str) -> list[str]:
     return [match.group(1).lower() for match in ADDRESS_TOKEN.finditer(text)]
 
 
-def _mac(secret: bytes, kind: str, delivery_id: int) -> str:
-    digest = hmac.new(secret, f"return-path:{kind}:{delivery_id}".encode(), hashlib.sha256)
+def _mac(secret: bytes, kind: str, number: int) -> str:
+    digest = hmac.new(secret, f"return-path:{kind}:{number}".encode(), hashlib.sha256)
     return base64.b32encode(digest.digest()[:MAC_BYTES]).decode("ascii").lower()
