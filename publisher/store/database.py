@@ -26,6 +26,7 @@ from publisher.store.schema import counters, settings
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+READ_ONLY_OPTION = "publisher_read_only"  # an execution option `Store.reading` sets
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,21 @@ class Store:
                 yield connection
         except sa.exc.IntegrityError:
             raise
+        except sa.exc.DBAPIError as error:
+            raise store_failure(self.engine, error) from None
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """One read-only transaction that never waits for writers nor makes them wait.
+
+        On SQLite it takes no write lock (a WAL snapshot); on PostgreSQL it is an ordinary
+        transaction, whose snapshot writers never wait for. For long reads: an export.
+        """
+        try:
+            with self.engine.connect() as connection:
+                reader = connection.execution_options(**{READ_ONLY_OPTION: True})
+                with reader.begin():
+                    yield reader
         except sa.exc.DBAPIError as error:
             raise store_failure(self.engine, error) from None
 
@@ -95,7 +111,7 @@ def create_engine(url: str) -> Engine:
         parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, pool_pre_ping=True
     )
     sa.event.listen(engine, "connect", _configure_sqlite_connection)
-    sa.event.listen(engine, "begin", _begin_immediate)
+    sa.event.listen(engine, "begin", _begin)
     return engine
 
 
@@ -109,8 +125,9 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None
     cursor.close()
 
 
-def _begin_immediate(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _begin(connection: Connection) -> None:
+    read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _alembic_config(connection: Connection | None = None) -> AlembicConfig:

@@ -1,13 +1,31 @@
-"""Subscribers in the store: their statuses, and the hard bounces that end a subscription."""
+"""Subscribers in the store: the hard bounces that end a subscription, and the queries the CLI,
+the admin pages and the API page through: one page in id order, a search by address prefix or
+words of a name, every row streamed, and the counts by status overall and per digest.
+
+Every listing is ordered by id and paged by the last id shown (`after`), so a page costs the
+same at the millionth row as at the first; each runs on an index (see migration 0013).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from publisher.store.schema import subscribers
+from publisher.store.schema import SQLITE_NAME_INDEX, subscriber_counts, subscribers, subscriptions
 from publisher.store.statuses import SubscriberStatus
+
+PAGE_SIZE = 50
+STREAM_BATCH = 5_000  # rows fetched at a time from a server-side cursor
+# On PostgreSQL the counts are rows of differences: fold them into one row per digest and
+# status once this many have gathered.
+FOLD_COUNTS_AFTER = 5_000
+_WORD = re.compile(r"\w+")
 
 # Subscribers and deliveries ---------------------------------------------------------------
 
@@ -30,3 +48,247 @@ def count_hard_bounces(connection: Connection, subscriber_ids: Sequence[int], li
         )
         .values(status=SubscriberStatus.BOUNCED)
     )
+
+
+# Listing, searching, streaming ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberRow:
+    """A subscriber as a list, a search or an export shows them."""
+
+    id: int
+    email: str
+    name: str
+    status: str
+    digests: tuple[str, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberFilter:
+    """Which subscribers a listing shows: one status, one digest's, or all (None)."""
+
+    status: str | None = None
+    digest: str | None = None
+
+
+EVERYONE = SubscriberFilter()
+
+_LISTED = (
+    subscribers.c.id,
+    subscribers.c.email,
+    subscribers.c.name,
+    subscribers.c.status,
+    subscribers.c.created_at,
+)
+
+
+def subscriber_page(
+    connection: Connection,
+    chosen: SubscriberFilter = EVERYONE,
+    after: int = 0,
+    limit: int = PAGE_SIZE,
+) -> list[SubscriberRow]:
+    """Up to `limit` subscribers with ids above `after`, in id order."""
+    query = _filtered(sa.select(*_LISTED), chosen).where(subscribers.c.id > after)
+    return _with_digests(connection, query.order_by(subscribers.c.id).limit(limit))
+
+
+def search_subscribers(
+    connection: Connection,
+    text: str,
+    chosen: SubscriberFilter = EVERYONE,
+    after: int = 0,
+    limit: int = PAGE_SIZE,
+) -> list[SubscriberRow]:
+    """Subscribers whose address starts with `text` or whose name has words starting with each
+    word of `text`, in id order; with an @-sign or a space, only one of the two is meant."""
+    text = text.strip()
+    by_address: list[SubscriberRow] = []
+    by_name: list[SubscriberRow] = []
+    if text and not any(space.isspace() for space in text):
+        by_address = subscribers_by_address_prefix(connection, text, chosen, after, limit)
+    if "@" not in text:
+        by_name = subscribers_by_name_words(connection, text, chosen, after, limit)
+    merged = {row.id: row for row in itertools.chain(by_address, by_name)}
+    return [merged[found] for found in sorted(merged)[:limit]]
+
+
+def subscribers_by_address_prefix(
+    connection: Connection,
+    prefix: str,
+    chosen: SubscriberFilter = EVERYONE,
+    after: int = 0,
+    limit: int = PAGE_SIZE,
+) -> list[SubscriberRow]:
+    """Subscribers whose address starts with `prefix` (ignoring case), in id order."""
+    start = prefix.strip().casefold()
+    if not start:
+        return []
+    key: sa.ColumnElement[str] = subscribers.c.email_key
+    if connection.dialect.name == "postgresql":
+        # Byte order, whatever the database's collation: the range is exactly the prefix's.
+        key = key.collate("C")
+    query = sa.select(*_LISTED).where(key >= start, subscribers.c.id > after)
+    following = _successor(start)
+    if following is not None:
+        query = query.where(key < following)
+    return _with_digests(
+        connection, _filtered(query, chosen).order_by(subscribers.c.id).limit(limit)
+    )
+
+
+def subscribers_by_name_words(
+    connection: Connection,
+    text: str,
+    chosen: SubscriberFilter = EVERYONE,
+    after: int = 0,
+    limit: int = PAGE_SIZE,
+) -> list[SubscriberRow]:
+    """Subscribers with a word in their name starting with each word of `text` (ignoring
+    case; on SQLite accents too), in id order."""
+    words = _WORD.findall(text)
+    if not words:
+        return []
+    query = sa.select(*_LISTED).where(subscribers.c.id > after)
+    if connection.dialect.name == "postgresql":
+        wanted = " & ".join(f"{word}:*" for word in words)
+        vector = sa.func.to_tsvector(sa.literal_column("'simple'"), subscribers.c.name)
+        query = query.where(
+            vector.op("@@")(sa.func.to_tsquery(sa.literal_column("'simple'"), wanted))
+        )
+    else:
+        names = sa.table(SQLITE_NAME_INDEX, sa.column("rowid"))
+        wanted = " ".join(f'"{word}"*' for word in words)
+        query = query.join(names, names.c.rowid == subscribers.c.id).where(
+            sa.literal_column(SQLITE_NAME_INDEX).op("MATCH")(wanted)
+        )
+    return _with_digests(
+        connection, _filtered(query, chosen).order_by(subscribers.c.id).limit(limit)
+    )
+
+
+def streamed_subscribers(
+    connection: Connection, chosen: SubscriberFilter = EVERYONE, batch_size: int = STREAM_BATCH
+) -> Iterator[SubscriberRow]:
+    """Every chosen subscriber in id order, fetched `batch_size` rows at a time from a
+    server-side cursor: memory stays flat however many there are. Run it in a transaction of
+    its own (`Store.reading`): the cursor is open while the rows are used."""
+    query = (
+        _filtered(sa.select(*_LISTED, subscriptions.c.digest), chosen)
+        .outerjoin(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
+        .order_by(subscribers.c.id, subscriptions.c.digest)
+    )
+    result = connection.execution_options(stream_results=True, yield_per=batch_size).execute(query)
+    for _, rows in itertools.groupby(result, key=lambda row: row.id):
+        first, *others = rows
+        digests = tuple(row.digest for row in (first, *others) if row.digest is not None)
+        yield SubscriberRow(
+            first.id, first.email, first.name, first.status, digests, first.created_at
+        )
+
+
+def _filtered(
+    query: sa.Select[tuple[object, ...]], chosen: SubscriberFilter
+) -> sa.Select[tuple[object, ...]]:
+    if chosen.status is not None:
+        query = query.where(subscribers.c.status == chosen.status)
+    if chosen.digest is not None:
+        members = sa.select(subscriptions.c.subscriber_id).where(
+            subscriptions.c.digest == chosen.digest
+        )
+        query = query.where(subscribers.c.id.in_(members))
+    return query
+
+
+def _with_digests(
+    connection: Connection, query: sa.Select[tuple[object, ...]]
+) -> list[SubscriberRow]:
+    """The rows of `query` (the `_LISTED` columns), each with its digests."""
+    rows = connection.execute(query).all()
+    digests: dict[int, list[str]] = {}
+    if rows:
+        found = connection.execute(
+            sa.select(subscriptions.c.subscriber_id, subscriptions.c.digest)
+            .where(subscriptions.c.subscriber_id.in_([row.id for row in rows]))
+            .order_by(subscriptions.c.subscriber_id, subscriptions.c.digest)
+        )
+        for subscriber_id, digest in found:
+            digests.setdefault(subscriber_id, []).append(digest)
+    return [
+        SubscriberRow(
+            row.id,
+            row.email,
+            row.name,
+            row.status,
+            tuple(digests.get(row.id, ())),
+            row.created_at,
+        )
+        for row in rows
+    ]
+
+
+def _successor(prefix: str) -> str | None:
+    """The first string after every string that starts with `prefix`, or None if none is."""
+    while prefix and ord(prefix[-1]) == 0x10FFFF:
+        prefix = prefix[:-1]
+    if not prefix:
+        return None
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+# Counts -----------------------------------------------------------------------------------
+
+
+def status_counts(connection: Connection, digest: str | None = None) -> dict[str, int]:
+    """Subscribers by status (each status, 0 when none): all of them, or one digest's."""
+    return every_status_count(connection).get(digest or "", _no_counts())
+
+
+def every_status_count(connection: Connection) -> dict[str, dict[str, int]]:
+    """Subscribers by status overall (key '') and for each digest that has any; read from the
+    counts the store keeps in step, so it costs the same at a million as at ten."""
+    rows = connection.execute(
+        sa.select(
+            subscriber_counts.c.digest,
+            subscriber_counts.c.status,
+            sa.func.sum(subscriber_counts.c.count),
+            sa.func.count(),
+        ).group_by(subscriber_counts.c.digest, subscriber_counts.c.status)
+    ).all()
+    counts: dict[str, dict[str, int]] = {"": _no_counts()}
+    for digest, status, total, _ in rows:
+        counts.setdefault(digest, _no_counts())[status] = int(total)
+    if sum(int(row[3]) for row in rows) > max(FOLD_COUNTS_AFTER, len(rows)):
+        fold_subscriber_counts(connection)
+    return counts
+
+
+def fold_subscriber_counts(connection: Connection) -> None:
+    """Fold PostgreSQL's rows of differences into one row per digest and status.
+
+    Safe beside writers: they only insert, and the rows folded are those this statement sees.
+    SQLite keeps one row per digest and status already.
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    gone = (
+        sa.delete(subscriber_counts)
+        .returning(
+            subscriber_counts.c.digest, subscriber_counts.c.status, subscriber_counts.c.count
+        )
+        .cte("gone")
+    )
+    totals = (
+        sa.select(gone.c.digest, gone.c.status, sa.func.sum(gone.c.count))
+        .group_by(gone.c.digest, gone.c.status)
+        .having(sa.func.sum(gone.c.count) != 0)
+    )
+    connection.execute(
+        subscriber_counts.insert().from_select(["digest", "status", "count"], totals)
+    )
+
+
+def _no_counts() -> dict[str, int]:
+    return dict.fromkeys(tuple(SubscriberStatus), 0)
