@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from publisher.audience.exports import export_csv
+from publisher.audience.imports import import_csv
 from publisher.audience.subscribers import (
     SubscriberError,
     add_subscriber,
     check_address,
-    export_csv,
     find_subscriber,
-    import_csv,
     list_subscribers,
     remove_subscriber,
 )

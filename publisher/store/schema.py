@@ -152,8 +152,7 @@ subscriber_imports = sa.Table(
     "subscriber_imports",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("source", sa.Text, nullable=False),
-    sa.Column("fingerprint", sa.String(64), nullable=False, index=True),  # SHA-256 of the file
+    sa.Column("source", sa.Text, nullable=False),  # the file's absolute path, or "-"
     sa.Column("started_at", UtcDateTime, nullable=False),
     sa.Column("finished_at", UtcDateTime, nullable=True),
     sa.Column("rows_done", sa.BigInteger, nullable=False, server_default="0"),

@@ -256,7 +256,6 @@ def upgrade() -> None:
         "subscriber_imports",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("source", sa.Text, nullable=False),
-        sa.Column("fingerprint", sa.String(64), nullable=False, index=True),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("rows_done", sa.BigInteger, nullable=False, server_default="0"),
