@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,8 +25,10 @@ from publisher.site.websub import pending_ping_count
 from publisher.store.articles import count_articles
 from publisher.store.database import Store
 from publisher.store.locks import daemon_is_active, daemon_is_waiting
-from publisher.store.schema import editions, scheduler_jobs, subscribers, subscriptions
-from publisher.store.statuses import ArticleStatus, DeliveryStatus, SubscriberStatus
+from publisher.store.schema import editions, scheduler_jobs
+from publisher.store.statuses import ArticleStatus, DeliveryStatus
+from publisher.store.subscriber_imports import ImportRun, unfinished_import_runs
+from publisher.store.subscribers import status_counts
 from publisher.wording import count
 
 # The ledger kinds every edition shows, in this order, even at zero. Another kind of count
@@ -95,6 +98,8 @@ class SiteStatus:
     subscribers: Mapping[str, int]
     daemon: DaemonStatus
     websub_pings: int = 0  # publish pings waiting for the WebSub hub
+    # `subscribers import` runs that never finished: killed, or running now.
+    unfinished_imports: tuple[ImportRun, ...] = ()
 
 
 def site_status(
@@ -119,6 +124,10 @@ def site_status(
         everyone = subscriber_counts(connection)
         jobs = stored_jobs(connection)
         pings = pending_ping_count(connection)
+        imports = tuple(
+            dataclasses.replace(run, source=_shown_source(run.source, show_path))
+            for run in unfinished_import_runs(connection)
+        )
     return SiteStatus(
         title=config.site.title,
         config=show_path(config.path),
@@ -142,7 +151,12 @@ def site_status(
             standby=daemon_is_waiting(config, store_.engine),
         ),
         websub_pings=pings,
+        unfinished_imports=imports,
     )
+
+
+def _shown_source(source: str, show_path: Callable[[Path], str]) -> str:
+    return source if source == "-" else show_path(Path(source))
 
 
 def shown_store(url: str, show_path: Callable[[Path], str] = str) -> str:
@@ -188,14 +202,9 @@ def last_edition(connection: Connection, digest: str) -> EditionStatus | None:
 
 
 def subscriber_counts(connection: Connection, digest: str | None = None) -> dict[str, int]:
-    """Subscribers by status (each status, 0 when none): all of them, or one digest's."""
-    query = sa.select(subscribers.c.status, sa.func.count()).group_by(subscribers.c.status)
-    if digest is not None:
-        query = query.join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id).where(
-            subscriptions.c.digest == digest
-        )
-    found = {status: int(count) for status, count in connection.execute(query)}
-    return {status: found.get(status, 0) for status in tuple(SubscriberStatus)}
+    """Subscribers by status (each status, 0 when none): all of them, or one digest's; read
+    from the counts the store keeps in step, so a million cost no more than ten."""
+    return status_counts(connection, digest)
 
 
 def stored_jobs(connection: Connection) -> tuple[JobStatus, ...]:
@@ -246,6 +255,10 @@ def status_document(status: SiteStatus) -> dict[str, Any]:
             "jobs": [{"id": job.id, "next_run": _iso(job.next_run)} for job in status.daemon.jobs],
         },
         "websub_pings": status.websub_pings,
+        "unfinished_imports": [
+            {"source": run.source, "started_at": _iso(run.started_at), "rows_done": run.rows_done}
+            for run in status.unfinished_imports
+        ],
     }
 
 
@@ -301,6 +314,12 @@ def status_lines(status: SiteStatus, zone: ZoneInfo) -> list[str]:
     lines.append(f"subscribers: {_by_status(status.subscribers)}")
     if status.websub_pings:
         lines.append(f"websub: {count(status.websub_pings, 'ping')} waiting for the hub")
+    lines.extend(
+        f"import of {run.source} started {_local(run.started_at, zone)} has not finished "
+        f"({count(run.rows_done, 'row')} imported): running now, or stopped; "
+        "importing the file again finishes it"
+        for run in status.unfinished_imports
+    )
     lines.append(_daemon_line(status.daemon))
     lines.extend(
         f"  {job.id}: next run {_local(job.next_run, zone) if job.next_run else 'paused'}"

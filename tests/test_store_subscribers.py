@@ -17,6 +17,7 @@ from publisher.audience.subscribers import (
     request_subscription,
 )
 from publisher.store.database import Store
+from publisher.store.plans import plans_of
 from publisher.store.schema import subscriber_counts, subscribers, subscriptions
 from publisher.store.statuses import SubscriberStatus
 from publisher.store.subscribers import (
@@ -237,3 +238,51 @@ def test_streamed_rows_are_every_row_once_with_its_digests(people: Store) -> Non
 def _everyone(store: Store) -> list[object]:
     with store.transaction() as connection:
         return list(subscriber_page(connection, limit=1000))
+
+
+# Plans ---------------------------------------------------------------------------------------
+
+LISTINGS = {
+    "page": lambda c: subscriber_page(c, after=2),
+    "status page": lambda c: subscriber_page(c, SubscriberFilter(status="unsubscribed")),
+    "digest page": lambda c: subscriber_page(c, SubscriberFilter(digest="culture")),
+    "address prefix": lambda c: subscribers_by_address_prefix(c, "ann"),
+    "name words": lambda c: subscribers_by_name_words(c, "lov"),
+    "counts": lambda c: every_status_count(c),
+}
+# The index each listing's first statement runs on, as each database names it.
+INDEXES = {
+    "sqlite": {
+        "page": "INTEGER PRIMARY KEY",
+        "status page": "ix_subscribers_status_id",
+        "digest page": "ix_subscriptions_digest",
+        "address prefix": "sqlite_autoindex_subscribers_1",
+        "name words": "VIRTUAL TABLE INDEX",
+        "counts": "subscriber_counts",
+    },
+    "postgresql": {
+        "page": "subscribers_pkey",
+        "status page": "ix_subscribers_status_id",
+        "digest page": "ix_subscriptions_digest",
+        "address prefix": "ix_subscribers_email_key_bytes",
+        "name words": "ix_subscribers_name_words",
+        "counts": "subscriber_counts",
+    },
+}
+
+
+@pytest.mark.parametrize("listing", list(LISTINGS))
+def test_each_listing_runs_on_an_index_never_on_a_scan_of_every_subscriber(
+    people: Store, listing: str
+) -> None:
+    with people.transaction() as connection:
+        dialect = connection.dialect.name
+        if dialect == "postgresql":
+            # Nine rows are cheaper to scan: ask for the plan a million rows would get.
+            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        first, *_ = plans_of(connection, LISTINGS[listing])
+    assert first.uses(INDEXES[dialect][listing]), "\n".join(first.steps)
+    scans = [step for step in first.steps if "SCAN subscribers" in step or "Seq Scan" in step]
+    if listing != "counts":
+        assert scans == [], "\n".join(first.steps)
+    assert not any("subscribers" in step for step in first.steps if listing == "counts")

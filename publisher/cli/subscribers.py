@@ -247,7 +247,7 @@ def subscribers_export(
     with open_store(config.store_url) as store, store.reading() as connection:
         # Forgotten hashes only in a whole export: they belong to no status or digest.
         forgotten = forgotten_hashes(connection) if chosen == SubscriberFilter() else iter(())
-        for chunk in write(streamed_subscribers(connection, chosen), list(forgotten)):
+        for chunk in write(streamed_subscribers(connection, chosen), forgotten):
             click.echo(chunk, nl=False)
 
 
