@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from publisher.audience.forgetting import forget_address, import_suppression, is_forgotten
-from publisher.audience.preferences import request_address_change, save_preferences
 from publisher.audience.imports import import_csv
+from publisher.audience.preferences import request_address_change, save_preferences
 from publisher.audience.subscribers import (
     add_subscriber,
     check_address,
