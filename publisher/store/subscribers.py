@@ -156,8 +156,7 @@ def subscribers_by_name_words(
     if not words:
         return []
     query = sa.select(*_LISTED)
-    if after:
-        query = query.where(subscribers.c.id > after)
+    order: sa.ColumnElement[int] = subscribers.c.id
     if connection.dialect.name == "postgresql":
         wanted = " & ".join(f"{word}:*" for word in words)
         vector = sa.func.to_tsvector(sa.literal_column("'simple'"), subscribers.c.name)
@@ -165,14 +164,16 @@ def subscribers_by_name_words(
             vector.op("@@")(sa.func.to_tsquery(sa.literal_column("'simple'"), wanted))
         )
     else:
+        # Ordered by the index's own rowid, which FTS5 hands out in order: no sort.
         names = sa.table(SQLITE_NAME_INDEX, sa.column("rowid"))
+        order = names.c.rowid
         wanted = " ".join(f'"{word}"*' for word in words)
         query = query.join(names, names.c.rowid == subscribers.c.id).where(
             sa.literal_column(SQLITE_NAME_INDEX).op("MATCH")(wanted)
         )
-    return _with_digests(
-        connection, _filtered(query, chosen).order_by(subscribers.c.id).limit(limit)
-    )
+    if after:
+        query = query.where(order > after)
+    return _with_digests(connection, _filtered(query, chosen).order_by(order).limit(limit))
 
 
 def streamed_subscribers(
