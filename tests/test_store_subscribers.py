@@ -223,6 +223,15 @@ def test_renamed_and_forgotten_names_leave_the_name_search(people: Store) -> Non
         assert subscribers_by_name_words(connection, "turing") == []
 
 
+def test_a_forgotten_name_leaves_nothing_in_the_name_index(people: Store) -> None:
+    forget_address(people, SECRET, "annabel.5@example.org", SAMPLE_NOW)
+    with people.transaction() as connection:
+        assert subscribers_by_name_words(connection, "annabel") == []
+        if connection.dialect.name == "sqlite":  # an index of tables of its own to read
+            blocks = connection.exec_driver_sql("SELECT block FROM subscriber_names_data")
+            assert not any(b"annabel" in bytes(block) for (block,) in blocks)
+
+
 def test_streamed_rows_are_every_row_once_with_its_digests(people: Store) -> None:
     with people.reading() as connection:
         streamed = list(streamed_subscribers(connection, batch_size=2))

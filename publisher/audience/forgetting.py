@@ -33,6 +33,7 @@ from publisher.store.schema import (
     subscriptions,
 )
 from publisher.store.statuses import SubscriberStatus
+from publisher.store.subscribers import compact_name_index
 
 FORGOTTEN_REASON = "was forgotten on request; only the person can subscribe again, from the web"
 HASHES_AT_A_TIME = 5_000
@@ -79,6 +80,7 @@ def forget_subscriber(store: Store, secret: bytes, subscriber_id: int, now: date
         connection.execute(
             events.update().where(events.c.subscriber_id == subscriber_id).values(diagnostic="")
         )
+        compact_name_index(connection)
 
 
 def forget_address(store: Store, secret: bytes, email: str, now: datetime) -> bool:

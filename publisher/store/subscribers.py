@@ -249,6 +249,18 @@ def _successor(prefix: str) -> str | None:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
+def compact_name_index(connection: Connection) -> None:
+    """Rewrite SQLite's name index without the names taken out of it.
+
+    FTS5 records a deletion as a new entry and drops the old one only when its segments are
+    merged: after someone is forgotten, their name's words would stay in the index until then.
+    PostgreSQL's GIN index loses dead entries at VACUUM, as the table loses its dead rows.
+    """
+    if connection.dialect.name == "sqlite":
+        names = sa.table(SQLITE_NAME_INDEX, sa.column(SQLITE_NAME_INDEX))
+        connection.execute(names.insert().values({SQLITE_NAME_INDEX: "optimize"}))
+
+
 # Counts -----------------------------------------------------------------------------------
 
 
