@@ -151,10 +151,13 @@ Checked = CheckedRow | ForgottenRow | RowProblem
 
 def check_rows(rows: Sequence[RawRow], known_digests: Sequence[str]) -> list[Checked]:
     """Each row checked on its own: values in, values out (no store), so any process can."""
-    return [_checked(row, known_digests) for row in rows]
+    digests = functools.lru_cache(maxsize=1024)(
+        lambda text: check_digests(text.replace(";", " ").split(), known_digests)
+    )
+    return [_checked(row, digests) for row in rows]
 
 
-def _checked(row: RawRow, known_digests: Sequence[str]) -> Checked:
+def _checked(row: RawRow, digests_in: Callable[[str], tuple[str, ...]]) -> Checked:
     if _NOT_UTF8.search("".join(row[1:])):
         return RowProblem(row.line, "not UTF-8 text")
     status = row.status.strip()
@@ -166,7 +169,7 @@ def _checked(row: RawRow, known_digests: Sequence[str]) -> Checked:
     try:
         address = check_address(row.email)
         name = check_name(row.name)
-        digests = check_digests(row.digests.replace(";", " ").split(), known_digests)
+        digests = digests_in(row.digests)
     except SubscriberError as error:
         return RowProblem(row.line, str(error))
     return CheckedRow(row.line, address.email, address.key, name, digests, status)

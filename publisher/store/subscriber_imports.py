@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,8 +22,6 @@ from sqlalchemy.engine import Connection
 
 from publisher.store.schema import UtcDateTime, subscriber_imports, subscribers, subscriptions
 from publisher.store.statuses import SubscriberStatus
-
-LOOKUP_CHUNK = 5_000  # keys per IN list: well under SQLite's limit of bound parameters
 
 Item = Callable[[int], sa.ColumnElement[str]]  # the text at one position of a JSON item
 
@@ -53,14 +52,13 @@ def stored_subscribers(connection: Connection, keys: Sequence[str]) -> dict[str,
     """The stored subscribers with these address keys, by key; on PostgreSQL their rows are
     locked until the transaction ends, so nobody changes them between reading and writing."""
     found: dict[str, tuple[int, str, str]] = {}
-    for start in range(0, len(keys), LOOKUP_CHUNK):
-        query = sa.select(
-            subscribers.c.email_key, subscribers.c.id, subscribers.c.status, subscribers.c.name
-        ).where(subscribers.c.email_key.in_(keys[start : start + LOOKUP_CHUNK]))
-        if connection.dialect.name == "postgresql":
-            query = query.with_for_update()
-        for key, subscriber_id, status, name in connection.execute(query):
-            found[key] = (subscriber_id, status, name)
+    query = sa.select(
+        subscribers.c.email_key, subscribers.c.id, subscribers.c.status, subscribers.c.name
+    ).where(_among(connection, subscribers.c.email_key))
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update()
+    for key, subscriber_id, status, name in connection.execute(query, {"items": list(keys)}):
+        found[key] = (subscriber_id, status, name)
     digests = _digests_of(connection, [subscriber_id for subscriber_id, _, _ in found.values()])
     return {
         key: StoredSubscriber(
@@ -126,10 +124,11 @@ def insert_subscribers(
 
 def replace_digests(connection: Connection, digests_by_id: Mapping[int, Sequence[str]]) -> None:
     """Give each subscriber exactly these digests."""
-    ids = list(digests_by_id)
-    for start in range(0, len(ids), LOOKUP_CHUNK):
-        chunk = ids[start : start + LOOKUP_CHUNK]
-        connection.execute(subscriptions.delete().where(subscriptions.c.subscriber_id.in_(chunk)))
+    if digests_by_id:
+        connection.execute(
+            subscriptions.delete().where(_among(connection, subscriptions.c.subscriber_id)),
+            {"items": list(digests_by_id)},
+        )
     _add_subscriptions(
         connection,
         [
@@ -159,17 +158,15 @@ def suppress_subscribers(
     for status in set(statuses_by_id.values()):
         chosen = [key for key, wanted in statuses_by_id.items() if wanted == status]
         left_at = now if status == SubscriberStatus.UNSUBSCRIBED else None
-        for start in range(0, len(chosen), LOOKUP_CHUNK):
-            connection.execute(
-                subscribers.update()
-                .where(
-                    subscribers.c.id.in_(chosen[start : start + LOOKUP_CHUNK]),
-                    subscribers.c.status.in_(
-                        (SubscriberStatus.CONFIRMED, SubscriberStatus.PENDING)
-                    ),
-                )
-                .values(status=status, unsubscribed_at=left_at)
+        connection.execute(
+            subscribers.update()
+            .where(
+                _among(connection, subscribers.c.id),
+                subscribers.c.status.in_((SubscriberStatus.CONFIRMED, SubscriberStatus.PENDING)),
             )
+            .values(status=status, unsubscribed_at=left_at),
+            {"items": chosen},
+        )
 
 
 # Import runs ------------------------------------------------------------------------------
@@ -263,12 +260,23 @@ def _json_items(connection: Connection) -> tuple[sa.FromClause, Item]:
 
 def _digests_of(connection: Connection, ids: Sequence[int]) -> dict[int, list[str]]:
     found: dict[int, list[str]] = {}
-    for start in range(0, len(ids), LOOKUP_CHUNK):
+    if ids:
         rows = connection.execute(
             sa.select(subscriptions.c.subscriber_id, subscriptions.c.digest).where(
-                subscriptions.c.subscriber_id.in_(ids[start : start + LOOKUP_CHUNK])
-            )
+                _among(connection, subscriptions.c.subscriber_id)
+            ),
+            {"items": list(ids)},
         )
         for subscriber_id, digest in rows:
             found.setdefault(subscriber_id, []).append(digest)
     return found
+
+
+def _among(connection: Connection, column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    """`column` is one of the values bound as `items` (a list): one parameter however many,
+    so the statement is compiled once, not once per length of the list."""
+    if connection.dialect.name == "postgresql":
+        array = postgresql.ARRAY(column.type)
+        return column == sa.any_(sa.bindparam("items", type_=array))
+    values = sa.func.json_each(sa.bindparam("items", type_=sa.JSON)).table_valued("value")
+    return column.in_(sa.select(values.c.value))

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -91,8 +92,20 @@ def subscriber_page(
     limit: int = PAGE_SIZE,
 ) -> list[SubscriberRow]:
     """Up to `limit` subscribers with ids above `after`, in id order."""
-    query = _filtered(sa.select(*_LISTED), chosen).where(subscribers.c.id > after)
-    return _with_digests(connection, query.order_by(subscribers.c.id).limit(limit))
+    if chosen.digest is None:
+        query = _filtered(sa.select(*_LISTED), chosen).where(subscribers.c.id > after)
+        return _with_digests(connection, query.order_by(subscribers.c.id).limit(limit))
+    # One digest's: walked in the order of its index (digest, subscriber_id), so a page stops
+    # after `limit` members instead of first listing every member.
+    member = subscriptions.c.subscriber_id
+    query = (
+        sa.select(*_LISTED)
+        .select_from(subscriptions.join(subscribers, subscribers.c.id == member))
+        .where(subscriptions.c.digest == chosen.digest, member > after)
+    )
+    if chosen.status is not None:
+        query = query.where(subscribers.c.status == chosen.status)
+    return _with_digests(connection, query.order_by(member).limit(limit))
 
 
 def search_subscribers(
@@ -200,22 +213,20 @@ def streamed_subscribers(
         )
 
 
-def _filtered(
-    query: sa.Select[tuple[object, ...]], chosen: SubscriberFilter
-) -> sa.Select[tuple[object, ...]]:
+def _filtered(query: sa.Select[Any], chosen: SubscriberFilter) -> sa.Select[Any]:
     if chosen.status is not None:
         query = query.where(subscribers.c.status == chosen.status)
     if chosen.digest is not None:
-        members = sa.select(subscriptions.c.subscriber_id).where(
-            subscriptions.c.digest == chosen.digest
+        # Looked up for each row found (the subscriptions' primary key), never listed whole.
+        member = sa.exists().where(
+            subscriptions.c.subscriber_id == subscribers.c.id,
+            subscriptions.c.digest == chosen.digest,
         )
-        query = query.where(subscribers.c.id.in_(members))
+        query = query.where(member)
     return query
 
 
-def _with_digests(
-    connection: Connection, query: sa.Select[tuple[object, ...]]
-) -> list[SubscriberRow]:
+def _with_digests(connection: Connection, query: sa.Select[Any]) -> list[SubscriberRow]:
     """The rows of `query` (the `_LISTED` columns), each with its digests."""
     rows = connection.execute(query).all()
     digests: dict[int, list[str]] = {}
