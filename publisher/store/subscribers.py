@@ -98,14 +98,13 @@ def subscriber_page(
     # One digest's: walked in the order of its index (digest, subscriber_id), so a page stops
     # after `limit` members instead of first listing every member.
     member = subscriptions.c.subscriber_id
-    query = (
-        sa.select(*_LISTED)
-        .select_from(subscriptions.join(subscribers, subscribers.c.id == member))
-        .where(subscriptions.c.digest == chosen.digest, member > after)
-    )
-    if chosen.status is not None:
-        query = query.where(subscribers.c.status == chosen.status)
-    return _with_digests(connection, query.order_by(member).limit(limit))
+    members = _filtered(
+        sa.select(*_LISTED).select_from(
+            subscriptions.join(subscribers, subscribers.c.id == member)
+        ),
+        SubscriberFilter(status=chosen.status),
+    ).where(subscriptions.c.digest == chosen.digest, member > after)
+    return _with_digests(connection, members.order_by(member).limit(limit))
 
 
 def search_subscribers(
