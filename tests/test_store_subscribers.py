@@ -170,10 +170,10 @@ def test_pages_follow_ids_and_filters(people: Store) -> None:
     assert first[0].digests == ("culture", "daily")
 
 
-def test_address_prefix_search_ignores_case_and_pages(people: Store) -> None:
+def test_address_prefix_search_ignores_case_and_pages_in_address_order(people: Store) -> None:
     with people.transaction() as connection:
         found = subscribers_by_address_prefix(connection, "AN")
-        later = subscribers_by_address_prefix(connection, "an", after=found[0].id)
+        later = subscribers_by_address_prefix(connection, "an", after=found[0].address_key)
         exact = subscribers_by_address_prefix(connection, "ada.3@example.org")
         none = subscribers_by_address_prefix(connection, "zz")
     assert [row.email for row in found] == ["annabel.5@example.org", "anne.6@example.org"]
@@ -203,12 +203,12 @@ def test_search_looks_in_addresses_and_names(people: Store) -> None:
         ann = search_subscribers(connection, "ann")
         by_address = search_subscribers(connection, "anne.6@")
         two_words = search_subscribers(connection, "anne lov")
-        paged = search_subscribers(connection, "ann", after=ann[0].id, limit=1)
+        first = search_subscribers(connection, "ann", limit=1)
     # Annabel and Anne by address and name, Bo Ann by name only.
     assert [row.name for row in ann] == ["Annabel Lee", "Anne Lovell", "Bo Ann"]
     assert [row.name for row in by_address] == ["Anne Lovell"]
     assert [row.name for row in two_words] == ["Anne Lovell"]
-    assert [row.name for row in paged] == ["Anne Lovell"]
+    assert [row.name for row in first] == ["Annabel Lee"]
 
 
 def test_renamed_and_forgotten_names_leave_the_name_search(people: Store) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +35,8 @@ from publisher.store.statuses import SubscriberStatus
 if TYPE_CHECKING:
     from publisher.store.subscribers import SubscriberFilter, SubscriberRow
 
+# The values, not the members: click matches an enum's members by their upper-case names.
+STATUS_NAMES = [status.value for status in SubscriberStatus]
 TERMINAL_PAGE = 50  # rows `subscribers list` shows on a terminal without --limit
 SEARCH_PAGE = 1_000  # rows searched at a time when the output is not a terminal
 
@@ -78,9 +80,11 @@ def subscribers_remove(context: click.Context, email: str) -> None:
 
 
 @subscribers_group.command(name="list")
-@click.option("--status", type=click.Choice(tuple(SubscriberStatus)), help="Only this status.")
+@click.option("--status", type=click.Choice(STATUS_NAMES), help="Only this status.")
 @click.option("--digest", "digest_name", help="Only this digest's subscribers.")
-@click.option("--search", help="Only addresses starting with it, or names with its words.")
+@click.option(
+    "--search", help="Addresses starting with it (in address order), then names with its words."
+)
 @click.option("--after", type=click.IntRange(min=0), default=0, help="Only ids above this one.")
 @click.option(
     "--limit",
@@ -100,13 +104,16 @@ def subscribers_list(
     """Show subscribers in id order: id, email, name, status, digests.
 
     On a terminal, a table of one page and the option that shows the next; otherwise one
-    tab-separated line each, streamed, however many there are.
+    tab-separated line each, streamed, however many there are. With --search, the addresses
+    starting with it (in address order), then the names with words starting with its words.
     """
     from publisher.store.subscribers import SubscriberFilter
 
     config = site_config(context)
     if digest_name:
         config.digest(digest_name)
+    if search is not None and after:
+        raise click.UsageError("--after pages a listing in id order, not a --search")
     chosen = SubscriberFilter(status, digest_name)
     on_terminal = sys.stdout.isatty()
     if limit is None and on_terminal:
@@ -127,24 +134,50 @@ def _listed(
     after: int,
     limit: int | None,
 ) -> Iterator[SubscriberRow]:
-    """The rows `subscribers list` shows: streamed from one cursor, or searched a page at a
-    time; memory stays flat either way."""
-    from publisher.store.subscribers import search_subscribers, streamed_subscribers
+    """The rows `subscribers list` shows, streamed from one cursor or searched a page at a
+    time: memory stays flat either way."""
+    from publisher.store.subscribers import streamed_subscribers
 
     if search is None:
         with store.reading() as connection:
             yield from itertools.islice(streamed_subscribers(connection, chosen, after), limit)
         return
-    left = limit
-    while left is None or left > 0:
-        page_size = SEARCH_PAGE if left is None else min(left, SEARCH_PAGE)
-        with store.reading() as connection:
-            page = search_subscribers(connection, search, chosen, after, page_size)
-        yield from page
-        if len(page) < page_size:
-            return
-        after = page[-1].id
-        left = None if left is None else left - len(page)
+    yield from itertools.islice(_searched(store, chosen, search), limit)
+
+
+def _searched(store: Store, chosen: SubscriberFilter, text: str) -> Iterator[SubscriberRow]:
+    """Every subscriber `search_subscribers` would show first: the addresses starting with
+    `text` in address order, then the names with its words in id order, a page at a time."""
+    from publisher.store.subscribers import (
+        subscribers_by_address_prefix,
+        subscribers_by_name_words,
+    )
+
+    shown: set[int] = set()
+    text = text.strip()
+    if text and not any(character.isspace() for character in text):
+        last = ""
+        while page := _page(store, subscribers_by_address_prefix, text, chosen, last):
+            shown.update(row.id for row in page)
+            yield from page
+            last = page[-1].address_key
+    if "@" not in text:
+        after = 0
+        while page := _page(store, subscribers_by_name_words, text, chosen, after):
+            yield from (row for row in page if row.id not in shown)
+            after = page[-1].id
+
+
+def _page(
+    store: Store,
+    search: Callable[..., list[SubscriberRow]],
+    text: str,
+    chosen: SubscriberFilter,
+    after: object,
+) -> list[SubscriberRow]:
+    with store.reading() as connection:
+        rows: list[SubscriberRow] = search(connection, text, chosen, after, SEARCH_PAGE)
+    return rows
 
 
 def _plain_row(row: SubscriberRow) -> str:
@@ -228,7 +261,7 @@ def _import_workers() -> int:
     default="csv",
     help="CSV (what `subscribers import` reads), or JSON Lines.",
 )
-@click.option("--status", type=click.Choice(tuple(SubscriberStatus)), help="Only this status.")
+@click.option("--status", type=click.Choice(STATUS_NAMES), help="Only this status.")
 @click.option("--digest", "digest_name", help="Only this digest's subscribers.")
 @click.pass_context
 @reports_errors

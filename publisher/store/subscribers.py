@@ -2,8 +2,9 @@
 the admin pages and the API page through: one page in id order, a search by address prefix or
 words of a name, every row streamed, and the counts by status overall and per digest.
 
-Every listing is ordered by id and paged by the last id shown (`after`), so a page costs the
-same at the millionth row as at the first; each runs on an index (see migration 0013).
+Every listing is paged by where the last page ended (`after`: an id, or for an address search
+an address), in the order its index keeps, so a page costs the same at the millionth row as at
+the first; each runs on an index (see migration 0013).
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ class SubscriberRow:
     digests: tuple[str, ...]
     created_at: datetime
 
+    @property
+    def address_key(self) -> str:
+        """The address as addresses are compared and ordered (`after` of an address search)."""
+        return self.email.casefold()
+
 
 @dataclass(frozen=True, slots=True)
 class SubscriberFilter:
@@ -111,30 +117,31 @@ def search_subscribers(
     connection: Connection,
     text: str,
     chosen: SubscriberFilter = EVERYONE,
-    after: int = 0,
     limit: int = PAGE_SIZE,
 ) -> list[SubscriberRow]:
-    """Subscribers whose address starts with `text` or whose name has words starting with each
-    word of `text`, in id order; with an @-sign or a space, only one of the two is meant."""
+    """What a search box shows for `text`: the subscribers whose address starts with it (in
+    address order), then those with a word in their name starting with each of its words (in
+    id order), `limit` at most. Past those, the two searches below page on their own."""
     text = text.strip()
-    by_address: list[SubscriberRow] = []
-    by_name: list[SubscriberRow] = []
-    if text and not any(space.isspace() for space in text):
-        by_address = subscribers_by_address_prefix(connection, text, chosen, after, limit)
-    if "@" not in text:
-        by_name = subscribers_by_name_words(connection, text, chosen, after, limit)
-    merged = {row.id: row for row in itertools.chain(by_address, by_name)}
-    return [merged[found] for found in sorted(merged)[:limit]]
+    found: dict[int, SubscriberRow] = {}
+    if text and not any(character.isspace() for character in text):
+        found |= {row.id: row for row in subscribers_by_address_prefix(connection, text, chosen)}
+    if "@" not in text and len(found) < limit:
+        by_name = subscribers_by_name_words(connection, text, chosen, limit=limit)
+        found |= {row.id: row for row in by_name if row.id not in found}
+    return list(found.values())[:limit]
 
 
 def subscribers_by_address_prefix(
     connection: Connection,
     prefix: str,
     chosen: SubscriberFilter = EVERYONE,
-    after: int = 0,
+    after: str = "",
     limit: int = PAGE_SIZE,
 ) -> list[SubscriberRow]:
-    """Subscribers whose address starts with `prefix` (ignoring case), in id order."""
+    """Subscribers whose address starts with `prefix` (ignoring case), in address order, after
+    the address `after` (a page's last `address_key`): the index gives them in that order, so
+    a page costs the same for a prefix a hundred thousand share as for one only one has."""
     start = prefix.strip().casefold()
     if not start:
         return []
@@ -142,17 +149,11 @@ def subscribers_by_address_prefix(
     if connection.dialect.name == "postgresql":
         # Byte order, whatever the database's collation: the range is exactly the prefix's.
         key = key.collate("C")
-    # `id + 0` is no column an index serves: the address index finds the rows, whose ids are
-    # then sorted; walking every id in order instead would read the whole table for a prefix
-    # nobody has (SQLite has no statistics to tell the two apart).
-    unindexed_id = subscribers.c.id + 0
-    query = sa.select(*_LISTED).where(key >= start)
+    query = sa.select(*_LISTED).where(key >= start, key > after)
     following = _successor(start)
     if following is not None:
         query = query.where(key < following)
-    if after:
-        query = query.where(unindexed_id > after)
-    return _with_digests(connection, _filtered(query, chosen).order_by(unindexed_id).limit(limit))
+    return _with_digests(connection, _filtered(query, chosen).order_by(key).limit(limit))
 
 
 def subscribers_by_name_words(
@@ -216,12 +217,14 @@ def _filtered(query: sa.Select[Any], chosen: SubscriberFilter) -> sa.Select[Any]
     if chosen.status is not None:
         query = query.where(subscribers.c.status == chosen.status)
     if chosen.digest is not None:
-        # Looked up for each row found (the subscriptions' primary key), never listed whole.
-        member = sa.exists().where(
-            subscriptions.c.subscriber_id == subscribers.c.id,
-            subscriptions.c.digest == chosen.digest,
+        # Looked up for each row found (the subscriptions' primary key), never listed whole;
+        # an alias of its own, apart from any join of the query to all of its digests.
+        member = subscriptions.alias("member")
+        query = query.where(
+            sa.exists().where(
+                member.c.subscriber_id == subscribers.c.id, member.c.digest == chosen.digest
+            )
         )
-        query = query.where(member)
     return query
 
 
