@@ -476,8 +476,36 @@ def measure(site: Site, csv_file: Path, count: int, arguments: Any) -> None:
         started = time.perf_counter()
         rows = start_delivery(store, int(edition_id), datetime.now(UTC))
         print(f"send set-up: {rows:,} ledger rows in {time.perf_counter() - started:.1f} s")
+        print_sizes(store)
         if arguments.send:
             send_with_workers(site, store, int(edition_id), arguments)
+
+
+def print_sizes(store: Store) -> None:
+    """The tables' and indexes' sizes on disk, for the paper simulation of ten million."""
+    with store.transaction() as connection:
+        if connection.dialect.name == "postgresql":
+            rows = connection.exec_driver_sql(
+                "SELECT c.relname, c.relkind, pg_relation_size(c.oid) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' "
+                "AND c.relkind IN ('r', 'i') AND pg_relation_size(c.oid) > 1048576 "
+                "ORDER BY 3 DESC"
+            ).all()
+            print("sizes on disk (tables r, indexes i):")
+            for name, kind, size in rows:
+                print(f"  {name} ({kind}): {mb(int(size))}")
+            return
+        file = sa.make_url(str(store.engine.url)).database or ""
+        print(f"sizes on disk: the SQLite file {mb(Path(file).stat().st_size)}")
+        try:
+            rows = connection.exec_driver_sql(
+                "SELECT name, sum(pgsize) FROM dbstat GROUP BY name HAVING sum(pgsize) > 1048576 "
+                "ORDER BY 2 DESC"
+            ).all()
+        except sa.exc.OperationalError:
+            return  # SQLite built without the dbstat table
+        for name, size in rows:
+            print(f"  {name}: {mb(int(size))}")
 
 
 @contextmanager

@@ -13,6 +13,7 @@ were left and changed no further, so the store ends exactly as after one clean r
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import csv
 import functools
@@ -358,9 +359,13 @@ class _BatchWriter:
                 self.now,
             )
             self._write_changes(connection, actions, existing)
-            for row, action in actions:
-                if action.change != Change.ADD or row.key in ids:
-                    setattr(self.report, action.counted, getattr(self.report, action.counted) + 1)
+            counted = collections.Counter(
+                action.counted
+                for row, action in actions
+                if action.change != Change.ADD or row.key in ids
+            )
+            for name, number in counted.items():
+                setattr(self.report, name, getattr(self.report, name) + number)
             # Added meanwhile by someone else (a sign-up): decided again, as stored now.
             rows = [row for row, _ in added if row.key not in ids]
 

@@ -57,7 +57,7 @@ def stored_subscribers(connection: Connection, keys: Sequence[str]) -> dict[str,
     ).where(_among(connection, subscribers.c.email_key))
     if connection.dialect.name == "postgresql":
         query = query.with_for_update()
-    for key, subscriber_id, status, name in connection.execute(query, {"items": list(keys)}):
+    for key, subscriber_id, status, name in connection.execute(query, {"items": list(keys)}).all():
         found[key] = (subscriber_id, status, name)
     digests = _digests_of(connection, [subscriber_id for subscriber_id, _, _ in found.values()])
     return {
@@ -266,7 +266,7 @@ def _digests_of(connection: Connection, ids: Sequence[int]) -> dict[int, list[st
                 _among(connection, subscriptions.c.subscriber_id)
             ),
             {"items": list(ids)},
-        )
+        ).all()
         for subscriber_id, digest in rows:
             found.setdefault(subscriber_id, []).append(digest)
     return found
