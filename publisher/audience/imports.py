@@ -113,17 +113,6 @@ class ImportReport:
 # Checking rows: pure, so it runs in worker processes ---------------------------------------
 
 
-class RawRow(NamedTuple):
-    """One CSV row's fields, as read."""
-
-    line: int
-    email: str
-    name: str
-    digests: str
-    status: str
-    address_hash: str
-
-
 class CheckedRow(NamedTuple):
     """A row whose address, name and digests are valid."""
 
@@ -150,30 +139,69 @@ class RowProblem(NamedTuple):
 Checked = CheckedRow | ForgottenRow | RowProblem
 
 
-def check_rows(rows: Sequence[RawRow], known_digests: Sequence[str]) -> list[Checked]:
-    """Each row checked on its own: values in, values out (no store), so any process can."""
-    digests = functools.lru_cache(maxsize=1024)(
+@dataclass(frozen=True, slots=True)
+class CheckedBatch:
+    """A batch of rows, each checked, kept as plain tuples: cheap to pass between processes
+    (see `CheckedRow`, `ForgottenRow`, `RowProblem` for their fields)."""
+
+    rows: list[tuple[int, str, str, str, tuple[str, ...], str]]
+    forgotten: list[tuple[int, str]]
+    problems: list[tuple[int, str]]
+
+    @property
+    def read(self) -> int:
+        """The rows read, blank lines aside."""
+        return len(self.rows) + len(self.forgotten) + len(self.problems)
+
+
+def check_lines(
+    first_line: int,
+    lines: list[str],
+    columns: tuple[int | None, ...],
+    known_digests: tuple[str, ...],
+) -> CheckedBatch:
+    """Read a batch of the file's lines as CSV and check each row on its own: values in,
+    values out (no store), so any process can. `columns` says where each field is."""
+    digests_in = functools.lru_cache(maxsize=1024)(
         lambda text: check_digests(text.replace(";", " ").split(), known_digests)
     )
-    return [_checked(row, digests) for row in rows]
-
-
-def _checked(row: RawRow, digests_in: Callable[[str], tuple[str, ...]]) -> Checked:
-    if _NOT_UTF8.search("".join(row[1:])):
-        return RowProblem(row.line, "not UTF-8 text")
-    status = row.status.strip()
-    if status == SubscriberStatus.FORGOTTEN:
-        digest = row.address_hash.strip()
-        if not _ADDRESS_HASH.fullmatch(digest):
-            return RowProblem(row.line, "a forgotten row needs its address_hash (64 hex)")
-        return ForgottenRow(row.line, digest)
+    batch = CheckedBatch([], [], [])
+    reader = csv.reader(lines)
     try:
-        address = check_address(row.email)
-        name = check_name(row.name)
-        digests = digests_in(row.digests)
+        for fields in reader:
+            if not fields:
+                continue  # a blank line
+            values = [fields[at] if at is not None and at < len(fields) else "" for at in columns]
+            checked = _checked(first_line + reader.line_num - 1, values, digests_in)
+            if isinstance(checked, CheckedRow):
+                batch.rows.append(tuple(checked))  # type: ignore[arg-type]
+            elif isinstance(checked, ForgottenRow):
+                batch.forgotten.append(tuple(checked))  # type: ignore[arg-type]
+            else:
+                batch.problems.append(tuple(checked))  # type: ignore[arg-type]
+    except csv.Error as error:
+        line = first_line + reader.line_num - 1
+        raise SubscriberError(f"line {line}: cannot read the CSV: {error}") from None
+    return batch
+
+
+def _checked(line: int, values: list[str], digests_in: Callable[[str], tuple[str, ...]]) -> Checked:
+    email, name, digests, status, address_hash = values
+    if _NOT_UTF8.search("".join(values)):
+        return RowProblem(line, "not UTF-8 text")
+    status = status.strip()
+    if status == SubscriberStatus.FORGOTTEN:
+        address_hash = address_hash.strip()
+        if not _ADDRESS_HASH.fullmatch(address_hash):
+            return RowProblem(line, "a forgotten row needs its address_hash (64 hex)")
+        return ForgottenRow(line, address_hash)
+    try:
+        address = check_address(email)
+        checked_name = check_name(name)
+        chosen = digests_in(digests)
     except SubscriberError as error:
-        return RowProblem(row.line, str(error))
-    return CheckedRow(row.line, address.email, address.key, name, digests, status)
+        return RowProblem(line, str(error))
+    return CheckedRow(line, address.email, address.key, checked_name, chosen, status)
 
 
 # The rules ----------------------------------------------------------------------------------
@@ -255,8 +283,9 @@ def import_csv(
     goes; `source_name` (the file's path) ties a run to an earlier one of the same file that
     stopped. Files longer than a few batches are checked in `workers` processes (0: none).
     """
-    reader = csv.reader(io.StringIO(source) if isinstance(source, str) else source)
-    columns = _columns(next(reader, None))
+    text = io.StringIO(source) if isinstance(source, str) else source
+    header = csv.reader(text)  # reads the header's lines only: the rest go to `_line_batches`
+    columns = _columns(next(header, None))
     report = ImportReport()
     with store.transaction() as connection:
         if source_name != UNNAMED_SOURCE:
@@ -264,7 +293,8 @@ def import_csv(
             report.resumed_after = stopped[-1].rows_done if stopped else None
         run = start_import_run(connection, source_name, now)
     batches = _BatchWriter(store, run, now, suppression, report)
-    for checked in _checked_batches(reader, columns, tuple(known_digests), workers):
+    first_line = header.line_num + 1
+    for checked in _checked_batches(text, first_line, columns, tuple(known_digests), workers):
         batches.write(checked)
     with store.transaction() as connection:
         finish_import_run(connection, run, source_name, now)
@@ -298,19 +328,17 @@ class _BatchWriter:
         self.seen: set[str] = set()  # the keys of the file's rows so far: the first is kept
         self.rows_done = 0
 
-    def write(self, checked: list[Checked]) -> None:
-        problems = [row for row in checked if isinstance(row, RowProblem)]
-        forgotten = [row for row in checked if isinstance(row, ForgottenRow)]
+    def write(self, batch: CheckedBatch) -> None:
+        problems = [RowProblem._make(problem) for problem in batch.problems]
+        forgotten = [ForgottenRow._make(row) for row in batch.forgotten]
         candidates = []
-        for row in checked:
-            if not isinstance(row, CheckedRow):
-                continue
+        for row in map(CheckedRow._make, batch.rows):
             if row.key in self.seen:
                 problems.append(RowProblem(row.line, f"{row.email} appears twice; first kept"))
                 continue
             self.seen.add(row.key)
             candidates.append(row)
-        self.rows_done += len(checked)
+        self.rows_done += batch.read
         with self.store.transaction() as connection:
             if forgotten and self.suppression is None:
                 problems.extend(
@@ -396,23 +424,24 @@ class _BatchWriter:
 
 # Reading ahead ------------------------------------------------------------------------------
 
-_Task = Callable[[], list[Checked]]
+_Task = Callable[[], CheckedBatch]
 
 
 def _checked_batches(
-    reader: Iterator[list[str]],
+    source: TextIO,
+    first_line: int,
     columns: tuple[int | None, ...],
     known_digests: tuple[str, ...],
     workers: int,
-) -> Iterator[list[Checked]]:
+) -> Iterator[CheckedBatch]:
     """The file's batches, checked, in order. A thread reads them ahead (so a batch is written
-    while the next ones are read and checked) and, past a few batches, hands the checking to
-    `workers` processes."""
+    while the next ones are read and checked) and, past a few batches, hands the reading of
+    their CSV and the checking to `workers` processes."""
     ahead: queue.Queue[_Task | BaseException | None] = queue.Queue(BATCHES_AHEAD)
     stop = threading.Event()
     thread = threading.Thread(
         target=_read_ahead,
-        args=(reader, columns, known_digests, workers, ahead, stop),
+        args=(source, first_line, columns, known_digests, workers, ahead, stop),
         name="import-reader",
         daemon=True,
     )
@@ -431,7 +460,8 @@ def _checked_batches(
 
 
 def _read_ahead(
-    reader: Iterator[list[str]],
+    source: TextIO,
+    first_line: int,
     columns: tuple[int | None, ...],
     known_digests: tuple[str, ...],
     workers: int,
@@ -440,15 +470,15 @@ def _read_ahead(
 ) -> None:
     pool: ProcessPoolExecutor | None = None
     try:
-        for number, batch in enumerate(_raw_batches(reader, columns)):
+        for number, (start, lines) in enumerate(_line_batches(source, first_line)):
             if pool is None and workers > 0 and number >= PARALLEL_AFTER_BATCHES:
                 context = multiprocessing.get_context(_start_method())
                 pool = ProcessPoolExecutor(workers, mp_context=context)
             task: _Task
             if pool is None:
-                task = functools.partial(check_rows, batch, known_digests)
+                task = functools.partial(check_lines, start, lines, columns, known_digests)
             else:
-                task = pool.submit(check_rows, batch, known_digests).result
+                task = pool.submit(check_lines, start, lines, columns, known_digests).result
             if not _hand_over(ahead, task, stop):
                 return
         _hand_over(ahead, None, stop)
@@ -457,6 +487,29 @@ def _read_ahead(
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=stop.is_set())
+
+
+def _line_batches(source: TextIO, first_line: int) -> Iterator[tuple[int, list[str]]]:
+    """The file's lines, `BATCH_ROWS` rows at a time, each batch with the number of its first
+    line. A row ends at the end of a line outside quotes (in CSV a quote inside a quoted field
+    is doubled, so the quotes so far in the row are even there)."""
+    batch: list[str] = []
+    rows = quotes = characters = 0
+    start = first_line
+    for number, line in enumerate(source, start=first_line):
+        batch.append(line)
+        quotes += line.count('"')
+        if quotes % 2:
+            characters += len(line)
+            if characters > csv.field_size_limit():
+                raise SubscriberError(f"line {start}: a quoted field that never ends")
+            continue
+        rows, quotes, characters = rows + 1, 0, 0
+        if rows == BATCH_ROWS:
+            yield start, batch
+            batch, rows, start = [], 0, number + 1
+    if batch:
+        yield start, batch
 
 
 def _hand_over(
@@ -472,31 +525,6 @@ def _hand_over(
         except queue.Full:
             continue
     return False
-
-
-def _raw_batches(
-    reader: Iterator[list[str]], columns: tuple[int | None, ...]
-) -> Iterator[list[RawRow]]:
-    batch: list[RawRow] = []
-    line_number = _line_number(reader)
-    try:
-        for fields in reader:
-            if not fields:
-                continue  # a blank line
-            values = [fields[at] if at is not None and at < len(fields) else "" for at in columns]
-            batch.append(RawRow(line_number(), *values))
-            if len(batch) == BATCH_ROWS:
-                yield batch
-                batch = []
-    except csv.Error as error:
-        raise SubscriberError(f"line {line_number()}: cannot read the CSV: {error}") from None
-    if batch:
-        yield batch
-
-
-def _line_number(reader: Iterator[list[str]]) -> Callable[[], int]:
-    """The line the reader's last row ended on."""
-    return lambda: int(getattr(reader, "line_num", 0))
 
 
 def _start_method() -> str:
