@@ -184,6 +184,7 @@ class Run:
     peak_rss: int
     output: str
     errors: str
+    cpu: float = 0.0  # user + system seconds of the command and the children it waited for
 
 
 def run_cli(site: Site, *args: str, stdout: Path | None = None) -> Run:
@@ -208,7 +209,8 @@ def run_cli(site: Site, *args: str, stdout: Path | None = None) -> Run:
         problems = errors.read().decode(errors="replace")
         if process.returncode not in (0, 1):
             raise RuntimeError(f"publisher {' '.join(args)}: {problems[-2000:]}")
-        return Run(seconds, usage.ru_maxrss * 1024, output.read().decode(), problems)
+        cpu = usage.ru_utime + usage.ru_stime
+        return Run(seconds, usage.ru_maxrss * 1024, output.read().decode(), problems, cpu)
 
 
 # Timing queries ---------------------------------------------------------------------------------
@@ -441,7 +443,8 @@ def measure(site: Site, csv_file: Path, count: int, arguments: Any) -> None:
     verdict = "met" if rate >= 20_000 else "NOT met"
     print(
         f"import {count:,} rows: {imported.seconds:.1f} s, {rate:,.0f} rows/s, "
-        f"peak RSS {mb(imported.peak_rss)} ({GOALS['import']}: {verdict})"
+        f"peak RSS {mb(imported.peak_rss)} ({GOALS['import']}: {verdict}); "
+        f"CPU {imported.cpu:.0f} s in the command's own processes"
     )
     print(f"  {imported.output.strip()}; {len(imported.errors.splitlines())} error lines")
     again = run_cli(site, "subscribers", "import", str(csv_file))
