@@ -49,6 +49,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from publisher.audience.forgetting import forget_address
 from publisher.mail.delivery.send import start_delivery
 from publisher.store.database import Store, open_store
 from publisher.store.plans import plans_of
@@ -281,6 +282,12 @@ def measure_queries(store: Store) -> None:
         verdict = "met" if ms < 50 else "NOT met"
         print(f"  {label}: {ms:.1f} ms ({found} rows; {verdict})")
         print(f"    plan: {show_plan(store, query)}")
+    started = time.perf_counter()
+    forget_address(store, SECRET.encode(), sample.email_key, datetime.now(UTC))
+    print(
+        f"forget one subscriber: {(time.perf_counter() - started) * 1000:.0f} ms "
+        "(on SQLite this rewrites the name index without their name)"
+    )
 
 
 # Sending ------------------------------------------------------------------------------------------
@@ -372,6 +379,20 @@ def running_sink() -> Iterator[tuple[int, Any]]:
         process.join(10)
 
 
+def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    """Interrupt each worker (Control-C); one that has not ended a minute later is killed."""
+    for worker in workers:
+        worker.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 60
+    for worker in workers:
+        try:
+            worker.wait(max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+            print(f"  worker {worker.pid} did not stop on SIGINT within a minute: killed")
+
+
 def send_with_workers(site: Site, store: Store, edition_id: int, arguments: Any) -> None:
     """`--send-workers` `publisher send` processes on one ledger, against the sink."""
     with running_sink() as (port, counts):
@@ -403,10 +424,7 @@ def send_with_workers(site: Site, store: Store, edition_id: int, arguments: Any)
             print(f"  {now - started:5.0f} s: {received:,} sent, {rate:,.0f}/s", flush=True)
             last_time, last_count = now, received
             if arguments.send_seconds and now - started > arguments.send_seconds:
-                for worker in workers:
-                    worker.send_signal(signal.SIGINT)
-                for worker in workers:
-                    worker.wait(60)
+                stop_workers(workers)
         elapsed = time.perf_counter() - started
         with store.transaction() as connection:
             sent = connection.scalar(

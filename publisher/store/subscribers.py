@@ -108,7 +108,13 @@ def subscriber_page(
             subscriptions.join(subscribers, subscribers.c.id == member)
         ),
         SubscriberFilter(status=chosen.status),
-    ).where(subscriptions.c.digest == chosen.digest, member > after)
+    ).where(
+        subscriptions.c.digest == chosen.digest,
+        member > after,
+        # The same bound again, on the other side of the join: a merge join then starts both
+        # indexes at `after` instead of reading the subscribers' from their first id.
+        subscribers.c.id > after,
+    )
     return _with_digests(connection, members.order_by(member).limit(limit))
 
 
@@ -148,7 +154,9 @@ def subscribers_by_address_prefix(
     if connection.dialect.name == "postgresql":
         # Byte order, whatever the database's collation: the range is exactly the prefix's.
         key = key.collate("C")
-    query = sa.select(*_LISTED).where(key >= start, key > after)
+    query = sa.select(*_LISTED).where(key >= start)
+    if after:
+        query = query.where(key > after)
     following = _successor(start)
     if following is not None:
         query = query.where(key < following)
