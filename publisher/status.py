@@ -19,12 +19,13 @@ from sqlalchemy.engine import Connection
 
 from publisher.config import Config
 from publisher.mail.delivery.ledger import RemainingRows
-from publisher.mail.delivery.send import ledger_counts
-from publisher.site.gather import last_gather
-from publisher.site.websub import pending_ping_count
+from publisher.store.analytics import EditionAnalytics, edition_analytics
 from publisher.store.articles import count_articles
 from publisher.store.database import Store
+from publisher.store.editions import ledger_counts
+from publisher.store.gathers import last_gather
 from publisher.store.locks import daemon_is_active, daemon_is_waiting
+from publisher.store.pings import pending_ping_count
 from publisher.store.schema import editions, scheduler_jobs
 from publisher.store.statuses import ArticleStatus, DeliveryStatus
 from publisher.store.subscriber_imports import ImportRun, unfinished_import_runs
@@ -53,6 +54,12 @@ class EditionStatus:
     subject: str
     articles: int
     ledger: Mapping[str, int]
+    analytics: EditionAnalytics | None = None  # digests that track clicks or opens
+
+
+OPENS_CAVEAT = (
+    "mail privacy proxies (Apple Mail and others) load every image, so opens are an upper bound"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +116,15 @@ def site_status(
 
     `show_path` writes the config file's and a SQLite store's paths as the user would type them.
     """
-    with store_.transaction() as connection:
+    with store_.read() as connection:
         articles = {kind: count_articles(connection, kind) for kind in ArticleStatus}
         digests = tuple(
             DigestStatus(
                 name=digest.name,
                 title=digest.title,
-                last_edition=last_edition(connection, digest.name),
+                last_edition=last_edition(
+                    connection, digest.name, digest.track_clicks or digest.track_opens
+                ),
                 subscribers=subscriber_counts(connection, digest.name),
             )
             for digest in config.digests
@@ -175,8 +184,11 @@ def edition_ledger(connection: Connection, edition_id: int) -> dict[str, int]:
     return shown | dict(sorted(counts.items()))
 
 
-def last_edition(connection: Connection, digest: str) -> EditionStatus | None:
-    """The digest's newest edition with its ledger counts, or None before its first."""
+def last_edition(
+    connection: Connection, digest: str, tracked: bool = False
+) -> EditionStatus | None:
+    """The digest's newest edition with its ledger counts (and, `tracked`, its clicks and
+    opens), or None before its first."""
     row = connection.execute(
         sa.select(
             editions.c.id,
@@ -191,7 +203,7 @@ def last_edition(connection: Connection, digest: str) -> EditionStatus | None:
     ).first()
     if row is None:
         return None
-    return EditionStatus(
+    found = EditionStatus(
         id=row.id,
         number=row.number,
         created_at=row.created_at,
@@ -199,6 +211,9 @@ def last_edition(connection: Connection, digest: str) -> EditionStatus | None:
         articles=len(row.article_guids),
         ledger=edition_ledger(connection, row.id),
     )
+    if tracked:
+        found = dataclasses.replace(found, analytics=edition_analytics(connection, row.id))
+    return found
 
 
 def subscriber_counts(connection: Connection, digest: str | None = None) -> dict[str, int]:
@@ -273,7 +288,47 @@ def _edition_document(edition: EditionStatus | None) -> dict[str, Any] | None:
         "articles": edition.articles,
         "ledger": dict(edition.ledger),
         "remaining": remaining_hints(edition),
+        **(
+            {}
+            if edition.analytics is None
+            else {"analytics": analytics_document(edition.analytics)}
+        ),
     }
+
+
+def analytics_document(found: EditionAnalytics) -> dict[str, Any]:
+    """An edition's clicks and opens as JSON-ready values."""
+    return {
+        "clicks": {
+            "unique_recipients": found.unique_clickers,
+            "link_scanners": found.scanners,
+            "links": [
+                {
+                    "link": link.link,
+                    "url": link.url,
+                    "unique": link.unique,
+                    "total": link.total,
+                    "scanners": link.scanners,
+                }
+                for link in found.links
+            ],
+        },
+        "opens": {
+            "unique": found.opens_unique,
+            "total": found.opens_total,
+            "caveat": OPENS_CAVEAT,
+        },
+    }
+
+
+def analytics_line(found: EditionAnalytics) -> str:
+    """An edition's clicks and opens in one line."""
+    clicks = sum(link.total for link in found.links)
+    return (
+        f"clicks: {count(found.unique_clickers, 'reader')} ({count(clicks, 'click')}), "
+        f"{count(found.scanners, 'link scanner')} apart; opens: {found.opens_unique} "
+        "(an upper bound: privacy proxies open every message)"
+    )
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -310,6 +365,8 @@ def status_lines(status: SiteStatus, zone: ZoneInfo) -> list[str]:
         lines.append(f"  {digest.name}: {_edition_line(digest.last_edition, zone)}")
         if digest.last_edition is not None:
             lines.extend(f"    remaining: {hint}" for hint in remaining_hints(digest.last_edition))
+            if digest.last_edition.analytics is not None:
+                lines.append(f"    {analytics_line(digest.last_edition.analytics)}")
         lines.append(f"    subscribers: {_by_status(digest.subscribers)}")
     lines.append(f"subscribers: {_by_status(status.subscribers)}")
     if status.websub_pings:

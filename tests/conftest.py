@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
+import traceback
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -78,9 +82,55 @@ def publisher_environment(**extra: str) -> dict[str, str]:
 
 
 def run_publisher(
+    folder: Path, *args: str, stdin: bytes = b"", **extra_environment: str
+) -> subprocess.CompletedProcess[str]:
+    """`publisher ARGS` in `folder`, run to its end in this process, its output captured.
+
+    The command runs as a user's would (its own environment and folder, a fresh logging set-up,
+    a traceback written to stderr as Python would), without the cost of a new interpreter:
+    a real process is for what only a process shows (signals, kill -9, `python -m`).
+    """
+    from click.testing import CliRunner
+
+    from publisher.cli import main
+
+    with _as_a_fresh_process(folder, publisher_environment(**extra_environment)):
+        result = CliRunner().invoke(main, list(args), input=stdin, catch_exceptions=True)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(
+        ["publisher", *args], result.exit_code, result.stdout, stderr
+    )
+
+
+@contextmanager
+def _as_a_fresh_process(folder: Path, environment: dict[str, str]) -> Iterator[None]:
+    """Run in `folder` with exactly `environment`, and with logging as a new process has it."""
+    saved_folder, saved_environment = Path.cwd(), dict(os.environ)
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    quiet = ("alembic", "apscheduler.executors", "apscheduler.scheduler")
+    saved_levels = {name: logging.getLogger(name).level for name in quiet}
+    os.chdir(folder)
+    os.environ.clear()
+    os.environ.update(environment)
+    root.handlers = []  # so the command's logging.basicConfig writes to its own stderr
+    try:
+        yield
+    finally:
+        os.chdir(saved_folder)
+        os.environ.clear()
+        os.environ.update(saved_environment)
+        root.handlers, root.level = saved_handlers, saved_level
+        for name, level in saved_levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def run_publisher_process(
     folder: Path, *args: str, **extra_environment: str
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m publisher ARGS` in `folder`, run to its end, its output captured as text."""
+    """`python -m publisher ARGS` in `folder` as a real process, its output captured as text."""
     return subprocess.run(
         [sys.executable, "-m", "publisher", *args],
         cwd=folder,
@@ -104,6 +154,96 @@ def start_publisher(site: Site, *args: str, **extra_environment: str) -> subproc
     )
 
 
+def copy_sample(root: Path) -> Site:
+    """The bundled sample site (its content and config) copied into the new folder `root`."""
+    root.mkdir(parents=True)
+    shutil.copytree(REPO / "content", root / "content")
+    shutil.copy(REPO / "config.toml", root / "config.toml")
+    return Site(root=root, config_path=root / "config.toml")
+
+
+def _file_states(site: Site) -> list[tuple[str, int, int]]:
+    """The config's bytes, and each content file's size and time (copies keep the time)."""
+    states = [
+        (str(path.relative_to(site.root)), path.stat().st_size, path.stat().st_mtime_ns)
+        for path in sorted(site.content.rglob("*"))
+        if path.is_file()
+    ]
+    return [("config.toml", hash(site.config_path.read_bytes()), 0), *states]
+
+
+class PublishedSample:
+    """The sample site published once per test process (gathered, built, one daily edition),
+    copied into each test's site instead of publishing it again: the same bytes, the same
+    store, in a fraction of the time."""
+
+    # What publishing the sample writes beside its content, all copied.
+    OUTPUTS = ("publisher.db", "feeds", "archive")
+
+    def __init__(self) -> None:
+        self.folder: tempfile.TemporaryDirectory[str] | None = None
+        self.site: Site | None = None
+
+    def matches(self, site: Site, now: datetime) -> bool:
+        """Whether `site` is the untouched sample at the sample's time, as a copy would be."""
+        return now == SAMPLE_NOW and _file_states(site) == _file_states(self._published())
+
+    def copy_into(self, site: Site) -> None:
+        source = self._published().root
+        for name in self.OUTPUTS:
+            if (source / name).is_dir():
+                shutil.copytree(source / name, site.root / name)
+            else:
+                shutil.copy2(source / name, site.root / name)
+
+    def _published(self) -> Site:
+        if self.site is None:
+            from publisher.mail.editions import create_edition
+            from publisher.site.build import build
+            from publisher.site.gather import gather
+
+            self.folder = tempfile.TemporaryDirectory(prefix="published-sample-")
+            site = copy_sample(Path(self.folder.name) / "site")
+            config = site.config()
+            with open_store(config.store_url) as store:
+                gather(store, config, MovableClock())
+                build(store, config)
+                create_edition(store, config, "daily", MovableClock())
+            self.site = site
+        return self.site
+
+
+PUBLISHED_SAMPLE = PublishedSample()
+
+
+# Whole files whose tests start real processes (the CLI, a daemon, a server) or whole tools.
+SLOW_FILES = frozenset(
+    {
+        "test_cli.py",
+        "test_first_hour.py",
+        "test_inbound_daemon.py",
+        "test_quality.py",
+        "test_scheduler.py",
+        "test_web_serve.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test for the fast subset: browser, package, postgres and slow ones."""
+    for item in items:
+        name = item.path.name
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if name.endswith("_browser.py") or "browser" in fixtures:
+            item.add_marker(pytest.mark.browser)
+        if name == "test_package.py":
+            item.add_marker(pytest.mark.package)
+        if name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
+        if "postgres_url" in fixtures or "[postgresql" in item.nodeid:
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture
 def clock() -> MovableClock:
     return MovableClock()
@@ -111,11 +251,7 @@ def clock() -> MovableClock:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Site:
-    root = tmp_path / "site"
-    root.mkdir()
-    shutil.copytree(REPO / "content", root / "content")
-    shutil.copy(REPO / "config.toml", root / "config.toml")
-    return Site(root=root, config_path=root / "config.toml")
+    return copy_sample(tmp_path / "site")
 
 
 def postgres_admin_url() -> str | None:

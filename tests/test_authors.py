@@ -19,7 +19,6 @@ from publisher.content.authors import (
     AuthorDirectory,
     AuthorProfile,
     ProfileLink,
-    author_page_url,
     parse_profile,
 )
 from publisher.errors import ContentError
@@ -28,6 +27,7 @@ from publisher.site.gather import check_content, gather
 from publisher.store.articles import public_articles
 from publisher.store.database import open_store
 from publisher.store.profiles import profiles
+from publisher.urls import author_page_url
 from tests.conftest import MovableClock, Site
 from tests.test_web import Web, assert_inert, document, page_text, published, running
 

@@ -182,6 +182,10 @@ def test_subscribers_import_names_bad_rows_and_imports_the_rest(site: Site) -> N
     assert result.stderr.startswith("people.csv:3: bad address 'broken'")
     listed = run(site, "subscribers", "list")
     assert "ok@example.org" in listed.stdout
+    confirmed = run(site, "subscribers", "list", "--status", "confirmed")
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert "ok@example.org" in confirmed.stdout
+    assert "ok@example.org" not in run(site, "subscribers", "list", "--status", "pending").stdout
     exported = run(site, "subscribers", "export")
     assert exported.stdout.splitlines()[1].startswith("ok@example.org,Ok,daily,confirmed,")
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import feedparser
 import pytest
@@ -14,10 +16,27 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from publisher.config import Config
-from publisher.content.articles import Article, Author, Category, Image, PublishedArticle
+from publisher.content.articles import (
+    Article,
+    Audio,
+    Author,
+    Category,
+    Image,
+    PublishedArticle,
+)
 from publisher.content.markup import strip_forbidden_characters
 from publisher.site.build import build
-from publisher.site.feeds import feed_specs, render_atom, render_feeds, render_json_feed, render_rss
+from publisher.site.feeds import (
+    UNKNOWN_MEDIA_TYPE,
+    Enclosure,
+    FeedSpec,
+    feed_item,
+    feed_specs,
+    render_atom,
+    render_feeds,
+    render_json_feed,
+    render_rss,
+)
 from publisher.site.gather import check_content, gather
 from publisher.store.database import Store
 from tests.conftest import MovableClock, Site
@@ -353,3 +372,68 @@ def test_any_article_yields_well_formed_feeds(
             )
         else:
             assert json.loads(data)["items"][0]["id"] == published.guid
+
+
+# One entry's rules, decided once for every format ------------------------------------------
+
+
+def spec_for(site: Site, published: PublishedArticle, **changes: Any) -> FeedSpec:
+    """The sample site's own feed of `published` alone, or its podcast feed with `podcast=True`."""
+    specs = feed_specs(site.config(), [published])
+    podcast = changes.pop("podcast", False)
+    spec = next(spec for spec in specs if (spec.podcast is not None) == podcast)
+    return replace(spec, **changes)
+
+
+def with_article(published: PublishedArticle, **changes: Any) -> PublishedArticle:
+    return replace(published, article=replace(published.article, **changes))
+
+
+def test_full_feed_item_has_html_content_and_no_text_content(site: Site) -> None:
+    published = one_article("Title", summary="")
+    item = feed_item(published, spec_for(site, published))
+    assert item.content_html is not None
+    assert item.content_html.endswith("<p>Body</p>")
+    assert item.content_text is None
+    assert item.teaser == "Title"  # no summary: the title stands for the article
+
+
+def test_summary_feed_item_shows_the_summary_else_the_title_as_text(site: Site) -> None:
+    published = one_article("Title", summary="The gist")
+    item = feed_item(published, spec_for(site, published, content="summary"))
+    assert (item.content_html, item.content_text) == (None, "The gist")
+    untold = with_article(published, summary="")
+    assert feed_item(untold, spec_for(site, untold, content="summary")).content_text == "Title"
+
+
+def test_item_without_authors_is_credited_to_the_feed_author(site: Site) -> None:
+    published = with_article(one_article("Title"), authors=())
+    spec = spec_for(site, published)
+    assert feed_item(published, spec).authors == (spec.author,)
+    assert spec.author.name == "The Harbour Gazette newsroom"
+
+
+def test_item_encloses_the_audio_before_the_image_each_with_a_media_type(site: Site) -> None:
+    audio = Audio("https://gazette.example.org/media/x.mp3", duration=61, length=None)
+    published = with_article(one_article("Title"), audio=audio)
+    item = feed_item(published, spec_for(site, published))
+    assert item.enclosures == (
+        Enclosure("https://gazette.example.org/media/x.mp3", UNKNOWN_MEDIA_TYPE, None, 61),
+        Enclosure("https://gazette.example.org/media/x.jpg", "image/jpeg", 10),
+    )
+    assert item.audio == item.enclosures[0]
+    assert not item.episode  # iTunes episode tags belong to the podcast feed alone
+    assert feed_item(published, spec_for(site, published, podcast=True)).episode
+
+
+def test_rss_encloses_only_the_audio_where_atom_and_json_enclose_both(site: Site) -> None:
+    audio = Audio("https://gazette.example.org/media/x.mp3", media_type="audio/mpeg")
+    published = with_article(one_article("Title"), audio=audio)
+    spec = spec_for(site, published)
+    rss = feedparser.parse(render_rss(spec)).entries[0]
+    atom = feedparser.parse(render_atom(spec)).entries[0]
+    json_item = json.loads(render_json_feed(spec))["items"][0]
+    image = "https://gazette.example.org/media/x.jpg"
+    assert [e.href for e in rss.enclosures] == [audio.url]
+    assert [e.href for e in atom.enclosures] == [audio.url, image]
+    assert [a["url"] for a in json_item["attachments"]] == [audio.url, image]

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from publisher.config import SOURCES_FILE, SourceConfig, load_config
+from publisher import SOURCES_FILE
+from publisher.config import SourceConfig, load_config
 from publisher.content.markup import plain_text
 from publisher.errors import PublisherError
 from publisher.sources.opml import import_opml, parse_opml, render_opml, source_tables, toml_tables

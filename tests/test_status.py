@@ -13,7 +13,7 @@ from publisher.audience.subscribers import add_subscriber, remove_subscriber
 from publisher.config import Config
 from publisher.mail.delivery.send import start_delivery
 from publisher.mail.editions import create_edition
-from publisher.site.gather import MAX_RECORDED_ERRORS, gather
+from publisher.site.gather import gather
 from publisher.status import (
     LEDGER_KINDS,
     last_edition,
@@ -24,6 +24,7 @@ from publisher.status import (
     stored_jobs,
 )
 from publisher.store.database import Store, open_store
+from publisher.store.gathers import MAX_RECORDED_ERRORS
 from publisher.store.locks import StandbyMark, active_lock, daemon_is_active, daemon_is_waiting
 from publisher.store.schema import deliveries
 from tests.conftest import MovableClock, Site, run_publisher, start_publisher

@@ -22,14 +22,18 @@ from publisher.store.schema import subscriber_counts, subscribers, subscriptions
 from publisher.store.statuses import SubscriberStatus
 from publisher.store.subscribers import (
     SubscriberFilter,
+    SubscriberSearch,
+    count_found,
     count_hard_bounces,
     every_status_count,
+    found_subscribers,
     fold_subscriber_counts,
     search_subscribers,
     status_counts,
     streamed_subscribers,
     subscriber_page,
     subscribers_by_address_prefix,
+    subscribers_by_id,
     subscribers_by_name_words,
 )
 from tests.conftest import SAMPLE_NOW
@@ -211,6 +215,33 @@ def test_search_looks_in_addresses_and_names(people: Store) -> None:
     assert [row.name for row in first] == ["Annabel Lee"]
 
 
+def test_a_search_box_finds_addresses_and_names_in_id_order_and_counts_them(
+    people: Store,
+) -> None:
+    with people.read() as connection:
+        ann = found_subscribers(connection, SubscriberSearch("ann"))
+        ann_count = count_found(connection, SubscriberSearch("ann"))
+        later = found_subscribers(connection, SubscriberSearch("ann"), after=ann[0].id)
+        second = found_subscribers(connection, SubscriberSearch("ann"), limit=1, offset=1)
+        left = found_subscribers(connection, SubscriberSearch("ann", status="unsubscribed"))
+        culture = count_found(connection, SubscriberSearch(digest="culture"))
+        confirmed_culture = count_found(connection, SubscriberSearch("", "confirmed", "culture"))
+        everyone = count_found(connection, SubscriberSearch())
+        whole_address = count_found(connection, SubscriberSearch("anne.6@example.org"))
+        nothing = found_subscribers(connection, SubscriberSearch("'\"*:&|!() -"))
+        by_id = subscribers_by_id(connection, [ann[1].id, 999_999])
+    # Annabel and Anne by address and name, Bo Ann by name only; in id order.
+    assert [row.name for row in ann] == ["Annabel Lee", "Anne Lovell", "Bo Ann"]
+    assert ann_count == 3
+    assert [row.name for row in later] == ["Anne Lovell", "Bo Ann"]
+    assert [row.name for row in second] == ["Anne Lovell"]
+    assert [row.name for row in left] == ["Bo Ann"]
+    assert (culture, confirmed_culture, everyone, whole_address) == (5, 5, 9, 1)
+    assert nothing == []
+    assert [row.email for row in by_id] == ["anne.6@example.org"]
+    assert by_id[0].confirmed_at is not None
+
+
 def test_renamed_and_forgotten_names_leave_the_name_search(people: Store) -> None:
     [ada] = [row for row in _everyone(people) if row.name == "Ada Lovelace"]
     save_preferences(people, ada.id, ["daily"], "Augusta King", None, SAMPLE_NOW)
@@ -233,7 +264,7 @@ def test_a_forgotten_name_leaves_nothing_in_the_name_index(people: Store) -> Non
 
 
 def test_streamed_rows_are_every_row_once_with_its_digests(people: Store) -> None:
-    with people.reading() as connection:
+    with people.read() as connection:
         streamed = list(streamed_subscribers(connection, batch_size=2))
         unsubscribed = list(
             streamed_subscribers(connection, SubscriberFilter(status="unsubscribed"))
@@ -257,6 +288,7 @@ LISTINGS = {
     "digest page": lambda c: subscriber_page(c, SubscriberFilter(digest="culture")),
     "address prefix": lambda c: subscribers_by_address_prefix(c, "ann"),
     "name words": lambda c: subscribers_by_name_words(c, "lov"),
+    "search box": lambda c: found_subscribers(c, SubscriberSearch("ann")),
     "counts": lambda c: every_status_count(c),
 }
 # The index each listing's first statement runs on, as each database names it.
@@ -267,6 +299,7 @@ INDEXES = {
         "digest page": "ix_subscriptions_digest",
         "address prefix": "sqlite_autoindex_subscribers_1",
         "name words": "VIRTUAL TABLE INDEX",
+        "search box": "sqlite_autoindex_subscribers_1",
         "counts": "subscriber_counts",
     },
     "postgresql": {
@@ -275,6 +308,7 @@ INDEXES = {
         "digest page": "ix_subscriptions_digest",
         "address prefix": "ix_subscribers_email_key_bytes",
         "name words": "ix_subscribers_name_words",
+        "search box": "ix_subscribers_email_key_bytes",
         "counts": "subscriber_counts",
     },
 }

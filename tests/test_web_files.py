@@ -1,12 +1,15 @@
-"""Served files are judged where their names lead: a symbolic link serves nothing it hides."""
+"""Served files are judged where their names lead: a symbolic link serves nothing it hides;
+feeds and editions are gzipped once per version."""
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from publisher.web.files import GzipCache, gzip_etag
 from tests.conftest import MovableClock, Site
 from tests.test_web import Web, published, running
 
@@ -84,3 +87,37 @@ def test_feed_and_archive_links_serve_only_what_their_targets_are(web: Web) -> N
 def test_a_name_too_long_for_the_file_system_is_404(web: Web, route: str) -> None:
     assert web.client.get(f"/{route}/{'a' * 300}.png").status_code == 404
     assert web.client.get(f"/{route}/{'a/' * 3000}x.html").status_code == 404
+
+
+# Gzipped copies ------------------------------------------------------------------------------
+
+
+def test_gzipped_copy_is_made_once_per_key_and_always_the_same_bytes() -> None:
+    cache = GzipCache(size=2)
+    first = cache.gzipped("a", b"one" * 100)
+    assert gzip.decompress(first) == b"one" * 100
+    assert cache.gzipped("a", b"not looked at: the key names the bytes") is first
+    assert GzipCache(size=2).gzipped("b", b"one" * 100) == first  # no time in the header
+
+
+def test_gzip_cache_drops_the_least_recently_served_copy_past_its_size() -> None:
+    cache = GzipCache(size=2)
+    cache.gzipped("a", b"old a")
+    cache.gzipped("b", b"old b")
+    cache.gzipped("a", b"new a")  # served again: "b" is now the least recent
+    cache.gzipped("c", b"c")
+    assert gzip.decompress(cache.gzipped("a", b"new a")) == b"old a"
+    assert gzip.decompress(cache.gzipped("b", b"new b")) == b"new b"
+
+
+def test_archived_edition_is_gzipped_and_revalidates_with_its_own_etag(web: Web) -> None:
+    path = "/archive/daily/1.html"
+    plain = web.client.get(path, headers={"accept-encoding": "identity"})
+    with web.client.stream("GET", path, headers={"accept-encoding": "gzip"}) as response:
+        raw = b"".join(response.iter_raw())
+    assert response.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(raw) == plain.content
+    assert response.headers["etag"] == gzip_etag(plain.headers["etag"])
+    for etag in (plain.headers["etag"], response.headers["etag"]):
+        again = web.client.get(path, headers={"accept-encoding": "gzip", "if-none-match": etag})
+        assert again.status_code == 304

@@ -17,9 +17,10 @@ import pytest
 from publisher.site.build import build
 from publisher.site.feeds import is_current_feed
 from publisher.site.gather import gather
-from publisher.site.websub import pending_ping_count, retry_delay
+from publisher.site.websub import retry_delay
 from publisher.status import site_status, status_document, status_lines
 from publisher.store.database import Store, open_store
+from publisher.store.pings import pending_ping_count
 from tests.conftest import MovableClock, Site
 from tests.test_web import running
 

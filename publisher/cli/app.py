@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from publisher.config import DEFAULT_CONFIG_FILE
+from publisher import DEFAULT_CONFIG_FILE
 
 # The daemon logs with times; one-shot commands without.
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

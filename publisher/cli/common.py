@@ -6,12 +6,14 @@ import os
 from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from publisher.config import Config, load_config
 from publisher.errors import ContentError, PublisherError
+
+if TYPE_CHECKING:
+    from publisher.config import Config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,6 +40,8 @@ def reports_errors(command: F) -> F:
 
 def site_config(context: click.Context) -> Config:
     """The config named by the root command's --config, read with the environment."""
+    from publisher.config import load_config
+
     return load_config(context.find_root().obj, os.environ)
 
 

@@ -8,14 +8,10 @@ import signal
 import threading
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from publisher.cli.app import main
 from publisher.cli.common import reports_errors, site_config
 from publisher.clock import system_clock
-from publisher.config import load_config
-from publisher.daemon.scheduler import planned_jobs, run_daemon
 
 
 @main.command(name="run")
@@ -27,6 +23,9 @@ def run_command(context: click.Context) -> None:
     A second `publisher run` on the same store waits as a standby. SIGTERM or SIGINT lets a
     running send finish its batch, then exits 0.
     """
+    from publisher.config import load_config
+    from publisher.daemon.scheduler import run_daemon
+
     config_path = context.find_root().obj
     load_config(config_path, os.environ)  # a bad config fails here, naming the key
     stop = threading.Event()
@@ -45,6 +44,11 @@ def run_command(context: click.Context) -> None:
 @reports_errors
 def schedule_command(context: click.Context) -> None:
     """List the jobs `publisher run` schedules and their next run times; start nothing."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from publisher.daemon.scheduler import planned_jobs
+
     config = site_config(context)
     table = Table("job", "schedule", "timezone", f"next run ({config.site.timezone})", box=None)
     for job in planned_jobs(config, system_clock()):

@@ -6,16 +6,17 @@ import logging
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from publisher.cli.app import main
 from publisher.cli.common import reports_errors, site_config
-from publisher.config import Config
-from publisher.mail.delivery.send import SendOptions, SendReport, editions_for_send, send_edition
-from publisher.store.database import Store, open_store
+
+if TYPE_CHECKING:
+    from publisher.config import Config
+    from publisher.mail.delivery.send import SendOptions, SendReport
+    from publisher.store.database import Store
 
 
 @main.command()
@@ -42,11 +43,18 @@ def send(
 ) -> None:
     """Deliver EDITION_ID (default: every edition not fully delivered) to its subscribers.
 
-    Without EDITION_ID, --retry-uncertain and --retry-failed look in every edition.
+    Without EDITION_ID, --retry-uncertain and --retry-failed look in every edition. Sends
+    queued from the dashboard or the API are carried out first.
     """
+    from publisher.mail.delivery.requests import run_queued_sends
+    from publisher.mail.delivery.send import SendOptions, editions_for_send
+    from publisher.store.database import open_store
+
     config = site_config(context)
     options = SendOptions(force=force, retry_uncertain=retry_uncertain, retry_failed=retry_failed)
     with open_store(config.store_url) as store:
+        for line in run_queued_sends(store, config, os.environ):
+            click.echo(line)
         chosen = [edition_id] if edition_id is not None else editions_for_send(store, options)
         if not chosen:
             click.echo("send: every edition is delivered")
@@ -63,6 +71,11 @@ def send(
 def _send_with_progress(
     store: Store, config: Config, edition_id: int, options: SendOptions
 ) -> SendReport:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from publisher.mail.delivery.send import send_edition
+
     if not sys.stderr.isatty():
         return send_edition(store, config, edition_id, os.environ, options, progress=_log_batch)
     columns = (

@@ -6,22 +6,9 @@ import os
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from publisher.cli.app import main
 from publisher.cli.common import Failed, reports_errors, site_config
-from publisher.mail.delivery.send import delivery_counts
-from publisher.mail.editions import (
-    NO_ARTICLES_YET,
-    any_article_gathered,
-    create_edition,
-    list_editions,
-    preview_edition,
-    write_missing_archives,
-)
-from publisher.mail.proofs import send_proofs
-from publisher.store.database import open_store
 
 
 @main.group(name="digest")
@@ -36,6 +23,9 @@ def digest_group() -> None:
 @reports_errors
 def digest_create(context: click.Context, name: str | None, slot: str | None) -> None:
     """Freeze the next edition of digest NAME (default: every digest)."""
+    from publisher.mail.editions import create_edition, write_missing_archives
+    from publisher.store.database import open_store
+
     config = site_config(context)
     names = [config.digest(name).name] if name else [d.name for d in config.digests]
     if not names:
@@ -52,6 +42,13 @@ def digest_create(context: click.Context, name: str | None, slot: str | None) ->
 @reports_errors
 def digest_list(context: click.Context, name: str | None) -> None:
     """Show editions: id, digest, number, created, articles, delivery counts, subject."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from publisher.mail.editions import list_editions
+    from publisher.store.database import open_store
+    from publisher.store.editions import delivery_counts
+
     config = site_config(context)
     if name:
         config.digest(name)
@@ -94,6 +91,9 @@ def _delivery_line(counts: dict[str, int] | None) -> str:
 @reports_errors
 def digest_preview(context: click.Context, name: str | None, out_dir: Path) -> None:
     """Render the next edition of NAME (default: the first digest) without storing it."""
+    from publisher.mail.editions import NO_ARTICLES_YET, any_article_gathered, preview_edition
+    from publisher.store.database import open_store
+
     config = site_config(context)
     if not config.digests:
         raise Failed(f"error: {config.path}: no [[digests]] configured")
@@ -125,6 +125,9 @@ def digest_send_test(context: click.Context, name: str, addresses: tuple[str, ..
 
     Nothing is recorded: no edition, no watermark move, no ledger row.
     """
+    from publisher.mail.proofs import send_proofs
+    from publisher.store.database import open_store
+
     config = site_config(context)
     with open_store(config.store_url) as store:
         click.echo(send_proofs(store, config, name, addresses, os.environ).summary())

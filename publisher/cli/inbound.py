@@ -11,7 +11,6 @@ import click
 from publisher.cli.app import main
 from publisher.cli.common import Failed, reports_errors, site_config
 from publisher.clock import system_clock
-from publisher.store.database import open_store
 
 EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and tries again
 
@@ -33,6 +32,7 @@ def inbound_command(context: click.Context, source: str | None, maildir: Path | 
     configured `[inbound] maildir` and IMAP folder.
     """
     from publisher.inbound.readers import Inbound, InboundReport, read_one
+    from publisher.store.database import open_store
 
     if source not in (None, "-"):
         raise Failed(f"error: unknown source {source!r}: use - for standard input")
@@ -53,6 +53,7 @@ def inbound_command(context: click.Context, source: str | None, maildir: Path | 
 def _inbound_mailboxes(context: click.Context, maildir: Path | None) -> None:
     from publisher.inbound.mailboxes import has_mailbox, read_mailboxes
     from publisher.inbound.readers import Inbound, InboundReport, read_maildir
+    from publisher.store.database import open_store
 
     config = site_config(context)
     with open_store(config.store_url) as store:

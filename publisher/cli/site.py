@@ -6,21 +6,21 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from publisher.cli.app import main
 from publisher.cli.common import report_content_errors, reports_errors, shown_path, site_config
 from publisher.clock import system_clock
-from publisher.config import Config
-from publisher.mail.delivery.send import send_edition
-from publisher.mail.editions import create_edition
-from publisher.mail.preflight import digest_problems
-from publisher.mail.transport.dkim import check_published_key, load_signer
-from publisher.site.build import build
-from publisher.site.gather import GatherReport, check_content, gather
-from publisher.store.database import open_store
 from publisher.wording import count
+
+if TYPE_CHECKING:
+    from publisher.config import Config
+    from publisher.site.gather import GatherReport
+
+# Each command imports what it needs when it runs, so that `publisher --help` and every other
+# command start without loading the libraries of all the rest.
 
 
 @main.command()
@@ -29,6 +29,9 @@ from publisher.wording import count
 @reports_errors
 def check(context: click.Context, dns: bool) -> None:
     """Validate the config and every article, and render every digest; write nothing."""
+    from publisher.mail.preflight import digest_problems
+    from publisher.site.gather import check_content
+
     config = site_config(context)
     articles, content_errors = check_content(config)
     errors = [*content_errors, *digest_problems(config, articles, system_clock())]
@@ -41,6 +44,8 @@ def check(context: click.Context, dns: bool) -> None:
 
 
 def _check_dkim(config: Config, dns: bool) -> None:
+    from publisher.mail.transport.dkim import check_published_key, load_signer
+
     signer = load_signer(config, os.environ)
     if signer is None:
         return
@@ -55,6 +60,9 @@ def _check_dkim(config: Config, dns: bool) -> None:
 @reports_errors
 def gather_command(context: click.Context) -> None:
     """Bring the store in line with the content folder."""
+    from publisher.site.gather import gather
+    from publisher.store.database import open_store
+
     config = site_config(context)
     with open_store(config.store_url) as store:
         report = gather(store, config)
@@ -66,6 +74,9 @@ def gather_command(context: click.Context) -> None:
 @reports_errors
 def build_command(context: click.Context) -> None:
     """Write the feeds from the store."""
+    from publisher.site.build import build
+    from publisher.store.database import open_store
+
     config = site_config(context)
     with open_store(config.store_url) as store:
         click.echo(build(store, config).summary())
@@ -79,12 +90,19 @@ def build_command(context: click.Context) -> None:
 @reports_errors
 def publish(context: click.Context, with_digest: bool) -> None:
     """Gather, then build the feeds (and, with --digest, the digests' next editions)."""
+    from publisher.site.build import build
+    from publisher.site.gather import gather
+    from publisher.store.database import open_store
+
     config = site_config(context)
     with open_store(config.store_url) as store:
         report = gather(store, config)
         click.echo(report.summary())
         click.echo(build(store, config).summary())
         if with_digest:
+            from publisher.mail.delivery.send import send_edition
+            from publisher.mail.editions import create_edition
+
             for digest in config.digests:
                 outcome = create_edition(store, config, digest.name)
                 click.echo(outcome.message)
@@ -152,6 +170,7 @@ def init_command(
 def status_command(context: click.Context, as_json: bool) -> None:
     """Show where things stand: articles, editions and deliveries, subscribers, the daemon."""
     from publisher.status import site_status, status_document, status_lines
+    from publisher.store.database import open_store
 
     config = site_config(context)
     with open_store(config.store_url) as store:

@@ -7,15 +7,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
-from rich.console import Console
-from rich.table import Table
 
+from publisher import SOURCES_FILE
 from publisher.cli.app import main
 from publisher.cli.common import Failed, report_content_errors, reports_errors, site_config
 from publisher.clock import system_clock
-from publisher.config import SOURCES_FILE
 from publisher.errors import PublisherError
-from publisher.store.database import open_store
 
 
 @main.group(name="sources")
@@ -28,7 +25,11 @@ def sources_group() -> None:
 @reports_errors
 def sources_list(context: click.Context) -> None:
     """Show each source: URL, last fetch, status, items stored, next fetch, last error."""
+    from rich.console import Console
+    from rich.table import Table
+
     from publisher.sources.poll import source_states
+    from publisher.store.database import open_store
 
     config = site_config(context)
     with open_store(config.store_url) as store:
@@ -64,6 +65,7 @@ def _local_time(when: datetime | None, zone: ZoneInfo) -> str:
 def sources_fetch(context: click.Context, name: str | None) -> None:
     """Fetch source NAME (default: every source) now, due or not, and store its items."""
     from publisher.sources.poll import poll_sources
+    from publisher.store.database import open_store
 
     config = site_config(context)
     if not config.sources:
@@ -108,6 +110,7 @@ def sources_export(context: click.Context) -> None:
     """Write every source as OPML 2.0 to standard output."""
     from publisher.sources.opml import render_opml
     from publisher.sources.poll import source_states
+    from publisher.store.database import open_store
 
     config = site_config(context)
     with open_store(config.store_url) as store:

@@ -10,29 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from publisher.audience.forgetting import (
-    forget_address,
-    forgotten_hashes,
-    import_suppression,
-    refuse_forgotten,
-)
-from publisher.audience.subscribers import (
-    add_subscriber,
-    check_digests,
-    remove_subscriber,
-)
-from publisher.audience.tokens import load_secret
 from publisher.cli.app import main
 from publisher.cli.common import Failed, reports_errors, shown_path, site_config
 from publisher.clock import system_clock
-from publisher.config import Config
-from publisher.store.database import Store, open_store
 from publisher.store.statuses import SubscriberStatus
 
 if TYPE_CHECKING:
+    from publisher.config import Config
+    from publisher.store.database import Store
     from publisher.store.subscribers import SubscriberFilter, SubscriberRow
 
 # The values, not the members: click matches an enum's members by their upper-case names.
@@ -58,6 +44,10 @@ def subscribers_add(
     context: click.Context, email: str, name: str, digests: tuple[str, ...]
 ) -> None:
     """Add EMAIL as a confirmed subscriber (the operator vouches for it)."""
+    from publisher.audience.forgetting import refuse_forgotten
+    from publisher.audience.subscribers import add_subscriber, check_digests
+    from publisher.store.database import open_store
+
     config = site_config(context)
     chosen = check_digests(digests, [d.name for d in config.digests])
     with open_store(config.store_url) as store:
@@ -73,6 +63,9 @@ def subscribers_add(
 @reports_errors
 def subscribers_remove(context: click.Context, email: str) -> None:
     """Unsubscribe EMAIL: it is never mailed again unless it subscribes again."""
+    from publisher.audience.subscribers import remove_subscriber
+    from publisher.store.database import open_store
+
     config = site_config(context)
     with open_store(config.store_url) as store:
         subscriber = remove_subscriber(store, email, system_clock())
@@ -107,6 +100,7 @@ def subscribers_list(
     tab-separated line each, streamed, however many there are. With --search, the addresses
     starting with it (in address order), then the names with words starting with its words.
     """
+    from publisher.store.database import open_store
     from publisher.store.subscribers import SubscriberFilter
 
     config = site_config(context)
@@ -139,7 +133,7 @@ def _listed(
     from publisher.store.subscribers import streamed_subscribers
 
     if search is None:
-        with store.reading() as connection:
+        with store.read() as connection:
             yield from itertools.islice(streamed_subscribers(connection, chosen, after), limit)
         return
     yield from itertools.islice(_searched(store, chosen, search), limit)
@@ -175,7 +169,7 @@ def _page(
     chosen: SubscriberFilter,
     after: object,
 ) -> list[SubscriberRow]:
-    with store.reading() as connection:
+    with store.read() as connection:
         rows: list[SubscriberRow] = search(connection, text, chosen, after, SEARCH_PAGE)
     return rows
 
@@ -216,7 +210,9 @@ def subscribers_import(context: click.Context, csv_file: Path) -> None:
     Large files are imported a batch at a time; if an import is stopped, run it again: it
     ends as one uninterrupted import would have.
     """
+    from publisher.audience.forgetting import import_suppression
     from publisher.audience.imports import import_csv
+    from publisher.store.database import open_store
 
     config = site_config(context)
     shown = shown_path(csv_file)
@@ -270,6 +266,8 @@ def subscribers_export(
 ) -> None:
     """Write every subscriber to standard output, streamed: CSV or JSON Lines."""
     from publisher.audience.exports import export_csv, export_json_lines
+    from publisher.audience.forgetting import forgotten_hashes
+    from publisher.store.database import open_store
     from publisher.store.subscribers import SubscriberFilter, streamed_subscribers
 
     config = site_config(context)
@@ -277,7 +275,7 @@ def subscribers_export(
         config.digest(digest_name)
     chosen = SubscriberFilter(status, digest_name)
     write = export_json_lines if output_format == "json" else export_csv
-    with open_store(config.store_url) as store, store.reading() as connection:
+    with open_store(config.store_url) as store, store.read() as connection:
         # Forgotten hashes only in a whole export: they belong to no status or digest.
         forgotten = forgotten_hashes(connection) if chosen == SubscriberFilter() else iter(())
         for chunk in write(streamed_subscribers(connection, chosen), forgotten):
@@ -290,6 +288,9 @@ def subscribers_export(
 @reports_errors
 def subscribers_forget(context: click.Context, email: str) -> None:
     """Erase EMAIL's personal data on request, keeping a keyed hash so it is never re-added."""
+    from publisher.audience.forgetting import forget_address
+    from publisher.store.database import open_store
+
     config = site_config(context)
     with open_store(config.store_url) as store:
         found = forget_address(store, _secret(config), email, system_clock())
@@ -300,6 +301,8 @@ def subscribers_forget(context: click.Context, email: str) -> None:
 
 
 def _secret(config: Config) -> bytes:
+    from publisher.audience.tokens import load_secret
+
     return load_secret(config.web.secret_env, config.path.resolve().parent, os.environ)
 
 
@@ -309,8 +312,12 @@ def _secret(config: Config) -> bytes:
 @reports_errors
 def subscribers_show(context: click.Context, email: str) -> None:
     """Show EMAIL's status, digests and every bounce, complaint and unsubscribe event."""
+    from rich.console import Console
+    from rich.table import Table
+
     from publisher.audience.subscribers import find_subscriber
     from publisher.inbound.apply import subscriber_events
+    from publisher.store.database import open_store
 
     config = site_config(context)
     with open_store(config.store_url) as store:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from slugify import slugify
@@ -28,7 +28,7 @@ from publisher.content.articles import (
     read_front_matter,
 )
 from publisher.content.markup import content_path, plain_text, render_markdown, url_resolver
-from publisher.urls import is_absolute_http_url
+from publisher.urls import author_page_url, is_absolute_http_url
 
 AUTHORS_FOLDER = "authors"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -136,11 +136,6 @@ def is_profile_source(source: str) -> bool:
 def author_slug(name: str) -> str:
     """The slug of an author's name: ASCII lowercase and hyphens, safe as a folder name."""
     return str(slugify(name))
-
-
-def author_page_url(site_url: str, slug: str) -> str:
-    """The URL of an author's page on this site."""
-    return urljoin(site_url, f"{AUTHORS_FOLDER}/{slug}/")
 
 
 def parse_profile(source: str, raw: bytes, site: SiteSettings, media: MediaLookup) -> AuthorProfile:

@@ -18,9 +18,18 @@ from lxml import etree
 
 from publisher import __version__
 from publisher.config import Config, ContentMode, FeedFormat
-from publisher.content.articles import Article, Audio, Author, PublishedArticle
+from publisher.content.articles import (
+    Article,
+    Audio,
+    Author,
+    Category,
+    Image,
+    Origin,
+    PublishedArticle,
+)
 from publisher.content.authors import AuthorDirectory
 from publisher.content.markup import strip_forbidden_characters as clean
+from publisher.urls import author_folder, category_folder, category_url, folder_url
 
 FILE_NAMES: dict[FeedFormat, str] = {"rss": "rss.xml", "atom": "atom.xml", "json": "feed.json"}
 MEDIA_TYPES: dict[FeedFormat, str] = {
@@ -42,6 +51,8 @@ ATOM_NAMESPACE = "http://www.w3.org/2005/Atom"
 ITUNES_NAMESPACE = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 # RSS's <image> takes only these; other channel images appear in Atom and JSON Feed alone.
 RSS_IMAGE_SUFFIXES = (".gif", ".jpg", ".jpeg", ".png")
+# An enclosure must name a media type: this one when the article does not give it.
+UNKNOWN_MEDIA_TYPE = "application/octet-stream"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +71,9 @@ class PodcastChannel:
 
 @dataclass(frozen=True, slots=True)
 class FeedSpec:
-    """One feed (site-wide or a category's) in every format."""
+    """One feed (the site's, a category's, an author's, the podcast, an archive page)."""
 
-    folder: str  # relative to the feeds folder: "" or "categories/<slug>"
+    folder: str  # relative to the feeds folder: "", "categories/<slug>", "authors/<slug>"...
     title: str
     home_url: str
     feed_url: str  # the folder's URL; file names are appended
@@ -114,6 +125,42 @@ class FeedSpec:
         return max((entry.updated for entry in self.entries), default=EMPTY_FEED_UPDATED)
 
 
+@dataclass(frozen=True, slots=True)
+class Enclosure:
+    """A file an entry carries (an episode's audio, the article's image), as feeds declare it."""
+
+    url: str
+    media_type: str  # UNKNOWN_MEDIA_TYPE when the article does not say
+    length: int | None  # in bytes, when known
+    duration: int | None = None  # in seconds, for audio
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """One entry as every format shows it, each rule decided once for its feed.
+
+    Texts are the article's own: the XML writers make them XML-safe as they spell them.
+    """
+
+    guid: str
+    url: str
+    title: str
+    published: datetime
+    updated: datetime
+    authors: tuple[Author, ...]  # the article's, else the feed's
+    content_html: str | None  # full-content feeds: the image and its caption, then the body
+    content_text: str | None  # summary feeds: the teaser
+    summary: str  # the article's own, maybe empty
+    teaser: str  # the summary, else the title: the line that stands for the article
+    categories: tuple[Category, ...]
+    tags: tuple[str, ...]
+    enclosures: tuple[Enclosure, ...]  # the audio first, then the image
+    audio: Enclosure | None
+    image: Image | None
+    episode: bool  # a podcast feed's entry with audio: it gets the iTunes episode tags
+    origin: Origin | None  # an upstream feed's item names its source
+
+
 def feed_specs(
     config: Config,
     articles: Sequence[PublishedArticle],
@@ -127,45 +174,72 @@ def feed_specs(
     article not yet on a full archive page. `last_sequence` is the last publication number
     handed out (default: the highest among `articles`): it decides which pages are full.
     """
-    site, limit = config.site, config.feeds.max_items
+    site = config.site
     newest_first = sorted(articles, key=lambda a: (-a.article.date.timestamp(), a.guid))
-    description = site.description or site.title
-    specs = [
-        FeedSpec(
-            folder="",
-            title=site.title,
-            home_url=site.url,
-            feed_url=config.feeds_url,
-            description=description,
-            language=site.language,
-            author=Author(site.author.name, site.author.email, site.author.url),
-            entries=tuple(newest_first[:limit]),
-        )
-    ]
+    site_feed = FeedSpec(
+        folder="",
+        title=site.title,
+        home_url=site.url,
+        feed_url=config.feeds_url,
+        description=site.description or site.title,
+        language=site.language,
+        author=site_author(config),
+        entries=tuple(newest_first[: config.feeds.max_items]),
+    )
+    specs = [site_feed, *category_specs(config, newest_first)]
+    if authors is not None:
+        specs += author_specs(config, newest_first, authors)
+    return _finished(config, specs, newest_first, last_sequence)
+
+
+def site_author(config: Config) -> Author:
+    """The site's author: the author of its own feeds, and of entries that name nobody."""
+    author = config.site.author
+    return Author(author.name, author.email, author.url)
+
+
+def category_specs(config: Config, newest_first: Sequence[PublishedArticle]) -> list[FeedSpec]:
+    """One feed per category, by slug, with the category's content mode."""
+    site, limit = config.site, config.feeds.max_items
     names = {c.slug: c.name for a in newest_first for c in reversed(a.article.categories)}
+    in_category: dict[str, list[PublishedArticle]] = {slug: [] for slug in names}
+    for published in newest_first:
+        for slug in {category.slug for category in published.article.categories}:
+            in_category[slug].append(published)
+    specs = []
     for slug in sorted(names):
-        members = [a for a in newest_first if slug in {c.slug for c in a.article.categories}]
+        members = in_category[slug]
+        folder = category_folder(slug)
         specs.append(
             FeedSpec(
-                folder=f"categories/{slug}",
+                folder=folder,
                 title=f"{site.title}: {names[slug]}",
-                home_url=urljoin(site.url, f"categories/{slug}/"),
-                feed_url=urljoin(config.feeds_url, f"categories/{slug}/"),
+                home_url=category_url(site.url, slug),
+                feed_url=folder_url(config.feeds_url, folder),
                 description=f"{names[slug]} from {site.title}",
                 language=site.language,
-                author=specs[0].author,
+                author=site_author(config),
                 entries=tuple(members[:limit]),
                 content=config.feeds.category_content.get(slug, config.feeds.content),
             )
         )
-    for group in authors.groups(newest_first) if authors is not None else ():
-        byline = group.byline
+    return specs
+
+
+def author_specs(
+    config: Config, newest_first: Sequence[PublishedArticle], authors: AuthorDirectory
+) -> list[FeedSpec]:
+    """One feed per author with a page, the author's name on the feed."""
+    site, limit = config.site, config.feeds.max_items
+    specs = []
+    for group in authors.groups(newest_first):
+        byline, folder = group.byline, author_folder(group.byline.slug)
         specs.append(
             FeedSpec(
-                folder=f"authors/{byline.slug}",
+                folder=folder,
                 title=f"{site.title}: {byline.name}",
                 home_url=byline.page_url,
-                feed_url=urljoin(config.feeds_url, f"authors/{byline.slug}/"),
+                feed_url=folder_url(config.feeds_url, folder),
                 description=f"Articles by {byline.name} from {site.title}",
                 language=site.language,
                 author=Author(byline.name, None, byline.page_url),
@@ -173,7 +247,7 @@ def feed_specs(
                 content=config.feeds.content,
             )
         )
-    return _finished(config, specs, newest_first, last_sequence)
+    return specs
 
 
 def _finished(
@@ -210,10 +284,10 @@ def podcast_spec(config: Config, newest_first: Sequence[PublishedArticle]) -> Fe
         folder=PODCAST_FOLDER,
         title=podcast.title or site.title,
         home_url=site.url,
-        feed_url=urljoin(config.feeds_url, f"{PODCAST_FOLDER}/"),
+        feed_url=folder_url(config.feeds_url, PODCAST_FOLDER),
         description=site.description or site.title,
         language=site.language,
-        author=Author(site.author.name, site.author.email, site.author.url),
+        author=site_author(config),
         entries=tuple(episodes[: config.feeds.max_items]),
         content=config.feeds.content,
         podcast=PodcastChannel(
@@ -243,7 +317,7 @@ def archive_pages(
     full = last_sequence // size
     if full == 0:
         return site, []
-    archive_url = urljoin(config.feeds_url, f"{ARCHIVE_FOLDER}/")
+    archive_url = folder_url(config.feeds_url, ARCHIVE_FOLDER)
     unarchived = [a for a in newest_first if a.sequence is None or a.sequence > full * size]
     shown = {a.guid for a in site.entries} | {a.guid for a in unarchived}
     current = replace(
@@ -252,10 +326,12 @@ def archive_pages(
         prev_archive=full,
         archive_url=archive_url,
     )
+    on_page: dict[int, list[PublishedArticle]] = {number: [] for number in range(1, full + 1)}
+    for published in newest_first:
+        if published.sequence and published.sequence <= full * size:
+            on_page[(published.sequence - 1) // size + 1].append(published)
     pages = []
-    for number in range(1, full + 1):
-        first, last = (number - 1) * size + 1, number * size
-        members = [a for a in newest_first if a.sequence and first <= a.sequence <= last]
+    for number, members in on_page.items():
         pages.append(
             replace(
                 site,
@@ -299,16 +375,64 @@ def is_current_feed(relative: str) -> bool:
 
 def render_feeds(specs: Sequence[FeedSpec], formats: Sequence[FeedFormat]) -> dict[str, bytes]:
     """Every feed file's bytes, keyed by its path relative to the feeds folder."""
+    return {
+        spec.file_path(feed_format): render_feed(spec, feed_format)
+        for spec in specs
+        for feed_format in formats
+    }
+
+
+def render_feed(spec: FeedSpec, feed_format: FeedFormat) -> bytes:
+    """One feed file's bytes in one format."""
     renderers: dict[FeedFormat, Callable[[FeedSpec], bytes]] = {
         "rss": render_rss,
         "atom": render_atom,
         "json": render_json_feed,
     }
-    files = {}
-    for spec in specs:
-        for feed_format in formats:
-            files[spec.file_path(feed_format)] = renderers[feed_format](spec)
-    return files
+    return renderers[feed_format](spec)
+
+
+def feed_items(spec: FeedSpec) -> list[FeedItem]:
+    """The feed's entries, newest first, as every format shows them."""
+    return [feed_item(published, spec) for published in spec.entries]
+
+
+def feed_item(published: PublishedArticle, spec: FeedSpec) -> FeedItem:
+    """One entry of `spec`'s feed: its content or summary, authors, enclosures and links."""
+    article = published.article
+    full = spec.content == "full"
+    teaser = article.summary or article.title
+    audio = _audio_enclosure(article.audio) if article.audio else None
+    image = _image_enclosure(article.image) if article.image else None
+    return FeedItem(
+        guid=published.guid,
+        url=article.url,
+        title=article.title,
+        published=article.date,
+        updated=published.updated,
+        authors=article.authors or (spec.author,),
+        content_html=feed_html(article) if full else None,
+        content_text=None if full else teaser,
+        summary=article.summary,
+        teaser=teaser,
+        categories=article.categories,
+        tags=article.tags,
+        enclosures=tuple(found for found in (audio, image) if found is not None),
+        audio=audio,
+        image=article.image,
+        episode=spec.podcast is not None and audio is not None,
+        origin=article.origin,
+    )
+
+
+def _audio_enclosure(audio: Audio) -> Enclosure:
+    media_type = audio.media_type or UNKNOWN_MEDIA_TYPE
+    return Enclosure(audio.url, media_type, audio.length, duration=audio.duration)
+
+
+def _image_enclosure(image: Image) -> Enclosure:
+    media_type = image.media_type or UNKNOWN_MEDIA_TYPE
+    return Enclosure(image.url, media_type, image.length)
 
 
 def render_rss(spec: FeedSpec) -> bytes:
@@ -320,6 +444,13 @@ def render_rss(spec: FeedSpec) -> bytes:
     if spec.podcast is not None:
         generator.load_extension("podcast")
         _podcast_channel(generator, spec.podcast)
+    _rss_channel(generator, spec)
+    for item in feed_items(spec):
+        _rss_entry(generator, item)
+    return bytes(generator.rss_str(pretty=True))
+
+
+def _rss_channel(generator: FeedGenerator, spec: FeedSpec) -> None:
     generator.description(clean(spec.description))
     # feedgen writes the *last* link added as the RSS <link>, so the self link goes first.
     generator.link(href=spec.file_url("rss"), rel="self", type=MEDIA_TYPES["rss"])
@@ -336,45 +467,45 @@ def render_rss(spec: FeedSpec) -> bytes:
         # feedgen writes itunes:explicit as yes/no; Apple and the validator want true/false.
         explicit = None if spec.podcast is None else spec.podcast.explicit
         generator.history.set(links, archive=spec.page is not None, explicit=explicit)
-    for published in spec.entries:
-        entry = _entry(generator, published)
-        article = published.article
-        entry.link(href=article.url)
-        if article.audio:  # RSS allows one enclosure: an episode's is its audio
-            entry.enclosure(
-                url=article.audio.url,
-                length=str(article.audio.length or 0),
-                type=article.audio.media_type or "application/octet-stream",
-            )
-        elif article.image:
-            entry.enclosure(
-                url=article.image.url,
-                length=str(article.image.length or 0),
-                type=article.image.media_type or "application/octet-stream",
-            )
-        for author in article.authors or (spec.author,):
-            entry.dc.dc_creator(clean(author.name))
-        if spec.content == "full":
-            entry.content(clean(feed_html(article)))
-        # RSS descriptions are read as HTML, so the plain-text summary is escaped for it.
-        summary = escape(clean(article.summary or article.title), quote=False)
-        entry.description(summary, isSummary=True)
-        if article.image:
-            entry.media.content(
-                url=article.image.url,
-                type=article.image.media_type,
-                medium="image",
-                fileSize=str(article.image.length) if article.image.length else None,
-                group=None,
-            )
-        if spec.podcast is not None and article.audio:
-            _podcast_episode(entry, article, spec.podcast)
-    return bytes(generator.rss_str(pretty=True))
+
+
+def _rss_entry(generator: FeedGenerator, item: FeedItem) -> None:
+    entry = _entry(generator, item)
+    entry.link(href=item.url)
+    if item.enclosures:  # RSS allows one enclosure: an episode's is its audio
+        enclosure = item.enclosures[0]
+        entry.enclosure(
+            url=enclosure.url, length=str(enclosure.length or 0), type=enclosure.media_type
+        )
+    for author in item.authors:
+        entry.dc.dc_creator(clean(author.name))
+    if item.content_html is not None:
+        entry.content(clean(item.content_html))
+    # RSS descriptions are read as HTML, so the plain-text summary is escaped for it.
+    entry.description(escape(clean(item.teaser), quote=False), isSummary=True)
+    if item.image:
+        entry.media.content(
+            url=item.image.url,
+            type=item.image.media_type,
+            medium="image",
+            fileSize=str(item.image.length) if item.image.length else None,
+            group=None,
+        )
+    if item.episode:
+        _podcast_episode(entry, item)
 
 
 def render_atom(spec: FeedSpec) -> bytes:
     """Atom 1.0 with full HTML content, a plain-text summary and an author on every entry."""
     generator = _generator(spec)
+    _atom_channel(generator, spec)
+    generator.register_extension("links", _NoFeedExtension, _AtomEntryLinks, atom=True, rss=False)
+    for item in feed_items(spec):
+        _atom_entry(generator, item)
+    return bytes(generator.atom_str(pretty=True))
+
+
+def _atom_channel(generator: FeedGenerator, spec: FeedSpec) -> None:
     generator.id(spec.file_url("atom"))
     if spec.description:
         generator.subtitle(clean(spec.description))
@@ -392,31 +523,29 @@ def render_atom(spec: FeedSpec) -> bytes:
             "history", _ChannelExtension, _NoEntryExtension, atom=True, rss=False
         )
         generator.history.set([], archive=True)
-    generator.register_extension("links", _NoFeedExtension, _AtomEntryLinks, atom=True, rss=False)
-    for published in spec.entries:
-        entry = _entry(generator, published)
-        article = published.article
-        if spec.content == "full":
-            entry.links.add(href=article.url, rel="alternate", type="text/html")
-        else:  # feedgen refuses an entry without content unless it knows the alternate link
-            entry.link(href=article.url, rel="alternate")
-        for enclosure in (article.audio, article.image):
-            if enclosure:
-                entry.links.add(
-                    href=enclosure.url,
-                    rel="enclosure",
-                    type=enclosure.media_type or "application/octet-stream",
-                    **({"length": str(enclosure.length)} if enclosure.length else {}),
-                )
-        for author in article.authors or (spec.author,):
-            entry.author(_person(author))
-        if spec.content == "full":
-            entry.content(clean(feed_html(article)), type="html")
-        if article.summary:
-            entry.summary(clean(article.summary), type="text")
-        elif spec.content == "summary":
-            entry.summary(clean(article.title), type="text")
-    return bytes(generator.atom_str(pretty=True))
+
+
+def _atom_entry(generator: FeedGenerator, item: FeedItem) -> None:
+    entry = _entry(generator, item)
+    if item.content_html is not None:
+        entry.links.add(href=item.url, rel="alternate", type="text/html")
+    else:  # feedgen refuses an entry without content unless it knows the alternate link
+        entry.link(href=item.url, rel="alternate")
+    for enclosure in item.enclosures:
+        entry.links.add(
+            href=enclosure.url,
+            rel="enclosure",
+            type=enclosure.media_type,
+            **({"length": str(enclosure.length)} if enclosure.length else {}),
+        )
+    for author in item.authors:
+        entry.author(_person(author))
+    if item.content_html is not None:
+        entry.content(clean(item.content_html), type="html")
+    # An entry without content needs a summary: there, the title stands in for a missing one.
+    summary = item.summary or item.content_text
+    if summary:
+        entry.summary(clean(summary), type="text")
 
 
 def render_json_feed(spec: FeedSpec) -> bytes:
@@ -440,7 +569,7 @@ def render_json_feed(spec: FeedSpec) -> bytes:
     }
     if spec.hub:
         document["hubs"] = [{"type": "WebSub", "url": spec.hub}]
-    document["items"] = [_json_item(published, spec) for published in spec.entries]
+    document["items"] = [_json_item(item) for item in feed_items(spec)]
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
@@ -465,17 +594,16 @@ def _generator(spec: FeedSpec) -> FeedGenerator:
     return generator
 
 
-def _entry(generator: FeedGenerator, published: PublishedArticle) -> FeedEntry:
-    article = published.article
+def _entry(generator: FeedGenerator, item: FeedItem) -> FeedEntry:
     entry = generator.add_entry(order="append")
-    entry.guid(published.guid, permalink=published.guid == article.url)
-    entry.title(clean(article.title).strip() or UNTITLED)
-    entry.published(article.date)
-    entry.updated(published.updated)
-    for category in article.categories:
+    entry.guid(item.guid, permalink=item.guid == item.url)
+    entry.title(clean(item.title).strip() or UNTITLED)
+    entry.published(item.published)
+    entry.updated(item.updated)
+    for category in item.categories:
         entry.category(term=category.slug, label=clean(category.name))
-    if article.origin is not None:  # an upstream feed's item credits its source
-        entry.source(url=article.origin.feed_url, title=clean(article.origin.title))
+    if item.origin is not None:  # an upstream feed's item credits its source
+        entry.source(url=item.origin.feed_url, title=clean(item.origin.title))
     return entry
 
 
@@ -550,52 +678,34 @@ def _json_author(author: Author) -> dict[str, str]:
     return {"name": author.name, **({"url": author.url} if author.url else {})}
 
 
-def _json_item(published: PublishedArticle, spec: FeedSpec) -> dict[str, Any]:
-    article = published.article
-    item: dict[str, Any] = {
-        "id": published.guid,
-        "url": article.url,
-        "title": article.title,
-    }
-    if spec.content == "full":
-        item["content_html"] = feed_html(article)
+def _json_item(item: FeedItem) -> dict[str, Any]:
+    document: dict[str, Any] = {"id": item.guid, "url": item.url, "title": item.title}
+    if item.content_html is not None:
+        document["content_html"] = item.content_html
     else:
-        item["content_text"] = article.summary or article.title
-    item |= {
-        "summary": article.summary,
-        "date_published": article.date.isoformat(),
-        "date_modified": published.updated.isoformat(),
-        "authors": [_json_author(author) for author in article.authors or (spec.author,)],
-        "tags": [category.name for category in article.categories] + list(article.tags),
+        document["content_text"] = item.content_text
+    document |= {
+        "summary": item.summary,
+        "date_published": item.published.isoformat(),
+        "date_modified": item.updated.isoformat(),
+        "authors": [_json_author(author) for author in item.authors],
+        "tags": [category.name for category in item.categories] + list(item.tags),
     }
-    if article.origin is not None:  # JSON Feed has no source field: an extension says it
-        item["_source"] = {"title": article.origin.title, "feed_url": article.origin.feed_url}
-    attachments = []
-    if article.audio:
-        attachments.append(_json_attachment(article.audio))
-    if article.image:
-        item["image"] = article.image.url
-        attachment: dict[str, Any] = {
-            "url": article.image.url,
-            "mime_type": article.image.media_type or "application/octet-stream",
-        }
-        if article.image.length:
-            attachment["size_in_bytes"] = article.image.length
-        attachments.append(attachment)
-    if attachments:
-        item["attachments"] = attachments
-    return item
+    if item.origin is not None:  # JSON Feed has no source field: an extension says it
+        document["_source"] = {"title": item.origin.title, "feed_url": item.origin.feed_url}
+    if item.image:
+        document["image"] = item.image.url
+    if item.enclosures:
+        document["attachments"] = [_json_attachment(found) for found in item.enclosures]
+    return document
 
 
-def _json_attachment(audio: Audio) -> dict[str, Any]:
-    attachment: dict[str, Any] = {
-        "url": audio.url,
-        "mime_type": audio.media_type or "application/octet-stream",
-    }
-    if audio.length:
-        attachment["size_in_bytes"] = audio.length
-    if audio.duration is not None:
-        attachment["duration_in_seconds"] = audio.duration
+def _json_attachment(enclosure: Enclosure) -> dict[str, Any]:
+    attachment: dict[str, Any] = {"url": enclosure.url, "mime_type": enclosure.media_type}
+    if enclosure.length:
+        attachment["size_in_bytes"] = enclosure.length
+    if enclosure.duration is not None:
+        attachment["duration_in_seconds"] = enclosure.duration
     return attachment
 
 
@@ -632,11 +742,11 @@ def _podcast_channel(generator: FeedGenerator, podcast: PodcastChannel) -> None:
         generator.podcast.itunes_image(podcast.image)
 
 
-def _podcast_episode(entry: FeedEntry, article: Article, podcast: PodcastChannel) -> None:
-    if article.audio and article.audio.duration is not None:
-        entry.podcast.itunes_duration(_clock_time(article.audio.duration))
-    if article.summary:
-        entry.podcast.itunes_summary(clean(article.summary))
+def _podcast_episode(entry: FeedEntry, item: FeedItem) -> None:
+    if item.audio and item.audio.duration is not None:
+        entry.podcast.itunes_duration(_clock_time(item.audio.duration))
+    if item.summary:
+        entry.podcast.itunes_summary(clean(item.summary))
 
 
 def _clock_time(seconds: int) -> str:

@@ -18,7 +18,8 @@ from importlib.resources.abc import Traversable
 from pathlib import Path, PurePosixPath
 from string import Template
 
-from publisher.config import DEFAULT_CONFIG_FILE, config_from_mapping
+from publisher import DEFAULT_CONFIG_FILE
+from publisher.config import config_from_mapping
 from publisher.errors import ConfigError, PublisherError
 from publisher.files import write_atomically
 from publisher.templates import BUNDLED_TEMPLATES

@@ -63,12 +63,6 @@ def queue_pings(connection: Connection, hub: str, topics: Iterable[str], now: da
             )
 
 
-def pending_ping_count(connection: Connection) -> int:
-    """How many pings wait for a hub."""
-    count = connection.scalar(sa.select(sa.func.count()).select_from(websub_pings))
-    return int(count or 0)
-
-
 def send_due_pings(
     store: Store,
     hub: str | None,

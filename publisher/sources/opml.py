@@ -19,7 +19,8 @@ from lxml import etree
 from pydantic import ValidationError
 from slugify import slugify
 
-from publisher.config import SOURCES_FILE, Config, SourceConfig
+from publisher import SOURCES_FILE
+from publisher.config import Config, SourceConfig
 from publisher.content.markup import plain_text
 from publisher.errors import ConfigError, PublisherError
 from publisher.files import write_atomically

@@ -5,28 +5,34 @@ Opening a store brings its schema up to date; settings and counters are the stor
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection, Engine
 
 from publisher.errors import StoreError
 from publisher.store.schema import counters, settings
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
 log = logging.getLogger(__name__)
 
+MIGRATIONS = importlib.resources.files("publisher.store") / "migrations" / "versions"
+_REVISION = re.compile(r"^(down_revision|revision) = (?:\"(\w+)\"|None)$", re.MULTILINE)
+# Alembic's own bookkeeping table: one row, the revision the schema is at.
+_VERSION_TABLE = sa.table("alembic_version", sa.column("version_num", sa.String))
+
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
-READ_ONLY_OPTION = "publisher_read_only"  # an execution option `Store.reading` sets
+_READ_ONLY = "publisher_read_only"  # an execution option: this transaction only reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,17 +63,19 @@ class Store:
             raise store_failure(self.engine, error) from None
 
     @contextmanager
-    def reading(self) -> Iterator[Connection]:
-        """One read-only transaction that never waits for writers nor makes them wait.
+    def read(self) -> Iterator[Connection]:
+        """One read-only transaction: it never waits for a writer, nor makes one wait.
 
-        On SQLite it takes no write lock (a WAL snapshot); on PostgreSQL it is an ordinary
-        transaction, whose snapshot writers never wait for. For long reads: an export.
+        On SQLite a plain BEGIN, which in WAL mode reads the last committed state while a
+        writer holds its lock; on PostgreSQL a READ ONLY transaction, so a write in it fails.
         """
         try:
             with self.engine.connect() as connection:
-                reader = connection.execution_options(**{READ_ONLY_OPTION: True})
-                with reader.begin():
-                    yield reader
+                connection.execution_options(**{_READ_ONLY: True})
+                with connection.begin():
+                    if connection.dialect.name == "postgresql":
+                        connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+                    yield connection
         except sa.exc.DBAPIError as error:
             raise store_failure(self.engine, error) from None
 
@@ -111,7 +119,7 @@ def create_engine(url: str) -> Engine:
         parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, pool_pre_ping=True
     )
     sa.event.listen(engine, "connect", _configure_sqlite_connection)
-    sa.event.listen(engine, "begin", _begin)
+    sa.event.listen(engine, "begin", _begin_immediate)
     return engine
 
 
@@ -125,36 +133,76 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None
     cursor.close()
 
 
-def _begin(connection: Connection) -> None:
-    read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
-    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+def reads_only(connection: Connection) -> bool:
+    """Whether `connection` is in a `Store.read` transaction, where nothing may be written."""
+    return bool(connection.get_execution_options().get(_READ_ONLY, False))
+
+
+def _begin_immediate(connection: Connection) -> None:
+    # A writer takes the write lock at once, so writers queue instead of failing midway; a
+    # reader (Store.read) begins deferred and never takes it.
+    connection.exec_driver_sql("BEGIN" if reads_only(connection) else "BEGIN IMMEDIATE")
 
 
 def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", "publisher.store:migrations")
     config.attributes["connection"] = connection
     return config
 
 
-def schema_state(engine: Engine) -> SchemaState:
-    """The schema revision the store is at, and the newest this code knows."""
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
-    assert head is not None
+@functools.cache
+def head_revision() -> str:
+    """The newest schema revision this code knows, read from the migration files' headers.
+
+    Reading the two header lines of each file is far cheaper than importing Alembic, which
+    every command would otherwise pay to find the schema already current.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for entry in MIGRATIONS.iterdir():
+        if not entry.name.endswith(".py"):
+            continue
+        found = dict((key, value) for key, value in _REVISION.findall(entry.read_text("utf-8")))
+        revisions.add(found["revision"])
+        if found.get("down_revision"):
+            parents.add(found["down_revision"])
+    [head] = revisions - parents
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the store's schema is at: None for an empty store."""
     try:
         with engine.connect() as connection:
-            current = MigrationContext.configure(connection).get_current_revision()
+            if not sa.inspect(connection).has_table("alembic_version"):
+                return None
+            found = connection.scalar(sa.select(_VERSION_TABLE.c.version_num))
     except sa.exc.DBAPIError as error:
         # The whole family: "file is not a database" is a DatabaseError, not an OperationalError.
         raise store_failure(engine, error) from None
-    return SchemaState(current=current, head=head)
+    return None if found is None else str(found)
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    """The schema revision the store is at, and the newest this code knows."""
+    return SchemaState(current=current_revision(engine), head=head_revision())
 
 
 def upgrade_schema(engine: Engine) -> None:
-    """Migrate the store to the newest schema; refuse a store made by a newer publisher."""
+    """Migrate the store to the newest schema; refuse a store made by a newer publisher.
+
+    Alembic is imported only when an upgrade is due.
+    """
     state = schema_state(engine)
     if state.current == state.head:
         return
+    from alembic import command
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+
     scripts = ScriptDirectory.from_config(_alembic_config())
     if state.current is not None:
         try:

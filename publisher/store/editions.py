@@ -1,4 +1,5 @@
-"""Stored editions as lists of them show them: subjects and dates, no bodies."""
+"""Stored editions as lists of them show them (subjects and dates, no bodies) and their
+deliveries counted by status."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from publisher.store.schema import editions
+from publisher.store.database import Store
+from publisher.store.schema import deliveries, editions
 
 # Web pages (read-only queries) ------------------------------------------------------------
 
@@ -49,3 +51,27 @@ def edition_summaries(connection: Connection, limit: int | None = None) -> list[
         .limit(limit)
     )
     return [EditionSummary(**row._mapping) for row in connection.execute(query)]
+
+
+def ledger_counts(connection: Connection, edition_id: int) -> dict[str, int]:
+    """How many of an edition's deliveries are in each status."""
+    rows = connection.execute(
+        sa.select(deliveries.c.status, sa.func.count())
+        .where(deliveries.c.edition_id == edition_id)
+        .group_by(deliveries.c.status)
+    )
+    return {status: int(count) for status, count in rows}
+
+
+def delivery_counts(store: Store) -> dict[int, dict[str, int]]:
+    """Every edition's ledger counts by status (editions with no ledger yet are absent)."""
+    with store.read() as connection:
+        rows = connection.execute(
+            sa.select(deliveries.c.edition_id, deliveries.c.status, sa.func.count()).group_by(
+                deliveries.c.edition_id, deliveries.c.status
+            )
+        )
+        counts: dict[int, dict[str, int]] = {}
+        for edition_id, status, count in rows:
+            counts.setdefault(int(edition_id), {})[status] = int(count)
+        return counts

@@ -105,15 +105,7 @@ class AdvisoryLock:
 
     def release(self) -> None:
         if self.connection is not None:
-            try:
-                self.connection.execute(
-                    sa.text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY}
-                )
-                self.connection.commit()
-            except sa.exc.SQLAlchemyError:
-                pass  # the session is gone, and its lock with it
-            self.connection.invalidate()
-            self.connection.close()
+            _unlock_and_end(self.connection, "pg_advisory_unlock", ADVISORY_LOCK_KEY)
             self.connection = None
 
 
@@ -153,18 +145,23 @@ class StandbyMark:
             os.close(self.descriptor)  # drops the shared lock
             self.descriptor = None
         if self.connection is not None:
-            try:
-                # Unlock before ending the session: the server ends it a moment later, and a
-                # `status` run meanwhile would still see the standby.
-                self.connection.execute(
-                    sa.text("SELECT pg_advisory_unlock_shared(:key)"), {"key": STANDBY_LOCK_KEY}
-                )
-                self.connection.commit()
-            except sa.exc.SQLAlchemyError:
-                pass  # the session is gone, and its lock with it
-            self.connection.invalidate()
-            self.connection.close()
+            _unlock_and_end(self.connection, "pg_advisory_unlock_shared", STANDBY_LOCK_KEY)
             self.connection = None
+
+
+def _unlock_and_end(connection: sa.Connection, unlock: str, key: int) -> None:
+    """Release an advisory lock, then end its session.
+
+    Unlocking first matters: the server ends an invalidated session a moment later, and a
+    `status` run meanwhile would still see the lock held.
+    """
+    try:
+        connection.execute(sa.text(f"SELECT {unlock}(:key)"), {"key": key})
+        connection.commit()
+    except sa.exc.SQLAlchemyError:
+        pass  # the session is gone, and its lock with it
+    connection.invalidate()
+    connection.close()
 
 
 def active_lock(config: Config, engine: Engine) -> ActiveLock:

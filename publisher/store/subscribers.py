@@ -4,7 +4,7 @@ words of a name, every row streamed, and the counts by status overall and per di
 
 Every listing is paged by where the last page ended (`after`: an id, or for an address search
 an address), in the order its index keeps, so a page costs the same at the millionth row as at
-the first; each runs on an index (see migration 0013).
+the first; each runs on an index (see migration 0015).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from publisher.store.database import reads_only
 from publisher.store.schema import SQLITE_NAME_INDEX, subscriber_counts, subscribers, subscriptions
 from publisher.store.statuses import SubscriberStatus
 
@@ -64,6 +65,7 @@ class SubscriberRow:
     status: str
     digests: tuple[str, ...]
     created_at: datetime
+    confirmed_at: datetime | None = None
 
     @property
     def address_key(self) -> str:
@@ -87,6 +89,7 @@ _LISTED = (
     subscribers.c.name,
     subscribers.c.status,
     subscribers.c.created_at,
+    subscribers.c.confirmed_at,
 )
 
 
@@ -95,11 +98,13 @@ def subscriber_page(
     chosen: SubscriberFilter = EVERYONE,
     after: int = 0,
     limit: int = PAGE_SIZE,
+    offset: int = 0,
 ) -> list[SubscriberRow]:
-    """Up to `limit` subscribers with ids above `after`, in id order."""
+    """Up to `limit` subscribers with ids above `after`, in id order (skipping `offset` of
+    them first: numbered pages, which cost more the deeper they are; `after` costs nothing)."""
     if chosen.digest is None:
         query = _filtered(sa.select(*_LISTED), chosen).where(subscribers.c.id > after)
-        return _with_digests(connection, query.order_by(subscribers.c.id).limit(limit))
+        return _with_digests(connection, _paged(query.order_by(subscribers.c.id), limit, offset))
     # One digest's: walked in the order of its index (digest, subscriber_id), so a page stops
     # after `limit` members instead of first listing every member.
     member = subscriptions.c.subscriber_id
@@ -115,7 +120,7 @@ def subscriber_page(
         # indexes at `after` instead of reading the subscribers' from their first id.
         subscribers.c.id > after,
     )
-    return _with_digests(connection, members.order_by(member).limit(limit))
+    return _with_digests(connection, _paged(members.order_by(member), limit, offset))
 
 
 def search_subscribers(
@@ -147,19 +152,13 @@ def subscribers_by_address_prefix(
     """Subscribers whose address starts with `prefix` (ignoring case), in address order, after
     the address `after` (a page's last `address_key`): the index gives them in that order, so
     a page costs the same for a prefix a hundred thousand share as for one only one has."""
-    start = prefix.strip().casefold()
-    if not start:
+    found = _address_range(connection, prefix)
+    if found is None:
         return []
-    key: sa.ColumnElement[str] = subscribers.c.email_key
-    if connection.dialect.name == "postgresql":
-        # Byte order, whatever the database's collation: the range is exactly the prefix's.
-        key = key.collate("C")
-    query = sa.select(*_LISTED).where(key >= start)
+    key, in_range = found
+    query = sa.select(*_LISTED).where(in_range)
     if after:
         query = query.where(key > after)
-    following = _successor(start)
-    if following is not None:
-        query = query.where(key < following)
     return _with_digests(connection, _filtered(query, chosen).order_by(key).limit(limit))
 
 
@@ -178,22 +177,135 @@ def subscribers_by_name_words(
     query = sa.select(*_LISTED)
     order: sa.ColumnElement[int] = subscribers.c.id
     if connection.dialect.name == "postgresql":
-        wanted = " & ".join(f"{word}:*" for word in words)
-        vector = sa.func.to_tsvector(sa.literal_column("'simple'"), subscribers.c.name)
-        query = query.where(
-            vector.op("@@")(sa.func.to_tsquery(sa.literal_column("'simple'"), wanted))
-        )
+        query = query.where(_name_words_condition(words))
     else:
         # Ordered by the index's own rowid, which FTS5 hands out in order: no sort.
         names = sa.table(SQLITE_NAME_INDEX, sa.column("rowid"))
         order = names.c.rowid
-        wanted = " ".join(f'"{word}"*' for word in words)
-        query = query.join(names, names.c.rowid == subscribers.c.id).where(
-            sa.literal_column(SQLITE_NAME_INDEX).op("MATCH")(wanted)
-        )
+        query = query.join(names, names.c.rowid == subscribers.c.id).where(_fts5_match(words))
     if after:
         query = query.where(order > after)
     return _with_digests(connection, _filtered(query, chosen).order_by(order).limit(limit))
+
+
+# A search box: an address prefix or words of a name, in id order ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberSearch:
+    """What a search box and its filters ask for: `text` (the start of an address, or words
+    of a name; empty for every subscriber), a status, a digest."""
+
+    text: str = ""
+    status: str | None = None
+    digest: str | None = None
+
+    @property
+    def chosen(self) -> SubscriberFilter:
+        """The search's status and digest."""
+        return SubscriberFilter(self.status, self.digest)
+
+
+def found_subscribers(
+    connection: Connection,
+    wanted: SubscriberSearch,
+    after: int = 0,
+    limit: int = PAGE_SIZE,
+    offset: int = 0,
+) -> list[SubscriberRow]:
+    """A page of what `wanted` finds, in id order: those whose address starts with its text or
+    whose name has a word starting with each of its words (both through their indexes), after
+    the id `after`, skipping `offset`. Without text, `subscriber_page`."""
+    if not wanted.text.strip():
+        return subscriber_page(connection, wanted.chosen, after, limit, offset)
+    ids = _search_ids(connection, wanted.text, after)
+    if ids is None:
+        return []
+    query = _filtered(sa.select(*_LISTED).where(subscribers.c.id.in_(ids)), wanted.chosen)
+    return _with_digests(connection, _paged(query.order_by(subscribers.c.id), limit, offset))
+
+
+def count_found(connection: Connection, wanted: SubscriberSearch) -> int:
+    """How many subscribers `wanted` finds: from the kept counts without text, else counted on
+    the search's indexes."""
+    if not wanted.text.strip():
+        counts = status_counts(connection, wanted.digest)
+        return counts.get(wanted.status, 0) if wanted.status else sum(counts.values())
+    ids = _search_ids(connection, wanted.text)
+    if ids is None:
+        return 0
+    query = sa.select(sa.func.count()).select_from(subscribers)
+    query = _filtered(query.where(subscribers.c.id.in_(ids)), wanted.chosen)
+    return int(connection.scalar(query) or 0)
+
+
+def subscribers_by_id(connection: Connection, ids: Sequence[int]) -> list[SubscriberRow]:
+    """The subscribers with these ids (those that exist), in id order, with their digests."""
+    if not ids:
+        return []
+    query = sa.select(*_LISTED).where(subscribers.c.id.in_(list(ids)))
+    return _with_digests(connection, query.order_by(subscribers.c.id))
+
+
+def _search_ids(connection: Connection, text: str, after: int = 0) -> sa.Select[Any] | None:
+    """The ids above `after` whose address starts with `text` (one word without spaces), with
+    those whose name has its words (text without an @): one set from each index, joined, so
+    each is searched on its own index rather than every row tested against both."""
+    text = text.strip()
+    parts: list[sa.Select[Any]] = []
+    if text and not any(character.isspace() for character in text):
+        found = _address_range(connection, text)
+        if found is not None:
+            parts.append(sa.select(subscribers.c.id).where(found[1]))
+    words = _WORD.findall(text)
+    if "@" not in text and words:
+        parts.append(_name_words_ids(connection, words))
+    if after:
+        parts = [part.where(part.selected_columns[0] > after) for part in parts]
+    if len(parts) > 1:
+        return sa.select(sa.union(*parts).subquery().c[0])
+    return parts[0] if parts else None
+
+
+def _address_range(
+    connection: Connection, prefix: str
+) -> tuple[sa.ColumnElement[str], sa.ColumnElement[bool]] | None:
+    """The address key as its index orders it, and the range of keys starting with `prefix`."""
+    start = prefix.strip().casefold()
+    if not start:
+        return None
+    key: sa.ColumnElement[str] = subscribers.c.email_key
+    if connection.dialect.name == "postgresql":
+        # Byte order, whatever the database's collation: the range is exactly the prefix's.
+        key = key.collate("C")
+    following = _successor(start)
+    if following is None:
+        return key, key >= start
+    return key, sa.and_(key >= start, key < following)
+
+
+def _name_words_condition(words: list[str]) -> sa.ColumnElement[bool]:
+    """On PostgreSQL: a name with a word starting with each of `words` (its GIN index)."""
+    wanted = " & ".join(f"{word}:*" for word in words)
+    vector = sa.func.to_tsvector(sa.literal_column("'simple'"), subscribers.c.name)
+    return vector.op("@@")(sa.func.to_tsquery(sa.literal_column("'simple'"), wanted))
+
+
+def _name_words_ids(connection: Connection, words: list[str]) -> sa.Select[Any]:
+    """The ids of names with a word starting with each of `words`, from the name index."""
+    if connection.dialect.name == "postgresql":
+        return sa.select(subscribers.c.id).where(_name_words_condition(words))
+    names = sa.table(SQLITE_NAME_INDEX, sa.column("rowid"))
+    return sa.select(names.c.rowid).where(_fts5_match(words))
+
+
+def _fts5_match(words: list[str]) -> sa.ColumnElement[bool]:
+    wanted = " ".join(f'"{word}"*' for word in words)
+    return sa.literal_column(SQLITE_NAME_INDEX).op("MATCH")(wanted)
+
+
+def _paged(query: sa.Select[Any], limit: int, offset: int) -> sa.Select[Any]:
+    return query.limit(limit).offset(offset or None)
 
 
 def streamed_subscribers(
@@ -204,7 +316,7 @@ def streamed_subscribers(
 ) -> Iterator[SubscriberRow]:
     """Every chosen subscriber with an id above `after`, in id order, fetched `batch_size`
     rows at a time from a server-side cursor: memory stays flat however many there are. Run
-    it in a transaction of its own (`Store.reading`): the cursor is open while rows are used."""
+    it in a transaction of its own (`Store.read`): the cursor is open while rows are used."""
     digests = _digests_joined(connection).label("digests")
     query = (
         _filtered(sa.select(*_LISTED, digests), chosen)
@@ -212,9 +324,11 @@ def streamed_subscribers(
         .order_by(subscribers.c.id)
     )
     result = connection.execution_options(stream_results=True, yield_per=batch_size).execute(query)
-    for subscriber_id, email, name, status, created_at, digests in result:
+    for subscriber_id, email, name, status, created_at, confirmed_at, digests in result:
         chosen_digests = tuple(sorted(digests.split())) if digests else ()
-        yield SubscriberRow(subscriber_id, email, name, status, chosen_digests, created_at)
+        yield SubscriberRow(
+            subscriber_id, email, name, status, chosen_digests, created_at, confirmed_at
+        )
 
 
 def _digests_joined(connection: Connection) -> sa.ScalarSelect[Any]:
@@ -263,6 +377,7 @@ def _with_digests(connection: Connection, query: sa.Select[Any]) -> list[Subscri
             row.status,
             tuple(digests.get(row.id, ())),
             row.created_at,
+            row.confirmed_at,
         )
         for row in rows
     ]
@@ -311,7 +426,8 @@ def every_status_count(connection: Connection) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {"": _no_counts()}
     for digest, status, total, _ in rows:
         counts.setdefault(digest, _no_counts())[status] = int(total)
-    if sum(int(row[3]) for row in rows) > max(FOLD_COUNTS_AFTER, len(rows)):
+    gathered = sum(int(row[3]) for row in rows)
+    if gathered > max(FOLD_COUNTS_AFTER, len(rows)) and not reads_only(connection):
         fold_subscriber_counts(connection)
     return counts
 

@@ -10,10 +10,7 @@ answer's ETag names the bytes sent.
 
 from __future__ import annotations
 
-import gzip
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
@@ -34,9 +31,11 @@ from publisher.web.files import (
     ARCHIVE_TYPE,
     REVALIDATE,
     FileVersion,
+    GzipCache,
     accepts_gzip,
     etag_matches,
     find_file,
+    gzip_etag,
 )
 from publisher.web.navigation import page_number
 from publisher.web.security import ARCHIVE_POLICY
@@ -110,32 +109,12 @@ def edition_image(summary: EditionSummary | None, articles: dict[str, Article]) 
     return ""
 
 
-class _GzipCopies:
-    """Gzipped answers by ETag, the oldest dropped first."""
-
-    def __init__(self) -> None:
-        self._copies: OrderedDict[str, bytes] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def gzipped(self, etag: str, data: bytes) -> bytes:
-        with self._lock:
-            if etag in self._copies:
-                self._copies.move_to_end(etag)
-                return self._copies[etag]
-        compressed = gzip.compress(data, compresslevel=6, mtime=0)
-        with self._lock:
-            self._copies[etag] = compressed
-            while len(self._copies) > GZIP_COPIES:
-                self._copies.popitem(last=False)
-        return compressed
-
-
 class ArchivePages:
     """The archive's index and its editions' web copies."""
 
     def __init__(self, site: WebSite) -> None:
         self.site = site
-        self._gzip = _GzipCopies()
+        self._gzip = GzipCache(GZIP_COPIES)
 
     def routes(self) -> list[Route]:
         archive = self.site.paths.archive
@@ -171,19 +150,19 @@ class ArchivePages:
         data = self._dress(html, digest, number, summary, image).encode("utf-8")
         etag = bytes_etag(data)
         compress = accepts_gzip(request.headers.get("accept-encoding", ""))
-        gzip_etag = etag[:-1] + '-gzip"'
+        gzipped_etag = gzip_etag(etag)
         headers = {
-            "etag": gzip_etag if compress else etag,
+            "etag": gzipped_etag if compress else etag,
             "last-modified": format_datetime(version.last_modified, usegmt=True),
             "cache-control": REVALIDATE,
             "vary": "Accept-Encoding",
             "content-security-policy": ARCHIVE_POLICY,
         }
-        if etag_matches(request.headers.get("if-none-match", ""), (etag, gzip_etag)):
+        if etag_matches(request.headers.get("if-none-match", ""), (etag, gzipped_etag)):
             return Response(status_code=304, headers=headers)
         if compress:
             headers["content-encoding"] = "gzip"
-            data = self._gzip.gzipped(gzip_etag, data)
+            data = self._gzip.gzipped(gzipped_etag, data)
         return Response(data, media_type=ARCHIVE_TYPE, headers=headers)
 
     def _dress(
@@ -208,12 +187,12 @@ class ArchivePages:
         return dressed_edition(html, head, banner)
 
     def _archives(self) -> list[DigestArchive]:
-        with self.site.store.transaction() as connection:
+        with self.site.store.read() as connection:
             summaries = edition_summaries(connection)
         return digest_archives(self.site.config, summaries)
 
     def _edition(self, digest: str, number: int) -> tuple[EditionSummary | None, str]:
-        with self.site.store.transaction() as connection:
+        with self.site.store.read() as connection:
             summary = edition_summary(connection, digest, number)
             guids = summary.article_guids if summary else ()
             found = public_articles_with_guids(connection, guids)

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from publisher.content.articles import PublishedArticle
 from publisher.store.articles import public_article_at, public_articles_in_category
+from publisher.urls import category_folder
 from publisher.web.authors import article_context
 from publisher.web.conditional import answer_conditionally
 from publisher.web.listings import tag_urls
@@ -45,7 +46,7 @@ class ArticlePages:
             raise PageError(404)
         article = published.article
         category_urls = {
-            category.slug: self._category_url(category.slug) for category in article.categories
+            category.slug: self.site.urls.category(category.slug) for category in article.categories
         }
         context: dict[str, Any] = {
             "article": article,
@@ -64,19 +65,16 @@ class ArticlePages:
         name = next(c.name for c in members[0].article.categories if c.slug == slug)
         context: dict[str, Any] = {
             "category": name,
-            "page_url": self._category_url(slug),
+            "page_url": self.site.urls.category(slug),
             "articles": [published.article for published in members],
-            "category_feeds": feed_links(self.site.config, f"categories/{slug}/"),
+            "category_feeds": feed_links(self.site.config, category_folder(slug)),
         }
         return answer_conditionally(request, self.site.render(request, "category", context))
 
-    def _category_url(self, slug: str) -> str:
-        return urljoin(self.site.config.site.url, f"categories/{slug}/")
-
     def _article_at(self, url: str) -> PublishedArticle | None:
-        with self.site.store.transaction() as connection:
+        with self.site.store.read() as connection:
             return public_article_at(connection, url)
 
     def _in_category(self, slug: str) -> list[PublishedArticle]:
-        with self.site.store.transaction() as connection:
+        with self.site.store.read() as connection:
             return public_articles_in_category(connection, slug, CATEGORY_ARTICLES)

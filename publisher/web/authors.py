@@ -4,7 +4,6 @@ authors and related articles: bylines, bio boxes, the "Related" list and its JSO
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -12,10 +11,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from publisher.content.articles import PublishedArticle
-from publisher.content.authors import AUTHORS_FOLDER, AuthorDirectory, AuthorGroup
+from publisher.content.authors import AuthorDirectory, AuthorGroup
 from publisher.content.structured_data import news_article, script_json
 from publisher.store.articles import public_articles, related_public_articles
 from publisher.store.profiles import profiles
+from publisher.urls import author_folder, author_page_url
+from publisher.web.navigation import SLUG, path_of
 from publisher.web.site import PageError, WebSite, feed_links
 
 AUTHOR_ARTICLES = 100
@@ -27,8 +28,7 @@ class AuthorPages:
 
     def __init__(self, site: WebSite) -> None:
         self.site = site
-        base = urlsplit(urljoin(site.config.site.url, f"{AUTHORS_FOLDER}/")).path
-        self.path = base + "{slug}/"
+        self.path = path_of(author_page_url(site.config.site.url, SLUG))
 
     def routes(self) -> list[Route]:
         return [Route(self.path, self.author, methods=["GET"])]
@@ -43,12 +43,12 @@ class AuthorPages:
             "author": byline,
             "profile": byline.profile,
             "articles": [published.article for published in group.entries[:AUTHOR_ARTICLES]],
-            "author_feeds": feed_links(self.site.config, f"{AUTHORS_FOLDER}/{slug}/"),
+            "author_feeds": feed_links(self.site.config, author_folder(slug)),
         }
         return self.site.render(request, "author", context, headers={"cache-control": PAGE_CACHING})
 
     def _group(self, slug: str) -> AuthorGroup | None:
-        with self.site.store.transaction() as connection:
+        with self.site.store.read() as connection:
             directory = AuthorDirectory(profiles(connection), self.site.config.site.url)
             articles = public_articles(connection)
         return directory.group(slug, articles)
@@ -56,7 +56,7 @@ class AuthorPages:
 
 def article_context(site: WebSite, published: PublishedArticle) -> dict[str, Any]:
     """What the article page shows beyond the article: bylines, related articles, JSON-LD."""
-    with site.store.transaction() as connection:
+    with site.store.read() as connection:
         directory = AuthorDirectory(profiles(connection), site.config.site.url)
         related = related_public_articles(connection, published.guid)
     bylines = directory.bylines(published.article.authors)

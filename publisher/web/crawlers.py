@@ -155,7 +155,7 @@ class CrawlerFiles:
         return answer_conditionally(request, response)
 
     def _sitemap(self) -> bytes:
-        with self.site.store.transaction() as connection:
+        with self.site.store.read() as connection:
             articles = tuple(public_articles(connection))
             editions = tuple(edition_summaries(connection))
             authors = tuple(profiles(connection))

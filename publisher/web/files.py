@@ -16,12 +16,11 @@ import mimetypes
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Collection, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path, PurePosixPath
-from urllib.parse import urljoin
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -31,16 +30,14 @@ from starlette.routing import Route
 
 from publisher.content.articles import ARTICLE_SUFFIXES
 from publisher.site.feeds import (
-    FILE_NAMES,
-    MEDIA_TYPES,
     feed_media_type,
     is_current_feed,
     websub_link_header,
 )
+from publisher.urls import feed_file_url
 from publisher.web.security import ARCHIVE_POLICY, MEDIA_POLICY
 from publisher.web.site import WebSite
 
-FEED_TYPES = {name: f"{MEDIA_TYPES[kind]}; charset=utf-8" for kind, name in FILE_NAMES.items()}
 ARCHIVE_TYPE = "text/html; charset=utf-8"
 MEDIA_KINDS = ("image/", "audio/", "video/")
 REVALIDATE = "public, no-cache"
@@ -62,7 +59,7 @@ class FileVersion:
 
     @property
     def gzip_etag(self) -> str:
-        return self.etag[:-1] + '-gzip"'
+        return gzip_etag(self.etag)
 
     @property
     def last_modified(self) -> datetime:
@@ -148,16 +145,22 @@ def accepts_gzip(header: str) -> bool:
     return weights.get("*", 0.0) > 0
 
 
-class _GzipCache:
-    """Gzipped copies of recently served files, by path and version; the oldest are dropped."""
+def gzip_etag(etag: str) -> str:
+    """The ETag of the gzipped copy of the bytes `etag` names."""
+    return etag[:-1] + '-gzip"'
 
-    def __init__(self, size: int = GZIP_CACHE_SIZE) -> None:
+
+class GzipCache:
+    """Gzipped copies of recently served bytes, by a key that names the bytes (a file's path
+    and version, an ETag); past `size` copies, the least recently served is dropped."""
+
+    def __init__(self, size: int) -> None:
         self.size = size
-        self._copies: OrderedDict[tuple[str, FileVersion], bytes] = OrderedDict()
+        self._copies: OrderedDict[Hashable, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
-    def gzipped(self, path: Path, version: FileVersion, data: bytes) -> bytes:
-        key = (str(path), version)
+    def gzipped(self, key: Hashable, data: bytes) -> bytes:
+        """`data` gzipped, or the copy kept for `key`: the same bytes compress only once."""
         with self._lock:
             if key in self._copies:
                 self._copies.move_to_end(key)
@@ -171,7 +174,7 @@ class _GzipCache:
         return compressed
 
 
-_GZIP_CACHE = _GzipCache()
+_GZIP_CACHE = GzipCache(GZIP_CACHE_SIZE)
 
 
 def _validators(version: FileVersion, etag: str, cache_control: str) -> dict[str, str]:
@@ -207,7 +210,7 @@ def text_file_response(
         return Response(status_code=304, headers=headers)
     if compress:
         headers["content-encoding"] = "gzip"
-        data = _GZIP_CACHE.gzipped(path, version, data)
+        data = _GZIP_CACHE.gzipped((str(path), version), data)
     return Response(data, media_type=media_type, headers=headers)
 
 
@@ -251,7 +254,7 @@ class FileRoutes:
             raise HTTPException(404)
         extra = {}
         if config.feeds.websub_hub and is_current_feed(found):
-            self_url = urljoin(config.feeds_url, found)
+            self_url = feed_file_url(config, found)
             extra["link"] = websub_link_header(config.feeds.websub_hub, self_url)
         return text_file_response(request, path, f"{media_type}; charset=utf-8", None, extra)
 

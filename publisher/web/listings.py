@@ -21,8 +21,17 @@ from starlette.routing import Route
 from publisher.content.articles import Article, Category, category_slug
 from publisher.store.articles import count_articles, public_articles
 from publisher.store.statuses import ArticleStatus
+from publisher.urls import listing_page_url, tag_url
 from publisher.web.conditional import answer_conditionally
-from publisher.web.navigation import PER_PAGE, SiteUrls, page_count, page_number, path_of
+from publisher.web.navigation import (
+    NUMBER,
+    PER_PAGE,
+    SLUG,
+    SiteUrls,
+    page_count,
+    page_number,
+    path_of,
+)
 from publisher.web.site import PageError, WebSite
 
 TAG_ARTICLES = 100
@@ -111,12 +120,14 @@ class ListingPages:
 
     def routes(self) -> list[Route]:
         urls = self.urls
+        home_pages = path_of(listing_page_url(urls.home, NUMBER))
+        article_pages = path_of(listing_page_url(urls.articles, NUMBER))
         return [
-            Route(path_of(urls.home) + "page/{number}/", self.home_page, methods=["GET"]),
+            Route(home_pages, self.home_page, methods=["GET"]),
             Route(path_of(urls.articles), self.articles, methods=["GET"]),
-            Route(path_of(urls.articles) + "page/{number}/", self.articles_page, methods=["GET"]),
+            Route(article_pages, self.articles_page, methods=["GET"]),
             Route(path_of(urls.categories), self.categories, methods=["GET"]),
-            Route(path_of(urls.tags) + "{slug}/", self.tag, methods=["GET"]),
+            Route(path_of(tag_url(urls.site, SLUG)), self.tag, methods=["GET"]),
         ]
 
     async def home_page(self, request: Request) -> Response:
@@ -176,12 +187,12 @@ class ListingPages:
         return number
 
     def _page(self, number: int, page_url: Callable[[int], str]) -> Listing:
-        with self.site.store.transaction() as connection:
+        with self.site.store.read() as connection:
             listing = listing_page(connection, number, page_url)
         if listing is None:
             raise PageError(404)
         return listing
 
     def _all_articles(self) -> list[Article]:
-        with self.site.store.transaction() as connection:
+        with self.site.store.read() as connection:
             return [published.article for published in public_articles(connection)]

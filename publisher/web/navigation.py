@@ -14,15 +14,28 @@ from urllib.parse import urljoin, urlsplit
 
 from publisher.config import Config
 from publisher.content.articles import category_slug
+from publisher.urls import (
+    ARTICLES,
+    CATEGORIES,
+    TAGS,
+    category_url,
+    folder_url,
+    listing_page_url,
+    tag_url,
+)
 
 PER_PAGE = 10
 MAX_PAGE_DIGITS = 6
+# Route parameters: what stands for the slug or the page number in a URL to make its route.
+SLUG = "{slug}"
+NUMBER = "{number}"
 
 
 @dataclass(frozen=True, slots=True)
 class SiteUrls:
-    """The absolute URLs of the site's own pages."""
+    """The absolute URLs of the site's own pages (`site`: the site URL they hang off)."""
 
+    site: str
     home: str
     subscribe: str
     articles: str
@@ -34,33 +47,36 @@ class SiteUrls:
 
     def home_page(self, number: int) -> str:
         """The home page's `number`th page (the first is the home page itself)."""
-        return self.home if number == 1 else urljoin(self.home, f"page/{number}/")
+        return self.home if number == 1 else listing_page_url(self.home, number)
 
     def articles_page(self, number: int) -> str:
         """The article list's `number`th page."""
-        return self.articles if number == 1 else urljoin(self.articles, f"page/{number}/")
+        return self.articles if number == 1 else listing_page_url(self.articles, number)
 
     def category(self, slug: str) -> str:
-        return urljoin(self.categories, f"{slug}/")
+        """A category's page, by the category's slug."""
+        return category_url(self.site, slug)
 
     def tag(self, name: str) -> str:
         """A tag's page, or "" for a tag with nothing to make a slug of."""
         slug = category_slug(name)
-        return urljoin(self.tags, f"{slug}/") if slug else ""
+        return tag_url(self.site, slug) if slug else ""
 
 
 def site_urls(config: Config) -> SiteUrls:
     """The URLs of the site's pages, from the config."""
     home = config.web_base_url if config.web_base_url.endswith("/") else config.web_base_url + "/"
+    site = config.site.url
     return SiteUrls(
+        site=site,
         home=home,
         subscribe=f"{home}#subscribe",
-        articles=urljoin(config.site.url, "articles/"),
-        categories=urljoin(config.site.url, "categories/"),
-        tags=urljoin(config.site.url, "tags/"),
+        articles=folder_url(site, ARTICLES),
+        categories=folder_url(site, CATEGORIES),
+        tags=folder_url(site, TAGS),
         archive=config.archive_url,
-        sitemap=urljoin(config.site.url, "sitemap.xml"),
-        favicon=urljoin(config.site.url, "/favicon.ico"),
+        sitemap=urljoin(site, "sitemap.xml"),
+        favicon=urljoin(site, "/favicon.ico"),
     )
 
 

@@ -216,7 +216,7 @@ class Subscriptions:
     def _home_listings(self) -> tuple[list[dict[str, Any]], Listing]:
         config = self.site.config
         titles = {digest.name: digest.title for digest in config.digests}
-        with self.site.store.transaction() as connection:
+        with self.site.store.read() as connection:
             summaries = edition_summaries(connection, HOME_EDITIONS)
             listing = listing_page(connection, 1, self.site.urls.home_page)
         assert listing is not None  # the first page always exists

@@ -15,8 +15,8 @@
 A later migration that rebuilds `subscribers` or `subscriptions` on SQLite (a batch
 `ALTER TABLE` copies the table) drops their triggers: it must create them again.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0015
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
