@@ -56,7 +56,10 @@ from publisher.store.plans import plans_of
 from publisher.store.schema import deliveries, editions, subscribers
 from publisher.store.subscribers import (
     SubscriberFilter,
+    SubscriberSearch,
+    count_found,
     every_status_count,
+    found_subscribers,
     search_subscribers,
     status_counts,
     subscriber_page,
@@ -267,6 +270,19 @@ def measure_queries(store: Store) -> None:
         "name words 'mary smi'": lambda c: subscribers_by_name_words(c, "mary smi"),
         f"name word prefix {surname[:2]!r}": lambda c: subscribers_by_name_words(c, surname[:2]),
         "search box 'jame'": lambda c: search_subscribers(c, "jame"),
+        "admin/API search 'jame' (id order)": lambda c: found_subscribers(
+            c, SubscriberSearch("jame")
+        ),
+        "admin/API search 'mary smi' (id order)": lambda c: found_subscribers(
+            c, SubscriberSearch("mary smi")
+        ),
+        "admin/API count found 'jame'": lambda c: [count_found(c, SubscriberSearch("jame"))],
+        "admin/API count, confirmed + culture": lambda c: [
+            count_found(c, SubscriberSearch("", "confirmed", "culture"))
+        ],
+        "admin page 200 (offset 9,950)": lambda c: found_subscribers(
+            c, SubscriberSearch(), offset=9_950
+        ),
     }
     print(f"queries in process ({GOALS['query']}; median of 15 after a warm-up):")
     for label, query in queries.items():

@@ -221,8 +221,14 @@ def found_subscribers(
     ids = _search_ids(connection, wanted.text, after)
     if ids is None:
         return []
-    query = _filtered(sa.select(*_LISTED).where(subscribers.c.id.in_(ids)), wanted.chosen)
-    return _with_digests(connection, _paged(query.order_by(subscribers.c.id), limit, offset))
+    # The ids found first, then their rows: each found id looked up by its key, never the
+    # whole table walked beside them.
+    found = ids.subquery("found")
+    query: sa.Select[Any] = sa.select(*_LISTED).join_from(
+        found, subscribers, subscribers.c.id == found.c[0]
+    )
+    query = _filtered(query, wanted.chosen).order_by(found.c[0])
+    return _with_digests(connection, _paged(query, limit, offset))
 
 
 def count_found(connection: Connection, wanted: SubscriberSearch) -> int:
@@ -234,8 +240,10 @@ def count_found(connection: Connection, wanted: SubscriberSearch) -> int:
     ids = _search_ids(connection, wanted.text)
     if ids is None:
         return 0
-    query = sa.select(sa.func.count()).select_from(subscribers)
-    query = _filtered(query.where(subscribers.c.id.in_(ids)), wanted.chosen)
+    found = ids.subquery("found")
+    query = sa.select(sa.func.count()).select_from(found)
+    if wanted.chosen != EVERYONE:
+        query = _filtered(query.join(subscribers, subscribers.c.id == found.c[0]), wanted.chosen)
     return int(connection.scalar(query) or 0)
 
 
