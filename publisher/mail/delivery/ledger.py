@@ -254,15 +254,7 @@ def seconds_until_next_retry(store: Store, edition_id: int, now: datetime) -> fl
 def release_dead_leases(store: Store, edition_id: int, host: str) -> None:
     """Free rows leased by a process of this host that has died (a kill -9, a crash)."""
     with store.transaction() as connection:
-        owners = connection.execute(
-            sa.select(deliveries.c.lease_owner)
-            .where(
-                deliveries.c.edition_id == edition_id,
-                deliveries.c.status == DeliveryStatus.PENDING,
-                deliveries.c.lease_owner.is_not(None),
-            )
-            .distinct()
-        ).scalars()
+        owners = leased_owners(connection, edition_id)
         dead = [owner for owner in owners if is_dead_local_owner(owner, host)]
         if dead:
             connection.execute(
@@ -271,6 +263,20 @@ def release_dead_leases(store: Store, edition_id: int, host: str) -> None:
                 .values(lease_owner=None, lease_until=None)
             )
             log.info("released rows leased by %s", ", ".join(dead))
+
+
+def leased_owners(connection: sa.Connection, edition_id: int) -> list[str]:
+    """Who holds leases on the edition's pending rows now, found on `ix_deliveries_leases`."""
+    found = connection.execute(
+        sa.select(deliveries.c.lease_owner)
+        .where(
+            deliveries.c.edition_id == edition_id,
+            deliveries.c.status == DeliveryStatus.PENDING,
+            deliveries.c.lease_owner.is_not(None),
+        )
+        .distinct()
+    ).scalars()
+    return [str(owner) for owner in found]
 
 
 def is_dead_local_owner(owner: str, host: str) -> bool:

@@ -11,6 +11,9 @@
   serves address-prefix ranges whatever the database's collation.
 - `subscriber_imports`: one row per `subscribers import` run, finished or not, so an import
   that was killed is known and can be run again.
+- `ix_deliveries_leases`: the rows of an edition leased right now, found without reading the
+  whole ledger (each send worker looks for dead owners' leases before every batch; at a
+  million rows a scan of the ledger cost 100-150 ms a batch on PostgreSQL).
 
 A later migration that rebuilds `subscribers` or `subscriptions` on SQLite (a batch
 `ALTER TABLE` copies the table) drops their triggers: it must create them again.
@@ -264,6 +267,7 @@ def upgrade() -> None:
     )
     op.drop_index("ix_subscribers_status", table_name="subscribers")
     op.create_index("ix_subscribers_status_id", "subscribers", ["status", "id"])
+    op.create_index("ix_deliveries_leases", "deliveries", ["edition_id", "status", "lease_owner"])
     op.execute(BACKFILL_COUNTS)
     if op.get_bind().dialect.name == "postgresql":
         for statement in POSTGRESQL_TRIGGERS:
@@ -278,6 +282,7 @@ def downgrade() -> None:
     drops = POSTGRESQL_DROPS if op.get_bind().dialect.name == "postgresql" else SQLITE_DROPS
     for statement in drops:
         op.execute(statement)
+    op.drop_index("ix_deliveries_leases", table_name="deliveries")
     op.drop_index("ix_subscribers_status_id", table_name="subscribers")
     op.create_index("ix_subscribers_status", "subscribers", ["status"])
     op.drop_table("subscriber_imports")
