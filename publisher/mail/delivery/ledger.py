@@ -203,6 +203,9 @@ def claim_rows(
                 deliveries.c.status == DeliveryStatus.PENDING,
                 sa.or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now),
                 sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+                # Redundant, but PostgreSQL walks the primary key for this order and would read
+                # every row already sent before the first pending one: start it there.
+                deliveries.c.id >= _first_pending_id(edition_id),
             )
             .order_by(deliveries.c.id)
             .limit(limit)
@@ -216,6 +219,18 @@ def claim_rows(
                 .values(lease_owner=owner, lease_until=now + lease)
             )
     return batch
+
+
+def _first_pending_id(edition_id: int) -> sa.ScalarSelect[Any]:
+    """The edition's lowest pending row id, from `ix_deliveries_edition_status`."""
+    return (
+        sa.select(sa.func.min(deliveries.c.id))
+        .where(
+            deliveries.c.edition_id == edition_id,
+            deliveries.c.status == DeliveryStatus.PENDING,
+        )
+        .scalar_subquery()
+    )
 
 
 def messages_started_since(store: Store, since: datetime, now: datetime) -> int:
