@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from publisher.audience.subscribers import import_csv
+from publisher.audience.imports import import_csv
 from publisher.store.database import Store
 from tests.conftest import MovableClock, Site, run_publisher, start_publisher
 from tests.test_scheduler import SECRET, Output, configure, wait_for
@@ -130,11 +130,11 @@ def test_a_reimport_that_changes_nothing_reports_the_rows_unchanged(site: Site) 
     shutil.copy(Path(__file__).parent.parent / "subscribers.csv", site.root / "subscribers.csv")
     first = run(site.root, "subscribers", "import", "subscribers.csv")
     assert first.stdout == (
-        "import: 5 added, 0 updated, 0 unchanged, 0 skipped (unsubscribed), 0 errors\n"
+        "import: 5 added, 0 updated, 0 unchanged, 0 skipped (unsubscribed or bounced), 0 errors\n"
     )
     again = run(site.root, "subscribers", "import", "subscribers.csv")
     assert again.stdout == (
-        "import: 0 added, 0 updated, 5 unchanged, 0 skipped (unsubscribed), 0 errors\n"
+        "import: 0 added, 0 updated, 5 unchanged, 0 skipped (unsubscribed or bounced), 0 errors\n"
     )
 
 

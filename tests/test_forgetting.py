@@ -13,11 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from publisher.audience.forgetting import forget_address, import_suppression, is_forgotten
+from publisher.audience.imports import import_csv
 from publisher.audience.preferences import request_address_change, save_preferences
 from publisher.audience.subscribers import (
     add_subscriber,
     check_address,
-    import_csv,
     list_subscribers,
 )
 from publisher.config import Config
@@ -99,7 +99,7 @@ def test_a_forgotten_address_cannot_be_imported_again(
 ) -> None:
     add_subscriber(store, ADDRESS, NAME, ["daily"], clock.now)
     forget_address(store, SECRET.encode(), ADDRESS, clock.now)
-    suppression = import_suppression(store, SECRET.encode(), clock.now)
+    suppression = import_suppression(SECRET.encode(), clock.now)
     text = f"email,name,digests\n{ADDRESS.lower()},Ann,daily\nnew@example.org,New,daily\n"
     report = import_csv(store, text, ["daily", "culture"], clock.now, suppression)
     assert report.added == 1

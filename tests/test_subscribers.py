@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from publisher.audience.exports import export_csv
+from publisher.audience.imports import import_csv
 from publisher.audience.subscribers import (
     SubscriberError,
     add_subscriber,
     check_address,
     confirm_subscriber,
-    export_csv,
     find_subscriber,
-    import_csv,
     list_subscribers,
     remove_subscriber,
     request_subscription,
@@ -195,3 +197,71 @@ def test_add_never_resubscribes_a_complaint_even_when_told_to(store: Store) -> N
     left_as(store, "gone@example.org", SubscriberStatus.COMPLAINED)
     with pytest.raises(SubscriberError, match="spam"):
         add_subscriber(store, "gone@example.org", "", DIGESTS, SAMPLE_NOW, resubscribe=True)
+
+
+LOCAL_CHARACTERS = [*"abcXYZ09.!#$%&'*+/=?^_`{|}~-\"@ (),:;<>[]\\", "é", "\u0301", "ß", "İ"]
+DOMAINS = [
+    "example.org",
+    "EXAMPLE.ORG",
+    "bücher.de",
+    "xn--bcher-kva.de",
+    "BÜCHER.de",
+    "x",
+    "[1.2.3.4]",
+    "localhost",
+    "a-b.co.uk",
+    "ex_ample.org",
+    "example.org.",
+    "-a.org",
+    "a.test",
+    "a.invalid",
+    "a" * 63 + ".org",
+    "a" * 64 + ".org",
+    ".".join(["a" * 60] * 4) + ".org",
+    "exam ple.org",
+    "\u0301example.org",
+    "",
+]
+
+
+def outcome(check: object, text: str) -> object:
+    try:
+        return check(text)  # type: ignore[operator]
+    except SubscriberError as error:
+        return str(error)
+
+
+def email_validator_alone(text: str) -> object:
+    """What `check_address` gave before it had a quick way: email-validator on everything."""
+    from email_validator import EmailNotValidError, validate_email
+
+    from publisher.audience.subscribers import Address
+
+    if "\r" in text or "\n" in text:
+        raise SubscriberError(f"bad address {text!r}: contains a line break")
+    try:
+        valid = validate_email(text.strip(), check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as error:
+        raise SubscriberError(f"bad address {text!r}: {error}") from None
+    return Address(email=valid.normalized, key=valid.normalized.casefold())
+
+
+@given(
+    st.text(alphabet=st.sampled_from(LOCAL_CHARACTERS), max_size=70),
+    st.one_of(st.sampled_from(DOMAINS), st.text(max_size=20)),
+    st.sampled_from(["", " ", "\t"]),
+)
+@settings(max_examples=2000, deadline=None)
+def test_the_quick_address_check_gives_what_email_validator_gives(
+    local: str, domain: str, space: str
+) -> None:
+    text = f"{space}{local}@{domain}{space}"
+    assert outcome(check_address, text) == outcome(email_validator_alone, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Postmaster@Example.org", "a" * 64 + "@example.org", "a" * 250 + "@example.org"],
+)
+def test_the_quick_address_check_leaves_the_rare_cases_to_email_validator(text: str) -> None:
+    assert outcome(check_address, text) == outcome(email_validator_alone, text)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -22,7 +23,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from publisher.analytics.links import recipient_key
-from publisher.audience.subscribers import Address, SubscriberError, Suppression, check_address
+from publisher.audience.imports import Suppression
+from publisher.audience.subscribers import Address, SubscriberError, check_address
 from publisher.audience.tokens import new_nonce
 from publisher.store.analytics import forget_hits
 from publisher.store.database import Store
@@ -35,8 +37,10 @@ from publisher.store.schema import (
     subscriptions,
 )
 from publisher.store.statuses import SubscriberStatus
+from publisher.store.subscribers import compact_name_index
 
 FORGOTTEN_REASON = "was forgotten on request; only the person can subscribe again, from the web"
+HASHES_AT_A_TIME = 5_000
 
 
 def address_hash(secret: bytes, address: Address) -> str:
@@ -92,6 +96,7 @@ def forget_subscriber(store: Store, secret: bytes, subscriber_id: int, now: date
             .where(events.c.subscriber_id == subscriber_id, events.c.source != OPERATOR_SOURCE)
             .values(diagnostic="")
         )
+        compact_name_index(connection)
 
 
 def forget_address(store: Store, secret: bytes, email: str, now: datetime) -> bool:
@@ -136,19 +141,13 @@ def drop_forgotten(store: Store, secret: bytes, email: str) -> None:
         )
 
 
-def remember_hash(store: Store, digest: str, now: datetime) -> None:
-    """Keep a hash from another store's export (the same secret makes the same hashes)."""
-    with store.transaction() as connection:
-        _remember(connection, digest, now)
-
-
-def forgotten_hashes(store: Store) -> list[str]:
-    """Every kept hash, sorted."""
-    with store.transaction() as connection:
-        query = sa.select(forgotten_addresses.c.address_hash).order_by(
-            forgotten_addresses.c.address_hash
-        )
-        return [str(value) for value in connection.execute(query).scalars()]
+def forgotten_hashes(connection: Connection) -> Iterator[str]:
+    """Every kept hash, sorted, streamed."""
+    query = sa.select(forgotten_addresses.c.address_hash).order_by(
+        forgotten_addresses.c.address_hash
+    )
+    streamed = connection.execution_options(stream_results=True, yield_per=HASHES_AT_A_TIME)
+    return (str(value) for value in streamed.execute(query).scalars())
 
 
 def _remember(connection: Connection, digest: str, now: datetime) -> None:
@@ -167,13 +166,30 @@ def _remember(connection: Connection, digest: str, now: datetime) -> None:
             pass  # another process kept it first
 
 
-def import_suppression(store: Store, secret: bytes, now: datetime) -> Suppression:
-    """What `subscribers.import_csv` needs to refuse forgotten addresses and keep new hashes."""
+def import_suppression(secret: bytes, now: datetime) -> Suppression:
+    """What `imports.import_csv` needs to refuse forgotten addresses and keep new hashes, a
+    batch at a time."""
 
-    def refusal(address: Address) -> str | None:
-        return FORGOTTEN_REASON if is_forgotten(store, secret, address) else None
+    def refusals(connection: Connection, addresses: Sequence[Address]) -> dict[str, str]:
+        if connection.scalar(sa.select(forgotten_addresses.c.address_hash).limit(1)) is None:
+            return {}  # nobody was forgotten: no hash to compute
+        by_hash = {address_hash(secret, address): address.key for address in addresses}
+        found: set[str] = set()
+        hashes = list(by_hash)
+        for start in range(0, len(hashes), HASHES_AT_A_TIME):
+            found.update(
+                connection.execute(
+                    sa.select(forgotten_addresses.c.address_hash).where(
+                        forgotten_addresses.c.address_hash.in_(
+                            hashes[start : start + HASHES_AT_A_TIME]
+                        )
+                    )
+                ).scalars()
+            )
+        return {by_hash[digest]: FORGOTTEN_REASON for digest in found}
 
-    def remember(digest: str) -> None:
-        remember_hash(store, digest, now)
+    def remember(connection: Connection, digests: Sequence[str]) -> None:
+        for digest in digests:
+            _remember(connection, digest, now)
 
-    return Suppression(refusal, remember)
+    return Suppression(refusals, remember)

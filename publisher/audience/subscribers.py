@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
+import functools
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, EMAIL_MAX_LENGTH
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -21,9 +21,10 @@ from publisher.store.database import Store
 from publisher.store.events import insert_web_unsubscribe
 from publisher.store.schema import subscribers, subscriptions
 from publisher.store.statuses import SubscriberStatus
-from publisher.wording import count
 
 MAX_NAME_LENGTH = 200
+# RFC 5322's dot-atom in ASCII: a local part email-validator keeps exactly as it is.
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 CSV_HEADER = ("email", "name", "digests")
 
 
@@ -52,48 +53,53 @@ class Subscriber:
     confirmed_at: datetime | None
 
 
-@dataclass(slots=True)
-class ImportReport:
-    added: int = 0
-    updated: int = 0
-    skipped: int = 0
-    errors: list[str] = field(default_factory=list)
-    suppressed: int = 0
-    unchanged: int = 0
-
-    def summary(self) -> str:
-        """One line: what the import did."""
-        kept = f", {self.suppressed} kept suppressed" if self.suppressed else ""
-        return (
-            f"import: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{self.skipped} skipped (unsubscribed){kept}, {count(len(self.errors), 'error')}"
-        )
-
-
-# A status column of any other known status is kept as it is, so a suppression list
-# (unsubscribed, bounced, ...) survives a move between stores.
-MAILABLE_STATUSES = ("", SubscriberStatus.CONFIRMED, SubscriberStatus.PENDING)
-_ADDRESS_HASH = re.compile("[0-9a-f]{64}")
-
-
-@dataclass(frozen=True, slots=True)
-class Suppression:
-    """How an import consults and extends the forgotten addresses (see `forgetting`)."""
-
-    refusal: Callable[[Address], str | None]
-    remember: Callable[[str], None]
-
-
 def check_address(text: str) -> Address:
     """Validate the syntax of an address (no DNS look-up) and normalize it."""
     if "\r" in text or "\n" in text:
         raise SubscriberError(f"bad address {text!r}: contains a line break")
+    stripped = text.strip()
+    plain = _plain_address(stripped)
+    if plain is not None:
+        return plain
     try:
         # No SMTPUTF8: a non-ASCII local part could not be addressed in our messages.
-        valid = validate_email(text.strip(), check_deliverability=False, allow_smtputf8=False)
+        valid = validate_email(stripped, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as error:
         raise SubscriberError(f"bad address {text!r}: {error}") from None
     return Address(email=valid.normalized, key=valid.normalized.casefold())
+
+
+def _plain_address(text: str) -> Address | None:
+    """The common case the quick way: a dot-atom ASCII local part at a domain already checked
+    (each domain is checked once, with email-validator). None when anything is less plain:
+    email-validator then judges the whole address, and gives the reason when it is bad.
+
+    It gives what email-validator gives: an ASCII dot-atom local part is kept as it is (but
+    the role names it lowercases go the long way), the domain is the one it normalized, and
+    the lengths it checks are checked.
+    """
+    local, at, domain = text.partition("@")
+    if not at or not _DOT_ATOM.fullmatch(local) or local.lower() in CASE_INSENSITIVE_MAILBOX_NAMES:
+        return None
+    checked = _checked_domain(domain)
+    if checked is None:
+        return None
+    normalized, ascii_domain = checked
+    longest = max(len(text.encode()), len(f"{local}@{normalized}".encode()))
+    if max(longest, len(local) + 1 + len(ascii_domain)) > EMAIL_MAX_LENGTH:
+        return None
+    email = f"{local}@{normalized}"
+    return Address(email=email, key=email.casefold())
+
+
+@functools.lru_cache(maxsize=100_000)
+def _checked_domain(domain: str) -> tuple[str, str] | None:
+    """The domain as email-validator normalizes it, and in IDNA ASCII; None if it refuses."""
+    try:
+        valid = validate_email(f"a@{domain}", check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        return None
+    return valid.domain, valid.ascii_domain
 
 
 def check_name(name: str) -> str:
@@ -300,157 +306,10 @@ def forget_confirmation_sent(store: Store, subscriber_id: int) -> None:
         )
 
 
-def import_csv(
-    store: Store,
-    text: str,
-    known_digests: Sequence[str],
-    now: datetime,
-    suppression: Suppression | None = None,
-) -> ImportReport:
-    """Import `email,name,digests` rows; bad rows are reported by line and the rest imported.
-
-    Digests in a row are separated by spaces or semicolons; none means every digest. An
-    address that unsubscribed stays unsubscribed: an import is not the reader's consent. A
-    `status` column (as `export_csv` writes) of unsubscribed or bounced is kept; a `forgotten`
-    row's `address_hash` joins the forgotten addresses; an address `suppression` refuses is
-    reported with the reason.
-    """
-    report = ImportReport()
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None or "email" not in reader.fieldnames:
-        raise SubscriberError(
-            "the CSV needs a header line with at least `email` (email,name,digests)"
-        )
-    seen: set[str] = set()
-    for row in reader:
-        line = reader.line_num
-        status = (row.get("status") or "").strip()
-        if status == SubscriberStatus.FORGOTTEN:
-            _import_forgotten(row, line, suppression, report)
-            continue
-        try:
-            address = check_address(row.get("email") or "")
-            name = check_name(row.get("name") or "")
-            digests = check_digests(
-                (row.get("digests") or "").replace(";", " ").split(), known_digests
-            )
-        except SubscriberError as error:
-            report.errors.append(f"line {line}: {error}")
-            continue
-        if address.key in seen:
-            report.errors.append(f"line {line}: {address.email} appears twice; first kept")
-            continue
-        seen.add(address.key)
-        reason = suppression.refusal(address) if suppression else None
-        if reason:
-            report.errors.append(f"line {line}: {address.email} {reason}")
-            continue
-        if status not in MAILABLE_STATUSES and status not in tuple(SubscriberStatus):
-            report.errors.append(f"line {line}: unknown status {status!r}")
-            continue
-        existing = find_subscriber(store, address.email)
-        if status not in MAILABLE_STATUSES:
-            _import_suppressed(store, address, name, digests, status, existing, now)
-            report.suppressed += 1
-            continue
-        if existing is not None and existing.status in LEFT_STATUSES:
-            report.skipped += 1
-            continue
-        if existing is not None and _already_as_imported(existing, name, digests):
-            report.unchanged += 1
-            continue
-        _, created = add_subscriber(store, address.email, name, digests, now)
-        if created:
-            report.added += 1
-        else:
-            report.updated += 1
-    return report
-
-
 # Statuses of people who left or whose address failed: only their consent brings them back.
 REFUSED_WITHOUT_CONSENT = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED)
-# An import never re-subscribes these: a list is not the reader's consent.
+# People who left: only their own confirmation click brings them back (imports: imports.py).
 LEFT_STATUSES = (*REFUSED_WITHOUT_CONSENT, SubscriberStatus.COMPLAINED)
-
-
-def _already_as_imported(existing: Subscriber, name: str, digests: Sequence[str]) -> bool:
-    """Whether importing `name` and `digests` would leave a subscriber as it is."""
-    return (
-        existing.status == SubscriberStatus.CONFIRMED
-        and (name or existing.name) == existing.name
-        and set(existing.digests) == set(digests)
-    )
-
-
-def export_csv(found: Iterable[Subscriber], forgotten: Iterable[str] = ()) -> Iterator[str]:
-    """CSV lines (header first) for subscribers: email, name, status, digests, created; then
-    a `forgotten` row with each kept `address_hash` (forgotten subscribers have no address)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*CSV_HEADER, "status", "created_at", "address_hash"])
-    yield _drain(buffer)
-    for digest in forgotten:
-        writer.writerow(["", "", "", SubscriberStatus.FORGOTTEN, "", digest])
-        yield _drain(buffer)
-    for subscriber in found:
-        if subscriber.status == SubscriberStatus.FORGOTTEN:
-            continue
-        writer.writerow(
-            [
-                subscriber.email,
-                subscriber.name,
-                " ".join(subscriber.digests),
-                subscriber.status,
-                subscriber.created_at.isoformat(),
-                "",
-            ]
-        )
-        yield _drain(buffer)
-
-
-def _import_forgotten(
-    row: dict[str, str | None], line: int, suppression: Suppression | None, report: ImportReport
-) -> None:
-    digest = (row.get("address_hash") or "").strip()
-    if suppression is None or not _ADDRESS_HASH.fullmatch(digest):
-        report.errors.append(f"line {line}: a forgotten row needs its address_hash (64 hex)")
-        return
-    suppression.remember(digest)
-    report.suppressed += 1
-
-
-def _import_suppressed(
-    store: Store,
-    address: Address,
-    name: str,
-    digests: Sequence[str],
-    status: str,
-    existing: Subscriber | None,
-    now: datetime,
-) -> None:
-    """Keep an exported unsubscribed (bounced, ...) address so: never mailed after the move."""
-    if existing is None:
-        add_subscriber(store, address.email, name, digests, now, status=status)
-        return
-    with store.transaction() as connection:
-        connection.execute(
-            subscribers.update()
-            .where(
-                subscribers.c.id == existing.id,
-                subscribers.c.status.in_((SubscriberStatus.CONFIRMED, SubscriberStatus.PENDING)),
-            )
-            .values(
-                status=status,
-                unsubscribed_at=now if status == SubscriberStatus.UNSUBSCRIBED else None,
-            )
-        )
-
-
-def _drain(buffer: io.StringIO) -> str:
-    value = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    return value
 
 
 def _insert(connection: Connection, address: Address, name: str, status: str, now: datetime) -> int:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +18,13 @@ from publisher.store.statuses import SubscriberStatus
 
 if TYPE_CHECKING:
     from publisher.config import Config
+    from publisher.store.database import Store
+    from publisher.store.subscribers import SubscriberFilter, SubscriberRow
+
+# The values, not the members: click matches an enum's members by their upper-case names.
+STATUS_NAMES = [status.value for status in SubscriberStatus]
+TERMINAL_PAGE = 50  # rows `subscribers list` shows on a terminal without --limit
+SEARCH_PAGE = 1_000  # rows searched at a time when the output is not a terminal
 
 
 @main.group(name="subscribers")
@@ -73,33 +83,131 @@ def subscribers_remove(context: click.Context, email: str) -> None:
 
 
 @subscribers_group.command(name="list")
-@click.option(
-    "--status",
-    type=click.Choice([status.value for status in SubscriberStatus]),
-    help="Only this status.",
-)
+@click.option("--status", type=click.Choice(STATUS_NAMES), help="Only this status.")
 @click.option("--digest", "digest_name", help="Only this digest's subscribers.")
+@click.option(
+    "--search", help="Addresses starting with it (in address order), then names with its words."
+)
+@click.option("--after", type=click.IntRange(min=0), default=0, help="Only ids above this one.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    help=f"At most this many (default: all, or {TERMINAL_PAGE} on a terminal).",
+)
 @click.pass_context
 @reports_errors
-def subscribers_list(context: click.Context, status: str | None, digest_name: str | None) -> None:
-    """Show subscribers: email, name, status, digests."""
-    from rich.console import Console
-    from rich.table import Table
+def subscribers_list(
+    context: click.Context,
+    status: str | None,
+    digest_name: str | None,
+    search: str | None,
+    after: int,
+    limit: int | None,
+) -> None:
+    """Show subscribers in id order: id, email, name, status, digests.
 
-    from publisher.audience.subscribers import list_subscribers
+    On a terminal, a table of one page and the option that shows the next; otherwise one
+    tab-separated line each, streamed, however many there are. With --search, the addresses
+    starting with it (in address order), then the names with words starting with its words.
+    """
     from publisher.store.database import open_store
+    from publisher.store.subscribers import SubscriberFilter
 
     config = site_config(context)
     if digest_name:
         config.digest(digest_name)
+    if search is not None and after:
+        raise click.UsageError("--after pages a listing in id order, not a --search")
+    chosen = SubscriberFilter(status, digest_name)
+    on_terminal = sys.stdout.isatty()
+    if limit is None and on_terminal:
+        limit = TERMINAL_PAGE
     with open_store(config.store_url) as store:
-        found = list_subscribers(store, status, digest_name)
-    table = Table("email", "name", "status", "digests", box=None)
-    for subscriber in found:
-        table.add_row(
-            subscriber.email, subscriber.name, subscriber.status, " ".join(subscriber.digests)
-        )
-    Console(highlight=False, markup=False).print(table if found else "no subscribers")
+        found = _listed(store, chosen, search, after, limit)
+        if on_terminal:
+            _show_page(list(found), limit)
+        else:
+            for lines in _chunks((_plain_row(row) for row in found), 1_000):
+                click.echo("".join(lines), nl=False)
+
+
+def _listed(
+    store: Store,
+    chosen: SubscriberFilter,
+    search: str | None,
+    after: int,
+    limit: int | None,
+) -> Iterator[SubscriberRow]:
+    """The rows `subscribers list` shows, streamed from one cursor or searched a page at a
+    time: memory stays flat either way."""
+    from publisher.store.subscribers import streamed_subscribers
+
+    if search is None:
+        with store.read() as connection:
+            yield from itertools.islice(streamed_subscribers(connection, chosen, after), limit)
+        return
+    yield from itertools.islice(_searched(store, chosen, search), limit)
+
+
+def _searched(store: Store, chosen: SubscriberFilter, text: str) -> Iterator[SubscriberRow]:
+    """Every subscriber `search_subscribers` would show first: the addresses starting with
+    `text` in address order, then the names with its words in id order, a page at a time."""
+    from publisher.store.subscribers import (
+        subscribers_by_address_prefix,
+        subscribers_by_name_words,
+    )
+
+    shown: set[int] = set()
+    text = text.strip()
+    if text and not any(character.isspace() for character in text):
+        last = ""
+        while page := _page(store, subscribers_by_address_prefix, text, chosen, last):
+            shown.update(row.id for row in page)
+            yield from page
+            last = page[-1].address_key
+    if "@" not in text:
+        after = 0
+        while page := _page(store, subscribers_by_name_words, text, chosen, after):
+            yield from (row for row in page if row.id not in shown)
+            after = page[-1].id
+
+
+def _page(
+    store: Store,
+    search: Callable[..., list[SubscriberRow]],
+    text: str,
+    chosen: SubscriberFilter,
+    after: object,
+) -> list[SubscriberRow]:
+    with store.read() as connection:
+        rows: list[SubscriberRow] = search(connection, text, chosen, after, SEARCH_PAGE)
+    return rows
+
+
+def _plain_row(row: SubscriberRow) -> str:
+    return f"{row.id}\t{row.email}\t{row.name}\t{row.status}\t{' '.join(row.digests)}\n"
+
+
+def _show_page(rows: list[SubscriberRow], limit: int | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, markup=False)  # names are data, never markup
+    if not rows:
+        console.print("no subscribers")
+        return
+    table = Table("id", "email", "name", "status", "digests", box=None)
+    for row in rows:
+        table.add_row(str(row.id), row.email, row.name, row.status, " ".join(row.digests))
+    console.print(table)
+    if limit is not None and len(rows) == limit:
+        console.print(f"next page: --after {rows[-1].id}")
+
+
+def _chunks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
+    iterator = iter(lines)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 @subscribers_group.command(name="import")
@@ -107,42 +215,81 @@ def subscribers_list(context: click.Context, status: str | None, digest_name: st
 @click.pass_context
 @reports_errors
 def subscribers_import(context: click.Context, csv_file: Path) -> None:
-    """Import CSV_FILE (header: email,name,digests); bad rows are reported, the rest imported."""
+    """Import CSV_FILE (header: email,name,digests); bad rows are reported, the rest imported.
+
+    Large files are imported a batch at a time; if an import is stopped, run it again: it
+    ends as one uninterrupted import would have.
+    """
     from publisher.audience.forgetting import import_suppression
-    from publisher.audience.subscribers import import_csv
+    from publisher.audience.imports import import_csv
     from publisher.store.database import open_store
 
     config = site_config(context)
+    shown = shown_path(csv_file)
     try:
-        text = csv_file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise Failed(f"error: {shown_path(csv_file)}: cannot read: {error}") from None
-    with open_store(config.store_url) as store:
-        suppression = import_suppression(store, _secret(config), system_clock())
+        # Undecodable bytes are kept as such, to be reported with their row's line.
+        text = csv_file.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+    except OSError as error:
+        raise Failed(f"error: {shown}: cannot read: {error}") from None
+    with text, open_store(config.store_url) as store:
         report = import_csv(
-            store, text, [d.name for d in config.digests], system_clock(), suppression
+            store,
+            text,
+            [d.name for d in config.digests],
+            system_clock(),
+            import_suppression(_secret(config), system_clock()),
+            source_name=str(csv_file.resolve()),
+            workers=_import_workers(),
+        )
+    if report.resumed_after is not None:
+        click.echo(
+            f"an earlier import of {shown} stopped after {report.resumed_after} rows; "
+            "this one went through the whole file again and finished it"
         )
     click.echo(report.summary())
     for problem in report.errors:
         # Each problem starts "line N: ", shown as FILE:N: like an article's.
-        click.secho(f"{shown_path(csv_file)}:{problem.removeprefix('line ')}", fg="red", err=True)
+        click.secho(f"{shown}:{problem.removeprefix('line ')}", fg="red", err=True)
     if report.errors:
         raise SystemExit(1)
 
 
+def _import_workers() -> int:
+    """Processes that check a large import's rows: every core but the one writing."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
 @subscribers_group.command(name="export")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["csv", "json"]),
+    default="csv",
+    help="CSV (what `subscribers import` reads), or JSON Lines.",
+)
+@click.option("--status", type=click.Choice(STATUS_NAMES), help="Only this status.")
+@click.option("--digest", "digest_name", help="Only this digest's subscribers.")
 @click.pass_context
 @reports_errors
-def subscribers_export(context: click.Context) -> None:
-    """Write every subscriber as CSV to standard output."""
+def subscribers_export(
+    context: click.Context, output_format: str, status: str | None, digest_name: str | None
+) -> None:
+    """Write every subscriber to standard output, streamed: CSV or JSON Lines."""
+    from publisher.audience.exports import export_csv, export_json_lines
     from publisher.audience.forgetting import forgotten_hashes
-    from publisher.audience.subscribers import export_csv, list_subscribers
     from publisher.store.database import open_store
+    from publisher.store.subscribers import SubscriberFilter, streamed_subscribers
 
     config = site_config(context)
-    with open_store(config.store_url) as store:
-        for line in export_csv(list_subscribers(store), forgotten_hashes(store)):
-            click.echo(line, nl=False)
+    if digest_name:
+        config.digest(digest_name)
+    chosen = SubscriberFilter(status, digest_name)
+    write = export_json_lines if output_format == "json" else export_csv
+    with open_store(config.store_url) as store, store.read() as connection:
+        # Forgotten hashes only in a whole export: they belong to no status or digest.
+        forgotten = forgotten_hashes(connection) if chosen == SubscriberFilter() else iter(())
+        for chunk in write(streamed_subscribers(connection, chosen), forgotten):
+            click.echo(chunk, nl=False)
 
 
 @subscribers_group.command(name="forget")

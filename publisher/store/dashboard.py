@@ -1,17 +1,12 @@
-"""What the dashboard, the API and `articles list` read: growth, rates, pages of subscribers,
-editions with their ledgers, articles by status, sources that fail.
-
-Simple versions written for the dashboard: the subscriber search here (an address prefix,
-or every word of a name; pages by offset, or after an id for the API) is meant to give way to
-the store's scaled subscriber queries when those land.
+"""What the dashboard, the API and `articles list` read: growth, rates, editions with their
+ledgers, articles by status, sources that fail. Their subscriber pages, searches and counts
+are `store/subscribers`' (the same queries as the CLI's).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -23,12 +18,8 @@ from publisher.store.schema import (
     events,
     sources,
     subscribers,
-    subscriptions,
 )
 from publisher.store.statuses import ArticleStatus, DeliveryStatus, EventKind
-
-MAX_QUERY_LENGTH = 200
-
 
 # Growth and rates ---------------------------------------------------------------------------
 
@@ -91,110 +82,6 @@ def mail_rates(connection: Connection, since: datetime) -> MailRates:
         int(by_kind.get(EventKind.HARD_BOUNCE, 0)),
         int(by_kind.get(EventKind.COMPLAINT, 0)),
     )
-
-
-# Subscribers --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriberRow:
-    """A subscriber as a list shows them."""
-
-    id: int
-    email: str
-    name: str
-    status: str
-    created_at: datetime
-    confirmed_at: datetime | None
-    digests: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriberFilter:
-    """A search: an address prefix or words of a name (`text`), a status, a digest."""
-
-    text: str = ""
-    status: str | None = None
-    digest: str | None = None
-
-
-def _filtered(query: sa.Select[Any], wanted: SubscriberFilter) -> sa.Select[Any]:
-    text = " ".join(wanted.text.split())[:MAX_QUERY_LENGTH]
-    if text:
-        # An address's start (the stored key is the address casefolded), or words of a name.
-        prefix = _escape_like(text.casefold())
-        by_address = subscribers.c.email_key.like(f"{prefix}%", escape="\\")
-        words = [_escape_like(word.casefold()) for word in text.split()]
-        by_name = sa.and_(
-            *(sa.func.lower(subscribers.c.name).like(f"%{word}%", escape="\\") for word in words)
-        )
-        query = query.where(sa.or_(by_address, by_name))
-    if wanted.status:
-        query = query.where(subscribers.c.status == wanted.status)
-    if wanted.digest:
-        members = sa.select(subscriptions.c.subscriber_id).where(
-            subscriptions.c.digest == wanted.digest
-        )
-        query = query.where(subscribers.c.id.in_(members))
-    return query
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def count_subscribers_matching(connection: Connection, wanted: SubscriberFilter) -> int:
-    """How many subscribers a search finds."""
-    query = _filtered(sa.select(sa.func.count(subscribers.c.id)), wanted)
-    return int(connection.scalar(query) or 0)
-
-
-def subscribers_matching(
-    connection: Connection,
-    wanted: SubscriberFilter,
-    limit: int,
-    offset: int = 0,
-    after_id: int = 0,
-) -> list[SubscriberRow]:
-    """A page of the subscribers a search finds, by id: from `offset`, or after `after_id`."""
-    query = _filtered(sa.select(subscribers.c.id), wanted)
-    query = query.where(subscribers.c.id > after_id).order_by(subscribers.c.id)
-    ids = [
-        int(each)
-        for each in connection.execute(query.limit(limit).offset(offset or None)).scalars()
-    ]
-    return subscriber_rows(connection, ids)
-
-
-def subscriber_rows(connection: Connection, ids: Sequence[int]) -> list[SubscriberRow]:
-    """Subscribers by id, in the order given, with their digests."""
-    if not ids:
-        return []
-    rows = {
-        row.id: row
-        for row in connection.execute(
-            sa.select(
-                subscribers.c.id,
-                subscribers.c.email,
-                subscribers.c.name,
-                subscribers.c.status,
-                subscribers.c.created_at,
-                subscribers.c.confirmed_at,
-            ).where(subscribers.c.id.in_(ids))
-        )
-    }
-    digests: dict[int, list[str]] = {}
-    for subscriber_id, digest in connection.execute(
-        sa.select(subscriptions.c.subscriber_id, subscriptions.c.digest)
-        .where(subscriptions.c.subscriber_id.in_(ids))
-        .order_by(subscriptions.c.digest)
-    ):
-        digests.setdefault(subscriber_id, []).append(digest)
-    return [
-        SubscriberRow(**rows[each]._mapping, digests=tuple(digests.get(each, ())))
-        for each in ids
-        if each in rows
-    ]
 
 
 # Editions -----------------------------------------------------------------------------------

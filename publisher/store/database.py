@@ -135,11 +135,15 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None
     cursor.close()
 
 
+def reads_only(connection: Connection) -> bool:
+    """Whether `connection` is in a `Store.read` transaction, where nothing may be written."""
+    return bool(connection.get_execution_options().get(_READ_ONLY, False))
+
+
 def _begin_immediate(connection: Connection) -> None:
     # A writer takes the write lock at once, so writers queue instead of failing midway; a
     # reader (Store.read) begins deferred and never takes it.
-    reading = connection.get_execution_options().get(_READ_ONLY, False)
-    connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+    connection.exec_driver_sql("BEGIN" if reads_only(connection) else "BEGIN IMMEDIATE")
 
 
 def _alembic_config(connection: Connection | None = None) -> AlembicConfig:

@@ -131,6 +131,35 @@ subscribers = sa.Table(
     sa.Column("probe_sent_at", UtcDateTime, nullable=True),
 )
 
+# Paging one status in id order (migration 0016). Name search and address prefixes have their
+# own indexes, made per database by migration 0016: an FTS5 table `subscriber_names` on SQLite,
+# GIN over `to_tsvector('simple', name)` and `email_key COLLATE "C"` on PostgreSQL.
+sa.Index("ix_subscribers_status_id", subscribers.c.status, subscribers.c.id)
+# SQLite keeps the FTS5 index in this virtual table and its shadow tables (`subscriber_names_*`).
+SQLITE_NAME_INDEX = "subscriber_names"
+
+# How many subscribers have each status, overall (digest '') and per digest: kept in step by
+# triggers (migration 0016) in the transaction of every change. On SQLite one row per digest
+# and status; on PostgreSQL rows of differences, summed when read and folded now and then.
+subscriber_counts = sa.Table(
+    "subscriber_counts",
+    metadata,
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("count", sa.BigInteger, nullable=False),
+)
+
+# One row per `subscribers import` run (migration 0016): one that never finished was stopped.
+subscriber_imports = sa.Table(
+    "subscriber_imports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.Text, nullable=False),  # the file's absolute path, or "-"
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime, nullable=True),
+    sa.Column("rows_done", sa.BigInteger, nullable=False, server_default="0"),
+)
+
 # Keyed hashes of addresses forgotten on request, so nothing re-adds them silently.
 forgotten_addresses = sa.Table(
     "forgotten_addresses",

@@ -1,13 +1,33 @@
-"""Subscribers in the store: their statuses, and the hard bounces that end a subscription."""
+"""Subscribers in the store: the hard bounces that end a subscription, and the queries the CLI,
+the admin pages and the API page through: one page in id order, a search by address prefix or
+words of a name, every row streamed, and the counts by status overall and per digest.
+
+Every listing is paged by where the last page ended (`after`: an id, or for an address search
+an address), in the order its index keeps, so a page costs the same at the millionth row as at
+the first; each runs on an index (see migration 0015).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from publisher.store.schema import subscribers
+from publisher.store.database import reads_only
+from publisher.store.schema import SQLITE_NAME_INDEX, subscriber_counts, subscribers, subscriptions
 from publisher.store.statuses import SubscriberStatus
+
+PAGE_SIZE = 50
+STREAM_BATCH = 5_000  # rows fetched at a time from a server-side cursor
+# On PostgreSQL the counts are rows of differences: fold them into one row per digest and
+# status once this many have gathered.
+FOLD_COUNTS_AFTER = 5_000
+_WORD = re.compile(r"\w+")
 
 # Subscribers and deliveries ---------------------------------------------------------------
 
@@ -30,3 +50,420 @@ def count_hard_bounces(connection: Connection, subscriber_ids: Sequence[int], li
         )
         .values(status=SubscriberStatus.BOUNCED)
     )
+
+
+# Listing, searching, streaming ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberRow:
+    """A subscriber as a list, a search or an export shows them."""
+
+    id: int
+    email: str
+    name: str
+    status: str
+    digests: tuple[str, ...]
+    created_at: datetime
+    confirmed_at: datetime | None = None
+
+    @property
+    def address_key(self) -> str:
+        """The address as addresses are compared and ordered (`after` of an address search)."""
+        return self.email.casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberFilter:
+    """Which subscribers a listing shows: one status, one digest's, or all (None)."""
+
+    status: str | None = None
+    digest: str | None = None
+
+
+EVERYONE = SubscriberFilter()
+
+_LISTED = (
+    subscribers.c.id,
+    subscribers.c.email,
+    subscribers.c.name,
+    subscribers.c.status,
+    subscribers.c.created_at,
+    subscribers.c.confirmed_at,
+)
+
+
+def subscriber_page(
+    connection: Connection,
+    chosen: SubscriberFilter = EVERYONE,
+    after: int = 0,
+    limit: int = PAGE_SIZE,
+    offset: int = 0,
+) -> list[SubscriberRow]:
+    """Up to `limit` subscribers with ids above `after`, in id order (skipping `offset` of
+    them first: numbered pages, which cost more the deeper they are; `after` costs nothing)."""
+    if chosen.digest is None:
+        query = _filtered(sa.select(*_LISTED), chosen).where(subscribers.c.id > after)
+        return _with_digests(connection, _paged(query.order_by(subscribers.c.id), limit, offset))
+    # One digest's: walked in the order of its index (digest, subscriber_id), so a page stops
+    # after `limit` members instead of first listing every member.
+    member = subscriptions.c.subscriber_id
+    members = _filtered(
+        sa.select(*_LISTED).select_from(
+            subscriptions.join(subscribers, subscribers.c.id == member)
+        ),
+        SubscriberFilter(status=chosen.status),
+    ).where(
+        subscriptions.c.digest == chosen.digest,
+        member > after,
+        # The same bound again, on the other side of the join: a merge join then starts both
+        # indexes at `after` instead of reading the subscribers' from their first id.
+        subscribers.c.id > after,
+    )
+    return _with_digests(connection, _paged(members.order_by(member), limit, offset))
+
+
+def search_subscribers(
+    connection: Connection,
+    text: str,
+    chosen: SubscriberFilter = EVERYONE,
+    limit: int = PAGE_SIZE,
+) -> list[SubscriberRow]:
+    """What a search box shows for `text`: the subscribers whose address starts with it (in
+    address order), then those with a word in their name starting with each of its words (in
+    id order), `limit` at most. Past those, the two searches below page on their own."""
+    text = text.strip()
+    found: dict[int, SubscriberRow] = {}
+    if text and not any(character.isspace() for character in text):
+        found |= {row.id: row for row in subscribers_by_address_prefix(connection, text, chosen)}
+    if "@" not in text and len(found) < limit:
+        by_name = subscribers_by_name_words(connection, text, chosen, limit=limit)
+        found |= {row.id: row for row in by_name if row.id not in found}
+    return list(found.values())[:limit]
+
+
+def subscribers_by_address_prefix(
+    connection: Connection,
+    prefix: str,
+    chosen: SubscriberFilter = EVERYONE,
+    after: str = "",
+    limit: int = PAGE_SIZE,
+) -> list[SubscriberRow]:
+    """Subscribers whose address starts with `prefix` (ignoring case), in address order, after
+    the address `after` (a page's last `address_key`): the index gives them in that order, so
+    a page costs the same for a prefix a hundred thousand share as for one only one has."""
+    found = _address_range(connection, prefix)
+    if found is None:
+        return []
+    key, in_range = found
+    query = sa.select(*_LISTED).where(in_range)
+    if after:
+        query = query.where(key > after)
+    return _with_digests(connection, _filtered(query, chosen).order_by(key).limit(limit))
+
+
+def subscribers_by_name_words(
+    connection: Connection,
+    text: str,
+    chosen: SubscriberFilter = EVERYONE,
+    after: int = 0,
+    limit: int = PAGE_SIZE,
+) -> list[SubscriberRow]:
+    """Subscribers with a word in their name starting with each word of `text` (ignoring
+    case; on SQLite accents too), in id order."""
+    words = _WORD.findall(text)
+    if not words:
+        return []
+    query = sa.select(*_LISTED)
+    order: sa.ColumnElement[int] = subscribers.c.id
+    if connection.dialect.name == "postgresql":
+        query = query.where(_name_words_condition(words))
+    else:
+        # Ordered by the index's own rowid, which FTS5 hands out in order: no sort.
+        names = sa.table(SQLITE_NAME_INDEX, sa.column("rowid"))
+        order = names.c.rowid
+        query = query.join(names, names.c.rowid == subscribers.c.id).where(_fts5_match(words))
+    if after:
+        query = query.where(order > after)
+    return _with_digests(connection, _filtered(query, chosen).order_by(order).limit(limit))
+
+
+# A search box: an address prefix or words of a name, in id order ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberSearch:
+    """What a search box and its filters ask for: `text` (the start of an address, or words
+    of a name; empty for every subscriber), a status, a digest."""
+
+    text: str = ""
+    status: str | None = None
+    digest: str | None = None
+
+    @property
+    def chosen(self) -> SubscriberFilter:
+        """The search's status and digest."""
+        return SubscriberFilter(self.status, self.digest)
+
+
+def found_subscribers(
+    connection: Connection,
+    wanted: SubscriberSearch,
+    after: int = 0,
+    limit: int = PAGE_SIZE,
+    offset: int = 0,
+) -> list[SubscriberRow]:
+    """A page of what `wanted` finds, in id order: those whose address starts with its text or
+    whose name has a word starting with each of its words (both through their indexes), after
+    the id `after`, skipping `offset`. Without text, `subscriber_page`."""
+    if not wanted.text.strip():
+        return subscriber_page(connection, wanted.chosen, after, limit, offset)
+    ids = _search_ids(connection, wanted.text, after)
+    if ids is None:
+        return []
+    # The ids found first, then their rows: each found id looked up by its key, never the
+    # whole table walked beside them.
+    found = ids.subquery("found")
+    query: sa.Select[Any] = sa.select(*_LISTED).join_from(
+        found, subscribers, subscribers.c.id == found.c[0]
+    )
+    query = _filtered(query, wanted.chosen).order_by(found.c[0])
+    return _with_digests(connection, _paged(query, limit, offset))
+
+
+def count_found(connection: Connection, wanted: SubscriberSearch) -> int:
+    """How many subscribers `wanted` finds: from the kept counts without text, else counted on
+    the search's indexes."""
+    if not wanted.text.strip():
+        counts = status_counts(connection, wanted.digest)
+        return counts.get(wanted.status, 0) if wanted.status else sum(counts.values())
+    ids = _search_ids(connection, wanted.text)
+    if ids is None:
+        return 0
+    found = ids.subquery("found")
+    query = sa.select(sa.func.count()).select_from(found)
+    if wanted.chosen != EVERYONE:
+        query = _filtered(query.join(subscribers, subscribers.c.id == found.c[0]), wanted.chosen)
+    return int(connection.scalar(query) or 0)
+
+
+def subscribers_by_id(connection: Connection, ids: Sequence[int]) -> list[SubscriberRow]:
+    """The subscribers with these ids (those that exist), in id order, with their digests."""
+    if not ids:
+        return []
+    query = sa.select(*_LISTED).where(subscribers.c.id.in_(list(ids)))
+    return _with_digests(connection, query.order_by(subscribers.c.id))
+
+
+def _search_ids(connection: Connection, text: str, after: int = 0) -> sa.Select[Any] | None:
+    """The ids above `after` whose address starts with `text` (one word without spaces), with
+    those whose name has its words (text without an @): one set from each index, joined, so
+    each is searched on its own index rather than every row tested against both."""
+    text = text.strip()
+    parts: list[sa.Select[Any]] = []
+    if text and not any(character.isspace() for character in text):
+        found = _address_range(connection, text)
+        if found is not None:
+            parts.append(sa.select(subscribers.c.id).where(found[1]))
+    words = _WORD.findall(text)
+    if "@" not in text and words:
+        parts.append(_name_words_ids(connection, words))
+    if after:
+        parts = [part.where(part.selected_columns[0] > after) for part in parts]
+    if len(parts) > 1:
+        return sa.select(sa.union(*parts).subquery().c[0])
+    return parts[0] if parts else None
+
+
+def _address_range(
+    connection: Connection, prefix: str
+) -> tuple[sa.ColumnElement[str], sa.ColumnElement[bool]] | None:
+    """The address key as its index orders it, and the range of keys starting with `prefix`."""
+    start = prefix.strip().casefold()
+    if not start:
+        return None
+    key: sa.ColumnElement[str] = subscribers.c.email_key
+    if connection.dialect.name == "postgresql":
+        # Byte order, whatever the database's collation: the range is exactly the prefix's.
+        key = key.collate("C")
+    following = _successor(start)
+    if following is None:
+        return key, key >= start
+    return key, sa.and_(key >= start, key < following)
+
+
+def _name_words_condition(words: list[str]) -> sa.ColumnElement[bool]:
+    """On PostgreSQL: a name with a word starting with each of `words` (its GIN index)."""
+    wanted = " & ".join(f"{word}:*" for word in words)
+    vector = sa.func.to_tsvector(sa.literal_column("'simple'"), subscribers.c.name)
+    return vector.op("@@")(sa.func.to_tsquery(sa.literal_column("'simple'"), wanted))
+
+
+def _name_words_ids(connection: Connection, words: list[str]) -> sa.Select[Any]:
+    """The ids of names with a word starting with each of `words`, from the name index."""
+    if connection.dialect.name == "postgresql":
+        return sa.select(subscribers.c.id).where(_name_words_condition(words))
+    names = sa.table(SQLITE_NAME_INDEX, sa.column("rowid"))
+    return sa.select(names.c.rowid).where(_fts5_match(words))
+
+
+def _fts5_match(words: list[str]) -> sa.ColumnElement[bool]:
+    wanted = " ".join(f'"{word}"*' for word in words)
+    return sa.literal_column(SQLITE_NAME_INDEX).op("MATCH")(wanted)
+
+
+def _paged(query: sa.Select[Any], limit: int, offset: int) -> sa.Select[Any]:
+    return query.limit(limit).offset(offset or None)
+
+
+def streamed_subscribers(
+    connection: Connection,
+    chosen: SubscriberFilter = EVERYONE,
+    after: int = 0,
+    batch_size: int = STREAM_BATCH,
+) -> Iterator[SubscriberRow]:
+    """Every chosen subscriber with an id above `after`, in id order, fetched `batch_size`
+    rows at a time from a server-side cursor: memory stays flat however many there are. Run
+    it in a transaction of its own (`Store.read`): the cursor is open while rows are used."""
+    digests = _digests_joined(connection).label("digests")
+    query = (
+        _filtered(sa.select(*_LISTED, digests), chosen)
+        .where(subscribers.c.id > after)
+        .order_by(subscribers.c.id)
+    )
+    result = connection.execution_options(stream_results=True, yield_per=batch_size).execute(query)
+    for subscriber_id, email, name, status, created_at, confirmed_at, digests in result:
+        chosen_digests = tuple(sorted(digests.split())) if digests else ()
+        yield SubscriberRow(
+            subscriber_id, email, name, status, chosen_digests, created_at, confirmed_at
+        )
+
+
+def _digests_joined(connection: Connection) -> sa.ScalarSelect[Any]:
+    """The row's subscriber's digests in one text, separated by spaces (digest names have
+    none): one row a subscriber, each found on the subscriptions' primary key."""
+    mine = subscriptions.c.subscriber_id == subscribers.c.id
+    if connection.dialect.name == "postgresql":
+        joined = sa.func.string_agg(subscriptions.c.digest, sa.literal_column("' '"))
+    else:
+        joined = sa.func.group_concat(subscriptions.c.digest, " ")
+    return sa.select(joined).where(mine).scalar_subquery()
+
+
+def _filtered(query: sa.Select[Any], chosen: SubscriberFilter) -> sa.Select[Any]:
+    if chosen.status is not None:
+        query = query.where(subscribers.c.status == chosen.status)
+    if chosen.digest is not None:
+        # Looked up for each row found (the subscriptions' primary key), never listed whole;
+        # an alias of its own, apart from any join of the query to all of its digests.
+        member = subscriptions.alias("member")
+        query = query.where(
+            sa.exists().where(
+                member.c.subscriber_id == subscribers.c.id, member.c.digest == chosen.digest
+            )
+        )
+    return query
+
+
+def _with_digests(connection: Connection, query: sa.Select[Any]) -> list[SubscriberRow]:
+    """The rows of `query` (the `_LISTED` columns), each with its digests."""
+    rows = connection.execute(query).all()
+    digests: dict[int, list[str]] = {}
+    if rows:
+        found = connection.execute(
+            sa.select(subscriptions.c.subscriber_id, subscriptions.c.digest)
+            .where(subscriptions.c.subscriber_id.in_([row.id for row in rows]))
+            .order_by(subscriptions.c.subscriber_id, subscriptions.c.digest)
+        )
+        for subscriber_id, digest in found:
+            digests.setdefault(subscriber_id, []).append(digest)
+    return [
+        SubscriberRow(
+            row.id,
+            row.email,
+            row.name,
+            row.status,
+            tuple(digests.get(row.id, ())),
+            row.created_at,
+            row.confirmed_at,
+        )
+        for row in rows
+    ]
+
+
+def _successor(prefix: str) -> str | None:
+    """The first string after every string that starts with `prefix`, or None if none is."""
+    while prefix and ord(prefix[-1]) == 0x10FFFF:
+        prefix = prefix[:-1]
+    if not prefix:
+        return None
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def compact_name_index(connection: Connection) -> None:
+    """Rewrite SQLite's name index without the names taken out of it.
+
+    FTS5 records a deletion as a new entry and drops the old one only when its segments are
+    merged: after someone is forgotten, their name's words would stay in the index until then.
+    PostgreSQL's GIN index loses dead entries at VACUUM, as the table loses its dead rows.
+    """
+    if connection.dialect.name == "sqlite":
+        names = sa.table(SQLITE_NAME_INDEX, sa.column(SQLITE_NAME_INDEX))
+        connection.execute(names.insert().values({SQLITE_NAME_INDEX: "optimize"}))
+
+
+# Counts -----------------------------------------------------------------------------------
+
+
+def status_counts(connection: Connection, digest: str | None = None) -> dict[str, int]:
+    """Subscribers by status (each status, 0 when none): all of them, or one digest's."""
+    return every_status_count(connection).get(digest or "", _no_counts())
+
+
+def every_status_count(connection: Connection) -> dict[str, dict[str, int]]:
+    """Subscribers by status overall (key '') and for each digest that has any; read from the
+    counts the store keeps in step, so it costs the same at a million as at ten."""
+    rows = connection.execute(
+        sa.select(
+            subscriber_counts.c.digest,
+            subscriber_counts.c.status,
+            sa.func.sum(subscriber_counts.c.count),
+            sa.func.count(),
+        ).group_by(subscriber_counts.c.digest, subscriber_counts.c.status)
+    ).all()
+    counts: dict[str, dict[str, int]] = {"": _no_counts()}
+    for digest, status, total, _ in rows:
+        counts.setdefault(digest, _no_counts())[status] = int(total)
+    gathered = sum(int(row[3]) for row in rows)
+    if gathered > max(FOLD_COUNTS_AFTER, len(rows)) and not reads_only(connection):
+        fold_subscriber_counts(connection)
+    return counts
+
+
+def fold_subscriber_counts(connection: Connection) -> None:
+    """Fold PostgreSQL's rows of differences into one row per digest and status.
+
+    Safe beside writers: they only insert, and the rows folded are those this statement sees.
+    SQLite keeps one row per digest and status already.
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    gone = (
+        sa.delete(subscriber_counts)
+        .returning(
+            subscriber_counts.c.digest, subscriber_counts.c.status, subscriber_counts.c.count
+        )
+        .cte("gone")
+    )
+    totals = (
+        sa.select(gone.c.digest, gone.c.status, sa.func.sum(gone.c.count))
+        .group_by(gone.c.digest, gone.c.status)
+        .having(sa.func.sum(gone.c.count) != 0)
+    )
+    connection.execute(
+        subscriber_counts.insert().from_select(["digest", "status", "count"], totals)
+    )
+
+
+def _no_counts() -> dict[str, int]:
+    return dict.fromkeys(tuple(SubscriberStatus), 0)

@@ -203,6 +203,9 @@ def claim_rows(
                 deliveries.c.status == DeliveryStatus.PENDING,
                 sa.or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now),
                 sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+                # Redundant, but PostgreSQL walks the primary key for this order and would read
+                # every row already sent before the first pending one: start it there.
+                deliveries.c.id >= _first_pending_id(edition_id),
             )
             .order_by(deliveries.c.id)
             .limit(limit)
@@ -216,6 +219,18 @@ def claim_rows(
                 .values(lease_owner=owner, lease_until=now + lease)
             )
     return batch
+
+
+def _first_pending_id(edition_id: int) -> sa.ScalarSelect[Any]:
+    """The edition's lowest pending row id, from `ix_deliveries_edition_status`."""
+    return (
+        sa.select(sa.func.min(deliveries.c.id))
+        .where(
+            deliveries.c.edition_id == edition_id,
+            deliveries.c.status == DeliveryStatus.PENDING,
+        )
+        .scalar_subquery()
+    )
 
 
 def messages_started_since(store: Store, since: datetime, now: datetime) -> int:
@@ -254,15 +269,7 @@ def seconds_until_next_retry(store: Store, edition_id: int, now: datetime) -> fl
 def release_dead_leases(store: Store, edition_id: int, host: str) -> None:
     """Free rows leased by a process of this host that has died (a kill -9, a crash)."""
     with store.transaction() as connection:
-        owners = connection.execute(
-            sa.select(deliveries.c.lease_owner)
-            .where(
-                deliveries.c.edition_id == edition_id,
-                deliveries.c.status == DeliveryStatus.PENDING,
-                deliveries.c.lease_owner.is_not(None),
-            )
-            .distinct()
-        ).scalars()
+        owners = leased_owners(connection, edition_id)
         dead = [owner for owner in owners if is_dead_local_owner(owner, host)]
         if dead:
             connection.execute(
@@ -271,6 +278,20 @@ def release_dead_leases(store: Store, edition_id: int, host: str) -> None:
                 .values(lease_owner=None, lease_until=None)
             )
             log.info("released rows leased by %s", ", ".join(dead))
+
+
+def leased_owners(connection: sa.Connection, edition_id: int) -> list[str]:
+    """Who holds leases on the edition's pending rows now, found on `ix_deliveries_leases`."""
+    found = connection.execute(
+        sa.select(deliveries.c.lease_owner)
+        .where(
+            deliveries.c.edition_id == edition_id,
+            deliveries.c.status == DeliveryStatus.PENDING,
+            deliveries.c.lease_owner.is_not(None),
+        )
+        .distinct()
+    ).scalars()
+    return [str(owner) for owner in found]
 
 
 def is_dead_local_owner(owner: str, host: str) -> bool:

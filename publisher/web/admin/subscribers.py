@@ -21,12 +21,8 @@ from publisher.audience.operator_actions import (
 )
 from publisher.audience.subscribers import Subscriber, SubscriberError, subscriber_by_id
 from publisher.inbound.apply import subscriber_events
-from publisher.store.dashboard import (
-    SubscriberFilter,
-    count_subscribers_matching,
-    subscribers_matching,
-)
 from publisher.store.statuses import SubscriberStatus
+from publisher.store.subscribers import SubscriberSearch, count_found, found_subscribers
 from publisher.web.admin.login import require_genuine_form
 from publisher.web.admin.shell import PRIVATE, AdminSite, Operator, Page, record_id
 from publisher.web.site import PageError
@@ -37,7 +33,7 @@ MAX_PAGE = 1_000_000
 ACTIONS = ("resend", "digests", "unsubscribe", "forget")
 
 
-def search_from(request: Request, digests: tuple[str, ...]) -> SubscriberFilter:
+def search_from(request: Request, digests: tuple[str, ...]) -> SubscriberSearch:
     """The search a list page asks for; unknown statuses and digests are refused with 400."""
     params = request.query_params
     status = params.get("status") or None
@@ -46,7 +42,7 @@ def search_from(request: Request, digests: tuple[str, ...]) -> SubscriberFilter:
         raise PageError(400)
     if digest is not None and digest not in digests:
         raise PageError(400)
-    return SubscriberFilter(params.get("q", "")[:200], status, digest)
+    return SubscriberSearch(params.get("q", "")[:200], status, digest)
 
 
 def page_number(text: str | None) -> int:
@@ -81,10 +77,10 @@ class SubscriberPages:
         page = page_number(request.query_params.get("page"))
 
         def read() -> tuple[int, object]:
-            with self.admin.site.store.transaction() as connection:
-                total = count_subscribers_matching(connection, wanted)
-                rows = subscribers_matching(
-                    connection, wanted, PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+            with self.admin.site.store.read() as connection:
+                total = count_found(connection, wanted)
+                rows = found_subscribers(
+                    connection, wanted, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
                 )
             return total, rows
 

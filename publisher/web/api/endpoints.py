@@ -47,17 +47,15 @@ from publisher.reports.articles import article_record, articles_by_status
 from publisher.sources.poll import source_states
 from publisher.status import LEDGER_KINDS, analytics_document, site_status, status_document
 from publisher.store.analytics import EditionAnalytics, edition_analytics
-from publisher.store.dashboard import (
-    EditionRow,
-    SubscriberFilter,
-    SubscriberRow,
-    edition_rows,
-    make_source_due,
-    subscriber_rows,
-    subscribers_matching,
-)
+from publisher.store.dashboard import EditionRow, edition_rows, make_source_due
 from publisher.store.operators import ApiToken
 from publisher.store.statuses import ArticleStatus, SubscriberStatus
+from publisher.store.subscribers import (
+    SubscriberRow,
+    SubscriberSearch,
+    found_subscribers,
+    subscribers_by_id,
+)
 from publisher.web.api.problems import PRIVATE, Problem, problem_response
 from publisher.web.ratelimit import StoredRateLimit
 from publisher.web.site import WebSite
@@ -363,12 +361,12 @@ class Api:
             raise Problem(400, f"status must be one of {', '.join(SubscriberStatus)}")
         if digest is not None and digest not in self.digests:
             raise Problem(400, f"no digest {digest!r}")
-        wanted = SubscriberFilter(params.get("q", "")[:200], status, digest)
+        wanted = SubscriberSearch(params.get("q", "")[:200], status, digest)
         limit, cursor = read_limit(request), read_cursor(request)
 
         def read() -> list[SubscriberRow]:
-            with self.site.store.transaction() as connection:
-                return subscribers_matching(connection, wanted, limit, after_id=cursor)
+            with self.site.store.read() as connection:
+                return found_subscribers(connection, wanted, after=cursor, limit=limit)
 
         rows = await run_in_threadpool(read)
         next_cursor = rows[-1].id if len(rows) == limit else None
@@ -378,8 +376,8 @@ class Api:
 
     async def _subscriber(self, subscriber_id: int) -> dict[str, Any]:
         def read() -> list[SubscriberRow]:
-            with self.site.store.transaction() as connection:
-                return subscriber_rows(connection, [subscriber_id])
+            with self.site.store.read() as connection:
+                return subscribers_by_id(connection, [subscriber_id])
 
         rows = await run_in_threadpool(read)
         if not rows:

@@ -1,0 +1,282 @@
+"""Subscribers written a batch at a time, for `subscribers import`: the stored state of a
+batch's addresses read at once, new rows inserted in one statement, names, digests and
+suppressions changed in one statement each; and each import run recorded, so one that was
+killed before its end is known.
+
+A batch travels to the database as one JSON array (`json_each` on SQLite,
+`jsonb_array_elements` on PostgreSQL): one statement, whatever the batch's size, instead of
+one per row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from publisher.store.schema import UtcDateTime, subscriber_imports, subscribers, subscriptions
+from publisher.store.statuses import SubscriberStatus
+
+Item = Callable[[int], sa.ColumnElement[str]]  # the text at one position of a JSON item
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSubscriber:
+    """What an import needs to know of a subscriber that is already stored."""
+
+    id: int
+    status: str
+    name: str
+    digests: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class NewSubscriber:
+    """A row an import adds."""
+
+    email: str
+    key: str
+    name: str
+    status: str
+    token_nonce: str
+    digests: tuple[str, ...]
+
+
+def stored_subscribers(connection: Connection, keys: Sequence[str]) -> dict[str, StoredSubscriber]:
+    """The stored subscribers with these address keys, by key; on PostgreSQL their rows are
+    locked until the transaction ends, so nobody changes them between reading and writing."""
+    found: dict[str, tuple[int, str, str]] = {}
+    query = sa.select(
+        subscribers.c.email_key, subscribers.c.id, subscribers.c.status, subscribers.c.name
+    ).where(_among(connection, subscribers.c.email_key))
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update()
+    for key, subscriber_id, status, name in connection.execute(query, {"items": list(keys)}).all():
+        found[key] = (subscriber_id, status, name)
+    digests = _digests_of(connection, [subscriber_id for subscriber_id, _, _ in found.values()])
+    return {
+        key: StoredSubscriber(
+            subscriber_id, status, name, frozenset(digests.get(subscriber_id, ()))
+        )
+        for key, (subscriber_id, status, name) in found.items()
+    }
+
+
+def insert_subscribers(
+    connection: Connection, added: Sequence[NewSubscriber], now: datetime
+) -> dict[str, int]:
+    """Insert new subscribers with their digests; returns the new ids by key. A key someone
+    else inserted meanwhile (a sign-up on PostgreSQL) is left out: look it up again."""
+    if not added:
+        return {}
+    items, item = _json_items(connection)
+    at = sa.bindparam("now", type_=UtcDateTime)
+    status = item(3)
+    rows = (
+        sa.select(
+            item(0),
+            item(1),
+            item(2),
+            status,
+            item(4),
+            sa.literal(0),
+            at,
+            sa.case((status == SubscriberStatus.CONFIRMED, at)),
+            sa.case((status == SubscriberStatus.UNSUBSCRIBED, at)),
+        )
+        .select_from(items)
+        .where(sa.true())  # SQLite reads "ON CONFLICT" as a join's ON without a WHERE
+    )
+    columns = [
+        "email",
+        "email_key",
+        "name",
+        "status",
+        "token_nonce",
+        "hard_bounces",
+        "created_at",
+        "confirmed_at",
+        "unsubscribed_at",
+    ]
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(subscribers)
+        .from_select(columns, rows)
+        .on_conflict_do_nothing(index_elements=["email_key"])
+        .returning(subscribers.c.email_key, subscribers.c.id)
+    )
+    batch = json.dumps([[s.email, s.key, s.name, s.status, s.token_nonce] for s in added])
+    ids = {
+        key: int(new_id)
+        for key, new_id in connection.execute(statement, {"items": batch, "now": now})
+    }
+    _add_subscriptions(
+        connection, [(ids[s.key], digest) for s in added if s.key in ids for digest in s.digests]
+    )
+    return ids
+
+
+def replace_digests(connection: Connection, digests_by_id: Mapping[int, Sequence[str]]) -> None:
+    """Give each subscriber exactly these digests."""
+    if digests_by_id:
+        connection.execute(
+            subscriptions.delete().where(_among(connection, subscriptions.c.subscriber_id)),
+            {"items": list(digests_by_id)},
+        )
+    _add_subscriptions(
+        connection,
+        [
+            (subscriber_id, digest)
+            for subscriber_id, chosen in digests_by_id.items()
+            for digest in chosen
+        ],
+    )
+
+
+def rename_subscribers(connection: Connection, names_by_id: Mapping[int, str]) -> None:
+    """Give each subscriber this name."""
+    if names_by_id:
+        connection.execute(
+            subscribers.update()
+            .where(subscribers.c.id == sa.bindparam("subscriber_id"))
+            .values(name=sa.bindparam("new_name")),
+            [{"subscriber_id": key, "new_name": name} for key, name in names_by_id.items()],
+        )
+
+
+def suppress_subscribers(
+    connection: Connection, statuses_by_id: Mapping[int, str], now: datetime
+) -> None:
+    """Set each confirmed or pending subscriber to the status given (unsubscribed, bounced,
+    complained); any other status stays as it is."""
+    for status in set(statuses_by_id.values()):
+        chosen = [key for key, wanted in statuses_by_id.items() if wanted == status]
+        left_at = now if status == SubscriberStatus.UNSUBSCRIBED else None
+        connection.execute(
+            subscribers.update()
+            .where(
+                _among(connection, subscribers.c.id),
+                subscribers.c.status.in_((SubscriberStatus.CONFIRMED, SubscriberStatus.PENDING)),
+            )
+            .values(status=status, unsubscribed_at=left_at),
+            {"items": chosen},
+        )
+
+
+# Import runs ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRun:
+    """One `subscribers import`: finished, or stopped (killed) or still running."""
+
+    id: int
+    source: str
+    started_at: datetime
+    finished_at: datetime | None
+    rows_done: int
+
+
+def start_import_run(connection: Connection, source: str, now: datetime) -> int:
+    """Record that an import of `source` starts; returns its id."""
+    return int(
+        connection.execute(
+            subscriber_imports.insert()
+            .values(source=source, started_at=now, rows_done=0)
+            .returning(subscriber_imports.c.id)
+        ).scalar_one()
+    )
+
+
+def record_import_progress(connection: Connection, run_id: int, rows_done: int) -> None:
+    """Record, in the transaction that wrote them, that the run's first `rows_done` rows are
+    imported."""
+    connection.execute(
+        subscriber_imports.update()
+        .where(subscriber_imports.c.id == run_id)
+        .values(rows_done=rows_done)
+    )
+
+
+def finish_import_run(connection: Connection, run_id: int, source: str, now: datetime) -> None:
+    """Record that the run ended; earlier runs of the same source that stopped are finished
+    by it too (every rule of an import gives the same result applied twice)."""
+    connection.execute(
+        subscriber_imports.update()
+        .where(
+            subscriber_imports.c.finished_at.is_(None),
+            sa.or_(subscriber_imports.c.id == run_id, subscriber_imports.c.source == source),
+            subscriber_imports.c.id <= run_id,
+        )
+        .values(finished_at=now)
+    )
+
+
+def unfinished_import_runs(connection: Connection, source: str | None = None) -> list[ImportRun]:
+    """Import runs that never recorded their end (killed, or running now), oldest first;
+    only those of `source` when given."""
+    query = sa.select(
+        subscriber_imports.c.id,
+        subscriber_imports.c.source,
+        subscriber_imports.c.started_at,
+        subscriber_imports.c.finished_at,
+        subscriber_imports.c.rows_done,
+    ).where(subscriber_imports.c.finished_at.is_(None))
+    if source is not None:
+        query = query.where(subscriber_imports.c.source == source)
+    rows = connection.execute(query.order_by(subscriber_imports.c.id))
+    return [ImportRun(*row) for row in rows]
+
+
+# Batches as JSON --------------------------------------------------------------------------
+
+
+def _add_subscriptions(connection: Connection, pairs: Sequence[tuple[int, str]]) -> None:
+    if not pairs:
+        return
+    items, item = _json_items(connection)
+    rows = sa.select(sa.cast(item(0), sa.Integer), item(1)).select_from(items)
+    connection.execute(
+        subscriptions.insert().from_select(["subscriber_id", "digest"], rows),
+        {"items": json.dumps(pairs)},
+    )
+
+
+def _json_items(connection: Connection) -> tuple[sa.FromClause, Item]:
+    """The JSON array bound as `items`, one row per item, and the text at a position of one."""
+    if connection.dialect.name == "postgresql":
+        array = sa.cast(sa.bindparam("items"), postgresql.JSONB)
+        items = sa.func.jsonb_array_elements(array).table_valued("value").alias("item")
+        return items, lambda position: items.c.value.op("->>")(sa.literal_column(str(position)))
+    items = sa.func.json_each(sa.bindparam("items")).table_valued("value").alias("item")
+    return items, lambda position: sa.func.json_extract(items.c.value, f"$[{position}]")
+
+
+def _digests_of(connection: Connection, ids: Sequence[int]) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    if ids:
+        rows = connection.execute(
+            sa.select(subscriptions.c.subscriber_id, subscriptions.c.digest).where(
+                _among(connection, subscriptions.c.subscriber_id)
+            ),
+            {"items": list(ids)},
+        ).all()
+        for subscriber_id, digest in rows:
+            found.setdefault(subscriber_id, []).append(digest)
+    return found
+
+
+def _among(connection: Connection, column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    """`column` is one of the values bound as `items` (a list): one parameter however many,
+    so the statement is compiled once, not once per length of the list."""
+    if connection.dialect.name == "postgresql":
+        array = postgresql.ARRAY(column.type)
+        return column == sa.any_(sa.bindparam("items", type_=array))
+    values = sa.func.json_each(sa.bindparam("items", type_=sa.JSON)).table_valued("value")
+    return column.in_(sa.select(values.c.value))

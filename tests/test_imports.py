@@ -1,0 +1,356 @@
+"""`subscribers import` at any size: the rules, batches checked in other processes, runs that
+were killed, and export and list streamed in flat memory. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from publisher.audience import imports
+from publisher.audience.imports import (
+    Change,
+    CheckedRow,
+    import_action,
+    import_csv,
+)
+from publisher.audience.subscribers import add_subscriber, request_subscription
+from publisher.cli import main as cli
+from publisher.store.database import Store, open_store
+from publisher.store.schema import subscribers, subscriptions
+from publisher.store.statuses import SubscriberStatus
+from publisher.store.subscriber_imports import (
+    NewSubscriber,
+    StoredSubscriber,
+    insert_subscribers,
+    unfinished_import_runs,
+)
+from publisher.store.subscribers import every_status_count
+from tests.conftest import SAMPLE_NOW, Site, publisher_environment, run_publisher
+
+DIGESTS = ("daily", "culture")
+Row = tuple[str, str, str, tuple[str, ...]]  # email, name, status, digests
+
+
+def stored_rows(store: Store) -> set[Row]:
+    """Every subscriber as (email, name, status, digests)."""
+    with store.transaction() as connection:
+        found = connection.execute(
+            sa.select(
+                subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.status
+            )
+        ).all()
+        digests: dict[int, list[str]] = {}
+        for subscriber_id, digest in connection.execute(
+            sa.select(subscriptions.c.subscriber_id, subscriptions.c.digest)
+        ):
+            digests.setdefault(subscriber_id, []).append(digest)
+    return {
+        (email, name, status, tuple(sorted(digests.get(key, []))))
+        for key, email, name, status in found
+    }
+
+
+def people_csv(count: int) -> str:
+    """A CSV of `count` rows: every 97th address bad, every 89th a repeat of an earlier one."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["email", "name", "digests"])
+    for number in range(count):
+        email = f"Reader.{number}@Example{number % 7}.org"
+        if number % 97 == 96:
+            email = f"reader {number} at example.org"
+        elif number % 89 == 88:
+            email = f"READER.{number // 2}@example{(number // 2) % 7}.ORG"
+        writer.writerow(
+            [email, f"Reader {number}", ["daily", "culture", "daily;culture", ""][number % 4]]
+        )
+    return out.getvalue()
+
+
+# The rules ----------------------------------------------------------------------------------
+
+
+def test_an_import_never_confirms_a_pending_address_nor_brings_back_anyone_who_left(
+    store: Store,
+) -> None:
+    now = SAMPLE_NOW
+    request_subscription(store, "waiting@example.org", "W", ["daily"], now, timedelta(0))
+    for email, status in (
+        ("left@example.org", SubscriberStatus.UNSUBSCRIBED),
+        ("bounced@example.org", SubscriberStatus.BOUNCED),
+        ("complained@example.org", SubscriberStatus.COMPLAINED),
+    ):
+        subscriber, _ = add_subscriber(store, email, "", ["daily"], now)
+        with store.transaction() as connection:
+            connection.execute(
+                subscribers.update().where(subscribers.c.id == subscriber.id).values(status=status)
+            )
+    text = "email,name,digests,status\n" + "".join(
+        f"{local}@example.org,New name,daily culture,{status}\n"
+        for local, status in (
+            ("waiting", "confirmed"),
+            ("left", ""),
+            ("bounced", "confirmed"),
+            ("complained", ""),
+            ("fresh", ""),
+            ("asked", "pending"),
+        )
+    )
+    report = import_csv(store, text, DIGESTS, now)
+    assert (report.added, report.skipped, report.pending, report.errors) == (2, 3, 1, [])
+    statuses = {email: status for email, _, status, _ in stored_rows(store)}
+    assert statuses == {
+        "waiting@example.org": "pending",
+        "left@example.org": "unsubscribed",
+        "bounced@example.org": "bounced",
+        "complained@example.org": "complained",
+        "fresh@example.org": "confirmed",
+        "asked@example.org": "pending",  # a pending row in an export stays pending
+    }
+    assert "import: 2 added" in report.summary()
+    assert "3 skipped (unsubscribed or bounced), 1 left pending (unconfirmed)" in report.summary()
+
+
+STATUSES = ("", *tuple(SubscriberStatus))
+
+
+@pytest.mark.parametrize("stored", [None, *tuple(SubscriberStatus)])
+@pytest.mark.parametrize("wanted", [s for s in STATUSES if s != SubscriberStatus.FORGOTTEN])
+def test_every_rule_applied_a_second_time_changes_nothing(stored: str | None, wanted: str) -> None:
+    row = CheckedRow(2, "a@example.org", "a@example.org", "Ann", ("daily",), wanted)
+    before = None if stored is None else StoredSubscriber(1, stored, "Old", frozenset({"culture"}))
+    action = import_action(row, before)
+    after = before
+    if action.change == Change.ADD:
+        after = StoredSubscriber(1, action.status, row.name, frozenset(row.digests))
+    elif action.change == Change.UPDATE and before is not None:
+        after = dataclasses.replace(
+            before, name=row.name or before.name, digests=frozenset(row.digests)
+        )
+    elif action.change == Change.SUPPRESS and before is not None:
+        after = dataclasses.replace(before, status=action.status)
+    assert import_action(row, after).change == Change.NOTHING
+    if before is not None and before.status == SubscriberStatus.PENDING:
+        assert after is not None
+        assert after.status != SubscriberStatus.CONFIRMED
+    if stored in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, "complained"):
+        assert after == before
+
+
+def test_importing_a_file_again_changes_nothing(store: Store) -> None:
+    text = people_csv(300)
+    first = import_csv(store, text, DIGESTS, SAMPLE_NOW)
+    with store.transaction() as connection:
+        before = connection.execute(sa.select(subscribers).order_by(subscribers.c.id)).all()
+    again = import_csv(store, text, DIGESTS, SAMPLE_NOW + timedelta(days=1))
+    with store.transaction() as connection:
+        after = connection.execute(sa.select(subscribers).order_by(subscribers.c.id)).all()
+    assert after == before
+    assert (again.added, again.updated, again.unchanged) == (0, 0, first.added)
+    assert again.errors == first.errors
+
+
+def test_batches_checked_in_worker_processes_import_as_checked_here(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(imports, "BATCH_ROWS", 40)
+    monkeypatch.setattr(imports, "PARALLEL_AFTER_BATCHES", 1)
+    text = people_csv(400)  # ten batches, nine of them checked by the workers
+    here = import_csv(store, text, DIGESTS, SAMPLE_NOW, workers=0)
+    with open_store(f"sqlite:///{tmp_path / 'other.db'}") as other:
+        there = import_csv(other, text, DIGESTS, SAMPLE_NOW, workers=2)
+        assert stored_rows(other) == stored_rows(store)
+    assert there == here
+    assert len(here.errors) == 4 + 2  # four bad addresses, two repeats
+    assert here.added == 400 - 6
+    assert here.errors[1] == "line 98: bad address 'reader 96 at example.org': " + (
+        "An email address must have an @-sign."
+    )
+    assert "line 90: READER.44@example2.org appears twice; first kept" in here.errors
+
+
+def test_the_kept_counts_match_the_rows_after_an_import(store: Store) -> None:
+    text = people_csv(500) + "gone@example.org,G,daily,unsubscribed\n"
+    import_csv(store, text, DIGESTS, SAMPLE_NOW)
+    import_csv(store, "email,status\nreader.1@example1.org,bounced\n", DIGESTS, SAMPLE_NOW)
+    with store.transaction() as connection:
+        counts = every_status_count(connection)
+        truth = dict(
+            connection.execute(
+                sa.select(subscribers.c.status, sa.func.count()).group_by(subscribers.c.status)
+            ).all()
+        )
+    assert {status: n for status, n in counts[""].items() if n} == truth
+    assert counts[""]["bounced"] == 1
+    assert counts["daily"]["confirmed"] + counts["culture"]["confirmed"] > 0
+
+
+# Killed, and run again ------------------------------------------------------------------------
+
+
+def publisher_on(site: Site, store_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_publisher(site.root, *args, PUBLISHER_STORE_URL=store_url)
+
+
+def test_an_import_killed_midway_then_run_again_ends_as_one_clean_import(
+    site: Site, store_url: str, tmp_path: Path
+) -> None:
+    text = people_csv(3 * imports.BATCH_ROWS)
+    lines = text.splitlines(keepends=True)
+    fifo = site.root / "people.csv"
+    os.mkfifo(fifo)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "publisher", "subscribers", "import", "people.csv"],
+        cwd=site.root,
+        env=publisher_environment(PUBLISHER_STORE_URL=store_url),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    # Two batches and a half: the import writes two and waits for the rest of the third.
+    written = 1 + 2 * imports.BATCH_ROWS + imports.BATCH_ROWS // 2
+    with open(fifo, "w", encoding="utf-8") as pipe:
+        pipe.writelines(lines[:written])
+        pipe.flush()
+        with open_store(store_url) as store:
+            runs = wait_for(lambda: _runs_with(store, 2 * imports.BATCH_ROWS), process)
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(30)
+            halfway = stored_rows(store)
+    [stopped] = runs
+    assert stopped.rows_done == 2 * imports.BATCH_ROWS
+    assert len(halfway) < 2 * imports.BATCH_ROWS  # whole batches only, less the bad rows
+    status = publisher_on(site, store_url, "status")
+    assert "people.csv" in status.stdout
+    assert "has not finished (10000 rows imported)" in status.stdout
+    fifo.unlink()
+    fifo.write_text(text, encoding="utf-8")
+    again = publisher_on(site, store_url, "subscribers", "import", "people.csv")
+    assert again.returncode == 1  # the bad rows, named
+    assert "an earlier import of people.csv stopped after 10000 rows" in again.stdout
+    assert "people.csv:98: bad address" in again.stderr
+    with open_store(f"sqlite:///{tmp_path / 'clean.db'}") as clean:
+        clean_report = import_csv(clean, text, DIGESTS, SAMPLE_NOW)
+        expected = stored_rows(clean)
+    with open_store(store_url) as store:
+        assert stored_rows(store) == expected
+        assert halfway < expected
+        with store.transaction() as connection:
+            assert unfinished_import_runs(connection) == []
+    assert f"{len(clean_report.errors)} errors" in again.stdout
+
+
+def _runs_with(store: Store, rows: int) -> list[object] | None:
+    with store.transaction() as connection:
+        runs = unfinished_import_runs(connection)
+    return runs if runs and runs[0].rows_done >= rows else None
+
+
+def wait_for(found: object, process: subprocess.Popen[bytes], seconds: float = 300) -> list:
+    """Poll `found()` until it gives something, while `process` runs."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = found()  # type: ignore[operator]
+        if result:
+            return result  # type: ignore[no-any-return]
+        assert process.poll() is None, "the import ended before it was killed"
+        time.sleep(0.05)
+    raise AssertionError("the import never wrote its first two batches")
+
+
+def test_a_row_that_is_not_utf8_is_named_with_its_line_and_the_rest_imported(site: Site) -> None:
+    people = site.root / "people.csv"
+    people.write_bytes(
+        b"email,name,digests\nok@example.org,Ok,daily\nbad@example.org,Caf\xe9,daily\n"
+        b"also@example.org,Also,daily\n"
+    )
+    result = run_publisher(site.root, "subscribers", "import", "people.csv")
+    assert result.returncode == 1
+    assert result.stderr == "people.csv:3: not UTF-8 text\n"
+    assert "import: 2 added" in result.stdout
+
+
+# Export and list in flat memory ---------------------------------------------------------------
+
+
+class CountingSink(io.TextIOBase):
+    """Standard output that keeps only how much was written."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.lines = 0
+
+    def write(self, text: str) -> int:
+        self.size += len(text)
+        self.lines += text.count("\n")
+        return len(text)
+
+    def isatty(self) -> bool:
+        return False
+
+
+def add_people(store: Store, first: int, count: int) -> None:
+    for start in range(first, first + count, 5_000):
+        with store.transaction() as connection:
+            insert_subscribers(
+                connection,
+                [
+                    NewSubscriber(
+                        f"p{n}@example.org",
+                        f"p{n}@example.org",
+                        f"Person {n}",
+                        "confirmed",
+                        "nonce",
+                        ("daily",),
+                    )
+                    for n in range(start, min(start + 5_000, first + count))
+                ],
+                SAMPLE_NOW,
+            )
+
+
+def peak_of_command(site: Site, *args: str) -> tuple[int, int]:
+    """The tracemalloc peak of `publisher ARGS` run in this process, and its output's lines."""
+    sink = CountingSink()
+    tracemalloc.start()
+    try:
+        with contextlib.redirect_stdout(sink):  # type: ignore[type-var]
+            cli.main(["--config", str(site.config_path), *args], standalone_mode=False)
+        return tracemalloc.get_traced_memory()[1], sink.lines
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("subscribers", "export"),
+        ("subscribers", "export", "--format", "json"),
+        ("subscribers", "list"),
+    ],
+)
+def test_export_and_list_stream_in_flat_memory(
+    site: Site, store_url: str, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    monkeypatch.setenv("PUBLISHER_STORE_URL", store_url)
+    monkeypatch.setenv("PUBLISHER_SECRET", "a-test-secret-of-enough-length")
+    with open_store(store_url) as store:
+        add_people(store, 0, 5_000)
+        peak_of_command(site, *command)  # once first: imports, caches, statements compiled
+        small, small_lines = peak_of_command(site, *command)
+        add_people(store, 5_000, 45_000)
+    large, large_lines = peak_of_command(site, *command)
+    assert large_lines - small_lines == 45_000
+    assert large < small * 1.5, f"{small / 1e6:.1f} MB for 5,000, {large / 1e6:.1f} MB for 50,000"
