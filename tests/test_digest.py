@@ -269,9 +269,9 @@ def test_edition_shows_each_article_with_image_link_byline_summary_and_read_more
     assert [a.text for a in headlines] == [p.article.title for p in articles]
     assert [a.get("href") for a in headlines] == [p.article.url for p in articles]
     bylines = ["".join(p.itertext()) for p in root.xpath("//p[@class='byline']")]
-    assert bylines[0] == "By Eilidh Campbell\xa0|\xa023 November 2026"
+    assert bylines[0] == "By Eilidh Campbell\xa0· 23 November 2026"
     lantern = next(i for i, p in enumerate(articles) if p.article.slug.startswith("lantern"))
-    assert bylines[lantern].startswith("By Jonah Whitlock and Tom Reyes\xa0|")
+    assert bylines[lantern].startswith("By Jonah Whitlock and Tom Reyes\xa0·")
     assert root.xpath("//p[@class='read-more']/a/@href") == [p.article.url for p in articles]
     assert root.xpath("//td[@class='toolbar']/a/@href") == [f"{config.archive_url}daily/14.html"]
     footer = words("".join(root.xpath("//td[@class='footer']")[0].itertext()))
@@ -281,15 +281,16 @@ def test_edition_shows_each_article_with_image_link_byline_summary_and_read_more
     assert PLACEHOLDERS.email in footer
 
 
-def test_byline_dates_are_shown_in_the_digests_timezone(
+def test_byline_dates_are_the_sites_even_in_a_digest_of_another_timezone(
     config: Config, daily: DigestConfig, edition: EditionInfo, articles: list[PublishedArticle]
 ) -> None:
-    # The dark sky article went out at 21:30 UTC on 23 November: 24 November in Auckland.
+    # The dark sky article went out at 21:30 UTC on 23 November: 24 November in Auckland, but
+    # the article page (in the site's zone, London) says 23 November, and so does the email.
     auckland = daily.model_copy(update={"timezone": "Pacific/Auckland"})
     rendered = render_edition(template_environment(None), config, auckland, edition, articles)
     byline = "".join(parse(rendered.html).xpath("//p[@class='byline']")[0].itertext())
-    assert byline.endswith("24 November 2026")
-    assert "By Eilidh Campbell | 24 November 2026" in rendered.text
+    assert byline.endswith("23 November 2026")
+    assert "By Eilidh Campbell · 23 November 2026" in rendered.text
 
 
 def test_unsubscribe_placeholder_is_in_both_parts(rendered: RenderedEdition) -> None:
@@ -341,11 +342,11 @@ def test_hostile_article_text_is_escaped_in_html_and_intact_in_text(
         assert root.xpath("//p[contains(@class, 'summary')]")[0].text == HOSTILE_SUMMARY
         assert root.xpath("//div[@class='preheader']")[0].text.startswith(HOSTILE_SUMMARY)
         byline = "".join(root.xpath("//p[@class='byline']")[0].itertext())
-        assert byline == "By Dr <b>Evil</b> & Co\xa0|\xa024 November 2026"
+        assert byline == "By Dr <b>Evil</b> & Co\xa0· 24 November 2026"
         assert "<script>" not in document
     assert HOSTILE_TITLE in words(text)
     assert HOSTILE_SUMMARY in words(text)
-    assert "By Dr <b>Evil</b> & Co | 24 November 2026" in text
+    assert "By Dr <b>Evil</b> & Co · 24 November 2026" in text
 
 
 # Render once, personalize per subscriber.

@@ -38,6 +38,7 @@ from lxml import etree
 from premailer import Premailer
 from premailer.premailer import PremailerError
 
+from publisher import wording
 from publisher.config import Config, DigestConfig, MailConfig
 from publisher.content.articles import PublishedArticle
 from publisher.content.imagesize import (
@@ -49,11 +50,11 @@ from publisher.content.imagesize import (
 )
 from publisher.errors import PublisherError
 from publisher.templates import BUNDLED_TEMPLATES_PACKAGE
+from publisher.wording import DATE_FORMAT
 
 # The repository's top-level templates/ folder, shipped inside the distribution.
 HTML_TEMPLATE = "digest.html.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
-DATE_FORMAT = "%-d %B %Y"
 # Makes the placeholders below unlike anything an article or a person would write.
 _KEY = "7f3c9e2a5b1d"
 
@@ -231,25 +232,43 @@ def html_paragraphs(html: str) -> list[str]:
 
 
 def format_date(value: datetime, zone: ZoneInfo | None = None, pattern: str = DATE_FORMAT) -> str:
-    """`value` as readers see it, e.g. "25 November 2026", in `zone` (default: its own).
-
-    `pattern` is a `strftime` pattern; `%-d` is the day without a leading zero on every platform.
-    """
-    if value.tzinfo is None:
-        raise DigestError(f"cannot show {value.isoformat()}: the datetime has no zone")
-    local = value.astimezone(zone) if zone is not None else value
-    return local.strftime(pattern.replace("%-d", str(local.day)))
+    """`value` as readers see it, e.g. "25 November 2026", in `zone` (default: its own)."""
+    try:
+        return wording.format_date(value, zone, pattern)
+    except ValueError as error:
+        raise DigestError(str(error)) from None
 
 
 @jinja2.pass_context
 def _date_filter(
-    context: Context, value: datetime, pattern: str = DATE_FORMAT, zone: str | None = None
+    context: Context,
+    value: datetime,
+    pattern: str = DATE_FORMAT,
+    zone: str | ZoneInfo | None = None,
 ) -> str:
+    """`{{ moment | date }}`: in `zone`, else the template's `zone`, else its site's zone.
+
+    A template that knows neither (a macro imported without context) is an error, never UTC
+    by default: a date shown in the wrong zone is a day early or late somewhere.
+    """
     try:
-        shown_in = ZoneInfo(zone) if zone else context.get("zone")
-        return format_date(value, shown_in if isinstance(shown_in, ZoneInfo) else None, pattern)
-    except (DigestError, ValueError, ZoneInfoNotFoundError) as error:
+        return wording.format_date(value, _zone_of(context, zone), pattern)
+    except (ValueError, ZoneInfoNotFoundError) as error:
         raise jinja2.TemplateRuntimeError(f"date filter: {error}") from None
+
+
+def _zone_of(context: Context, zone: str | ZoneInfo | None) -> ZoneInfo:
+    if isinstance(zone, ZoneInfo):
+        return zone
+    if zone:
+        return ZoneInfo(zone)
+    found = context.get("zone")
+    if isinstance(found, ZoneInfo):
+        return found
+    site_zone = getattr(context.get("site"), "zone", None)
+    if isinstance(site_zone, ZoneInfo):
+        return site_zone
+    raise ValueError("no zone to show the date in: import the macro `with context`")
 
 
 @jinja2.pass_context
