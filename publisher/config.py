@@ -223,6 +223,10 @@ class DigestConfig(_Section):
     # "each": every new article is its own message, subject its title (the way Ghost mails).
     mode: Literal["digest", "each"] = "digest"
     order: Literal["newest", "oldest"] = "newest"
+    # The email shows the first `max_stories` articles; "N more stories" links the web copy.
+    max_stories: Annotated[int, Field(ge=1, le=500, strict=True)] = 10
+    thumbnails: bool = True  # a small image beside each story after the lead
+    note: Path | None = None  # an editor's note: a Markdown file, relative to the config
 
     @field_validator("categories")
     @classmethod

@@ -40,7 +40,7 @@ from premailer.premailer import PremailerError
 
 from publisher import wording
 from publisher.config import Config, DigestConfig, MailConfig
-from publisher.content.articles import PublishedArticle
+from publisher.content.articles import Article, PublishedArticle
 from publisher.content.imagesize import (
     LOGO_HEIGHT,
     LOGO_WIDTH,
@@ -314,15 +314,17 @@ def render_edition(
     digest: DigestConfig,
     edition: EditionInfo,
     articles: Sequence[PublishedArticle],
+    note_html: str = "",
 ) -> RenderedEdition:
     """Render an edition once, with placeholders where each subscriber's values will go.
 
     Jinja and premailer run three times (for a subscriber with a name, one without, and the
-    archive copy): per edition, never per subscriber.
+    archive copy): per edition, never per subscriber. `note_html` is the editor's note,
+    already sanitized.
     """
     _require_articles(digest, edition, articles)
     subject = render_subject(environment, config, digest, edition, articles)
-    context = _context(config, digest, edition, articles, subject)
+    context = _context(config, digest, edition, articles, subject, note_html)
     archive_source = _render(environment, HTML_TEMPLATE, {**context, "subscriber": None})
     archive_html = _inline_template_css(environment, archive_source)
     _refuse_reserved_text(environment, subject + archive_html)
@@ -446,11 +448,12 @@ def render_for_recipient(
     edition: EditionInfo,
     articles: Sequence[PublishedArticle],
     recipient: Recipient,
+    note_html: str = "",
 ) -> tuple[str, str]:
     """The (html, text) of an edition for one subscriber, rendered and inlined from scratch."""
     _require_articles(digest, edition, articles)
     subject = render_subject(environment, config, digest, edition, articles)
-    context = _context(config, digest, edition, articles, subject)
+    context = _context(config, digest, edition, articles, subject, note_html)
     html_source, text = _render_both(environment, context, shown_recipient(recipient))
     return _inline_template_css(environment, html_source), text
 
@@ -560,6 +563,7 @@ def _context(
     edition: EditionInfo,
     articles: Sequence[PublishedArticle],
     subject: str,
+    note_html: str = "",
 ) -> dict[str, Any]:
     sizes = ImageSizes(config.media_url, config.content_dir)
     return {
@@ -567,6 +571,8 @@ def _context(
         "digest": digest,
         "edition": edition,
         "articles": list(articles),
+        "labels": {published.guid: label(digest, published.article) for published in articles},
+        "note_html": note_html,
         "mail": _mail(config, digest),
         "subject": subject,
         "zone": config.digest_zone(digest),
@@ -574,6 +580,15 @@ def _context(
         "logo": _logo(config, sizes),
         "subscribe_url": subscribe_url(config),
     }
+
+
+def label(digest: DigestConfig, article: Article) -> str:
+    """The category an article is filed under in a digest: the first of its categories that
+    the digest collects (a digest of every category: its first), or ""."""
+    for category in article.categories:
+        if not digest.categories or category.slug in digest.categories:
+            return category.name
+    return ""
 
 
 def subscribe_url(config: Config) -> str:
