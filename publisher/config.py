@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping
@@ -227,6 +228,9 @@ class DigestConfig(_Section):
     max_stories: Annotated[int, Field(ge=1, le=500, strict=True)] = 10
     thumbnails: bool = True  # a small image beside each story after the lead
     note: Path | None = None  # an editor's note: a Markdown file, relative to the config
+    # Aggregate analytics, off unless asked for: links through `/r/...`, an open pixel.
+    track_clicks: bool = False
+    track_opens: bool = False
 
     @field_validator("categories")
     @classmethod
@@ -399,6 +403,33 @@ class WebConfig(_Section):
         return value
 
 
+class AdminConfig(_Section):
+    """`[admin]`: the dashboard under `/admin/` and the API under `/api/v1/`.
+
+    `enabled`: unset means on once an admin user exists. `login_limit` sign-in attempts per
+    `login_window` per client; `api_limit` requests per `api_window` per token.
+    """
+
+    enabled: bool | None = None
+    session_lifetime: Duration = timedelta(hours=12)
+    login_limit: Annotated[int, Field(ge=1, le=10_000)] = 10
+    login_window: Duration = timedelta(minutes=15)
+    api_limit: Annotated[int, Field(ge=1, le=1_000_000)] = 300
+    api_window: Duration = timedelta(minutes=1)
+
+
+class AnalyticsConfig(_Section):
+    """`[analytics]`: how clicks and opens are counted, for digests that track them.
+
+    `per_subscriber`: also keep who clicked (off: counts only, unique per recipient).
+    `scanner_window`: a recipient whose every link is followed this soon after delivery is
+    a link scanner, counted apart.
+    """
+
+    per_subscriber: bool = False
+    scanner_window: Duration = timedelta(seconds=60)
+
+
 class InboundConfig(_Section):
     """`[inbound]`: the mailbox bounces, complaints and mailto unsubscribes arrive in.
 
@@ -469,6 +500,29 @@ class SourceConfig(_Section):
     backfill: Annotated[int, Field(ge=0, le=1000)] = 0
 
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _network(value: object) -> object:
+    """A network in CIDR notation from the config's text; a bare address is a network of one."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return ipaddress.ip_network(value.strip())
+    except ValueError:
+        pass
+    try:
+        meant = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an address or a network such as '10.0.0.0/8' or 'fd00::/8'"
+        ) from None
+    raise ValueError(f"{value!r} has bits set after the prefix: write '{meant}'")
+
+
+AllowedNetwork = Annotated[IPNetwork, BeforeValidator(_network)]
+
+
 class FetchConfig(_Section):
     """`[fetch]`: how upstream feeds are fetched."""
 
@@ -477,6 +531,7 @@ class FetchConfig(_Section):
     concurrency: Annotated[int, Field(ge=1, le=256)] = 8
     user_agent: Annotated[HeaderText, Field(min_length=1)] | None = None
     allow_private: bool = False
+    allow_addresses: tuple[AllowedNetwork, ...] = ()
 
 
 class _SourcesFile(_Section):
@@ -499,6 +554,8 @@ class _ConfigFile(_Section):
     webhooks: WebhooksConfig = WebhooksConfig()
     sources: tuple[SourceConfig, ...] = ()
     fetch: FetchConfig = FetchConfig()
+    admin: AdminConfig = AdminConfig()
+    analytics: AnalyticsConfig = AnalyticsConfig()
 
     @model_validator(mode="after")
     def _sources_are_known(self) -> _ConfigFile:
@@ -560,6 +617,8 @@ class Config:
     fetch: FetchConfig = field(default_factory=FetchConfig)
     logo: SiteImage | None = None
     icon: SiteImage | None = None
+    admin: AdminConfig = field(default_factory=AdminConfig)
+    analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
 
     def source(self, name: str) -> SourceConfig:
         """The source called `name`; ConfigError if there is none."""
@@ -639,6 +698,8 @@ def config_from_mapping(raw: dict[str, Any], path: Path) -> Config:
         webhooks=parsed.webhooks,
         logo=_site_image("logo", parsed.site.logo, base / parsed.content.dir, media_url),
         icon=_site_image("icon", parsed.site.icon, base / parsed.content.dir, media_url),
+        admin=parsed.admin,
+        analytics=parsed.analytics,
     )
 
 

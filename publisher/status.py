@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from publisher.config import Config
 from publisher.mail.delivery.ledger import RemainingRows
+from publisher.store.analytics import EditionAnalytics, edition_analytics
 from publisher.store.articles import count_articles
 from publisher.store.database import Store
 from publisher.store.editions import ledger_counts
@@ -50,6 +52,12 @@ class EditionStatus:
     subject: str
     articles: int
     ledger: Mapping[str, int]
+    analytics: EditionAnalytics | None = None  # digests that track clicks or opens
+
+
+OPENS_CAVEAT = (
+    "mail privacy proxies (Apple Mail and others) load every image, so opens are an upper bound"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +118,9 @@ def site_status(
             DigestStatus(
                 name=digest.name,
                 title=digest.title,
-                last_edition=last_edition(connection, digest.name),
+                last_edition=last_edition(
+                    connection, digest.name, digest.track_clicks or digest.track_opens
+                ),
                 subscribers=subscriber_counts(connection, digest.name),
             )
             for digest in config.digests
@@ -161,8 +171,11 @@ def edition_ledger(connection: Connection, edition_id: int) -> dict[str, int]:
     return shown | dict(sorted(counts.items()))
 
 
-def last_edition(connection: Connection, digest: str) -> EditionStatus | None:
-    """The digest's newest edition with its ledger counts, or None before its first."""
+def last_edition(
+    connection: Connection, digest: str, tracked: bool = False
+) -> EditionStatus | None:
+    """The digest's newest edition with its ledger counts (and, `tracked`, its clicks and
+    opens), or None before its first."""
     row = connection.execute(
         sa.select(
             editions.c.id,
@@ -177,7 +190,7 @@ def last_edition(connection: Connection, digest: str) -> EditionStatus | None:
     ).first()
     if row is None:
         return None
-    return EditionStatus(
+    found = EditionStatus(
         id=row.id,
         number=row.number,
         created_at=row.created_at,
@@ -185,6 +198,9 @@ def last_edition(connection: Connection, digest: str) -> EditionStatus | None:
         articles=len(row.article_guids),
         ledger=edition_ledger(connection, row.id),
     )
+    if tracked:
+        found = dataclasses.replace(found, analytics=edition_analytics(connection, row.id))
+    return found
 
 
 def subscriber_counts(connection: Connection, digest: str | None = None) -> dict[str, int]:
@@ -260,7 +276,47 @@ def _edition_document(edition: EditionStatus | None) -> dict[str, Any] | None:
         "articles": edition.articles,
         "ledger": dict(edition.ledger),
         "remaining": remaining_hints(edition),
+        **(
+            {}
+            if edition.analytics is None
+            else {"analytics": analytics_document(edition.analytics)}
+        ),
     }
+
+
+def analytics_document(found: EditionAnalytics) -> dict[str, Any]:
+    """An edition's clicks and opens as JSON-ready values."""
+    return {
+        "clicks": {
+            "unique_recipients": found.unique_clickers,
+            "link_scanners": found.scanners,
+            "links": [
+                {
+                    "link": link.link,
+                    "url": link.url,
+                    "unique": link.unique,
+                    "total": link.total,
+                    "scanners": link.scanners,
+                }
+                for link in found.links
+            ],
+        },
+        "opens": {
+            "unique": found.opens_unique,
+            "total": found.opens_total,
+            "caveat": OPENS_CAVEAT,
+        },
+    }
+
+
+def analytics_line(found: EditionAnalytics) -> str:
+    """An edition's clicks and opens in one line."""
+    clicks = sum(link.total for link in found.links)
+    return (
+        f"clicks: {count(found.unique_clickers, 'reader')} ({count(clicks, 'click')}), "
+        f"{count(found.scanners, 'link scanner')} apart; opens: {found.opens_unique} "
+        "(an upper bound: privacy proxies open every message)"
+    )
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -297,6 +353,8 @@ def status_lines(status: SiteStatus, zone: ZoneInfo) -> list[str]:
         lines.append(f"  {digest.name}: {_edition_line(digest.last_edition, zone)}")
         if digest.last_edition is not None:
             lines.extend(f"    remaining: {hint}" for hint in remaining_hints(digest.last_edition))
+            if digest.last_edition.analytics is not None:
+                lines.append(f"    {analytics_line(digest.last_edition.analytics)}")
         lines.append(f"    subscribers: {_by_status(digest.subscribers)}")
     lines.append(f"subscribers: {_by_status(status.subscribers)}")
     if status.websub_pings:

@@ -26,13 +26,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "publisher.templates",
     ),
     ("publisher.content",),
+    ("publisher.analytics",),  # tracked links: made and checked, pure
     ("publisher.store",),
+    ("publisher.operators",),  # admin accounts, sessions, API tokens
     ("publisher.sources",),
     ("publisher.site",),
     ("publisher.audience",),
     ("publisher.mail",),
     ("publisher.inbound",),
-    ("publisher.status",),
+    ("publisher.status", "publisher.reports"),
     ("publisher.web",),
     ("publisher.daemon",),
     ("publisher.cli", "publisher.__main__"),
@@ -41,6 +43,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 CONTENT = 1  # the rank of `publisher.content`
 PURE_CORE = (
     "publisher.content",
+    "publisher.analytics",
     "publisher.sources.parse",
     "publisher.site.feeds",
     "publisher.mail.render",

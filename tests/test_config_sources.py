@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,6 +33,7 @@ def test_sources_and_fetch_have_their_defaults(tmp_path: Path) -> None:
     assert config.fetch.timeout == 30
     assert config.fetch.max_bytes == 10 * 1024 * 1024
     assert config.fetch.allow_private is False
+    assert config.fetch.allow_addresses == ()
     assert config.fetch.user_agent is None
     assert config.source("club") is source
 
@@ -69,6 +71,32 @@ def test_bad_fetch_settings_are_named(tmp_path: Path) -> None:
     assert ": fetch.timeout: " in message
     message = config_error(tmp_path, SITE + '[fetch]\nuser_agent = "a\\r\\nX-Evil: 1"\n')
     assert ": fetch.user_agent: " in message
+
+
+def test_allow_addresses_reads_networks_and_single_addresses(tmp_path: Path) -> None:
+    networks = '["10.20.0.0/16", "192.168.1.7", "fd00::/8"]'
+    config = load_text(tmp_path, SITE + f"[fetch]\nallow_addresses = {networks}\n")
+    assert config.fetch.allow_addresses == (
+        ipaddress.ip_network("10.20.0.0/16"),
+        ipaddress.ip_network("192.168.1.7/32"),
+        ipaddress.ip_network("fd00::/8"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("entry", "fragment"),
+    [
+        ('"intranet"', "'intranet' is not an address or a network such as '10.0.0.0/8'"),
+        ('"10.20.0.1/16"', "'10.20.0.1/16' has bits set after the prefix: write '10.20.0.0/16'"),
+        ('"10.0.0.0/33"', "'10.0.0.0/33' is not an address or a network"),
+    ],
+)
+def test_a_bad_allowed_network_is_named_with_what_to_write(
+    tmp_path: Path, entry: str, fragment: str
+) -> None:
+    message = config_error(tmp_path, SITE + f"[fetch]\nallow_addresses = [{entry}]\n")
+    assert f"{tmp_path / 'config.toml'}: fetch.allow_addresses" in message
+    assert fragment in message
 
 
 def test_a_digest_may_choose_sources_and_they_must_exist(tmp_path: Path) -> None:

@@ -6,8 +6,10 @@ import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +21,7 @@ from publisher.content.articles import (
     MediaFile,
     SiteSettings,
     parse_article,
+    read_front_matter,
 )
 from publisher.errors import ContentError
 from publisher.site.gather import check_content, media_lookup, site_settings
@@ -714,3 +717,73 @@ def test_any_toml_title_comes_back_as_the_same_text_minus_control_characters(tit
             parse(toml_escaped(title))
         return
     assert parse(toml_escaped(title)).title == expected
+
+
+# Front matter on libyaml: the values the pure-Python loader gave -------------------------
+
+
+class _PurePythonLoader(yaml.SafeLoader):
+    """The loader front matter used before libyaml: the same resolvers, dates kept as text."""
+
+
+_PurePythonLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def pure_python_load(front_text: str) -> object:
+    return yaml.load(front_text, Loader=_PurePythonLoader)
+
+
+def test_front_matter_is_read_with_libyaml() -> None:
+    assert yaml.__with_libyaml__
+
+
+YAML_SAMPLES = sorted(p for p in REPO.glob("content/**/*.md") if p.read_bytes().startswith(b"---"))
+
+
+@pytest.mark.parametrize("path", YAML_SAMPLES, ids=lambda path: path.name)
+def test_every_sample_front_matter_loads_as_the_pure_python_loader_did(path: Path) -> None:
+    raw = path.read_bytes()
+    file = read_front_matter(path.name, raw)
+    assert repr(file.data) == repr(pure_python_load(file.front_text))
+
+
+TRICKY_YAML = {
+    "dates and times": "date: 2026-03-01\nupdated: 2026-03-01T09:30:00+01:00\n"
+    "spaced: 2026-03-01 09:30:00\ntime: 12:30\nclock: 1:02:03\n",
+    "numbers": "a: 017\nb: 0o17\nc: 0x1F\nd: 1_000\ne: 1e3\nf: .5\ng: +12\nh: -.inf\n"
+    "i: .NaN\nj: 190:20:30\nk: 1.0e+3\nl: 0b101\nm: '42'\n",
+    "booleans and nulls": "a: yes\nb: No\nc: on\nd: OFF\ne: true\nf: False\ng: ~\nh: null\n"
+    "i:\nj: y\nk: n\n",
+    "anchors and merges": "base: &base {x: 1, y: [a, b]}\ncopy: *base\n"
+    "merged:\n  <<: *base\n  y: 2\nlist: [&one 1, *one]\n",
+    "strings": "a: 'it''s'\nb: \"tab\\there \\u00e9 \\U0001F600\"\nc: |\n  line one\n  line two\n"
+    "d: >-\n  folded\n  text\ne: x:y and a - b\nf: '#not a comment'  # comment\ng: Café\n",
+    "collections": "tags: [a, 'b', \"c\", 1, 2.5, true]\nauthors:\n  - name: A\n    email: a@b.c\n"
+    "  - B\nempty_list: []\nempty_map: {}\nnested: {a: {b: [1, {c: d}]}}\n",
+    "keys": '1: int key\ntrue: bool key\n? complex\n: value\n"quoted key": x\n',
+}
+
+
+@pytest.mark.parametrize("front", TRICKY_YAML.values(), ids=TRICKY_YAML.keys())
+def test_tricky_yaml_loads_as_the_pure_python_loader_did(front: str) -> None:
+    raw = f"---\n{front}---\nBody\n".encode()
+    # The front text starts with the newline that ends the opening `---`.
+    assert repr(read_front_matter("a.md", raw).data) == repr(pure_python_load("\n" + front))
+
+
+@pytest.mark.parametrize(
+    "front",
+    ["title: [unclosed\n", "title: a\n  bad: indent\n", "a: b\n\tc: tab\n", "title: \"open\n",
+     "- list\nkey: value\n", "a: 1\nb: [x\nc: 3\n", "a: &x 1\nb: *y\n"],
+)  # fmt: skip
+def test_bad_yaml_is_reported_at_the_line_the_pure_python_loader_named(front: str) -> None:
+    raw = f"---\n{front}---\nBody\n".encode()
+    with pytest.raises(yaml.YAMLError) as reference:
+        pure_python_load("\n" + front)
+    with pytest.raises(ContentError) as error:
+        read_front_matter("a.md", raw)
+    mark = getattr(reference.value, "problem_mark", None)
+    assert error.value.line == (mark.line + 1 if mark else 1)

@@ -130,10 +130,17 @@ def test_temporary_failures_are_retried_and_delivered_once(
     config = use_smtp(site, smtp_server, max_attempts=5)
     emails = subscribe(store, 4)
     smtp_server.handler.temporary_failures = 3
-    report = send_edition(store, config, new_edition(site, store, clock), SECRET, clock=clock)
+    edition_id = new_edition(site, store, clock)
+    report = send_edition(store, config, edition_id, SECRET, clock=clock)
     assert sorted(smtp_server.handler.recipients()) == emails
-    assert report.retried == 3
     assert report.sent == 4
+    with store.transaction() as connection:
+        attempts = connection.scalar(
+            sa.select(sa.func.sum(deliveries.c.attempts)).where(
+                deliveries.c.edition_id == edition_id
+            )
+        )
+    assert attempts == 4 + 3  # one each, and the three refused tries
 
 
 def test_permanent_failure_fails_one_and_bounces_after_the_limit(

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import time, timedelta
+from time import monotonic
 
 import pytest
 import sqlalchemy as sa
@@ -158,8 +159,8 @@ def test_throttling_slows_the_run_down_and_loses_nothing(
     report = send_edition(store, config, edition_id, SECRET, clock=clock, sleep=sleep)
     assert sleep.slept == [1.0, 2.0, 4.0]  # first retry at once, then growing pauses
     assert sorted(smtp_server.handler.recipients()) == emails
-    assert (report.sent, report.failed, report.retried) == (10, 0, 0)
-    assert set(row_states(store, edition_id)) == {("sent", 1)}
+    assert (report.sent, report.failed) == (10, 0)
+    assert set(row_states(store, edition_id)) == {("sent", 1)}  # no attempt spent on throttling
 
 
 def test_per_recipient_temporary_reply_still_counts_against_that_row(
@@ -312,6 +313,20 @@ def test_daily_limit_pauses_the_run_until_the_next_day_in_the_site_zone(
     }
     assert len(sleep.slept) == 2  # one pause at each limit, each ending at midnight
     assert clock.now.astimezone(zone).time() == time(0, 0)
+
+
+def test_rate_limit_spaces_out_the_starts_of_messages(
+    site: Site, store: Store, clock: MovableClock, smtp_server: SmtpServer
+) -> None:
+    use_smtp(site, smtp_server, batch_size=2)
+    with_smtp_setting(site, "rate_limit = 4")
+    subscribe(store, 5)
+    edition_id = new_edition(site, store, clock)
+    started = monotonic()
+    report = send_edition(store, site.config(), edition_id, SECRET, clock=clock)
+    assert report.sent == 5
+    assert monotonic() - started >= 4 / 4  # five starts, at least 1/4 s apart
+    assert len(smtp_server.handler.recipients()) == 5
 
 
 def test_daily_limit_counts_what_other_editions_sent_that_day(

@@ -229,25 +229,40 @@ def test_a_dns_answer_naming_loopback_is_refused(server: FeedServer) -> None:
     assert server.requests_for("/feed/") == []
 
 
-def test_a_redirect_to_127_0_0_1_is_refused_without_allow_private(server: FeedServer) -> None:
-    # The first hop is allowed (a stand-in for a public host: 127.0.0.2, allowed by name);
-    # its redirect to 127.0.0.1 goes through the default check and is refused.
-    with FeedServer("127.0.0.2") as public:
-        public.routes["/feed/"] = fixed(Reply(301, {"Location": server.url("/internal/")}))
+def test_a_redirect_out_of_the_allowed_network_is_refused(server: FeedServer) -> None:
+    # The first hop is on 127.0.0.2, the one allowed address; its redirect to 127.0.0.1 is
+    # checked again, and refused.
+    with FeedServer("127.0.0.2") as intranet:
+        intranet.routes["/feed/"] = fixed(Reply(301, {"Location": server.url("/internal/")}))
         server.serve("/internal/", WORDPRESS_RSS)
-        only_the_stand_in = FetchSettings(
+        only_the_intranet = FetchSettings(
             5.0,
             SETTINGS.max_bytes,
             4,
             SETTINGS.user_agent,
             allow_private=False,
-            address_allowed=lambda address: str(address) == "127.0.0.2",
+            allow_addresses=(ipaddress.ip_network("127.0.0.2/32"),),
         )
-        [result] = fetch_all([FetchRequest("feed", public.url("/feed/"))], only_the_stand_in)
-    assert len(public.requests_for("/feed/")) == 1
+        [result] = fetch_all([FetchRequest("feed", intranet.url("/feed/"))], only_the_intranet)
+    assert len(intranet.requests_for("/feed/")) == 1
     assert result.outcome == "failed"
     assert f"{server.url('/internal/')}: refused: 127.0.0.1 is 127.0.0.1" in (result.error or "")
     assert server.requests_for("/internal/") == []
+
+
+def test_an_allowed_network_admits_its_addresses_and_no_others() -> None:
+    settings = FetchSettings(
+        5.0,
+        SETTINGS.max_bytes,
+        4,
+        SETTINGS.user_agent,
+        allow_private=False,
+        allow_addresses=(ipaddress.ip_network("10.20.0.0/16"), ipaddress.ip_network("fd00::/8")),
+    )
+    allowed = ["10.20.3.4", "::ffff:10.20.3.4", "fd12::1", "93.184.215.14"]
+    refused = ["10.21.0.1", "127.0.0.1", "::1", "192.168.1.1", "fe80::1"]
+    assert all(settings.allows(ipaddress.ip_address(address)) for address in allowed)
+    assert not any(settings.allows(ipaddress.ip_address(address)) for address in refused)
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/feed", "gopher://x/"])

@@ -107,7 +107,7 @@ def test_cut_of_prose_ends_on_a_whole_word(words: list[str], limit: int) -> None
     assert cut == text or text[len(cut)] == " " or len(cut) == limit - 1
 
 
-# first_paragraph_text
+# The first paragraph as plain text (an article's summary when it has none)
 
 
 def test_first_paragraph_skips_headings_and_strips_inline_markup() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import email
 import email.policy
+import logging
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -497,24 +498,30 @@ def test_every_line_ends_with_crlf_and_fits_998_octets(
     assert data.isascii()
 
 
+SLOW_PATH_WARNING = "encoding every message in full"
+
+
 def test_bodies_stay_exact_when_personalizing_rewrites_around_the_values(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     def shouting(rendered: RenderedEdition, recipient: Recipient) -> tuple[str, str]:
         html, text = personalize(rendered, recipient)
         return html.upper(), text + recipient.name
 
     monkeypatch.setattr(publisher.mail.mime, "personalize", shouting)
-    prepared = prepare()
-    assert not prepared.fast_path
+    with caplog.at_level(logging.WARNING, logger="publisher.mail.mime"):
+        prepared = prepare()
+    assert SLOW_PATH_WARNING in caplog.text
     assert bodies(parse(prepared.message_for(1, ANN)[1])) == shouting(edition(), ANN)
 
 
 def test_sample_edition_takes_the_fast_path(
-    sample: tuple[Config, DigestConfig, RenderedEdition],
+    sample: tuple[Config, DigestConfig, RenderedEdition], caplog: pytest.LogCaptureFixture
 ) -> None:
     config, digest, rendered = sample
-    assert PreparedEdition(config, digest, 1, CREATED, rendered).fast_path
+    with caplog.at_level(logging.WARNING, logger="publisher.mail.mime"):
+        PreparedEdition(config, digest, 1, CREATED, rendered)
+    assert SLOW_PATH_WARNING not in caplog.text
 
 
 # Equivalence with a straightforward EmailMessage ---------------------------------------------
@@ -582,7 +589,6 @@ def test_fast_path_parses_like_a_plain_email_message_build(
     recipient = Recipient(name, "reader@example.org", url)
     config = make_config()
     prepared = prepare(rendered)
-    assert prepared.fast_path
     with mock.patch.object(publisher.mail.mime, "personalize", wraps=personalize) as spy:
         ours = parse(prepared.message_for(subscriber_id, recipient)[1])
     # The fast path: the whole edition was never personalized for this subscriber.

@@ -559,24 +559,6 @@ def test_smtp_international_recipient_fails_permanently_without_smtputf8(
     assert len(handler.received) == 1
 
 
-def test_smtp_transport_waits_for_its_rate_limiter(
-    handler: Handler, plain_server: int, tmp_path: Path
-) -> None:
-    clock = FakeClock()
-    limiter = RateLimiter(5, clock=clock, sleep=clock.sleep)
-    config = config_with_mail(
-        tmp_path,
-        transport="smtp",
-        smtp={"host": "127.0.0.1", "port": plain_server, "security": "none"},
-    )
-    transport = open_transport(config, {}, limiter=limiter)
-    for _ in range(3):
-        transport.send(SENDER, READER, letter())
-    transport.close()
-    assert clock.now == pytest.approx(0.4)
-    assert len(handler.received) == 3
-
-
 # SMTP with TLS and AUTH
 
 

@@ -398,8 +398,24 @@ def test_a_private_address_is_refused_by_default(
     report = poll_sources(store, config, clock)
     assert report.errors == [
         f"source wp: {server.url('/feed')}: refused: 127.0.0.1 is 127.0.0.1, not a public "
-        "address (set [fetch] allow_private = true to fetch from it)"
+        "address (add its network to [fetch] allow_addresses, or set allow_private = true, "
+        "to fetch from it)"
     ]
+    assert server.requests_for("/feed") == []
+
+
+def test_a_source_in_an_allowed_network_is_fetched_and_no_other_private_one(
+    site: Site, store: Store, server: FeedServer, clock: MovableClock
+) -> None:
+    with FeedServer("127.0.0.2") as intranet:
+        intranet.serve("/feed", WORDPRESS_RSS)
+        server.serve("/feed", WORDPRESS_RSS)
+        tables = source("intranet", intranet.url("/feed")) + source("other", server.url("/feed"))
+        fetch = 'allow_addresses = ["127.0.0.2/32"]\ntimeout = 5\n'
+        report = poll_sources(store, configure(site, tables, fetch=fetch), clock)
+        assert len(intranet.requests_for("/feed")) == 1
+    assert [error.split(":")[0] for error in report.errors] == ["source other"]
+    assert "refused: 127.0.0.1 is 127.0.0.1" in report.errors[0]
     assert server.requests_for("/feed") == []
 
 

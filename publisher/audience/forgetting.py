@@ -1,8 +1,9 @@
 """Forgetting a subscriber on request: their personal data erased, a keyed hash kept.
 
 What is erased: the address and name (on the subscriber row and on every ledger row), a
-pending new address, the pause, the digests, the ledger's error texts and the inbound events'
-diagnostics (a server's reply may quote the address). What is kept: the row's id and status
+pending new address, the pause, the digests, the ledger's error texts, the inbound events'
+diagnostics (a server's reply may quote the address), and every tie between the subscriber
+and the clicks and opens counted for them (the counts stay). What is kept: the row's id and status
 `forgotten` (so the ledger still adds up) and an HMAC-SHA256 of the address under the site's
 secret in `forgotten_addresses`. Without the secret the hash names nobody; with it, an import or
 an operator's `subscribers add` of the same address is refused with a reason, never silently
@@ -20,9 +21,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from publisher.analytics.links import recipient_key
 from publisher.audience.subscribers import Address, SubscriberError, Suppression, check_address
 from publisher.audience.tokens import new_nonce
+from publisher.store.analytics import forget_hits
 from publisher.store.database import Store
+from publisher.store.events import OPERATOR_SOURCE
 from publisher.store.schema import (
     deliveries,
     events,
@@ -72,9 +76,21 @@ def forget_subscriber(store: Store, secret: bytes, subscriber_id: int, now: date
             .where(deliveries.c.subscriber_id == subscriber_id)
             .values(email="", name="", last_error=None)
         )
-        # A bounce's diagnostic text quotes the address; the event itself stays counted.
+        # Tracked clicks and opens stay counted, but no longer tied to the subscriber.
+        received = connection.execute(
+            sa.select(deliveries.c.edition_id).where(deliveries.c.subscriber_id == subscriber_id)
+        ).scalars()
+        forget_hits(
+            connection,
+            subscriber_id,
+            [(int(each), recipient_key(secret, int(each), subscriber_id)) for each in received],
+        )
+        # A bounce's diagnostic text quotes the address; the event itself stays counted. What
+        # operators did keeps its "by <operator>": the audit trail names no subscriber.
         connection.execute(
-            events.update().where(events.c.subscriber_id == subscriber_id).values(diagnostic="")
+            events.update()
+            .where(events.c.subscriber_id == subscriber_id, events.c.source != OPERATOR_SOURCE)
+            .values(diagnostic="")
         )
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from publisher.audience.tokens import make_token, token_is_valid
 
-UNSUBSCRIBE_ALL = "unsubscribe"
 PREFERENCES = "preferences"
 
 

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 from publisher.cli import (  # noqa: F401  (imported for the commands they register)
+    admin,
+    articles,
     daemon,
     delivery,
     digest,

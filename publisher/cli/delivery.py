@@ -43,14 +43,18 @@ def send(
 ) -> None:
     """Deliver EDITION_ID (default: every edition not fully delivered) to its subscribers.
 
-    Without EDITION_ID, --retry-uncertain and --retry-failed look in every edition.
+    Without EDITION_ID, --retry-uncertain and --retry-failed look in every edition. Sends
+    queued from the dashboard or the API are carried out first.
     """
+    from publisher.mail.delivery.requests import run_queued_sends
     from publisher.mail.delivery.send import SendOptions, editions_for_send
     from publisher.store.database import open_store
 
     config = site_config(context)
     options = SendOptions(force=force, retry_uncertain=retry_uncertain, retry_failed=retry_failed)
     with open_store(config.store_url) as store:
+        for line in run_queued_sends(store, config, os.environ):
+            click.echo(line)
         chosen = [edition_id] if edition_id is not None else editions_for_send(store, options)
         if not chosen:
             click.echo("send: every edition is delivered")

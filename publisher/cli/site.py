@@ -90,8 +90,6 @@ def build_command(context: click.Context) -> None:
 @reports_errors
 def publish(context: click.Context, with_digest: bool) -> None:
     """Gather, then build the feeds (and, with --digest, the digests' next editions)."""
-    from publisher.mail.delivery.send import send_edition
-    from publisher.mail.editions import create_edition
     from publisher.site.build import build
     from publisher.site.gather import gather
     from publisher.store.database import open_store
@@ -102,6 +100,9 @@ def publish(context: click.Context, with_digest: bool) -> None:
         click.echo(report.summary())
         click.echo(build(store, config).summary())
         if with_digest:
+            from publisher.mail.delivery.send import send_edition
+            from publisher.mail.editions import create_edition
+
             for digest in config.digests:
                 outcome = create_edition(store, config, digest.name)
                 click.echo(outcome.message)

@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
-import itertools
+import functools
 import posixpath
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, TypeAlias
 from urllib.parse import urljoin, urlsplit
 
 import nh3
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+from markdown_it_pyrs import MarkdownIt, Node
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt as PythonMarkdownIt
+    from markdown_it.tree import SyntaxTreeNode
 
 SUMMARY_LENGTH = 280
+_SUMMARY_SOURCE = 2000  # characters of Markdown read first to find the first paragraph
 
 # Characters XML 1.0 forbids (controls but tab, LF and CR; surrogates; U+FFFE/F), and the
 # C1 controls it discourages, which readers mistake for Windows-1252.
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _URL_ATTRIBUTES = {("a", "href"), ("img", "src")}
 
-_markdown = MarkdownIt("commonmark", {"html": True}).enable("table")
+# The tree's block nodes; every other node inside a block is inline (text, emphasis, links...).
+_BLOCK_NODES = frozenset(
+    {
+        "root", "paragraph", "heading", "lheading", "blockquote", "bullet_list",
+        "ordered_list", "list_item", "code_block", "fence", "html_block", "hr",
+        "definition", "table", "thead", "tbody", "trow", "tcell",
+    }
+)  # fmt: skip
 
 
 def strip_forbidden_characters(text: str) -> str:
@@ -68,26 +79,62 @@ def content_path(source: str, url: str) -> str | None:
     return path
 
 
-@dataclass(frozen=True, slots=True)
-class RenderedBody:
-    """An article body parsed once: its safe HTML and its first paragraph as plain text."""
+@functools.cache
+def markdown_parser() -> MarkdownIt:
+    """The one Markdown parser: CommonMark (raw HTML included) plus tables, in Rust.
 
-    html: str
-    first_paragraph: str
+    Every body and bio goes through it, so a parser option (smart punctuation: the
+    `smartquotes` and `replacements` rules) is switched on here for all of them, and in
+    `fallback_parser` beside it.
+    """
+    return MarkdownIt("commonmark").enable("table")
 
 
-def render_body(body: str, resolve_url: Callable[[str], str]) -> RenderedBody:
-    """Parse Markdown once: sanitized HTML with absolute URLs, and the first paragraph."""
-    tokens = _markdown.parse(strip_forbidden_characters(body))
-    html = _markdown.renderer.render(tokens, _markdown.options, {})
-    # Again after sanitizing: character references such as &#12; decode to forbidden characters.
-    safe = strip_forbidden_characters(sanitize_html(html, resolve_url))
-    return RenderedBody(safe, _first_paragraph(tokens))
+@functools.cache
+def fallback_parser() -> PythonMarkdownIt:
+    """markdown-it-py, set up alike: for the rare text on which the Rust parser panics.
+
+    markdown-it-pyrs 0.4 panics on a `[` followed by a lone backtick (``[` ``); the Python
+    parser it was ported from gives the same HTML and tree for everything else.
+    """
+    from markdown_it import MarkdownIt as PythonMarkdownIt
+
+    return PythonMarkdownIt("commonmark", {"html": True}).enable("table")
 
 
 def render_markdown(body: str, resolve_url: Callable[[str], str]) -> str:
     """Render Markdown to sanitized HTML whose links and images are absolute."""
-    return render_body(body, resolve_url).html
+    source = _markdown_source(body)
+    try:
+        html = markdown_parser().render(source)
+    except BaseException as error:  # a Rust panic is no Exception
+        _raise_unless_panic(error)
+        html = fallback_parser().render(source)
+    # As markdown-it-py wrote an empty quote (`>` alone), so stored HTML stays the same.
+    html = html.replace("<blockquote>\n</blockquote>", "<blockquote></blockquote>")
+    # Again after sanitizing: character references such as &#12; decode to forbidden characters.
+    return strip_forbidden_characters(sanitize_html(html, resolve_url))
+
+
+def _markdown_source(body: str) -> str:
+    # Raw HTML or a fence that ends the file renders the same whether a newline follows or not.
+    text = strip_forbidden_characters(body)
+    return text if text.endswith("\n") or not text else text + "\n"
+
+
+def _markdown_tree(source: str) -> Node | SyntaxTreeNode:
+    try:
+        return markdown_parser().tree(source)
+    except BaseException as error:
+        _raise_unless_panic(error)
+        from markdown_it.tree import SyntaxTreeNode
+
+        return SyntaxTreeNode(fallback_parser().parse(source))
+
+
+def _raise_unless_panic(error: BaseException) -> None:
+    if type(error).__name__ != "PanicException":
+        raise error
 
 
 def sanitize_html(html: str, resolve_url: Callable[[str], str]) -> str:
@@ -108,29 +155,62 @@ def sanitize_html(html: str, resolve_url: Callable[[str], str]) -> str:
 
 
 def first_paragraph_text(body: str) -> str:
-    """The plain text of the body's first paragraph."""
-    return _first_paragraph(_markdown.parse(strip_forbidden_characters(body)))
+    """The plain text of the body's first paragraph with any text (a tight list item's too)."""
+    source = _markdown_source(body)
+    # Blocks end at a blank line, and without link reference definitions nothing later in
+    # the text changes an earlier paragraph: the start alone tells, if it holds one.
+    cut = source.find("\n\n", _SUMMARY_SOURCE) if "]:" not in source else -1
+    return (cut != -1 and _first_text(source[: cut + 1])) or _first_text(source)
 
 
-def _first_paragraph(tokens: list[Token]) -> str:
-    for opening, inline in itertools.pairwise(tokens):
-        if opening.type == "paragraph_open" and inline.type == "inline":
-            text = plain_text("".join(_inline_text(inline.children or [])))
-            if text:
-                return text
+def _first_text(source: str) -> str:
+    for inlines in _paragraphs(_markdown_tree(source)):
+        text = plain_text("".join(_inline_text(inlines)))
+        if text:
+            return text
     return ""
 
 
-def _inline_text(children: list[Token]) -> list[str]:
-    parts = []
-    for child in children:
-        if child.type in ("text", "code_inline"):
-            parts.append(child.content)
-        elif child.type in ("softbreak", "hardbreak"):
-            parts.append(" ")
-        elif child.type == "image":
-            parts.extend(_inline_text(child.children or []))
-    return parts
+TreeNode: TypeAlias = "Node | SyntaxTreeNode"
+
+
+def _kind(node: TreeNode) -> str:
+    return node.name if isinstance(node, Node) else node.type
+
+
+def _paragraphs(block: TreeNode) -> Iterator[Sequence[TreeNode]]:
+    """The inline contents of each paragraph under `block`, in document order.
+
+    In the Rust parser's tree an item of a tight list holds its text without a paragraph
+    node: each run of inline nodes in it counts as one.
+    """
+    if _kind(block) == "paragraph":
+        yield block.children
+        return
+    tight_item = _kind(block) == "list_item"
+    run: list[TreeNode] = []
+    for child in block.children:
+        if _kind(child) not in _BLOCK_NODES:
+            run.append(child)
+            continue
+        if run and tight_item:
+            yield run
+        run = []
+        yield from _paragraphs(child)
+    if run and tight_item:
+        yield run
+
+
+def _inline_text(nodes: Sequence[TreeNode]) -> Iterator[str]:
+    """Text as readers see it: words, code and image descriptions; no markup, no raw HTML."""
+    for node in nodes:
+        kind = _kind(node)
+        if kind in ("text", "text_special") or (kind == "code_inline" and not node.children):
+            yield node.meta.get("content", "") if isinstance(node, Node) else node.content
+        elif kind in ("softbreak", "hardbreak"):
+            yield " "
+        elif kind != "html_inline":
+            yield from _inline_text(node.children)
 
 
 def cut_at_word(text: str, limit: int = SUMMARY_LENGTH) -> str:

@@ -9,7 +9,7 @@ replaces the choice with the articles it names (those public, in its order).
 from __future__ import annotations
 
 import heapq
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,30 +35,39 @@ def related_articles(
     candidates: Sequence[RelatedCandidate], count: int = RELATED_COUNT
 ) -> dict[str, tuple[str, ...]]:
     """For each article's GUID, the GUIDs of its related articles, most related first."""
+    # Each article is known by its rank, newest first: a smaller rank wins a tie.
     ordered = sorted(candidates, key=_order)
+    rank = {candidate.guid: number for number, candidate in enumerate(ordered)}
+    tags = [_tags(candidate) for candidate in ordered]
+    categories = [frozenset(candidate.categories) for candidate in ordered]
     by_slug: dict[str, RelatedCandidate] = {}
-    for candidate in ordered:
+    by_tag: dict[str, list[int]] = defaultdict(list)
+    by_category: dict[str, list[int]] = defaultdict(list)
+    for number, candidate in enumerate(ordered):  # so each list is newest first
         by_slug.setdefault(candidate.slug, candidate)  # the newest, should two share a slug
-    by_tag: dict[str, list[RelatedCandidate]] = defaultdict(list)
-    by_category: dict[str, list[RelatedCandidate]] = defaultdict(list)
-    for candidate in ordered:  # so each list is newest first
-        for tag in _tags(candidate):
-            by_tag[tag].append(candidate)
-        for slug in set(candidate.categories):
-            by_category[slug].append(candidate)
+        for tag in tags[number]:
+            by_tag[tag].append(number)
+        for slug in categories[number]:
+            by_category[slug].append(number)
     related = {}
     for candidate in candidates:
         if candidate.chosen is not None:
             related[candidate.guid] = _chosen(candidate, by_slug)
             continue
-        sharing_tags = _sharing_tags(candidate, by_tag)
+        number = rank[candidate.guid]
+        sharing_tags = Counter[int]()
+        for tag in tags[number]:
+            sharing_tags.update(by_tag[tag])
+        del sharing_tags[number]
+        mine = categories[number]
         scored = [
-            (TAG_WEIGHT * shared + CATEGORY_WEIGHT * _shared_categories(candidate, other), other)
-            for other, shared in sharing_tags.values()
+            (-(TAG_WEIGHT * shared + CATEGORY_WEIGHT * len(mine & categories[other])), other)
+            for other, shared in _contenders(sharing_tags, len(mine), count)
         ]
-        scored += _sharing_categories_only(candidate, by_category, sharing_tags, count)
-        scored.sort(key=lambda pair: (-pair[0], *_order(pair[1])))
-        related[candidate.guid] = tuple(other.guid for _, other in scored[:count])
+        scored += _sharing_categories_only(number, categories, by_category, sharing_tags, count)
+        related[candidate.guid] = tuple(
+            ordered[other].guid for _, other in heapq.nsmallest(count, scored)
+        )
     return related
 
 
@@ -66,49 +75,51 @@ def _tags(candidate: RelatedCandidate) -> set[str]:
     return {tag.casefold() for tag in candidate.tags}
 
 
-def _shared_categories(one: RelatedCandidate, other: RelatedCandidate) -> int:
-    return len(set(one.categories) & set(other.categories))
+def _contenders(sharing_tags: Counter[int], categories: int, count: int) -> list[tuple[int, int]]:
+    """The articles sharing tags that may still rank among the best `count`.
 
-
-def _sharing_tags(
-    candidate: RelatedCandidate, by_tag: dict[str, list[RelatedCandidate]]
-) -> dict[str, tuple[RelatedCandidate, int]]:
-    """The other articles sharing a tag with `candidate`, with how many tags they share."""
-    found: dict[str, tuple[RelatedCandidate, int]] = {}
-    for tag in _tags(candidate):
-        for other in by_tag[tag]:
-            if other.guid != candidate.guid:
-                found[other.guid] = (other, found.get(other.guid, (other, 0))[1] + 1)
-    return found
+    The `count`-th most tags shared scores at least TAG_WEIGHT times that; an article that
+    shares fewer tags than that cannot catch up with categories alone.
+    """
+    if len(sharing_tags) <= count:
+        return list(sharing_tags.items())
+    cutoff = TAG_WEIGHT * heapq.nlargest(count, sharing_tags.values())[-1]
+    reach = CATEGORY_WEIGHT * categories
+    return [
+        (other, shared)
+        for other, shared in sharing_tags.items()
+        if TAG_WEIGHT * shared + reach >= cutoff
+    ]
 
 
 def _sharing_categories_only(
-    candidate: RelatedCandidate,
-    by_category: dict[str, list[RelatedCandidate]],
-    sharing_tags: dict[str, tuple[RelatedCandidate, int]],
+    number: int,
+    categories: list[frozenset[str]],
+    by_category: dict[str, list[int]],
+    sharing_tags: Counter[int],
     count: int,
-) -> list[tuple[int, RelatedCandidate]]:
-    """The best `count` of the articles sharing only categories, each with its score.
+) -> list[tuple[int, int]]:
+    """The best `count` of the articles sharing only categories with article `number`, each
+    as (minus its score, its rank).
 
     A category as wide as "News" holds most articles, so its members are walked newest first
     and the walk stops once `count` of them share every category: no older one can beat those.
     """
-    categories = set(candidate.categories)
-    if not categories:
+    mine = categories[number]
+    if not mine:
         return []
-    members = [by_category[slug] for slug in sorted(categories)]
-    best: dict[int, list[RelatedCandidate]] = defaultdict(list)
-    seen: set[str] = {candidate.guid, *sharing_tags}
-    for other in heapq.merge(*members, key=_order):
-        if other.guid in seen:
+    best: dict[int, list[int]] = defaultdict(list)
+    seen: set[int] = {number}
+    for other in heapq.merge(*(by_category[slug] for slug in sorted(mine))):
+        if other in seen or other in sharing_tags:
             continue
-        seen.add(other.guid)
-        shared = _shared_categories(candidate, other)
+        seen.add(other)
+        shared = len(mine & categories[other])
         if len(best[shared]) < count:
             best[shared].append(other)
-        if len(best[len(categories)]) >= count:
+        if len(best[len(mine)]) >= count:
             break
-    return [(CATEGORY_WEIGHT * shared, other) for shared, found in best.items() for other in found]
+    return [(-CATEGORY_WEIGHT * shared, other) for shared, found in best.items() for other in found]
 
 
 def _order(candidate: RelatedCandidate) -> tuple[float, str]:

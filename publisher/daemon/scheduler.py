@@ -158,6 +158,18 @@ def run_digest_slot(
         result(report.summary())
 
 
+def queued_sends_job() -> None:
+    """Carry out the sends queued from the dashboard or the API."""
+    from publisher.mail.delivery.requests import run_queued_sends
+
+    runtime = _current()
+    lines = run_queued_sends(
+        runtime.store, runtime.config, runtime.environ, runtime.clock, runtime.stop
+    )
+    for line in lines:
+        log.info("%s", line)
+
+
 def inbound_job() -> None:
     """Read the configured mailboxes: bounces, complaints, mailto unsubscribes."""
     from publisher.inbound.mailboxes import read_mailboxes
@@ -402,6 +414,15 @@ def _schedule_while_active(
             seconds=every,
             next_run_time=datetime.now(UTC),
             id="resume",
+            jobstore=VOLATILE,
+        )
+        # Sends queued from the web start within one standby poll.
+        scheduler.add_job(
+            queued_sends_job,
+            "interval",
+            seconds=poll,
+            next_run_time=datetime.now(UTC),
+            id="queued-sends",
             jobstore=VOLATILE,
         )
         scheduler.resume()

@@ -12,12 +12,12 @@ import logging
 import mailbox
 import os
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from publisher.audience.tokens import load_secret
+from publisher.clock import Clock
 from publisher.config import Config
 from publisher.errors import PublisherError
 from publisher.inbound.apply import DUPLICATE, UNMATCHED, Applied, apply_event
@@ -27,7 +27,6 @@ from publisher.store.statuses import EventKind
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 PROCESSED, UNRECOGNIZED = "processed", "unrecognized"
 _SHOWN = (
     EventKind.HARD_BOUNCE,

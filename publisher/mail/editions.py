@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from publisher.analytics.links import track_links
 from publisher.clock import Clock, system_clock
 from publisher.config import Config, DigestConfig
 from publisher.content.articles import PublishedArticle
@@ -27,6 +28,7 @@ from publisher.mail.render import (
     render_edition,
     template_environment,
 )
+from publisher.store.analytics import insert_edition_links, links_of_edition
 from publisher.store.articles import public_articles_since
 from publisher.store.database import Store
 from publisher.store.schema import articles, digest_watermarks, editions
@@ -65,10 +67,11 @@ class Edition:
     archive_html: str
     delivery_started_at: datetime | None = None
     delivered_at: datetime | None = None
+    links: tuple[str, ...] = ()  # a tracked edition's link URLs, by number
 
     @property
     def rendered(self) -> RenderedEdition:
-        return RenderedEdition(self.subject, self.html, self.text, self.archive_html)
+        return RenderedEdition(self.subject, self.html, self.text, self.archive_html, self.links)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,8 +237,12 @@ def _create_one(
         info = EditionInfo(
             number=number, date=clock(), archive_url=archive_url(config, name, number)
         )
-        rendered = render_edition(environment, config, digest, info, upcoming.articles, note_html)
+        rendered = tracked(
+            digest,
+            render_edition(environment, config, digest, info, upcoming.articles, note_html),
+        )
         edition_id = _insert_edition(connection, name, number, slot, info.date, upcoming, rendered)
+        insert_edition_links(connection, edition_id, rendered.links)
         connection.execute(
             digest_watermarks.update()
             .where(digest_watermarks.c.digest == name)
@@ -247,6 +254,16 @@ def _create_one(
         f"{name}: edition {edition.id} (#{number}) with {count(len(upcoming.articles), 'article')}"
     )
     return EditionOutcome(edition, True, message)
+
+
+def tracked(digest: DigestConfig, rendered: RenderedEdition) -> RenderedEdition:
+    """The edition with tracked links and pixel, if its digest counts clicks or opens."""
+    if not (digest.track_clicks or digest.track_opens):
+        return rendered
+    bodies = track_links(rendered.html, rendered.text, digest.track_clicks, digest.track_opens)
+    return RenderedEdition(
+        rendered.subject, bodies.html, bodies.text, rendered.archive_html, bodies.targets
+    )
 
 
 def preview_edition(
@@ -309,7 +326,10 @@ def list_editions(store: Store, digest: str | None = None) -> list[Edition]:
     if digest is not None:
         query = query.where(editions.c.digest == digest)
     with store.transaction() as connection:
-        return [_from_row(row._mapping) for row in connection.execute(query)]
+        return [
+            _from_row(row._mapping, links_of_edition(connection, row.id))
+            for row in connection.execute(query)
+        ]
 
 
 def edition_by_id(store: Store, edition_id: int) -> Edition:
@@ -412,7 +432,7 @@ def _edition_for_slot(connection: Connection, digest: str, slot: str) -> Edition
     row = connection.execute(
         sa.select(editions).where(editions.c.digest == digest, editions.c.slot == slot)
     ).first()
-    return None if row is None else _from_row(row._mapping)
+    return None if row is None else _from_row(row._mapping, links_of_edition(connection, row.id))
 
 
 def _next_number(connection: Connection, digest: str) -> int:
@@ -456,11 +476,11 @@ def _edition(connection: Connection, edition_id: int) -> Edition:
     row = connection.execute(sa.select(editions).where(editions.c.id == edition_id)).first()
     if row is None:
         raise PublisherError(f"no edition with id {edition_id}")
-    return _from_row(row._mapping)
+    return _from_row(row._mapping, links_of_edition(connection, edition_id))
 
 
-def _from_row(row: Any) -> Edition:
-    # Every field of Edition is a column of the same name.
-    values = {name: row[name] for name in Edition.__dataclass_fields__}
+def _from_row(row: Any, links: tuple[str, ...] = ()) -> Edition:
+    # Every field of Edition but its links is a column of the same name.
+    values = {name: row[name] for name in Edition.__dataclass_fields__ if name != "links"}
     values["article_guids"] = tuple(values["article_guids"])
-    return Edition(**values)
+    return Edition(**values, links=links)

@@ -37,6 +37,7 @@ from urllib.parse import quote, urlsplit
 
 import idna
 
+from publisher.analytics.links import LINK_PLACEHOLDER, OPEN_PLACEHOLDER, link_placeholder
 from publisher.config import Config, DigestConfig
 from publisher.errors import PublisherError
 from publisher.mail.render import PLACEHOLDERS, Recipient, RenderedEdition, personalize
@@ -76,8 +77,6 @@ _QP_AS_IS = re.compile("[ -<>-~]{0,74}[!-<>-~]")
 _QP_DOT = "=2E"
 
 
-# What personalize fills in for each subscriber: name, email, unsubscribe and preferences URL.
-_VALUE_FIELDS = dataclasses.fields(Recipient)
 # Subscribers whose values need escaping, with and without a name: if the fast path gives what
 # personalize gives for them, it does for everyone.
 _PROBES = (
@@ -169,11 +168,6 @@ class PreparedEdition:
         self._between = b"\r\n" + _part_start(boundary, "html")
         self._end = f"\r\n--{boundary}--\r\n".encode("ascii")
         self._bodies = _Bodies(rendered)
-
-    @property
-    def fast_path(self) -> bool:
-        """Whether messages reuse the edition's encoded parts (else each is encoded in full)."""
-        return self._bodies.fast
 
     def message_for(
         self, subscriber_id: int, recipient: Recipient, mailto_token: str | None = None
@@ -275,6 +269,8 @@ class _Bodies:
     the four placeholders, which gives that subscriber's values as each part shows them. That
     this reproduces personalize is checked once per edition for subscribers whose values need
     escaping; should it not, every message is encoded in full instead: slower, never wrong.
+    An edition that tracks clicks or opens has more values per subscriber, the pixel's URL and
+    one per link, split out the same way.
     """
 
     def __init__(self, rendered: RenderedEdition) -> None:
@@ -283,22 +279,49 @@ class _Bodies:
         key = hashlib.sha256(seen.encode("utf-8", "surrogatepass")).hexdigest()[:24]
         while key in seen:
             key = hashlib.sha256(key.encode("ascii")).hexdigest()[:24]
-        stand_ins = (
+        stand_ins: tuple[str, ...] = (
             f"messagestandinname{key}",
             f"messagestandinemail{key}",
             f"https://messagestandinurl{key}.invalid/",
             f"https://messagestandinpreferences{key}.invalid/",
         )
-        probes = {True: Recipient(*stand_ins), False: Recipient("", *stand_ins[1:])}
+        placeholders = dataclasses.astuple(PLACEHOLDERS)
+        # A tracked edition: a pixel and a URL per link, per subscriber, are values too.
+        self._links = _tracked_links(seen, rendered.links)
+        if self._links is not None:
+            stand_ins += (
+                f"https://messagestandinopen{key}.invalid/",
+                *(f"https://messagestandinlink-{n}-{key}.invalid/" for n in range(self._links)),
+            )
+            placeholders += (OPEN_PLACEHOLDER, *map(link_placeholder, range(self._links)))
+        self._count = len(stand_ins)
+        name, email, unsubscribe, preferences = stand_ins[:4]
+        probes = {
+            True: self._with_tracking(
+                Recipient(name, email, unsubscribe, preferences), stand_ins[4:]
+            ),
+            False: self._with_tracking(
+                Recipient("", email, unsubscribe, preferences), stand_ins[4:]
+            ),
+        }
         self._plans = {
             named: tuple(_Plan.split(body, stand_ins) for body in personalize(rendered, probe))
             for named, probe in probes.items()
         }
-        placeholders = _VALUE_SEPARATOR.join(dataclasses.astuple(PLACEHOLDERS))
-        self._values_only = RenderedEdition(rendered.subject, placeholders, placeholders, "")
-        self.fast = all(self._reproduces_personalize(probe) for probe in _PROBES)
+        joined = _VALUE_SEPARATOR.join(placeholders)
+        self._values_only = RenderedEdition(rendered.subject, joined, joined, "")
+        self.fast = all(
+            self._reproduces_personalize(self._with_tracking(probe, _probe_urls(self._links)))
+            for probe in _PROBES
+        )
         if not self.fast:
             log.warning("edition %r: encoding every message in full", rendered.subject)
+
+    def _with_tracking(self, recipient: Recipient, urls: Sequence[str]) -> Recipient:
+        """`recipient` with a pixel and link URLs (`urls`: the pixel's first), if tracked."""
+        if self._links is None:
+            return recipient
+        return dataclasses.replace(recipient, open_url=urls[0], links=tuple(urls[1:]))
 
     def encode(self, recipient: Recipient) -> tuple[list[bytes], list[bytes]]:
         """The quoted-printable (html, text) parts for one subscriber."""
@@ -313,7 +336,7 @@ class _Bodies:
         """The subscriber's (name, email, URLs) as the HTML and the text part show them."""
         html, text = personalize(self._values_only, recipient)
         html_values, text_values = html.split(_VALUE_SEPARATOR), text.split(_VALUE_SEPARATOR)
-        count = len(_VALUE_FIELDS)
+        count = self._count
         if len(html_values) != count or len(text_values) != count or "\r" in html + text:
             return None
         return html_values, text_values
@@ -328,6 +351,18 @@ class _Bodies:
             _normalized(html),
             _normalized(text),
         )
+
+
+def _tracked_links(seen: str, links: Sequence[str]) -> int | None:
+    """How many links a tracked edition has (None: it tracks nothing)."""
+    if OPEN_PLACEHOLDER not in seen and not LINK_PLACEHOLDER.search(seen):
+        return None
+    return len(links)
+
+
+def _probe_urls(links: int | None) -> list[str]:
+    """A pixel's and each link's URL that need escaping, for checking the fast path."""
+    return [f"https://example.invalid/t/{n}?a=1&b=(2)" for n in range((links or 0) + 1)]
 
 
 def _normalized(body: str) -> str:

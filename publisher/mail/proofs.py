@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 from publisher.audience.subscribers import check_address
 from publisher.clock import Clock, system_clock
-from publisher.config import Config
-from publisher.mail.editions import next_or_latest_edition
+from publisher.config import Config, DigestConfig
+from publisher.mail.editions import edition_by_id, next_or_latest_edition
 from publisher.mail.mime import PreparedEdition
-from publisher.mail.render import Recipient
+from publisher.mail.render import Recipient, RenderedEdition
 from publisher.mail.transport.opening import open_transport
 from publisher.store.database import Store
 
@@ -65,14 +65,42 @@ def send_proofs(
     emails = tuple(check_address(address).email for address in addresses)
     proof = next_or_latest_edition(store, config, name, clock)
     rendered = dataclasses.replace(proof.rendered, subject=TEST_PREFIX + proof.rendered.subject)
+    _mail_proofs(config, digest, rendered, emails, environ, clock)
+    return ProofReport(rendered.subject, emails, proof.stored)
+
+
+def send_edition_proof(
+    store: Store,
+    config: Config,
+    edition_id: int,
+    addresses: Sequence[str],
+    environ: Mapping[str, str],
+    clock: Clock = system_clock,
+) -> ProofReport:
+    """Mail a stored edition, marked [TEST], to `addresses` (the dashboard's test send)."""
+    edition = edition_by_id(store, edition_id)
+    digest = config.digest(edition.digest)
+    emails = tuple(check_address(address).email for address in addresses)
+    rendered = dataclasses.replace(edition.rendered, subject=TEST_PREFIX + edition.subject)
+    _mail_proofs(config, digest, rendered, emails, environ, clock)
+    return ProofReport(rendered.subject, emails, stored=True)
+
+
+def _mail_proofs(
+    config: Config,
+    digest: DigestConfig,
+    rendered: RenderedEdition,
+    emails: Sequence[str],
+    environ: Mapping[str, str],
+    clock: Clock,
+) -> None:
     # A fresh number names the message, so mail clients never fold two test sends into one.
     number = secrets.randbelow(2**31)
     prepared = PreparedEdition(config, digest, number, clock(), rendered)
     transport = open_transport(config, environ)
     try:
         for email in emails:
-            envelope, message = prepared.message_for(0, stand_in(config, name, email))
+            envelope, message = prepared.message_for(0, stand_in(config, digest.name, email))
             transport.send(envelope.sender, envelope.recipient, message)
     finally:
         transport.close()
-    return ProofReport(rendered.subject, emails, proof.stored)

@@ -39,6 +39,7 @@ from premailer import Premailer
 from premailer.premailer import PremailerError
 
 from publisher import wording
+from publisher.analytics.links import BLANK_PIXEL, LINK_PLACEHOLDER, OPEN_PLACEHOLDER
 from publisher.config import Config, DigestConfig, MailConfig
 from publisher.content.articles import Article, PublishedArticle
 from publisher.content.imagesize import (
@@ -88,11 +89,17 @@ class Recipient:
     email: str
     unsubscribe_url: str
     preferences_url: str = ""
+    # An edition that tracks clicks or opens: this recipient's URL for each of its links and
+    # for the pixel (see `analytics.links`); empty, the links go straight to their targets.
+    links: tuple[str, ...] = ()
+    open_url: str = ""
 
     def __post_init__(self) -> None:
         for kind, url in (
             ("unsubscribe", self.unsubscribe_url),
             ("preferences", self.preferences_url),
+            ("open pixel", self.open_url),
+            *(("tracked link", link) for link in self.links),
         ):
             if (url or kind == "unsubscribe") and not _SAFE_URL.fullmatch(url):
                 raise DigestError(
@@ -158,8 +165,16 @@ END_IF = f"x-publisher-end-if-{_KEY}"
 RESERVED = (*dataclasses.astuple(PLACEHOLDERS), IF_NAME, OTHERWISE, END_IF)
 _PLACEHOLDER_NUMBERS = {
     token: number for number, token in enumerate(dataclasses.astuple(PLACEHOLDERS))
-}
-_ANY_PLACEHOLDER = re.compile("(" + "|".join(map(re.escape, _PLACEHOLDER_NUMBERS)) + ")")
+} | {OPEN_PLACEHOLDER: 4}
+# A tracked edition's link N is value 5 + N (see `personalize`).
+_FIRST_LINK = 5
+_ANY_PLACEHOLDER = re.compile(
+    "("
+    + "|".join(
+        [*map(re.escape, _PLACEHOLDER_NUMBERS), LINK_PLACEHOLDER.pattern.replace("(", "(?:")]
+    )
+    + ")"
+)
 _PLACEHOLDER_CHARACTERS = frozenset("".join(RESERVED))
 
 
@@ -178,6 +193,8 @@ class RenderedEdition:
     html: str
     text: str
     archive_html: str
+    # The URLs a tracked edition's links carried, by link number (see `analytics.links`).
+    links: tuple[str, ...] = ()
 
 
 def template_environment(site_templates: Path | None) -> jinja2.Environment:
@@ -319,8 +336,9 @@ def render_edition(
     """Render an edition once, with placeholders where each subscriber's values will go.
 
     Jinja and premailer run three times (for a subscriber with a name, one without, and the
-    archive copy): per edition, never per subscriber. `note_html` is the editor's note,
-    already sanitized.
+    archive copy): per edition, never per subscriber. The first two are renders for a
+    recipient (`render_for_recipient`) whose values are the placeholders. `note_html` is the
+    editor's note, already sanitized.
     """
     _require_articles(digest, edition, articles)
     subject = render_subject(environment, config, digest, edition, articles)
@@ -328,13 +346,15 @@ def render_edition(
     archive_source = _render(environment, HTML_TEMPLATE, {**context, "subscriber": None})
     archive_html = _inline_template_css(environment, archive_source)
     _refuse_reserved_text(environment, subject + archive_html)
-    named_source, named_text = _render_both(environment, context, PLACEHOLDERS.recipient())
-    named_html = _inline_template_css(environment, named_source)
-    _check_placeholders(environment, named_html, named_text)
-    nameless_source, nameless_text = _render_both(
-        environment, context, PLACEHOLDERS.recipient(named=False)
+    named = PLACEHOLDERS.recipient()
+    named_html, named_text = render_for_recipient(
+        environment, config, digest, edition, articles, named, note_html
     )
-    nameless_html = _inline_template_css(environment, nameless_source)
+    _check_placeholders(environment, named_html, named_text)
+    nameless = PLACEHOLDERS.recipient(named=False)
+    nameless_html, nameless_text = render_for_recipient(
+        environment, config, digest, edition, articles, nameless, note_html
+    )
     _check_placeholders(environment, nameless_html, nameless_text)
     return RenderedEdition(
         subject=subject,
@@ -363,20 +383,32 @@ def personalize(rendered: RenderedEdition, recipient: Recipient) -> tuple[str, s
     - values are joined in between pieces split once per edition, so a value is never searched
       for placeholders (a subscriber named like a placeholder gets their name, nothing else).
     The text part is not escaped, so the cleaned values go in as they are.
+    A tracked edition's links and pixel are filled in the same way: with the recipient's
+    tracked URLs, or (a preview, a test send) with the URLs the edition carried and a blank
+    pixel.
     """
     shown = shown_recipient(recipient)
     named = bool(shown.name)
-    html_values = (
-        _escape_html_text(shown.name),
-        _escape_html_text(shown.email),
-        _escape_html_text(shown.unsubscribe_url),
-        _escape_html_text(shown.preferences_url),
+    links = recipient.links or rendered.links
+    text_values = (
+        shown.name,
+        shown.email,
+        shown.unsubscribe_url,
+        shown.preferences_url,
+        recipient.open_url or BLANK_PIXEL,
+        *links,
     )
-    text_values = (shown.name, shown.email, shown.unsubscribe_url, shown.preferences_url)
-    return (
-        _fill(_pieces(rendered.html, named), html_values),
-        _fill(_pieces(rendered.text, named), text_values),
-    )
+    html_values = tuple(_escape_html_text(value) for value in text_values)
+    try:
+        return (
+            _fill(_pieces(rendered.html, named), html_values),
+            _fill(_pieces(rendered.text, named), text_values),
+        )
+    except IndexError:
+        raise DigestError(
+            f"edition {rendered.subject!r} has more tracked links than the recipient's "
+            f"{len(links)} URLs"
+        ) from None
 
 
 @functools.lru_cache(maxsize=16)
@@ -386,9 +418,14 @@ def _pieces(rendered: str, named: bool) -> tuple[str | int, ...]:
     later calls cost a lookup."""
     split = _ANY_PLACEHOLDER.split(_wording(rendered, named))
     return tuple(
-        piece if number % 2 == 0 else _PLACEHOLDER_NUMBERS[piece]
+        piece if number % 2 == 0 else _placeholder_number(piece)
         for number, piece in enumerate(split)
     )
+
+
+def _placeholder_number(token: str) -> int:
+    link = LINK_PLACEHOLDER.fullmatch(token)
+    return _FIRST_LINK + int(link.group(1)) if link else _PLACEHOLDER_NUMBERS[token]
 
 
 def _fill(pieces: tuple[str | int, ...], values: tuple[str, ...]) -> str:

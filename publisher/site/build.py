@@ -1,32 +1,64 @@
-"""Build: read public articles from the store, write every feed file that changed."""
+"""Build: read public articles from the store, write every feed file that changed.
+
+Each feed file is rendered only when the fingerprint of its inputs (the feed's settings and
+links, its articles' revisions, the author profiles, the rendering code) differs from the one
+recorded when it was last written, or the file is not as it was left. A build with nothing
+changed checks one fingerprint of all the inputs and the files' sizes and times, and renders
+nothing; full RFC 5005 archive pages, whose inputs never change, are never rendered again.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from publisher.config import Config
+from sqlalchemy.engine import Connection
+
+from publisher import __version__
+from publisher.config import Config, FeedFormat
 from publisher.content.authors import AuthorDirectory
 from publisher.errors import FeedError, StoreError
 from publisher.files import inside, remove_stale_temporaries, write_atomically
 from publisher.site.feeds import (
     FILE_NAMES,
+    FeedSpec,
     feed_media_type,
     feed_specs,
     is_current_feed,
-    render_feeds,
+    render_feed,
 )
-from publisher.site.websub import PingReport, queue_pings, send_due_pings
-from publisher.sources.poll import fetch_settings
 from publisher.store.articles import PUBLICATION_COUNTER, public_articles
-from publisher.store.database import Store, counter_value
+from publisher.store.database import Store, counter_value, put_setting, setting
+from publisher.store.feeds import (
+    FeedFile,
+    feed_files_written,
+    profile_revisions,
+    public_article_revisions,
+    put_feed_files,
+)
+from publisher.store.pings import pending_ping_count
 from publisher.store.profiles import profiles
 from publisher.urls import feed_file_url
 
+if TYPE_CHECKING:
+    from publisher.site.websub import PingReport
+
 log = logging.getLogger(__name__)
+
+# Bump when the feed renderers write other bytes from the same inputs.
+FEED_RENDERING_VERSION = "1"
+_INPUTS_SETTING = "feed_inputs_fingerprint"
+_WRITER_THREADS = 8
+_WRITES_IN_FLIGHT = 64
+_RENDER_SETTING = "render_fingerprint"  # gather's: it changes when every article is rendered anew
 
 
 @dataclass(slots=True)
@@ -48,33 +80,180 @@ class BuildReport:
 def build(
     store: Store, config: Config, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 ) -> BuildReport:
-    """Write every feed (site, categories, authors, podcast) and archive page; remove feeds
-    that are gone; ping the WebSub hub."""
-    with store.transaction() as connection:
-        articles = public_articles(connection)
-        last_sequence = counter_value(connection, PUBLICATION_COUNTER)
-        authors = AuthorDirectory(profiles(connection), config.site.url)
-    articles = [authors.linked(published) for published in articles]  # authors link their pages
-    specs = feed_specs(config, articles, last_sequence, authors)
-    files = render_feeds(specs, config.feeds.formats)
+    """Write every feed (site, categories, authors, podcast) and archive page whose inputs
+    changed; remove feeds that are gone; ping the WebSub hub."""
+    with store.read() as connection:
+        inputs = _BuildInputs.read(connection, config)
     report = BuildReport()
     root = config.feeds_dir
     try:
-        _remove_interrupted_writes(root, set(files))
-        for relative, data in sorted(files.items()):
-            written = write_atomically(inside(root, relative), data)
-            (report.written if written else report.unchanged).append(relative)
-        report.removed = _remove_stale_feeds(root, set(files))
+        if inputs.unchanged_since_last_build() and _all_as_recorded(root, inputs.recorded):
+            current, written = set(inputs.recorded), list[FeedFile]()
+            _remove_interrupted_writes(root, current)
+            report.unchanged = sorted(current)
+        else:
+            current, written = _write_changed_feeds(store, config, inputs, report)
+        report.removed = _remove_stale_feeds(root, current)
     except OSError as error:
         raise FeedError(f"cannot write feeds in {root}: {error}") from None
+    with store.transaction() as connection:
+        put_feed_files(connection, written, current)
+        put_setting(connection, _INPUTS_SETTING, inputs.fingerprint)
     report.pings = _ping_hub(store, config, report.written, clock())
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class _BuildInputs:
+    """What decides the feeds, read in a few light queries: enough to tell whether to render."""
+
+    revisions: dict[str, tuple[object, ...]]  # each public article's, by GUID
+    shared: str  # what every feed depends on: config, profiles, rendering code
+    last_sequence: int
+    previous: str | None  # the fingerprint of all inputs at the last build
+    recorded: dict[str, FeedFile]
+
+    @classmethod
+    def read(cls, connection: Connection, config: Config) -> _BuildInputs:
+        shared = [
+            __version__,
+            FEED_RENDERING_VERSION,
+            repr(config),
+            setting(connection, _RENDER_SETTING),
+            profile_revisions(connection),
+        ]
+        return cls(
+            revisions=public_article_revisions(connection),
+            shared=_digest(shared),
+            last_sequence=counter_value(connection, PUBLICATION_COUNTER),
+            previous=setting(connection, _INPUTS_SETTING),
+            recorded=feed_files_written(connection),
+        )
+
+    @property
+    def fingerprint(self) -> str:
+        """One fingerprint of every input of every feed."""
+        return _digest([self.shared, self.last_sequence, sorted(self.revisions.items())])
+
+    def unchanged_since_last_build(self) -> bool:
+        return self.previous == self.fingerprint and bool(self.recorded)
+
+    def of_feed(self, spec: FeedSpec) -> str:
+        """The fingerprint of one feed's inputs: its settings and links, its articles."""
+        entries = [(p.guid, self.revisions.get(p.guid)) for p in spec.entries]
+        return _digest([self.shared, repr(replace(spec, entries=())), entries])
+
+
+def _digest(parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def _write_changed_feeds(
+    store: Store, config: Config, inputs: _BuildInputs, report: BuildReport
+) -> tuple[set[str], list[FeedFile]]:
+    """Render and write the feed files whose inputs changed or whose file is not as recorded;
+    returns every current file's path and the records of those written or checked."""
+    with store.read() as connection:
+        articles = public_articles(connection)
+        authors = AuthorDirectory(profiles(connection), config.site.url)
+    articles = [authors.linked(published) for published in articles]  # authors link their pages
+    specs = feed_specs(config, articles, inputs.last_sequence, authors)
+    root = config.feeds_dir
+    formats: tuple[FeedFormat, ...] = tuple(config.feeds.formats)
+    current = {spec.file_path(feed_format) for spec in specs for feed_format in formats}
+    _remove_interrupted_writes(root, current)
+    written = []
+    with _FeedWriter(root) as writer:
+        for spec in specs:
+            fingerprint = inputs.of_feed(spec)
+            for feed_format in formats:
+                relative = spec.file_path(feed_format)
+                recorded = inputs.recorded.get(relative)
+                if (
+                    recorded
+                    and recorded.fingerprint == fingerprint
+                    and _as_recorded(root, recorded)
+                ):
+                    report.unchanged.append(relative)
+                else:
+                    writer.write(relative, render_feed(spec, feed_format), fingerprint)
+    for relative, wrote, record in writer.results():
+        (report.written if wrote else report.unchanged).append(relative)
+        written.append(record)
+    report.written.sort()
+    report.unchanged.sort()
+    return current, written
+
+
+class _FeedWriter:
+    """Writes rendered feeds in a few threads while the next ones render.
+
+    Each file is still written whole and synced to disk before it takes its name; the
+    threads only let those syncs overlap (the file system commits them together) instead of
+    the build waiting for each in turn. At most `_WRITES_IN_FLIGHT` files wait in memory.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.pool = ThreadPoolExecutor(max_workers=_WRITER_THREADS, thread_name_prefix="feeds")
+        self.pending: deque[Future[tuple[str, bool, FeedFile]]] = deque()
+        self.done: list[tuple[str, bool, FeedFile]] = []
+
+    def write(self, relative: str, data: bytes, fingerprint: str) -> None:
+        """Write `data` to the feed file `relative` (relative to the feeds folder)."""
+        if len(self.pending) >= _WRITES_IN_FLIGHT:
+            self.done.append(self.pending.popleft().result())
+        self.pending.append(self.pool.submit(self._write, relative, data, fingerprint))
+
+    def _write(self, relative: str, data: bytes, fingerprint: str) -> tuple[str, bool, FeedFile]:
+        path = inside(self.root, relative)
+        wrote = write_atomically(path, data)
+        return relative, wrote, _record(path, relative, fingerprint)
+
+    def results(self) -> list[tuple[str, bool, FeedFile]]:
+        """Each file written: its path, whether its bytes changed, its record; in order."""
+        return self.done
+
+    def __enter__(self) -> _FeedWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            while self.pending:  # an error in a write surfaces here, after the others end
+                self.done.append(self.pending.popleft().result())
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _record(path: Path, relative: str, fingerprint: str) -> FeedFile:
+    stat = path.stat()
+    return FeedFile(relative, fingerprint, stat.st_size, stat.st_mtime_ns)
+
+
+def _as_recorded(root: Path, recorded: FeedFile) -> bool:
+    """Whether the file is there with the size and time it had when the build left it."""
+    try:
+        stat = os.stat(root / recorded.path)
+    except OSError:
+        return False
+    return (stat.st_size, stat.st_mtime_ns) == (recorded.size, recorded.mtime_ns)
+
+
+def _all_as_recorded(root: Path, recorded: dict[str, FeedFile]) -> bool:
+    return all(_as_recorded(root, file) for file in recorded.values())
 
 
 def _ping_hub(store: Store, config: Config, written: list[str], now: datetime) -> PingReport | None:
     """Queue a ping for each changed subscription feed, then send what is due; never raise."""
     hub = config.feeds.websub_hub
     try:
+        if hub is None:
+            with store.read() as connection:
+                if not pending_ping_count(connection):
+                    return None  # nothing to send, nor to forget: no need to load HTTP
+        from publisher.site.websub import queue_pings, send_due_pings
+        from publisher.sources.poll import fetch_settings
+
         with store.transaction() as connection:
             if hub is not None:
                 topics = [feed_file_url(config, p) for p in written if is_current_feed(p)]
@@ -103,10 +282,14 @@ def _remove_interrupted_writes(root: Path, current: set[str]) -> None:
     if not root.is_dir():
         return
     for folder in _feed_folders(root):
+        with os.scandir(folder) as entries:
+            found = sorted(entry.name for entry in entries)
+        if not any(name.endswith(".tmp") for name in found):
+            continue
         prefix = "" if folder == root else folder.relative_to(root).as_posix() + "/"
         names = set(FILE_NAMES.values())
         names |= {path.removeprefix(prefix) for path in current if path.startswith(prefix)}
-        names |= {child.name for child in folder.iterdir() if _is_feed(root, child)}
+        names |= {name for name in found if feed_media_type(prefix + name) is not None}
         for path in remove_stale_temporaries(folder, names):
             log.info("removed %s, left by an interrupted write", path)
 
@@ -116,10 +299,13 @@ def _remove_stale_feeds(root: Path, current: set[str]) -> list[str]:
     removed = []
     emptied: set[Path] = set()
     for folder in reversed(_feed_folders(root)):
-        for path in sorted(folder.iterdir()):
-            relative = path.relative_to(root).as_posix()
-            if path.is_file() and _is_feed(root, path) and relative not in current:
-                path.unlink()
+        prefix = "" if folder == root else folder.relative_to(root).as_posix() + "/"
+        with os.scandir(folder) as entries:
+            names = sorted(entry.name for entry in entries if entry.is_file())
+        for name in names:
+            relative = prefix + name
+            if relative not in current and feed_media_type(relative) is not None:
+                (folder / name).unlink()
                 removed.append(relative)
                 emptied.add(folder)
         # Only a folder this build emptied goes (and then its parent, if that empties too).

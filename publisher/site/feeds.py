@@ -205,9 +205,13 @@ def category_specs(config: Config, newest_first: Sequence[PublishedArticle]) -> 
     """One feed per category, by slug, with the category's content mode."""
     site, limit = config.site, config.feeds.max_items
     names = {c.slug: c.name for a in newest_first for c in reversed(a.article.categories)}
+    in_category: dict[str, list[PublishedArticle]] = {slug: [] for slug in names}
+    for published in newest_first:
+        for slug in {category.slug for category in published.article.categories}:
+            in_category[slug].append(published)
     specs = []
     for slug in sorted(names):
-        members = [a for a in newest_first if slug in {c.slug for c in a.article.categories}]
+        members = in_category[slug]
         folder = category_folder(slug)
         specs.append(
             FeedSpec(
@@ -326,10 +330,12 @@ def archive_pages(
         prev_archive=full,
         archive_url=archive_url,
     )
+    on_page: dict[int, list[PublishedArticle]] = {number: [] for number in range(1, full + 1)}
+    for published in newest_first:
+        if published.sequence and published.sequence <= full * size:
+            on_page[(published.sequence - 1) // size + 1].append(published)
     pages = []
-    for number in range(1, full + 1):
-        first, last = (number - 1) * size + 1, number * size
-        members = [a for a in newest_first if a.sequence and first <= a.sequence <= last]
+    for number, members in on_page.items():
         pages.append(
             replace(
                 site,
@@ -373,16 +379,21 @@ def is_current_feed(relative: str) -> bool:
 
 def render_feeds(specs: Sequence[FeedSpec], formats: Sequence[FeedFormat]) -> dict[str, bytes]:
     """Every feed file's bytes, keyed by its path relative to the feeds folder."""
+    return {
+        spec.file_path(feed_format): render_feed(spec, feed_format)
+        for spec in specs
+        for feed_format in formats
+    }
+
+
+def render_feed(spec: FeedSpec, feed_format: FeedFormat) -> bytes:
+    """One feed file's bytes in one format."""
     renderers: dict[FeedFormat, Callable[[FeedSpec], bytes]] = {
         "rss": render_rss,
         "atom": render_atom,
         "json": render_json_feed,
     }
-    files = {}
-    for spec in specs:
-        for feed_format in formats:
-            files[spec.file_path(feed_format)] = renderers[feed_format](spec)
-    return files
+    return renderers[feed_format](spec)
 
 
 def feed_items(spec: FeedSpec) -> list[FeedItem]:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
@@ -29,39 +29,47 @@ from publisher.content.authors import is_profile_source
 from publisher.content.related import related_articles
 from publisher.errors import ContentError, PublisherError, SourceError
 from publisher.site.profiles import check_profiles, gather_profiles
-from publisher.sources.poll import PollReport, poll_sources
 from publisher.store.articles import (
     PUBLICATION_COUNTER,
     StoredFile,
+    WithdrawnArticles,
     article_values,
     assign_publication_sequence,
     count_articles,
-    insert_article,
+    insert_articles,
     publish_due_articles,
     put_related,
     related_candidates,
     stored_files,
     update_article,
-    withdrawn_article_id,
+    withdrawn_articles,
 )
 from publisher.store.database import Store, lock_counter, put_setting, setting
 from publisher.store.gathers import record_gather
 from publisher.store.statuses import ArticleStatus
 from publisher.wording import count
 
+if TYPE_CHECKING:
+    from publisher.sources.poll import PollReport
+
 log = logging.getLogger(__name__)
 
 # Bump when parsing or rendering changes, so every stored article is rendered again.
-RENDERER_VERSION = "2"
+RENDERER_VERSION = "3"
 _FINGERPRINT_SETTING = "render_fingerprint"
+_INSERT_BATCH = 500  # new rows held before one multi-row insert: bounds the memory they take
 
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     source: str
-    path: Path
+    location: str  # the file on disk, kept as the string the scan found
     size: int
     mtime_ns: int
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
 
 
 @dataclass(slots=True)
@@ -104,20 +112,22 @@ def scan_content(content_dir: Path) -> Iterator[SourceFile]:
     """Every article file under `content_dir`, with the stat values used to skip unchanged ones."""
     if not content_dir.is_dir():
         raise ContentError(str(content_dir), 0, "content folder does not exist")
-    stack = [content_dir]
+    # Plain strings, not Path objects, while walking: a gather of an unchanged site is mostly this.
+    root = os.fspath(content_dir)
+    prefix = root if root.endswith(os.sep) else root + os.sep
+    stack = [root]
     while stack:
         with os.scandir(stack.pop()) as entries:
             for entry in entries:
                 if entry.name.startswith("."):
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append(Path(entry.path))
+                    stack.append(entry.path)
                 elif entry.is_file() and is_article_file(entry.name):
-                    stat = entry.stat()
-                    path = Path(entry.path)
-                    source = path.relative_to(content_dir).as_posix()
+                    source = entry.path.removeprefix(prefix).replace(os.sep, "/")
                     if not is_profile_source(source):
-                        yield SourceFile(source, path, stat.st_size, stat.st_mtime_ns)
+                        stat = entry.stat()
+                        yield SourceFile(source, entry.path, stat.st_size, stat.st_mtime_ns)
 
 
 def media_lookup(content_dir: Path) -> Callable[[str], MediaFile | None]:
@@ -155,7 +165,11 @@ def check_content(config: Config) -> tuple[list[Article], list[ContentError]]:
 
 def gather(store_: Store, config: Config, clock: Clock = system_clock) -> GatherReport:
     """Fetch the due upstream feeds, scan the content folder, withdraw deleted, publish due."""
-    polled = poll_sources(store_, config, clock) if config.sources else None
+    polled = None
+    if config.sources:  # fetching and feed parsing load only for a site that has sources
+        from publisher.sources.poll import poll_sources
+
+        polled = poll_sources(store_, config, clock)
     run = _GatherRun(config, clock())
     run.report.sources = polled
     files = sorted(scan_content(config.content_dir), key=lambda f: f.source)
@@ -212,6 +226,8 @@ class _GatherRun:
         self.media = media_lookup(config.content_dir)
         self.report = GatherReport()
         self.claims = _Claims()
+        self.withdrawn = WithdrawnArticles({}, {})
+        self.new_rows: list[dict[str, Any]] = []
 
     def execute(self, connection: Connection, files: list[SourceFile]) -> None:
         # Two gathers at once on PostgreSQL would both add the same new articles.
@@ -230,8 +246,12 @@ class _GatherRun:
                 self.report.withdrawn += 1
             else:
                 self.claims.take_stored(row)
+        self.withdrawn = withdrawn_articles(connection)  # those just withdrawn included
         for file in files:
             self._gather_file(connection, file, live.get(file.source), rerender)
+            if len(self.new_rows) >= _INSERT_BATCH:
+                self._insert_new_rows(connection)
+        self._insert_new_rows(connection)
         self.report.published += publish_due_articles(connection, self.now)
         assign_publication_sequence(connection, self.now)
         self.report.errors += gather_profiles(
@@ -284,14 +304,18 @@ class _GatherRun:
             "updated_at": article.updated or article.date,
             "withdrawn_at": None,
         }
-        revived = withdrawn_article_id(connection, key=article.key, guid=guid)
+        revived = self.withdrawn.take(key=article.key, guid=guid)
         if revived is not None:
             update_article(connection, revived, values)
         else:
-            insert_article(connection, values | {"guid": guid, "first_seen_at": self.now})
+            self.new_rows.append(values | {"guid": guid, "first_seen_at": self.now})
         self.report.new += 1
         if values["status"] == ArticleStatus.PUBLIC:
             self.report.published += 1
+
+    def _insert_new_rows(self, connection: Connection) -> None:
+        insert_articles(connection, self.new_rows)
+        self.new_rows = []
 
     def _update(
         self, connection: Connection, article: Article, row: StoredFile, values: dict[str, Any]

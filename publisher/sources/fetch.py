@@ -2,9 +2,10 @@
 
 Every hop is checked before it is requested: only http(s), and the host's DNS answer must
 hold no loopback, private, link-local or otherwise non-public address unless
-`[fetch] allow_private` is set. The connection then goes to the very address that was
-checked (the Host header and TLS server name keep the original host), so a second DNS answer
-cannot point it elsewhere. Redirects are followed here, by hand, for the same reason.
+`[fetch] allow_private` is set or `[fetch] allow_addresses` holds that address. The connection
+then goes to the very address that was checked (the Host header and TLS server name keep the
+original host), so a second DNS answer cannot point it elsewhere. Redirects are followed here,
+by hand, for the same reason.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import ipaddress
 import logging
 import socket
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -36,6 +37,7 @@ ACCEPT = (
 )
 Outcome = Literal["fetched", "not_modified", "gone", "failed"]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +49,16 @@ class FetchSettings:
     concurrency: int
     user_agent: str
     allow_private: bool
-    # Which addresses may be fetched from; None: public ones, or any with `allow_private`.
-    address_allowed: Callable[[IPAddress], bool] | None = None
+    allow_addresses: tuple[IPNetwork, ...] = ()  # networks allowed though not public
 
     def allows(self, address: IPAddress) -> bool:
-        """Whether a connection to `address` is allowed."""
-        if self.address_allowed is not None:
-            return self.address_allowed(address)
-        return self.allow_private or is_public_address(address)
+        """Whether a connection to `address` is allowed: a public one, one in an allowed
+        network, or any with `allow_private`."""
+        if self.allow_private or is_public_address(address):
+            return True
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.allow_addresses)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +135,7 @@ def allowed_addresses(
     url: str, host: str, answers: Sequence[tuple[Any, ...]], settings: FetchSettings
 ) -> list[IPAddress]:
     """The distinct addresses `getaddrinfo` gave for `host`; FetchError if there are none or
-    one is private (unless `[fetch] allow_private`), so no request goes anywhere unchecked."""
+    one is not allowed (see `FetchSettings.allows`), so no request goes anywhere unchecked."""
     found = (ipaddress.ip_address(str(answer[4][0]).split("%")[0]) for answer in answers)
     addresses = list(dict.fromkeys(found))
     if not addresses:
@@ -139,8 +143,8 @@ def allowed_addresses(
     for address in addresses:
         if not settings.allows(address):
             raise FetchError(
-                f"{url}: refused: {host} is {address}, not a public address "
-                "(set [fetch] allow_private = true to fetch from it)"
+                f"{url}: refused: {host} is {address}, not a public address (add its network "
+                "to [fetch] allow_addresses, or set allow_private = true, to fetch from it)"
             )
     return addresses
 

@@ -122,6 +122,7 @@ def fetch_settings(config: Config) -> FetchSettings:
         concurrency=fetch.concurrency,
         user_agent=fetch.user_agent or default_user_agent(config.site.url),
         allow_private=fetch.allow_private,
+        allow_addresses=fetch.allow_addresses,
     )
 
 

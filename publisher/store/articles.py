@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -60,7 +60,7 @@ def stored_files(connection: Connection, *, include_withdrawn: bool = False) -> 
     query = query.where(articles.c.feed_source.is_(None))  # items of upstream feeds have none
     if not include_withdrawn:
         query = query.where(articles.c.status != ArticleStatus.WITHDRAWN)
-    return [StoredFile(**row._mapping) for row in connection.execute(query)]
+    return [StoredFile(*row) for row in connection.execute(query).all()]
 
 
 def article_values(article: Article) -> dict[str, Any]:
@@ -85,10 +85,10 @@ def article_values(article: Article) -> dict[str, Any]:
     }
 
 
-def insert_article(connection: Connection, values: dict[str, Any]) -> int:
-    """Add an article row; returns its id."""
-    result = connection.execute(articles.insert().values(**values).returning(articles.c.id))
-    return int(result.scalar_one())
+def insert_articles(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Add article rows, all with the same columns, in one statement run for each."""
+    if rows:
+        connection.execute(articles.insert(), list(rows))
 
 
 def update_article(connection: Connection, article_id: int, values: dict[str, Any]) -> None:
@@ -96,13 +96,35 @@ def update_article(connection: Connection, article_id: int, values: dict[str, An
     connection.execute(articles.update().where(articles.c.id == article_id).values(**values))
 
 
-def withdrawn_article_id(connection: Connection, *, key: str | None, guid: str) -> int | None:
-    """A withdrawn row the same article can take back: same `id` key, else same GUID."""
-    condition = articles.c.key == key if key else articles.c.guid == guid
-    found = connection.scalar(
-        sa.select(articles.c.id).where(condition, articles.c.status == ArticleStatus.WITHDRAWN)
+@dataclass(slots=True)
+class WithdrawnArticles:
+    """The withdrawn rows an article coming back can take again, read once per gather."""
+
+    by_key: dict[str, int]
+    by_guid: dict[str, int]
+    taken: set[int] = field(default_factory=set)
+
+    def take(self, *, key: str | None, guid: str) -> int | None:
+        """The row with the same `id` key, else (for an article without one) the same GUID;
+        a row taken is not offered again."""
+        found = self.by_key.get(key) if key else self.by_guid.get(guid)
+        if found is None or found in self.taken:
+            return None
+        self.taken.add(found)
+        return found
+
+
+def withdrawn_articles(connection: Connection) -> WithdrawnArticles:
+    """Every withdrawn row's id by its key and by its GUID."""
+    rows = connection.execute(
+        sa.select(articles.c.id, articles.c.key, articles.c.guid).where(
+            articles.c.status == ArticleStatus.WITHDRAWN
+        )
+    ).all()
+    return WithdrawnArticles(
+        by_key={row.key: row.id for row in rows if row.key},
+        by_guid={row.guid: row.id for row in rows},
     )
-    return None if found is None else int(found)
 
 
 def publish_due_articles(connection: Connection, now: datetime) -> int:
@@ -129,8 +151,15 @@ def assign_publication_sequence(connection: Connection, now: datetime) -> int:
     if not waiting:
         return 0
     numbers = take_sequence_numbers(connection, PUBLICATION_COUNTER, len(waiting))
-    for article_id, number in zip(waiting, numbers, strict=True):
-        update_article(connection, article_id, {"sequence": number, "made_public_at": now})
+    connection.execute(
+        articles.update()
+        .where(articles.c.id == sa.bindparam("row_id"))
+        .values(sequence=sa.bindparam("number"), made_public_at=now),
+        [
+            {"row_id": article_id, "number": number}
+            for article_id, number in zip(waiting, numbers, strict=True)
+        ],
+    )
     return len(waiting)
 
 
@@ -268,14 +297,19 @@ def put_related(connection: Connection, related: dict[str, tuple[str, ...]]) -> 
     """Store each article's related GUIDs where they changed; returns how many changed."""
     query = sa.select(articles.c.guid, articles.c.related)
     stored = {row.guid: row.related for row in connection.execute(query)}
-    changed = 0
-    for guid, chosen in related.items():
-        if stored.get(guid) != list(chosen):
-            connection.execute(
-                articles.update().where(articles.c.guid == guid).values(related=list(chosen))
-            )
-            changed += 1
-    return changed
+    changes = [
+        {"row_guid": guid, "chosen": list(chosen)}
+        for guid, chosen in related.items()
+        if stored.get(guid) != list(chosen)
+    ]
+    if changes:
+        connection.execute(
+            articles.update()
+            .where(articles.c.guid == sa.bindparam("row_guid"))
+            .values(related=sa.bindparam("chosen")),
+            changes,
+        )
+    return len(changes)
 
 
 def related_public_articles(connection: Connection, guid: str) -> list[PublishedArticle]:

@@ -286,3 +286,104 @@ websub_pings = sa.Table(
     sa.Column("next_attempt_at", UtcDateTime, nullable=False),
     sa.Column("last_error", sa.Text, nullable=True),
 )
+
+
+# Operators: admin users, their sessions and API tokens; made by migration 0013 -------------
+
+admin_users = sa.Table(
+    "admin_users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.Text, nullable=False),  # argon2id, in its own PHC string
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_login_at", UtcDateTime, nullable=True),
+)
+
+# A session is kept by the SHA-256 of its id: the store never holds a cookie that works.
+admin_sessions = sa.Table(
+    "admin_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("admin_users.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False, index=True),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("scope", sa.String(8), nullable=False),  # "read" or "write"
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_used_at", UtcDateTime, nullable=True),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+# Sends asked for through the dashboard or the API, carried out by the daemon or the next
+# `publisher send` (the web process never sends an edition itself); made by migration 0013.
+send_requests = sa.Table(
+    "send_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),  # "send" or "test"
+    sa.Column("force", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("retry_uncertain", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("retry_failed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("test_address", sa.Text, nullable=True),
+    sa.Column("requested_by", sa.String(80), nullable=False),
+    sa.Column("requested_at", UtcDateTime, nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=True),
+    sa.Column("finished_at", UtcDateTime, nullable=True, index=True),
+    sa.Column("outcome", sa.Text, nullable=True),
+)
+
+
+# Aggregate analytics (digests with track_clicks or track_opens): made by migration 0013 ------
+
+# The URLs a tracked edition's links carried: a click redirects to exactly one of these.
+edition_links = sa.Table(
+    "edition_links",
+    metadata,
+    sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), primary_key=True),
+    sa.Column("link", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("url", sa.Text, nullable=False),
+)
+
+# One row per edition, link (-1: the open pixel) and recipient key: unique recipients are
+# rows, every hit adds to `hits`. The key is opaque; `subscriber_id` is kept only with
+# `[analytics] per_subscriber`. `early`: the first hit came within the scanner window.
+link_hits = sa.Table(
+    "link_hits",
+    metadata,
+    sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), primary_key=True),
+    sa.Column("link", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("recipient_key", sa.String(40), primary_key=True),
+    sa.Column(
+        "subscriber_id",
+        sa.Integer,
+        sa.ForeignKey("subscribers.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("hits", sa.Integer, nullable=False),
+    sa.Column("early", sa.Boolean, nullable=False),
+    sa.Column("first_at", UtcDateTime, nullable=False),
+)
+
+
+# Feed files as the last build wrote them: made by migration 0014 ---------------------------
+
+feed_files = sa.Table(
+    "feed_files",
+    metadata,
+    sa.Column("path", sa.String(512), primary_key=True),  # relative to the feeds folder
+    sa.Column("fingerprint", sa.String(64), nullable=False),  # of the inputs it was rendered from
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("mtime_ns", sa.BigInteger, nullable=False),
+)

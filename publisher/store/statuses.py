@@ -51,3 +51,6 @@ class EventKind(StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     AUTO_REPLY = "auto_reply"
     UNKNOWN = "unknown"
+    # Something an operator did from the dashboard or the API; the code says what, the
+    # diagnostic who.
+    ADMIN_ACTION = "admin_action"

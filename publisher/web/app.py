@@ -23,6 +23,8 @@ from publisher.clock import Clock, system_clock
 from publisher.config import Config
 from publisher.errors import PublisherError
 from publisher.store.database import open_store
+from publisher.web.admin.pages import AdminPages
+from publisher.web.api.endpoints import Api
 from publisher.web.archive import ArchivePages
 from publisher.web.articles import ArticlePages
 from publisher.web.authors import AuthorPages
@@ -34,6 +36,7 @@ from publisher.web.preferences import PreferencePages
 from publisher.web.security import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
 from publisher.web.site import PageError, WebSite
 from publisher.web.subscription import Subscriptions
+from publisher.web.tracking import TrackedLinks
 from publisher.web.webhooks import MAX_WEBHOOK_BODY, SnsCertificates, Webhooks
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,10 @@ def create_app(
     site = WebSite(config, store, secret, clock, environ)
     webhooks = Webhooks(site, sns_certificates)
     routes = [
+        # The dashboard first: no page of the site can take a path under /admin/.
+        *AdminPages(site).routes(),
+        *Api(site).routes(),
+        *TrackedLinks(site).routes(),
         # The site's own pages first: no article URL pattern can take their paths.
         *ArchivePages(site).routes(),
         *ListingPages(site).routes(),

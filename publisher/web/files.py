@@ -30,8 +30,6 @@ from starlette.routing import Route
 
 from publisher.content.articles import ARTICLE_SUFFIXES
 from publisher.site.feeds import (
-    FILE_NAMES,
-    MEDIA_TYPES,
     feed_media_type,
     is_current_feed,
     websub_link_header,
@@ -40,7 +38,6 @@ from publisher.urls import feed_file_url
 from publisher.web.security import ARCHIVE_POLICY, MEDIA_POLICY
 from publisher.web.site import WebSite
 
-FEED_TYPES = {name: f"{MEDIA_TYPES[kind]}; charset=utf-8" for kind, name in FILE_NAMES.items()}
 ARCHIVE_TYPE = "text/html; charset=utf-8"
 MEDIA_KINDS = ("image/", "audio/", "video/")
 REVALIDATE = "public, no-cache"

@@ -69,7 +69,7 @@ LEAVE_FORM, PREFERENCES_FORM, ADDRESS_FORM, FORGET_FORM = (
     "address",
     "forget",
 )
-SCOPE_DIGEST, SCOPE_ALL = "digest", "all"
+SCOPE_ALL = "all"  # the form's other scope, "digest", is the default
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 

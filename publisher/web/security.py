@@ -28,6 +28,8 @@ from datetime import timedelta
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSRF_COOKIE = "publisher_csrf"
@@ -190,3 +192,17 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def set_csrf_cookie(response: Response, request: Request, cookie: str) -> None:
+    """Set the form-token cookie: long enough for the newest form on the page, HttpOnly,
+    SameSite=Strict, Secure under https."""
+    response.set_cookie(
+        CSRF_COOKIE,
+        cookie,
+        max_age=int(FORM_LIFETIME.total_seconds()) + CLOCK_SKEW_SECONDS,
+        path="/",
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )

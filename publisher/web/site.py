@@ -9,7 +9,7 @@ paths as they are.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from publisher.clock import Clock
 from publisher.config import Config
 from publisher.content.imagesize import pixel_size
 from publisher.mail.render import template_environment
@@ -28,17 +29,15 @@ from publisher.store.database import Store
 from publisher.urls import category_url, folder_url
 from publisher.web.navigation import SLUG, path_of, site_urls
 from publisher.web.security import (
-    CLOCK_SKEW_SECONDS,
     CSRF_COOKIE,
     CSRF_FIELD,
-    FORM_LIFETIME,
     csrf_cookie_is_well_formed,
     csrf_field,
     csrf_field_is_valid,
     new_csrf_cookie,
+    set_csrf_cookie,
 )
 
-Clock = Callable[[], datetime]
 STYLESHEET = "web/site.css"
 NO_STORE = "no-store"
 # Why a request failed, as the error template words it, by HTTP status.
@@ -216,15 +215,7 @@ class WebSite:
             headers={"cache-control": NO_STORE},
         )
         # Set on every form page, so the cookie outlives the newest form's token.
-        response.set_cookie(
-            CSRF_COOKIE,
-            token.cookie,
-            max_age=int(FORM_LIFETIME.total_seconds()) + CLOCK_SKEW_SECONDS,
-            path="/",
-            secure=request.url.scheme == "https",
-            httponly=True,
-            samesite="strict",
-        )
+        set_csrf_cookie(response, request, token.cookie)
         return response
 
     def error(

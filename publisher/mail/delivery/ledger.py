@@ -47,7 +47,7 @@ class Outcome:
     """What became of one claimed row. `status` PENDING puts it back in the queue."""
 
     claimed: Claimed
-    status: str
+    status: DeliveryStatus
     at: datetime
     error: str | None = None
     attempts: int | None = None  # None: the claimed count, plus one unless skipped or released

@@ -6,32 +6,27 @@ from collections.abc import Mapping
 
 from publisher.config import Config
 from publisher.mail.mime import WireMessage
+from publisher.mail.transport.credentials import smtp_password
 from publisher.mail.transport.dkim import DkimSigner, load_signer
 from publisher.mail.transport.maildir import MaildirTransport
 from publisher.mail.transport.protocol import DeliveryError, Transport
-from publisher.mail.transport.ratelimit import RateLimiter
-from publisher.mail.transport.smtp import SmtpTransport, smtp_password
+from publisher.mail.transport.smtp import SmtpTransport
 
 
-def open_transport(
-    config: Config, environ: Mapping[str, str], *, limiter: RateLimiter | None = None
-) -> Transport:
+def open_transport(config: Config, environ: Mapping[str, str]) -> Transport:
     """The transport `[mail] transport` names, with the SMTP password read from `environ`.
 
     With `[mail.dkim]` every message it sends is signed (the key read from `environ` or its
     file): digests, tests, confirmations and welcomes all leave through here.
 
-    Rate limiting is the caller's: give every transport that sends in parallel the same
-    `limiter`, or call its `wait()` before each `send`. Without one, a transport never waits.
+    A transport never waits: pacing (`[mail.smtp] rate_limit`) is the delivery worker's.
     """
-    transport = _unsigned_transport(config, environ, limiter)
+    transport = _unsigned_transport(config, environ)
     signer = load_signer(config, environ)
     return transport if signer is None else SigningTransport(transport, signer)
 
 
-def _unsigned_transport(
-    config: Config, environ: Mapping[str, str], limiter: RateLimiter | None
-) -> Transport:
+def _unsigned_transport(config: Config, environ: Mapping[str, str]) -> Transport:
     mail = config.mail
     if mail is None:
         raise DeliveryError(f"{config.path}: mail: a [mail] section is needed to send mail")
@@ -43,7 +38,6 @@ def _unsigned_transport(
         mail.smtp,
         password=smtp_password(mail.smtp, environ, config.path),
         ca_file=config.smtp_ca_file,
-        limiter=limiter,
     )
 
 
