@@ -84,6 +84,7 @@ class SiteConfig(_Section):
     article_url: str = "/articles/{slug}/"
     logo: str | None = None  # a file in the content folder, or an absolute http(s) URL
     icon: str | None = None
+    output: Path = Path("site")  # where `publisher build` writes the static site
 
     @field_validator("author", mode="before")
     @classmethod
@@ -619,6 +620,7 @@ class Config:
     icon: SiteImage | None = None
     admin: AdminConfig = field(default_factory=AdminConfig)
     analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
+    site_dir: Path = Path("site")  # `[site] output`: the static site
 
     def source(self, name: str) -> SourceConfig:
         """The source called `name`; ConfigError if there is none."""
@@ -698,6 +700,7 @@ def config_from_mapping(raw: dict[str, Any], path: Path) -> Config:
         webhooks=parsed.webhooks,
         logo=_site_image("logo", parsed.site.logo, base / parsed.content.dir, media_url),
         icon=_site_image("icon", parsed.site.icon, base / parsed.content.dir, media_url),
+        site_dir=base / parsed.site.output,
         admin=parsed.admin,
         analytics=parsed.analytics,
     )

@@ -73,13 +73,15 @@ def gather_command(context: click.Context) -> None:
 @click.pass_context
 @reports_errors
 def build_command(context: click.Context) -> None:
-    """Write the feeds from the store."""
+    """Write the feeds and the static site (`[site] output`) from the store."""
     from publisher.site.build import build
     from publisher.store.database import open_store
+    from publisher.web.static import build_static_site
 
     config = site_config(context)
     with open_store(config.store_url) as store:
         click.echo(build(store, config).summary())
+    click.echo(build_static_site(config, os.environ).summary())
 
 
 @main.command()
@@ -89,16 +91,19 @@ def build_command(context: click.Context) -> None:
 @click.pass_context
 @reports_errors
 def publish(context: click.Context, with_digest: bool) -> None:
-    """Gather, then build the feeds (and, with --digest, the digests' next editions)."""
+    """Gather, then build the feeds and the static site (and, with --digest, the digests'
+    next editions)."""
     from publisher.site.build import build
     from publisher.site.gather import gather
     from publisher.store.database import open_store
+    from publisher.web.static import build_static_site
 
     config = site_config(context)
     with open_store(config.store_url) as store:
         report = gather(store, config)
         click.echo(report.summary())
         click.echo(build(store, config).summary())
+        click.echo(build_static_site(config, os.environ).summary())
         if with_digest:
             from publisher.mail.delivery.send import send_edition
             from publisher.mail.editions import create_edition
