@@ -189,3 +189,29 @@ def test_links_elsewhere_or_with_a_query_are_not_the_sites() -> None:
     assert same_site_path(SITE_URL, f"{SITE_URL}page/2/?x=1") is None
     assert same_site_path(SITE_URL, f"http://{urlsplit(SITE_URL).netloc}/") is None
     assert same_site_path(SITE_URL, f"{SITE_URL}tags/tides/") == "/tags/tides/"
+
+
+def test_an_article_with_audio_has_a_player_and_a_download_link(built: Config) -> None:
+    page = built.site_dir / "articles" / "sea-shanty-choir-album" / "index.html"
+    document = lxml.html.document_fromstring(page.read_bytes())
+    player = document.xpath("//audio[@controls]")
+    assert len(player) == 1
+    source = player[0].get("src")
+    assert source.startswith(f"{SITE_URL}media/")
+    assert source.endswith(".wav")
+    assert document.xpath("//a[@download]/@href") == [source]
+    assert (built.site_dir / file_path(same_site_path(SITE_URL, source) or "").as_posix()).is_file()
+
+
+def test_every_page_footer_links_the_sections_feeds_and_manage_subscription(
+    built: Config,
+) -> None:
+    for page in pages(built.site_dir):
+        if "archive" in page.parts:  # an edition is the email as sent: its footer is the email's
+            continue
+        footer = lxml.html.document_fromstring(page.read_bytes()).xpath("//footer")
+        assert footer, page
+        links = set(footer[-1].xpath(".//a/@href"))
+        assert f"{SITE_URL}manage/" in links, page
+        assert f"{SITE_URL}feeds/rss.xml" in links, page
+        assert f"{SITE_URL}archive/" in links, page

@@ -282,6 +282,47 @@ def test_sign_up_answers_the_same_page_whatever_the_address_was(web: Web) -> Non
     assert len(set(pages)) == 1
 
 
+def test_manage_page_mails_a_subscribed_address_its_preferences_link(web: Web) -> None:
+    web.confirmed("ann@example.org")
+    mails = len(web.mails())
+    page = web.client.get("/manage/")
+    assert page.status_code == 200
+    assert "csrf_token" not in page.text
+    assert page.headers["cache-control"].startswith("public, ")
+    answer = web.client.post("/manage/", data={"email": "ann@example.org"})
+    assert answer.status_code == 200
+    assert answer.headers["cache-control"] == "private, no-store"
+    assert len(web.mails()) == mails + 1
+    body = web.mails()[-1].get_body(("plain",))
+    assert isinstance(body, EmailMessage)
+    assert re.search(r"https://gazette\.example\.org/preferences/\S+", body.get_content())
+
+
+def test_manage_page_says_the_same_for_an_unknown_address_and_mails_nobody(web: Web) -> None:
+    known = web.confirmed("ann@example.org")
+    mails = len(web.mails())
+    unknown = web.client.post("/manage/", data={"email": "nobody@example.org"})
+    assert unknown.status_code == 200
+    assert len(web.mails()) == mails
+    web.clock.advance(days=2)  # past [web] confirm_resend
+    shown = web.client.post("/manage/", data={"email": known.email})
+    assert page_text(unknown).replace("nobody@example.org", "") == page_text(shown).replace(
+        known.email, ""
+    )
+
+
+def test_manage_page_refuses_another_sites_post_and_a_bad_address(web: Web) -> None:
+    web.confirmed("ann@example.org")
+    mails = len(web.mails())
+    elsewhere = {"origin": "https://evil.example"}
+    refused = web.client.post("/manage/", data={"email": "ann@example.org"}, headers=elsewhere)
+    assert refused.status_code == 403
+    bad = web.client.post("/manage/", data={"email": "not an address"})
+    assert bad.status_code == 400
+    assert "Enter an email address" in page_text(bad)
+    assert len(web.mails()) == mails
+
+
 def test_confirmed_subscriber_signing_up_again_is_mailed_their_preferences_link_only(
     web: Web,
 ) -> None:

@@ -162,6 +162,7 @@ class WebSite:
             "home_url": self.paths.home,
             # Absolute: a page from a static host posts to the server, as a served one does.
             "subscribe_url": f"{config.web_base_url}subscribe",
+            "manage_url": f"{config.web_base_url}manage/",
             "stylesheet_url": self.paths.stylesheet,
             "feeds": feed_links(config),
             "digests": config.digests,

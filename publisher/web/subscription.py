@@ -32,6 +32,7 @@ from publisher.audience.subscribers import (
     check_digests,
     check_name,
     confirm_subscriber,
+    find_subscriber,
     forget_confirmation_sent,
     request_subscription,
     subscriber_by_id,
@@ -182,6 +183,8 @@ class Subscriptions:
         return [
             Route(paths.home, self.home, methods=["GET"]),
             Route(paths.subscribe, self.subscribe, methods=["POST"]),
+            Route(f"{paths.home}manage/", self.manage_page, methods=["GET"]),
+            Route(f"{paths.home}manage/", self.manage, methods=["POST"]),
             Route(paths.confirm, self.confirm_page, methods=["GET"]),
             Route(paths.confirm, self.confirm, methods=["POST"]),
             Route(paths.unsubscribe, self.unsubscribe_page, methods=["GET"]),
@@ -271,6 +274,40 @@ class Subscriptions:
         elif outcome.subscriber.status == SubscriberStatus.CONFIRMED:
             background = BackgroundTask(mail_preferences_link, self.site, outcome.subscriber)
         return self._check_inbox(request, sign_up.email, background)
+
+    # Managing a subscription: an address in, its preferences link mailed --------------------
+
+    async def manage_page(self, request: Request) -> Response:
+        page = self.site.render(request, "manage", {"email": "", "problem": False})
+        return answer_conditionally(request, page)
+
+    async def manage(self, request: Request) -> Response:
+        """Mail a subscribed address the link to its preferences; the same page for anyone."""
+        client = client_key(request.client.host if request.client else None)
+        decision = await run_in_threadpool(self.limit.check, client)
+        if not decision.allowed:
+            raise PageError(429, headers={"retry-after": str(decision.retry_after)})
+        if not posted_from(request.headers, self._origins(request)):
+            raise PageError(403)
+        fields = await read_form(request)
+        email = first(fields, "email").strip()[:MAX_EMAIL_LENGTH]
+        try:
+            check_address(email)
+        except SubscriberError:
+            context = {"email": email, "problem": True}
+            headers = {"cache-control": NO_STORE}
+            return self.site.render(request, "manage", context, 400, headers)
+        found = await run_in_threadpool(find_subscriber, self.site.store, email)
+        background = None
+        if found is not None and found.status == SubscriberStatus.CONFIRMED:
+            background = BackgroundTask(mail_preferences_link, self.site, found)
+        return self.site.render(
+            request,
+            "manage-sent",
+            {"email": email},
+            headers={"cache-control": NO_STORE},
+            background=background,
+        )
 
     def _origins(self, request: Request) -> set[str]:
         """Where a sign-up may come from: a page of the site (served here or by a static host)
