@@ -92,6 +92,7 @@ class SiteConfig(_Section):
     article_url: str = "/articles/{slug}/"
     logo: str | None = None  # a file in the content folder, or an absolute http(s) URL
     icon: str | None = None
+    output: Path = Path("site")  # where `publisher build` writes the static site
 
     @field_validator("author", mode="before")
     @classmethod
@@ -233,6 +234,10 @@ class DigestConfig(_Section):
     # "each": every new article is its own message, subject its title (the way Ghost mails).
     mode: Literal["digest", "each"] = "digest"
     order: Literal["newest", "oldest"] = "newest"
+    # The email shows the first `max_stories` articles; "N more stories" links the web copy.
+    max_stories: Annotated[int, Field(ge=1, le=500, strict=True)] = 10
+    thumbnails: bool = True  # a small image beside each story after the lead
+    note: Path | None = None  # an editor's note: a Markdown file, relative to the config
     # Aggregate analytics, off unless asked for: links through `/r/...`, an open pixel.
     track_clicks: bool = False
     track_opens: bool = False
@@ -626,6 +631,7 @@ class Config:
     analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
     # The site's own catalogs: `locale/<language>/LC_MESSAGES/messages.po` beside the config.
     locale_dir: Path | None = None
+    site_dir: Path = Path("site")  # `[site] output`: the static site
 
     def source(self, name: str) -> SourceConfig:
         """The source called `name`; ConfigError if there is none."""
@@ -712,6 +718,7 @@ def config_from_mapping(raw: dict[str, Any], path: Path) -> Config:
         webhooks=parsed.webhooks,
         logo=_site_image("logo", parsed.site.logo, base / parsed.content.dir, media_url),
         icon=_site_image("icon", parsed.site.icon, base / parsed.content.dir, media_url),
+        site_dir=base / parsed.site.output,
         admin=parsed.admin,
         analytics=parsed.analytics,
         locale_dir=base / "locale",

@@ -125,6 +125,27 @@ def css_rules(css: str) -> list[tuple[str, dict[str, str]]]:
     return rules
 
 
+DARK_MODE = "@media (prefers-color-scheme: dark)"
+
+
+def colour_schemes(css: str) -> dict[str, str]:
+    """The stylesheet as each colour scheme reads it: "light" without its dark-mode blocks,
+    "dark" with their rules after the rest (so their variables win), unwrapped."""
+    light, dark = [], []
+    rest = css
+    while (start := rest.find(DARK_MODE)) != -1:
+        light.append(rest[:start])
+        opening = rest.index("{", start)
+        depth, end = 1, opening + 1
+        while depth:
+            depth += {"{": 1, "}": -1}.get(rest[end], 0)
+            end += 1
+        dark.append(rest[opening + 1 : end - 1])
+        rest = rest[end:]
+    light.append(rest)
+    return {"light": "".join(light), "dark": "".join(light) + "".join(dark)}
+
+
 def resolve_variables(value: str, variables: dict[str, str]) -> str:
     """`value` with every `var(--name)` replaced by its value (or its fallback)."""
     for _ in range(10):

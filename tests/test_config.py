@@ -258,6 +258,8 @@ def test_missing_site_section_is_named(tmp_path: Path) -> None:
         ("[feeds]\nmax_items = 0\n", "feeds.max_items"),
         ('[feeds]\nformats = "rss"\n', "feeds.formats"),
         ("[content]\ndir = 5\n", "content.dir"),
+        ('[[digests]]\nname = "d"\ntitle = "D"\nmax_stories = 0\n', "digests[d].max_stories"),
+        ('[[digests]]\nname = "d"\ntitle = "D"\nthumbnails = "maybe"\n', "digests[d].thumbnails"),
     ],
 )
 def test_wrong_type_or_range_is_named(tmp_path: Path, extra: str, key: str) -> None:

@@ -10,6 +10,7 @@ from tests.conftest import REPO
 from tests.contrast import (
     AA_TEXT,
     Colour,
+    colour_schemes,
     contrast_ratio,
     css_rules,
     parse_colour,
@@ -65,13 +66,15 @@ def test_contrast_is_symmetric_and_between_1_and_21(
 
 
 def site_text_pairs(css: str | None = None) -> list[tuple[str, str, str]]:
-    """(selector, text colour, background) for every rule of `css` (by default site.css) that
-    sets a text colour.
+    """(selector, text colour, background) for every rule of `css` (by default site.css in light
+    mode) that sets a text colour.
 
     A rule's own background counts; else the background of the rule its selector starts in
     (`.error-summary a` lies on `.error-summary`); else both page surfaces.
     """
-    rules = css_rules(SITE_CSS.read_text(encoding="utf-8") if css is None else css)
+    if css is None:
+        css = colour_schemes(SITE_CSS.read_text(encoding="utf-8"))["light"]
+    rules = css_rules(css)
     variables = {
         name: value for _, body in rules for name, value in body.items() if name.startswith("--")
     }
@@ -124,8 +127,29 @@ def weak_pairs(css: str | None = None) -> list[tuple[str, str, str, float]]:
     ]
 
 
-def test_every_text_colour_of_the_site_css_has_at_least_aa_contrast() -> None:
-    assert weak_pairs() == []
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_text_colour_of_the_site_css_has_at_least_aa_contrast(scheme: str) -> None:
+    css = colour_schemes(SITE_CSS.read_text(encoding="utf-8"))[scheme]
+    assert len(site_text_pairs(css)) > 30
+    assert weak_pairs(css) == []
+
+
+def test_dark_mode_sets_its_own_page_and_text_colours() -> None:
+    schemes = colour_schemes(SITE_CSS.read_text(encoding="utf-8"))
+    light, dark = (
+        {name: value for _, body in css_rules(schemes[scheme]) for name, value in body.items()}
+        for scheme in ("light", "dark")
+    )
+    for variable in ("--paper", "--card", "--ink", "--muted", "--accent"):
+        assert light[variable] != dark[variable], variable
+    assert contrast_ratio(dark["--ink"], dark["--paper"]) > 12
+
+
+def test_colour_schemes_unwrap_the_dark_mode_blocks() -> None:
+    css = ":root { --ink: #000; }\n@media (prefers-color-scheme: dark) { :root { --ink: #fff; } }"
+    schemes = colour_schemes(css)
+    assert "#fff" not in schemes["light"]
+    assert schemes["dark"].replace(" ", "").endswith(":root{--ink:#fff;}")
 
 
 def test_weak_text_colours_are_found_on_the_page_in_boxes_and_on_their_own_background() -> None:

@@ -118,7 +118,8 @@ def edition(config: Config) -> EditionInfo:
 def rendered(
     config: Config, daily: DigestConfig, edition: EditionInfo, articles: list[PublishedArticle]
 ) -> RenderedEdition:
-    return render_edition(template_environment(None), config, daily, edition, articles)
+    note = '<p>Good morning: the <a href="https://gazette.example.org/">editor\'s</a> note.</p>'
+    return render_edition(template_environment(None), config, daily, edition, articles, note)
 
 
 @pytest.fixture
@@ -243,8 +244,9 @@ def test_every_image_has_alt_text_a_pixel_width_and_is_a_block(
     rendered: RenderedEdition, articles: list[PublishedArticle]
 ) -> None:
     images = parse(rendered.html).xpath("//img")
-    heroes = parse(rendered.html).xpath("//img[@class='hero']")
-    assert len(heroes) == sum(1 for published in articles if published.article.image)
+    heroes = parse(rendered.html).xpath("//img[@class='hero' or @class='thumb']")
+    shown = articles[:10]  # the daily's max_stories
+    assert len(heroes) == sum(1 for published in shown if published.article.image)
     assert len(images) == len(heroes) + 1  # and the masthead's logo
     for image in images:
         assert image.get("alt", "").strip()
@@ -265,14 +267,15 @@ def test_edition_shows_each_article_with_image_link_byline_summary_and_read_more
     rendered: RenderedEdition, articles: list[PublishedArticle], config: Config
 ) -> None:
     root = parse(rendered.html)
+    articles = articles[:10]  # the daily's max_stories
     headlines = root.xpath("//h2[contains(@class, 'headline')]/a")
     assert [a.text for a in headlines] == [p.article.title for p in articles]
     assert [a.get("href") for a in headlines] == [p.article.url for p in articles]
     bylines = ["".join(p.itertext()) for p in root.xpath("//p[@class='byline']")]
-    assert bylines[0] == "By Eilidh Campbell\xa0|\xa023 November 2026"
+    assert bylines[0] == "By Eilidh Campbell\xa0· 23 November 2026"
     lantern = next(i for i, p in enumerate(articles) if p.article.slug.startswith("lantern"))
-    assert bylines[lantern].startswith("By Jonah Whitlock and Tom Reyes\xa0|")
-    assert root.xpath("//p[@class='read-more']/a/@href") == [p.article.url for p in articles]
+    assert bylines[lantern].startswith("By Jonah Whitlock and Tom Reyes\xa0·")
+    assert root.xpath("//p[@class='read-more']/a/@href") == [articles[0].article.url]
     assert root.xpath("//td[@class='toolbar']/a/@href") == [f"{config.archive_url}daily/14.html"]
     footer = words("".join(root.xpath("//td[@class='footer']")[0].itertext()))
     assert "Every morning: the stories we published since yesterday." in footer
@@ -281,15 +284,16 @@ def test_edition_shows_each_article_with_image_link_byline_summary_and_read_more
     assert PLACEHOLDERS.email in footer
 
 
-def test_byline_dates_are_shown_in_the_digests_timezone(
+def test_byline_dates_are_the_sites_even_in_a_digest_of_another_timezone(
     config: Config, daily: DigestConfig, edition: EditionInfo, articles: list[PublishedArticle]
 ) -> None:
-    # The dark sky article went out at 21:30 UTC on 23 November: 24 November in Auckland.
+    # The dark sky article went out at 21:30 UTC on 23 November: 24 November in Auckland, but
+    # the article page (in the site's zone, London) says 23 November, and so does the email.
     auckland = daily.model_copy(update={"timezone": "Pacific/Auckland"})
     rendered = render_edition(template_environment(None), config, auckland, edition, articles)
     byline = "".join(parse(rendered.html).xpath("//p[@class='byline']")[0].itertext())
-    assert byline.endswith("24 November 2026")
-    assert "By Eilidh Campbell | 24 November 2026" in rendered.text
+    assert byline.endswith("23 November 2026")
+    assert "By Eilidh Campbell · 23 November 2026" in rendered.text
 
 
 def test_unsubscribe_placeholder_is_in_both_parts(rendered: RenderedEdition) -> None:
@@ -305,7 +309,7 @@ def test_text_part_holds_every_articles_title_byline_summary_and_url(
     rendered: RenderedEdition, articles: list[PublishedArticle]
 ) -> None:
     text = rendered.text
-    for published in articles:
+    for published in articles[:10]:  # the daily's max_stories
         article = published.article
         assert article.title in words(text)
         assert article.summary in words(text)
@@ -341,11 +345,11 @@ def test_hostile_article_text_is_escaped_in_html_and_intact_in_text(
         assert root.xpath("//p[contains(@class, 'summary')]")[0].text == HOSTILE_SUMMARY
         assert root.xpath("//div[@class='preheader']")[0].text.startswith(HOSTILE_SUMMARY)
         byline = "".join(root.xpath("//p[@class='byline']")[0].itertext())
-        assert byline == "By Dr <b>Evil</b> & Co\xa0|\xa024 November 2026"
+        assert byline == "By Dr <b>Evil</b> & Co\xa0· 24 November 2026"
         assert "<script>" not in document
     assert HOSTILE_TITLE in words(text)
     assert HOSTILE_SUMMARY in words(text)
-    assert "By Dr <b>Evil</b> & Co | 24 November 2026" in text
+    assert "By Dr <b>Evil</b> & Co · 24 November 2026" in text
 
 
 # Render once, personalize per subscriber.
@@ -821,3 +825,77 @@ def test_edition_needs_an_aware_date_and_articles(
         EditionInfo(1, datetime(2026, 11, 25, 7, 30), "https://x.example/1")
     with pytest.raises(DigestError, match="no articles"):
         render_edition(template_environment(None), config, daily, edition, [])
+
+
+# The layout: a lead, compact rows, at most max_stories, labels, the editor's note -------------
+
+
+def test_email_shows_max_stories_and_links_the_rest_to_the_web_copy_which_shows_all(
+    config: Config, daily: DigestConfig, edition: EditionInfo, articles: list[PublishedArticle]
+) -> None:
+    four = daily.model_copy(update={"max_stories": 4})
+    rendered = render_edition(template_environment(None), config, four, edition, articles)
+    email = parse(rendered.html)
+    assert len(email.xpath("//h2[contains(@class, 'headline')]")) == 4
+    assert len(email.xpath("//td[contains(@class, 'lead')]")) == 1
+    assert len(email.xpath("//td[contains(concat(' ', @class, ' '), ' row ')]")) == 3
+    [more] = email.xpath("//td[contains(@class, 'more')]/a")
+    assert (
+        words("".join(more.itertext())) == f"{len(articles) - 4} more stories in the web edition →"
+    )
+    assert more.get("href") == edition.archive_url
+    assert f"{len(articles) - 4} more stories in the web edition:" in rendered.text
+    assert rendered.text.count("Read more:") == 4
+    web_copy = parse(rendered.archive_html)
+    assert len(web_copy.xpath("//h2[contains(@class, 'headline')]")) == len(articles)
+    assert not web_copy.xpath("//td[contains(@class, 'more')]")
+
+
+def test_rows_after_the_lead_carry_thumbnails_unless_turned_off(
+    config: Config, daily: DigestConfig, edition: EditionInfo, articles: list[PublishedArticle]
+) -> None:
+    environment = template_environment(None)
+    rows = parse(render_edition(environment, config, daily, edition, articles).html)
+    thumbs = rows.xpath("//img[@class='thumb']")
+    assert len(thumbs) == daily.max_stories - 1  # every sample story has an image
+    assert {t.get("width") for t in thumbs} == {"96"}
+    assert all(int(t.get("height")) <= 72 for t in thumbs)
+    [hero] = rows.xpath("//img[@class='hero']")
+    assert hero.get("height") is None  # images blocked: no tall empty box where it would be
+    plain = daily.model_copy(update={"thumbnails": False})
+    bare = parse(render_edition(environment, config, plain, edition, articles).html)
+    assert bare.xpath("//img[@class='thumb']") == []
+    assert len(bare.xpath("//img[@class='hero']")) == 1
+
+
+def test_labels_come_from_the_digests_own_categories(
+    config: Config, edition: EditionInfo, articles: list[PublishedArticle]
+) -> None:
+    culture = config.digest("culture")
+    chosen = [p for p in articles if any(c.slug == "culture" for c in p.article.categories)]
+    filed_elsewhere = [p for p in chosen if p.article.categories[0].slug != "culture"]
+    assert filed_elsewhere  # an article whose first category is another
+    rendered = render_edition(template_environment(None), config, culture, edition, chosen)
+    kickers = {
+        words("".join(k.itertext())) for k in parse(rendered.html).xpath("//p[@class='kicker']")
+    }
+    assert kickers == {"Culture"}
+    assert "[CULTURE]" in rendered.text
+    assert "[SCIENCE]" not in rendered.text
+
+
+def test_editor_note_is_shown_atop_the_edition_sanitized(
+    config: Config, daily: DigestConfig, edition: EditionInfo, articles: list[PublishedArticle]
+) -> None:
+    note = "<p>Good morning. <em>Three</em> stories today.</p>"
+    rendered = render_edition(template_environment(None), config, daily, edition, articles, note)
+    [cell] = parse(rendered.html).xpath("//td[@class='note']")
+    assert words("".join(cell.itertext())) == "Good morning. Three stories today."
+    assert "Good morning. Three stories today." in rendered.text
+    assert rendered.text.index("Good morning.") < rendered.text.index(articles[0].article.title)
+
+
+def test_the_email_has_a_main_landmark(rendered: RenderedEdition) -> None:
+    for document in (rendered.html, rendered.archive_html):
+        [main] = parse(document).xpath("//*[@role='main']")
+        assert main.xpath(".//h2[contains(@class, 'headline')]")

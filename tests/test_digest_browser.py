@@ -108,4 +108,36 @@ def test_digest_fits_the_screen_and_every_image_loads(
         assert 0 < image["shown"] <= min(width, 600)
     assert elsewhere == []
     # The media query for small screens takes over below 600px.
-    assert headline_size == ("21px" if width < 600 else "24px")
+    assert headline_size == ("18px" if width < 600 else "19px")
+
+
+def test_the_daily_digest_is_under_4000_px_tall_at_600_px(browser: Browser, preview: Path) -> None:
+    page = browser.new_page(viewport={"width": 600, "height": 900})
+    try:
+        page.route(re.compile(r"^https?://"), lambda route: route.abort())
+        page.goto(preview.as_uri(), wait_until="load")
+        height = page.evaluate("document.documentElement.scrollHeight")
+    finally:
+        page.close()
+    print(f"the sample's daily digest at 600 px: {height} px tall")
+    assert height < 4000
+
+
+@pytest.mark.parametrize("width", [375, 600])
+def test_with_images_blocked_no_empty_box_is_taller_than_a_thumbnail(
+    browser: Browser, preview: Path, width: int
+) -> None:
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    try:
+        page.route(re.compile(r"^https?://"), lambda route: route.abort())
+        page.goto(preview.as_uri(), wait_until="load")
+        boxes = page.evaluate(
+            "Array.from(document.images, image => ({src: image.src, loaded: image.naturalWidth > 0,"
+            " height: image.getBoundingClientRect().height}))"
+        )
+    finally:
+        page.close()
+    assert len(boxes) > 5
+    assert not any(box["loaded"] for box in boxes)
+    # A thumbnail fits a 96 x 72 slot; the lead's image, with no height, shrinks to its alt text.
+    assert [box for box in boxes if box["height"] > 72] == []

@@ -18,7 +18,7 @@ from publisher.mail.editions import (
 from publisher.site.gather import gather
 from publisher.store.articles import public_articles
 from publisher.store.database import Store, open_store
-from tests.conftest import MovableClock, Site
+from tests.conftest import MovableClock, Site, run_publisher
 
 
 def article(slug: str, date: str = "2026-11-25T10:00:00Z", categories: str = "[News]") -> str:
@@ -240,3 +240,33 @@ def test_unknown_digest_is_a_clear_error(gathered: Site, store: Store, clock: Mo
 
     with pytest.raises(ConfigError, match="no digest named 'weekly'"):
         create_edition(store, gathered.config(), "weekly", clock)
+
+
+def test_the_digests_note_file_is_atop_each_edition_while_it_exists(
+    gathered: Site, store: Store, clock: MovableClock
+) -> None:
+    config = with_config(gathered, 'name = "daily"\n', 'name = "daily"\nnote = "notes/daily.md"\n')
+    (gathered.root / "notes").mkdir()
+    (gathered.root / "notes" / "daily.md").write_text("Good *morning*, [readers](/about/).\n")
+    first = create_edition(store, config, "daily", clock).edition
+    assert first is not None
+    assert "Good <em>morning</em>" in first.archive_html
+    assert 'href="https://gazette.example.org/about/"' in first.archive_html
+    (gathered.root / "notes" / "daily.md").unlink()
+    gathered.write_article("news/later.md", article("later"))
+    gather(store, config, clock)
+    second = create_edition(store, config, "daily", clock).edition
+    assert second is not None
+    assert 'class="note"' not in second.archive_html
+
+
+def test_digest_create_note_gives_one_edition_its_own_note(site: Site) -> None:
+    note = site.root / "today.md"
+    note.write_text("A *quiet* week on the estuary.\n", encoding="utf-8")
+    assert run_publisher(site.root, "gather").returncode == 0
+    done = run_publisher(site.root, "digest", "create", "daily", "--note", str(note))
+    assert done.returncode == 0, done.stderr
+    with open_store(site.config().store_url) as own:
+        [made] = list_editions(own, "daily")
+    assert "A <em>quiet</em> week on the estuary." in made.archive_html
+    assert "A quiet week on the estuary." in made.text

@@ -687,4 +687,4 @@ def test_digests_credit_the_source_of_an_item(
     assert 'via <span class="byline-source">Rowing &lt;Club&gt; &amp; Friends</span>' in (
         edition.html
     )
-    assert "By Jon Teal | 23 November 2026 | via Rowing <Club> & Friends" in edition.text
+    assert "By Jon Teal · 23 November 2026 · via Rowing <Club> & Friends" in edition.text

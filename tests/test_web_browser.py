@@ -223,10 +223,13 @@ def test_refused_sign_up_shows_what_to_fix(live: LiveSite, context: BrowserConte
 
 
 @contextmanager
-def page_at(browser: Browser, width: int) -> Iterator[Page]:
-    """A page in a fresh context `width` pixels wide. JavaScript is on only so tests can
-    measure the page; the site's pages have none."""
-    context = browser.new_context(viewport={"width": width, "height": 900})
+def page_at(browser: Browser, width: int, scheme: str = "light") -> Iterator[Page]:
+    """A page in a fresh context `width` pixels wide, in the light or dark colour scheme.
+    JavaScript is on only so tests can measure the page; the site's pages have none."""
+    context = browser.new_context(
+        viewport={"width": width, "height": 900},
+        color_scheme="dark" if scheme == "dark" else "light",
+    )
     try:
         yield context.new_page()
     finally:

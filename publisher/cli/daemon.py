@@ -62,12 +62,21 @@ def schedule_command(context: click.Context) -> None:
 @main.command(name="serve")
 @click.option("--host", default=None, help="Address to listen on (default: [web] host).")
 @click.option("--port", type=int, default=None, help="Port (default: [web] port).")
+@click.option(
+    "--preview",
+    is_flag=True,
+    help="Links and images point at this server, whatever the Host (a local preview).",
+)
 @click.pass_context
 @reports_errors
-def serve_command(context: click.Context, host: str | None, port: int | None) -> None:
+def serve_command(
+    context: click.Context, host: str | None, port: int | None, preview: bool
+) -> None:
     """Serve the subscription pages, article pages, feeds and archive over HTTP.
 
-    Prints the URL it listens on; SIGTERM or SIGINT stops it with exit status 0.
+    Prints the URL it listens on; SIGTERM or SIGINT stops it with exit status 0. A request
+    whose Host is a loopback address (127.0.0.1, localhost) gets pages linking to this server
+    even without --preview; one through a proxy that passes the public Host gets the site's.
     """
     from publisher.web.app import serve
 
@@ -76,4 +85,5 @@ def serve_command(context: click.Context, host: str | None, port: int | None) ->
         host,
         port,
         announce=lambda url: click.echo(f"serve: listening on {url}"),
+        preview=preview,
     )

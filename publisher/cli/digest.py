@@ -20,9 +20,16 @@ def digest_group() -> None:
 @digest_group.command(name="create")
 @click.argument("name", required=False)
 @click.option("--slot", help="A schedule slot key: a second call with the same slot makes nothing.")
+@click.option(
+    "--note",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An editor's note (a Markdown file) atop this edition, instead of the digest's own.",
+)
 @click.pass_context
 @reports_errors
-def digest_create(context: click.Context, name: str | None, slot: str | None) -> None:
+def digest_create(
+    context: click.Context, name: str | None, slot: str | None, note: Path | None
+) -> None:
     """Freeze the next edition of digest NAME (default: every digest)."""
     from publisher.mail.editions import create_edition, write_missing_archives
     from publisher.store.database import open_store
@@ -34,9 +41,10 @@ def digest_create(context: click.Context, name: str | None, slot: str | None) ->
     failed = False
     with open_store(config.store_url) as store:
         write_missing_archives(store, config)
+        text = note.read_text(encoding="utf-8") if note is not None else None
         for each in names:
             try:  # one digest that fails never stops the others
-                click.echo(create_edition(store, config, each, slot=slot).message)
+                click.echo(create_edition(store, config, each, slot=slot, note=text).message)
             except StoreError:
                 raise
             except PublisherError as error:

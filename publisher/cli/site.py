@@ -86,13 +86,15 @@ def gather_command(context: click.Context) -> None:
 @click.pass_context
 @reports_errors
 def build_command(context: click.Context) -> None:
-    """Write the feeds from the store."""
+    """Write the feeds and the static site (`[site] output`) from the store."""
     from publisher.site.build import build
     from publisher.store.database import open_store
+    from publisher.web.static import build_static_site
 
     config = site_config(context)
     with open_store(config.store_url) as store:
         click.echo(build(store, config).summary())
+    click.echo(build_static_site(config, os.environ).summary())
 
 
 @main.command()
@@ -102,10 +104,12 @@ def build_command(context: click.Context) -> None:
 @click.pass_context
 @reports_errors
 def publish(context: click.Context, with_digest: bool) -> None:
-    """Gather, then build the feeds (and, with --digest, the digests' next editions)."""
+    """Gather, then build the feeds and the static site (and, with --digest, the digests'
+    next editions)."""
     from publisher.site.build import build
     from publisher.site.gather import gather
     from publisher.store.database import open_store
+    from publisher.web.static import build_static_site
 
     config = site_config(context)
     with open_store(config.store_url) as store:
@@ -113,6 +117,8 @@ def publish(context: click.Context, with_digest: bool) -> None:
         click.echo(report.summary())
         click.echo(build(store, config).summary())
         failed = _publish_digests(store, config) if with_digest else False
+        # After the digests: the static site holds their new editions' archive pages too.
+        click.echo(build_static_site(config, os.environ).summary())
     report_content_errors(report.all_errors(), config)
     if failed:
         raise SystemExit(1)

@@ -36,6 +36,7 @@ from publisher.site.gather import gather
 from publisher.store.database import Store, create_engine, open_store
 from publisher.store.locks import ActiveLock, StandbyMark, active_lock
 from publisher.store.schema import SCHEDULER_JOBS_TABLE
+from publisher.web.static import build_static_site
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def _job_log(name: str) -> Iterator[Callable[[str], None]]:
 
 
 def publish_job() -> None:
-    """Gather, publish articles whose time has come, and build the feeds."""
+    """Gather, publish articles whose time has come, build the feeds and the static site."""
     runtime = _current()
     with _job_log(PUBLISH_JOB) as result:
         report = gather(runtime.store, runtime.config, runtime.clock)
@@ -125,6 +126,7 @@ def publish_job() -> None:
         for error in report.all_errors():
             log.warning("%s", error)
         result(build(runtime.store, runtime.config).summary())
+        result(build_static_site(runtime.config, runtime.environ, runtime.clock).summary())
 
 
 def digest_job(name: str) -> None:

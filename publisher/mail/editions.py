@@ -17,7 +17,7 @@ from publisher.analytics.links import track_links
 from publisher.clock import Clock, system_clock
 from publisher.config import Config, DigestConfig
 from publisher.content.articles import PublishedArticle
-from publisher.content.markup import plain_text
+from publisher.content.markup import plain_text, render_markdown, url_resolver
 from publisher.errors import PublisherError
 from publisher.files import inside, remove_stale_temporaries, write_atomically
 from publisher.mail.render import (
@@ -153,17 +153,37 @@ def create_edition(
     name: str,
     clock: Clock = system_clock,
     slot: str | None = None,
+    note: str | None = None,
 ) -> EditionOutcome:
     """Freeze, render and store the next edition of digest `name`, moving its watermark.
 
     With a `slot`, a second call for the same slot returns the edition the first made. A
     digest of mode "each" makes one edition per new article (see `create_article_editions`).
+    `note` is an editor's note in Markdown for this edition, instead of the digest's `note`
+    file.
     """
     digest = config.digest(name)
     slot = _checked_slot(slot)
     if digest.mode == "each":
         return create_article_editions(store, config, name, clock, slot)
-    return _create_one(store, config, digest, clock, slot)
+    return _create_one(store, config, digest, clock, slot, note)
+
+
+def edition_note(config: Config, digest: DigestConfig, note: str | None = None) -> str:
+    """The editor's note as sanitized HTML: `note` (Markdown) if given, else the digest's
+    `note` file while it exists, else ""."""
+    if note is None and digest.note is not None:
+        path = config.path.resolve().parent / digest.note
+        try:
+            note = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return ""
+        except (OSError, UnicodeDecodeError) as error:
+            raise PublisherError(f"{path}: cannot read the editor's note: {error}") from None
+    if not note or not note.strip():
+        return ""
+    resolve = url_resolver(config.site.url, config.media_url, "note.md", config.site.url)
+    return render_markdown(note, resolve)
 
 
 def create_article_editions(
@@ -192,10 +212,16 @@ def create_article_editions(
 
 
 def _create_one(
-    store: Store, config: Config, digest: DigestConfig, clock: Clock, slot: str | None
+    store: Store,
+    config: Config,
+    digest: DigestConfig,
+    clock: Clock,
+    slot: str | None,
+    note: str | None = None,
 ) -> EditionOutcome:
     name = digest.name
     environment = digest_environment(config, digest)
+    note_html = edition_note(config, digest, note) if digest.mode == "digest" else ""
     with store.transaction() as connection:
         watermark = _locked_watermark(connection, config, digest)
         if slot is not None and (existing := _edition_for_slot(connection, name, slot)):
@@ -212,7 +238,8 @@ def _create_one(
             number=number, date=clock(), archive_url=archive_url(config, name, number)
         )
         rendered = tracked(
-            digest, render_edition(environment, config, digest, info, upcoming.articles)
+            digest,
+            render_edition(environment, config, digest, info, upcoming.articles, note_html),
         )
         edition_id = _insert_edition(connection, name, number, slot, info.date, upcoming, rendered)
         insert_edition_links(connection, edition_id, rendered.links)
@@ -252,7 +279,8 @@ def preview_edition(
         return None
     info = EditionInfo(number=number, date=clock(), archive_url=archive_url(config, name, number))
     environment = digest_environment(config, digest)
-    rendered = render_edition(environment, config, digest, info, upcoming.articles)
+    note_html = edition_note(config, digest) if digest.mode == "digest" else ""
+    rendered = render_edition(environment, config, digest, info, upcoming.articles, note_html)
     html, text = personalize(rendered, PREVIEW_RECIPIENT)
     html_path, text_path = out_dir / "preview.html", out_dir / "preview.txt"
     remove_stale_temporaries(out_dir, {html_path.name, text_path.name})
@@ -283,7 +311,8 @@ def next_or_latest_edition(
     if upcoming.articles:
         info = EditionInfo(number, clock(), archive_url(config, name, number))
         environment = digest_environment(config, digest)
-        rendered = render_edition(environment, config, digest, info, upcoming.articles)
+        note_html = edition_note(config, digest) if digest.mode == "digest" else ""
+        rendered = render_edition(environment, config, digest, info, upcoming.articles, note_html)
         return ProofEdition(rendered, info.date, stored=False)
     stored = list_editions(store, name)
     if not stored:

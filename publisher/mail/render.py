@@ -35,9 +35,10 @@ import lxml.html
 from jinja2.runtime import Context
 from lxml import etree
 
+from publisher import wording
 from publisher.analytics.links import BLANK_PIXEL, LINK_PLACEHOLDER, OPEN_PLACEHOLDER
 from publisher.config import Config, DigestConfig, MailConfig
-from publisher.content.articles import PublishedArticle
+from publisher.content.articles import Article, PublishedArticle
 from publisher.content.imagesize import (
     LOGO_HEIGHT,
     LOGO_WIDTH,
@@ -48,11 +49,11 @@ from publisher.content.imagesize import (
 from publisher.errors import PublisherError
 from publisher.i18n.templating import environment_translations, speak
 from publisher.templates import BUNDLED_TEMPLATES_PACKAGE
+from publisher.wording import DATE_FORMAT
 
 # The repository's top-level templates/ folder, shipped inside the distribution.
 HTML_TEMPLATE = "digest.html.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
-DATE_FORMAT = "%-d %B %Y"
 # Makes the placeholders below unlike anything an article or a person would write.
 _KEY = "7f3c9e2a5b1d"
 
@@ -262,24 +263,28 @@ def html_paragraphs(html: str, image_label: str = IMAGE_LABEL) -> list[str]:
 
 
 def format_date(value: datetime, zone: ZoneInfo | None = None, pattern: str = DATE_FORMAT) -> str:
-    """`value` as readers see it, e.g. "25 November 2026", in `zone` (default: its own).
-
-    `pattern` is a `strftime` pattern; `%-d` is the day without a leading zero on every platform.
-    """
-    if value.tzinfo is None:
-        raise DigestError(f"cannot show {value.isoformat()}: the datetime has no zone")
-    local = value.astimezone(zone) if zone is not None else value
-    return local.strftime(pattern.replace("%-d", str(local.day)))
+    """`value` as readers see it, e.g. "25 November 2026", in `zone` (default: its own)."""
+    try:
+        return wording.format_date(value, zone, pattern)
+    except ValueError as error:
+        raise DigestError(str(error)) from None
 
 
 @jinja2.pass_context
 def _date_filter(
-    context: Context, value: datetime, pattern: str = DATE_FORMAT, zone: str | None = None
+    context: Context,
+    value: datetime,
+    pattern: str = DATE_FORMAT,
+    zone: str | ZoneInfo | None = None,
 ) -> str:
+    """`{{ moment | date }}`: in `zone`, else the template's `zone`, else its site's zone.
+
+    A template that knows neither (a macro imported without context) is an error, never UTC
+    by default: a date shown in the wrong zone is a day early or late somewhere.
+    """
     try:
-        shown_in = ZoneInfo(zone) if zone else context.get("zone")
-        return format_date(value, shown_in if isinstance(shown_in, ZoneInfo) else None, pattern)
-    except (DigestError, ValueError, ZoneInfoNotFoundError) as error:
+        return wording.format_date(value, _zone_of(context, zone), pattern)
+    except (ValueError, ZoneInfoNotFoundError) as error:
         raise jinja2.TemplateRuntimeError(f"date filter: {error}") from None
 
 
@@ -287,6 +292,20 @@ def _date_filter(
 def _paragraphs_filter(environment: jinja2.Environment, html: str) -> list[str]:
     label = environment_translations(environment).gettext("[image: %(alt)s]")
     return html_paragraphs(html, label)
+
+
+def _zone_of(context: Context, zone: str | ZoneInfo | None) -> ZoneInfo:
+    if isinstance(zone, ZoneInfo):
+        return zone
+    if zone:
+        return ZoneInfo(zone)
+    found = context.get("zone")
+    if isinstance(found, ZoneInfo):
+        return found
+    site_zone = getattr(context.get("site"), "zone", None)
+    if isinstance(site_zone, ZoneInfo):
+        return site_zone
+    raise ValueError("no zone to show the date in: import the macro `with context`")
 
 
 @jinja2.pass_context
@@ -332,27 +351,29 @@ def render_edition(
     digest: DigestConfig,
     edition: EditionInfo,
     articles: Sequence[PublishedArticle],
+    note_html: str = "",
 ) -> RenderedEdition:
     """Render an edition once, with placeholders where each subscriber's values will go.
 
     Jinja and premailer run three times (for a subscriber with a name, one without, and the
     archive copy): per edition, never per subscriber. The first two are renders for a
-    recipient (`render_for_recipient`) whose values are the placeholders.
+    recipient (`render_for_recipient`) whose values are the placeholders. `note_html` is the
+    editor's note, already sanitized.
     """
     _require_articles(digest, edition, articles)
     subject = render_subject(environment, config, digest, edition, articles)
-    context = _context(config, digest, edition, articles, subject)
+    context = _context(config, digest, edition, articles, subject, note_html)
     archive_source = _render(environment, HTML_TEMPLATE, {**context, "subscriber": None})
     archive_html = _inline_template_css(environment, archive_source)
     _refuse_reserved_text(environment, subject + archive_html)
     named = PLACEHOLDERS.recipient()
     named_html, named_text = render_for_recipient(
-        environment, config, digest, edition, articles, named
+        environment, config, digest, edition, articles, named, note_html
     )
     _check_placeholders(environment, named_html, named_text)
     nameless = PLACEHOLDERS.recipient(named=False)
     nameless_html, nameless_text = render_for_recipient(
-        environment, config, digest, edition, articles, nameless
+        environment, config, digest, edition, articles, nameless, note_html
     )
     _check_placeholders(environment, nameless_html, nameless_text)
     return RenderedEdition(
@@ -484,11 +505,12 @@ def render_for_recipient(
     edition: EditionInfo,
     articles: Sequence[PublishedArticle],
     recipient: Recipient,
+    note_html: str = "",
 ) -> tuple[str, str]:
     """The (html, text) of an edition for one subscriber, rendered and inlined from scratch."""
     _require_articles(digest, edition, articles)
     subject = render_subject(environment, config, digest, edition, articles)
-    context = _context(config, digest, edition, articles, subject)
+    context = _context(config, digest, edition, articles, subject, note_html)
     html_source, text = _render_both(environment, context, shown_recipient(recipient))
     return _inline_template_css(environment, html_source), text
 
@@ -605,6 +627,7 @@ def _context(
     edition: EditionInfo,
     articles: Sequence[PublishedArticle],
     subject: str,
+    note_html: str = "",
 ) -> dict[str, Any]:
     sizes = ImageSizes(config.media_url, config.content_dir)
     return {
@@ -612,6 +635,8 @@ def _context(
         "digest": digest,
         "edition": edition,
         "articles": list(articles),
+        "labels": {published.guid: label(digest, published.article) for published in articles},
+        "note_html": note_html,
         "mail": _mail(config, digest),
         "subject": subject,
         "zone": config.digest_zone(digest),
@@ -619,6 +644,15 @@ def _context(
         "logo": _logo(config, sizes),
         "subscribe_url": subscribe_url(config),
     }
+
+
+def label(digest: DigestConfig, article: Article) -> str:
+    """The category an article is filed under in a digest: the first of its categories that
+    the digest collects (a digest of every category: its first), or ""."""
+    for category in article.categories:
+        if not digest.categories or category.slug in digest.categories:
+            return category.name
+    return ""
 
 
 def subscribe_url(config: Config) -> str:

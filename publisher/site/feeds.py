@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from html import escape
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -30,6 +30,7 @@ from publisher.content.articles import (
 from publisher.content.authors import AuthorDirectory
 from publisher.content.markup import strip_forbidden_characters as clean
 from publisher.urls import author_folder, category_folder, category_url, folder_url
+from publisher.wording import local_time
 
 FILE_NAMES: dict[FeedFormat, str] = {"rss": "rss.xml", "atom": "atom.xml", "json": "feed.json"}
 MEDIA_TYPES: dict[FeedFormat, str] = {
@@ -91,6 +92,7 @@ class FeedSpec:
     archive_url: str | None = None  # the archive pages' folder URL
     current_url: str | None = None  # for archive pages: the current feed's folder URL
     podcast: PodcastChannel | None = None
+    zone: tzinfo = UTC  # the site's: every date is written on its clock, as its pages show it
 
     def file_path(self, feed_format: FeedFormat) -> str:
         """The file's path relative to the feeds folder."""
@@ -122,7 +124,8 @@ class FeedSpec:
         return urljoin(self.current_url, FILE_NAMES[feed_format])
 
     def updated(self) -> datetime:
-        return max((entry.updated for entry in self.entries), default=EMPTY_FEED_UPDATED)
+        newest = max((entry.updated for entry in self.entries), default=EMPTY_FEED_UPDATED)
+        return local_time(newest, self.zone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,10 +263,11 @@ def _finished(
     icon = config.icon.url if config.icon else None
     logo = config.logo.url if config.logo else None
     hub = config.feeds.websub_hub
-    finished = [replace(spec, icon=icon, logo=logo, hub=hub) for spec in specs]
+    zone = config.site.zone
+    finished = [replace(spec, icon=icon, logo=logo, hub=hub, zone=zone) for spec in specs]
     podcast = podcast_spec(config, newest_first)
     if podcast is not None:
-        finished.append(replace(podcast, icon=icon, logo=logo, hub=hub))
+        finished.append(replace(podcast, icon=icon, logo=logo, hub=hub, zone=zone))
     if last_sequence is None:
         last_sequence = max((a.sequence or 0 for a in newest_first), default=0)
     site, pages = archive_pages(config, finished[0], newest_first, last_sequence)
@@ -408,8 +412,8 @@ def feed_item(published: PublishedArticle, spec: FeedSpec) -> FeedItem:
         guid=published.guid,
         url=article.url,
         title=article.title,
-        published=article.date,
-        updated=published.updated,
+        published=local_time(article.date, spec.zone),
+        updated=local_time(published.updated, spec.zone),
         authors=article.authors or (spec.author,),
         content_html=feed_html(article) if full else None,
         content_text=None if full else teaser,

@@ -33,6 +33,7 @@ from publisher.web.files import FileRoutes
 from publisher.web.icons import Favicon
 from publisher.web.listings import ListingPages
 from publisher.web.preferences import PreferencePages
+from publisher.web.preview import LocalPreview
 from publisher.web.security import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
 from publisher.web.site import PageError, WebSite
 from publisher.web.subscription import Subscriptions
@@ -54,12 +55,15 @@ def create_app(
     environ: Mapping[str, str],
     clock: Clock = system_clock,
     sns_certificates: SnsCertificates | None = None,
+    preview: bool = False,
 ) -> Starlette:
     """The web app for a site: pages, sign-up, confirm and unsubscribe, feeds, archive, media.
 
     The signing key comes from `[web] secret_env` in `environ` (else the key file beside the
     config), the same key `publisher send` signs unsubscribe links with. The store is opened
-    (and its schema brought up to date) here, and closed when the app shuts down.
+    (and its schema brought up to date) here, and closed when the app shuts down. With
+    `preview`, every page links to this server (see `web.preview`); without, only pages asked
+    for by a loopback Host do.
     """
     secret = load_secret(config.web.secret_env, config.path.resolve().parent, environ)
     store = open_store(config.store_url)
@@ -106,16 +110,28 @@ def create_app(
         exception_handlers={PageError: page_error, HTTPException: http_error, 500: server_error},
         lifespan=lifespan,
         middleware=[
+            Middleware(LocalPreview, site_urls=public_urls(config), always=preview),
             Middleware(
                 BodyLimit,
                 limit=MAX_BODY_BYTES,
                 prefix_limits={webhooks.path: MAX_WEBHOOK_BODY},
-            )
+            ),
         ],
     )
     # The app never redirects, so no answer can send a reader elsewhere.
     app.router.redirect_slashes = False
     return app
+
+
+def public_urls(config: Config) -> tuple[str, ...]:
+    """The URLs the site's pages, feeds, editions and media are published under."""
+    return (
+        config.site.url,
+        config.web_base_url,
+        config.feeds_url,
+        config.archive_url,
+        config.media_url,
+    )
 
 
 class _Server(uvicorn.Server):
@@ -170,14 +186,15 @@ def serve(
     port: int | None = None,
     environ: Mapping[str, str] | None = None,
     announce: Callable[[str], None] | None = None,
+    preview: bool = False,
 ) -> None:
     """Run the web app under uvicorn until SIGTERM or SIGINT (`publisher serve`).
 
     `host` and `port` default to `[web] host` and `port`; port 0 takes any free port.
     `announce` is told the URL once the socket listens. X-Forwarded-For and -Proto are
-    believed only from `[web] trusted_proxies`.
+    believed only from `[web] trusted_proxies`. `preview`: every page links to this server.
     """
-    app = create_app(config, os.environ if environ is None else environ)
+    app = create_app(config, os.environ if environ is None else environ, preview=preview)
     listener = listening_socket(host or config.web.host, config.web.port if port is None else port)
     if announce is not None:
         announce(socket_url(listener))

@@ -16,11 +16,11 @@ from publisher.content.structured_data import news_article, script_json
 from publisher.store.articles import public_articles, related_public_articles
 from publisher.store.profiles import profiles
 from publisher.urls import author_folder, author_page_url
+from publisher.web.conditional import PAGE_CACHING
 from publisher.web.navigation import SLUG, path_of
 from publisher.web.site import PageError, WebSite, feed_links
 
 AUTHOR_ARTICLES = 100
-PAGE_CACHING = "public, max-age=300"
 
 
 class AuthorPages:

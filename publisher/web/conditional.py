@@ -2,7 +2,8 @@
 
 A page's ETag is a hash of its rendered bytes, so any change a reader could see (an edited
 article, a new edition, another template) gives a new one, and an unchanged page revalidates
-with a 304 and no body. Pages are `public, no-cache`: caches keep them but ask each time.
+with a 304 and no body. Pages are public for five minutes, then served stale while they are
+revalidated (`PUBLIC_CACHING`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from collections.abc import Mapping
 from starlette.requests import Request
 from starlette.responses import Response
 
-from publisher.web.files import etag_matches
+from publisher.web.files import PUBLIC_CACHING, etag_matches
 
-PAGE_CACHING = "public, no-cache"
+PAGE_CACHING = PUBLIC_CACHING
 # Headers a 304 repeats (RFC 9110 section 15.4.5), besides the security headers added outside.
 _KEPT_ON_304 = ("cache-control", "content-location", "date", "etag", "expires", "vary")
 

@@ -40,7 +40,10 @@ from publisher.web.site import WebSite
 
 ARCHIVE_TYPE = "text/html; charset=utf-8"
 MEDIA_KINDS = ("image/", "audio/", "video/")
-REVALIDATE = "public, no-cache"
+# Pages and feeds: a CDN keeps them five minutes and may serve a stale copy a day while it asks
+# again, so a story that spreads reaches the origin once per edge every five minutes.
+PUBLIC_CACHING = "public, max-age=300, stale-while-revalidate=86400"
+REVALIDATE = PUBLIC_CACHING
 MEDIA_CACHING = "public, max-age=3600"
 GZIP_CACHE_SIZE = 64
 

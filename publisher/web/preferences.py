@@ -58,7 +58,7 @@ from publisher.store.statuses import SubscriberStatus
 from publisher.web.mailings import send_plain_mail
 from publisher.web.ratelimit import StoredRateLimit
 from publisher.web.security import CLOCK_SKEW_SECONDS, CSRF_FIELD
-from publisher.web.site import PageError, WebSite
+from publisher.web.site import NO_STORE, PageError, WebSite
 from publisher.web.subscription import MAX_EMAIL_LENGTH, first, is_one_click, read_form
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ class PreferencePages:
             "everything": done.status == SubscriberStatus.UNSUBSCRIBED,
         }
         return self.site.render(
-            request, "left-digest", context, headers={"cache-control": "no-store"}
+            request, "left-digest", context, headers={"cache-control": NO_STORE}
         )
 
     # Preferences -------------------------------------------------------------------------
@@ -171,7 +171,7 @@ class PreferencePages:
                 request,
                 "unsubscribed",
                 self._context(request, done),
-                headers={"cache-control": "no-store"},
+                headers={"cache-control": NO_STORE},
             )
         if action == "change_address":
             return await self._request_address(request, subscriber, first(fields, "new_email"))
@@ -295,7 +295,7 @@ class PreferencePages:
         await run_in_threadpool(
             forget_subscriber, self.site.store, self.site.secret, subscriber.id, self.site.now()
         )
-        return self.site.render(request, "forgotten", {}, headers={"cache-control": "no-store"})
+        return self.site.render(request, "forgotten", {}, headers={"cache-control": NO_STORE})
 
     # Change of address -------------------------------------------------------------------
 
@@ -319,7 +319,7 @@ class PreferencePages:
             request,
             "address-changed",
             self._context(request, moved),
-            headers={"cache-control": "no-store"},
+            headers={"cache-control": NO_STORE},
         )
 
     async def _address_change_for(self, request: Request) -> tuple[Subscriber, str]:

@@ -41,7 +41,8 @@ from publisher.web.security import (
 )
 
 STYLESHEET = "web/site.css"
-NO_STORE = "no-store"
+# Every page or answer that carries a token (a form, a confirm or unsubscribe link).
+NO_STORE = "private, no-store"
 # Why a request failed, as the error template words it, by HTTP status.
 ERROR_REASONS = {
     400: "bad_request",
@@ -171,7 +172,9 @@ class WebSite:
             "site": config.site,
             "zone": config.site.zone,
             "home_url": self.paths.home,
-            "subscribe_url": self.paths.subscribe,
+            # Absolute: a page from a static host posts to the server, as a served one does.
+            "subscribe_url": f"{config.web_base_url}subscribe",
+            "manage_url": f"{config.web_base_url}manage/",
             "stylesheet_url": self.paths.stylesheet,
             "feeds": feed_links(config),
             "digests": config.digests,

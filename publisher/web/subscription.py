@@ -33,6 +33,7 @@ from publisher.audience.subscribers import (
     check_name,
     confirm_subscriber,
     confirmation_is_current,
+    find_subscriber,
     forget_confirmation_sent,
     request_subscription,
     subscriber_by_id,
@@ -45,13 +46,20 @@ from publisher.mail.transport.opening import open_transport
 from publisher.store.editions import edition_summaries
 from publisher.store.statuses import SubscriberStatus
 from publisher.urls import archive_url
-from publisher.web.conditional import answer_conditionally, bytes_etag
+from publisher.web.conditional import answer_conditionally
 from publisher.web.confirmation import confirmation_message, render_confirmation
 from publisher.web.listings import Listing, listing_page
 from publisher.web.mailings import mail_preferences_link, send_welcome
 from publisher.web.ratelimit import StoredRateLimit
-from publisher.web.security import CLOCK_SKEW_SECONDS, CSRF_FIELD, MAX_BODY_BYTES, client_key
-from publisher.web.site import PageError, WebSite
+from publisher.web.security import (
+    CLOCK_SKEW_SECONDS,
+    CSRF_FIELD,
+    MAX_BODY_BYTES,
+    client_key,
+    origin_of,
+    posted_from,
+)
+from publisher.web.site import NO_STORE, PageError, WebSite
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +68,6 @@ MAX_FORM_FIELDS = 50
 HONEYPOT_FIELD = "website"
 ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
 HOME_EDITIONS = 5
-HOME_CACHING = "private, no-cache"
 SUBSCRIBE_FORM, CONFIRM_FORM, UNSUBSCRIBE_FORM = "subscribe", "confirm", "unsubscribe"
 Fields = Mapping[str, Sequence[str]]
 
@@ -177,6 +184,8 @@ class Subscriptions:
         return [
             Route(paths.home, self.home, methods=["GET"]),
             Route(paths.subscribe, self.subscribe, methods=["POST"]),
+            Route(f"{paths.home}manage/", self.manage_page, methods=["GET"]),
+            Route(f"{paths.home}manage/", self.manage, methods=["POST"]),
             Route(paths.confirm, self.confirm_page, methods=["GET"]),
             Route(paths.confirm, self.confirm, methods=["POST"]),
             Route(paths.unsubscribe, self.unsubscribe_page, methods=["GET"]),
@@ -203,16 +212,11 @@ class Subscriptions:
             "honeypot_field": HONEYPOT_FIELD,
         }
         if problems:
-            return self.site.render_form(request, "home", SUBSCRIBE_FORM, context, 400)
-        token = self.site.form_token(request, SUBSCRIBE_FORM)
-        response = self.site.render_form(request, "home", SUBSCRIBE_FORM, context, token=token)
-        # The page changes with its form token every second; the ETag leaves the token out but
-        # names the browser's cookie and the hour, so a page revalidated from a browser's cache
-        # holds a token of that browser's, an hour old at most (a token lasts a day).
-        response.headers["cache-control"] = HOME_CACHING
-        masked = bytes(response.body).replace(token.field.encode("ascii"), b"")
-        salt = f"{token.cookie}:{self.site.now_seconds() // 3600}"
-        return answer_conditionally(request, response, bytes_etag(masked, salt))
+            # What one reader typed: never kept by a cache.
+            headers = {"cache-control": NO_STORE}
+            return self.site.render(request, "home", context, 400, headers)
+        # No per-visitor token: the same bytes for everyone, so a CDN or a static host keeps it.
+        return answer_conditionally(request, self.site.render(request, "home", context))
 
     def _home_listings(self) -> tuple[list[dict[str, Any]], Listing]:
         config = self.site.config
@@ -240,9 +244,9 @@ class Subscriptions:
         decision = await run_in_threadpool(self.limit.check, client)
         if not decision.allowed:
             raise PageError(429, headers={"retry-after": str(decision.retry_after)})
+        if not posted_from(request.headers, self._origins(request)):
+            raise PageError(403)
         fields = await read_form(request)
-        if not self.site.form_is_genuine(request, SUBSCRIBE_FORM, first(fields, CSRF_FIELD)):
-            raise PageError(403, "form_expired")
         email = first(fields, "email").strip()
         if first(fields, HONEYPOT_FIELD):
             log.info("sign-up dropped: the honeypot field was filled in")
@@ -272,6 +276,47 @@ class Subscriptions:
             background = BackgroundTask(mail_preferences_link, self.site, outcome.subscriber)
         return self._check_inbox(request, sign_up.email, background)
 
+    # Managing a subscription: an address in, its preferences link mailed --------------------
+
+    async def manage_page(self, request: Request) -> Response:
+        page = self.site.render(request, "manage", {"email": "", "problem": False})
+        return answer_conditionally(request, page)
+
+    async def manage(self, request: Request) -> Response:
+        """Mail a subscribed address the link to its preferences; the same page for anyone."""
+        client = client_key(request.client.host if request.client else None)
+        decision = await run_in_threadpool(self.limit.check, client)
+        if not decision.allowed:
+            raise PageError(429, headers={"retry-after": str(decision.retry_after)})
+        if not posted_from(request.headers, self._origins(request)):
+            raise PageError(403)
+        fields = await read_form(request)
+        email = first(fields, "email").strip()[:MAX_EMAIL_LENGTH]
+        try:
+            check_address(email)
+        except SubscriberError:
+            context = {"email": email, "problem": True}
+            headers = {"cache-control": NO_STORE}
+            return self.site.render(request, "manage", context, 400, headers)
+        found = await run_in_threadpool(find_subscriber, self.site.store, email)
+        background = None
+        if found is not None and found.status == SubscriberStatus.CONFIRMED:
+            background = BackgroundTask(mail_preferences_link, self.site, found)
+        return self.site.render(
+            request,
+            "manage-sent",
+            {"email": email},
+            headers={"cache-control": NO_STORE},
+            background=background,
+        )
+
+    def _origins(self, request: Request) -> set[str]:
+        """Where a sign-up may come from: a page of the site (served here or by a static host)
+        or of this server as the request reached it (a local preview)."""
+        config = self.site.config
+        own = origin_of(str(request.base_url))
+        return {origin_of(config.site.url), origin_of(config.web_base_url), own} - {""}
+
     def _check_inbox(
         self, request: Request, email: str, background: BackgroundTask | None = None
     ) -> Response:
@@ -279,7 +324,7 @@ class Subscriptions:
             request,
             "check-inbox",
             {"email": email},
-            headers={"cache-control": "no-store"},
+            headers={"cache-control": NO_STORE},
             background=background,
         )
 
@@ -345,7 +390,7 @@ class Subscriptions:
             request,
             "confirmed",
             context,
-            headers={"cache-control": "no-store"},
+            headers={"cache-control": NO_STORE},
             background=BackgroundTask(send_welcome, self.site, confirmed),
         )
 
@@ -369,7 +414,7 @@ class Subscriptions:
             raise PageError(400, "bad_link")
         context = self._token_page_context(request, done)
         return self.site.render(
-            request, "unsubscribed", context, headers={"cache-control": "no-store"}
+            request, "unsubscribed", context, headers={"cache-control": NO_STORE}
         )
 
     # Links -------------------------------------------------------------------------------

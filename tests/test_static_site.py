@@ -1,0 +1,217 @@
+"""The static site `publisher build` writes, served by `python -m http.server` as any host would.
+
+Every same-site link and image of every page must answer there, two builds of unchanged content
+must leave every file's bytes and mtime alone, and a page no longer linked must go.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+import lxml.html
+import pytest
+
+from publisher.config import Config
+from publisher.site.static import StaticReport, file_path, same_site_path
+from publisher.web.static import build_static_site
+from tests.conftest import MovableClock, Site, free_port
+from tests.test_web import ENVIRON, SITE_URL, published
+
+
+def static_build(config: Config) -> StaticReport:
+    return build_static_site(config, ENVIRON)
+
+
+@pytest.fixture
+def built(site: Site, clock: MovableClock) -> Config:
+    config = published(site, None, clock)
+    static_build(config)
+    return config
+
+
+@pytest.fixture
+def static_host(built: Config) -> Iterator[str]:
+    """`python -m http.server` over the output folder: its base URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)]
+    server = subprocess.Popen(
+        [*command, "--directory", str(built.site_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_listening(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def wait_until_listening(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"http.server never listened on {port}")
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(path.relative_to(folder)): (path.read_bytes(), path.stat().st_mtime_ns)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def pages(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.html"))
+
+
+def page_url(folder: Path, page: Path) -> str:
+    relative = page.relative_to(folder).as_posix()
+    return urljoin(SITE_URL, relative.removesuffix("index.html"))
+
+
+def same_site_links(folder: Path, page: Path) -> tuple[set[str], set[str]]:
+    """The same-site paths a page links to, and those of its images."""
+    document = lxml.html.document_fromstring(page.read_bytes())
+    base = page_url(folder, page)
+    links, images = set(), set()
+    for value in document.xpath("//a/@href | //link/@href | //audio/@src | //source/@src"):
+        found = same_site_path(SITE_URL, urljoin(base, str(value)).split("#")[0])
+        if found is not None and not found.startswith("/subscribe"):
+            links.add(found)
+    for value in document.xpath("//img/@src"):
+        found = same_site_path(SITE_URL, urljoin(base, str(value)))
+        if found is not None:
+            images.add(found)
+    return links, images
+
+
+def test_every_same_site_link_and_image_answers_from_a_plain_static_host(
+    built: Config, static_host: str
+) -> None:
+    folder = built.site_dir
+    links: set[str] = set()
+    images: set[str] = set()
+    for page in pages(folder):
+        found_links, found_images = same_site_links(folder, page)
+        links |= found_links
+        images |= found_images
+    assert len(pages(folder)) > 40
+    assert len(links) > 60
+    assert len(images) > 10
+    with httpx.Client(base_url=static_host) as client:
+        broken = [path for path in sorted(links) if client.get(path).status_code != 200]
+        answers = {path: client.get(path) for path in sorted(images)}
+    assert broken == []
+    for path, answer in answers.items():
+        assert answer.status_code == 200, path
+        assert answer.headers["content-type"].startswith("image/"), path
+    print(f"\nstatic site: {len(pages(folder))} pages, {len(links)} links, {len(images)} images")
+
+
+def test_the_static_site_holds_every_kind_of_public_page_and_no_token(built: Config) -> None:
+    folder = built.site_dir
+    for relative in (
+        "index.html",
+        "page/2/index.html",
+        "articles/harbour-dredging-march/index.html",
+        "categories/index.html",
+        "archive/index.html",
+        "archive/daily/1.html",
+        "sitemap.xml",
+        "robots.txt",
+        "favicon.ico",
+        "feeds/rss.xml",
+        "static/site.css",
+    ):
+        assert (folder / relative).is_file(), relative
+    assert any(folder.glob("authors/*/index.html"))
+    assert any(folder.glob("tags/*/index.html"))
+    for page in pages(folder):
+        text = page.read_text(encoding="utf-8")
+        assert "csrf_token" not in text, page
+    form = lxml.html.document_fromstring((folder / "index.html").read_bytes()).xpath("//form")
+    assert form[0].get("action") == f"{SITE_URL}subscribe"  # served by `publisher serve`
+
+
+def test_two_builds_of_unchanged_content_leave_every_byte_and_mtime(built: Config) -> None:
+    before = snapshot(built.site_dir)
+    report = static_build(built)
+    assert (report.written, report.removed) == (0, 0)
+    assert report.unchanged == len(before)
+    assert snapshot(built.site_dir) == before
+
+
+def test_a_page_no_longer_linked_is_removed_and_the_others_kept(built: Config) -> None:
+    stale = built.site_dir / "articles" / "withdrawn-story" / "index.html"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("<p>gone</p>", encoding="utf-8")
+    home = built.site_dir / "index.html"
+    mtime = home.stat().st_mtime_ns
+    report = static_build(built)
+    assert report.removed == 1
+    assert not stale.parent.exists()
+    assert home.stat().st_mtime_ns == mtime
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/", "index.html"),
+        ("/articles/a/", "articles/a/index.html"),
+        ("/feeds/rss.xml", "feeds/rss.xml"),
+        ("/media/a%20b.jpg", "media/a b.jpg"),
+    ],
+)
+def test_url_paths_map_to_files_a_static_host_serves_at_them(path: str, expected: str) -> None:
+    assert file_path(path).as_posix() == expected
+
+
+@pytest.mark.parametrize("path", ["/../etc/passwd", "/a/%2e%2e/b", "/a/b/../../../x"])
+def test_a_path_that_would_leave_the_output_folder_is_refused(path: str) -> None:
+    with pytest.raises(ValueError, match="cannot be a file"):
+        file_path(path)
+
+
+def test_links_elsewhere_or_with_a_query_are_not_the_sites() -> None:
+    assert same_site_path(SITE_URL, "https://other.example/articles/") is None
+    assert same_site_path(SITE_URL, f"{SITE_URL}page/2/?x=1") is None
+    assert same_site_path(SITE_URL, f"http://{urlsplit(SITE_URL).netloc}/") is None
+    assert same_site_path(SITE_URL, f"{SITE_URL}tags/tides/") == "/tags/tides/"
+
+
+def test_an_article_with_audio_has_a_player_and_a_download_link(built: Config) -> None:
+    page = built.site_dir / "articles" / "sea-shanty-choir-album" / "index.html"
+    document = lxml.html.document_fromstring(page.read_bytes())
+    player = document.xpath("//audio[@controls]")
+    assert len(player) == 1
+    source = player[0].get("src")
+    assert source.startswith(f"{SITE_URL}media/")
+    assert source.endswith(".wav")
+    assert document.xpath("//a[@download]/@href") == [source]
+    assert (built.site_dir / file_path(same_site_path(SITE_URL, source) or "").as_posix()).is_file()
+
+
+def test_every_page_footer_links_the_sections_feeds_and_manage_subscription(
+    built: Config,
+) -> None:
+    for page in pages(built.site_dir):
+        if "archive" in page.parts:  # an edition is the email as sent: its footer is the email's
+            continue
+        footer = lxml.html.document_fromstring(page.read_bytes()).xpath("//footer")
+        assert footer, page
+        links = set(footer[-1].xpath(".//a/@href"))
+        assert f"{SITE_URL}manage/" in links, page
+        assert f"{SITE_URL}feeds/rss.xml" in links, page
+        assert f"{SITE_URL}archive/" in links, page
