@@ -276,7 +276,7 @@ def test_edition_shows_each_article_with_image_link_byline_summary_and_read_more
     lantern = next(i for i, p in enumerate(articles) if p.article.slug.startswith("lantern"))
     assert bylines[lantern].startswith("By Jonah Whitlock and Tom Reyes\xa0·")
     assert root.xpath("//p[@class='read-more']/a/@href") == [articles[0].article.url]
-    assert root.xpath("//td[@class='toolbar']/a/@href") == [f"{config.archive_url}daily/14.html"]
+    assert root.xpath("//td[@class='toolbar']//a/@href") == [f"{config.archive_url}daily/14.html"]
     footer = words("".join(root.xpath("//td[@class='footer']")[0].itertext()))
     assert "Every morning: the stories we published since yesterday." in footer
     assert config.mail is not None

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Route
 
 from publisher.content.articles import PublishedArticle
@@ -141,3 +142,19 @@ def test_with_images_blocked_no_empty_box_is_taller_than_a_thumbnail(
     assert not any(box["loaded"] for box in boxes)
     # A thumbnail fits a 96 x 72 slot; the lead's image, with no height, shrinks to its alt text.
     assert [box for box in boxes if box["height"] > 72] == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [375, 600])
+def test_the_digest_has_no_axe_core_violation(
+    browser: Browser, preview: Path, site: Site, width: int, scheme: str
+) -> None:
+    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
+    try:
+        page = context.new_page()
+        page.route(re.compile(r"^https?://"), site_media(site, []))
+        page.goto(preview.as_uri(), wait_until="load")
+        results = Axe().run(page)
+    finally:
+        context.close()
+    assert results.violations_count == 0, results.generate_report()

@@ -13,6 +13,7 @@ from urllib.parse import urldefrag, urlsplit
 
 import httpx
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page
 
 from publisher.mail.editions import create_edition
@@ -33,6 +34,9 @@ PAGES = {
     "archive": "archive/",
     "edition": "archive/daily/1.html",
     "article": "articles/harbour-dredging-march/",
+    "podcast": "articles/sea-shanty-choir-album/",
+    "author": "authors/mara-quinn/",
+    "manage": "manage/",
 }
 # An archived edition is the email as sent (the email's own CSS, checked with the email): here
 # only the line the site adds to it is held to the site's contrast.
@@ -142,3 +146,15 @@ def test_site_page_text_has_aa_contrast(
             if contrast_ratio(colour, background) < AA_TEXT
         ]
         assert weak == []
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("name", list(PAGES))
+def test_site_page_has_no_axe_core_violation(
+    live: LiveSite, browser: Browser, name: str, scheme: str, width: int
+) -> None:
+    with page_at(browser, width, scheme) as page:
+        page.goto(f"{live.url}{PAGES[name]}", wait_until="load")
+        results = Axe().run(page)
+        assert results.violations_count == 0, results.generate_report()
