@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -19,7 +20,12 @@ import lxml.html
 import pytest
 
 from publisher.config import Config
+from publisher.mail.editions import create_edition
+from publisher.site.build import build
+from publisher.site.gather import gather
 from publisher.site.static import StaticReport, file_path, same_site_path
+from publisher.store.database import open_store
+from publisher.web.app import create_app
 from publisher.web.static import build_static_site
 from tests.conftest import MovableClock, Site, free_port
 from tests.test_web import ENVIRON, SITE_URL, published
@@ -215,3 +221,49 @@ def test_every_page_footer_links_the_sections_feeds_and_manage_subscription(
         assert f"{SITE_URL}manage/" in links, page
         assert f"{SITE_URL}feeds/rss.xml" in links, page
         assert f"{SITE_URL}archive/" in links, page
+
+
+def test_an_unchanged_site_is_not_rendered_again(
+    built: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import publisher.web.static as static
+
+    apps: list[object] = []
+
+    def counted(*arguments: Any) -> Any:
+        apps.append(arguments)
+        return create_app(*arguments)
+
+    monkeypatch.setattr(static, "create_app", counted)
+    assert static_build(built).written == 0
+    assert apps == []  # nothing a page shows changed: no page was asked for
+    (built.site_dir / "index.html").unlink()  # the output is not as the last build left it
+    assert static_build(built).written == 1
+    assert len(apps) == 1
+
+
+def test_a_new_edition_an_edited_article_or_media_file_renders_the_site_again(
+    built: Config, site: Site, clock: MovableClock
+) -> None:
+    with open_store(built.store_url) as store:
+        clock.advance(days=1)
+        site.write_article("news/late-ferry.md", LATE_ARTICLE)
+        gather(store, built, clock)
+        build(store, built)
+    report = static_build(built)
+    assert (built.site_dir / "articles" / "late-ferry" / "index.html").is_file()
+    assert report.written > 1
+    media = next(path for path in built.content_dir.rglob("*.jpg"))
+    media.write_bytes(media.read_bytes() + b"\0")
+    assert static_build(built).written >= 1
+    with open_store(built.store_url) as store:
+        create_edition(store, built, "daily", clock)
+    assert static_build(built).written >= 1
+
+
+LATE_ARTICLE = """---
+title: The late ferry
+date: 2026-11-26
+---
+The ferry ran late again.
+"""

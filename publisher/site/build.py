@@ -143,6 +143,12 @@ class _BuildInputs:
         return _digest([self.shared, repr(replace(spec, entries=())), entries])
 
 
+def recorded_inputs_fingerprint(connection: Connection) -> str | None:
+    """The fingerprint of every feed's inputs (articles, profiles, config, rendering code) as
+    the last build recorded it; None before the first build."""
+    return setting(connection, _INPUTS_SETTING)
+
+
 def _digest(parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 

@@ -10,6 +10,7 @@ links to any more is removed.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections import deque
@@ -21,9 +22,18 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import lxml.etree
 import lxml.html
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
+from publisher import __version__
 from publisher.config import Config
 from publisher.files import write_atomically
+from publisher.site.build import recorded_inputs_fingerprint
+from publisher.store.schema import editions
+from publisher.templates import BUNDLED_TEMPLATES
+
+# Raised when pages change for a reason no input shows (a template or code change in a release).
+STATIC_RENDERING_VERSION = "1"
 
 # Pages a static host cannot stand in for: the dashboard, the API, tracked links, forms' posts.
 SERVED_ONLY = ("admin/", "api/", "r/", "o/", "subscribe", "confirm/", "unsubscribe/")
@@ -175,3 +185,47 @@ def _remove_all_but(output: Path, kept: set[Path]) -> int:
             with suppress(OSError):
                 Path(folder, name).rmdir()  # only when empty
     return removed
+
+
+def static_inputs_fingerprint(connection: Connection, config: Config) -> str | None:
+    """One fingerprint of all a public page shows: the feeds' inputs as the last build recorded
+    them (articles, profiles, config), the editions, the templates, the content's media files
+    and the site's catalogs. None before the first build: then there is nothing to compare."""
+    feeds = recorded_inputs_fingerprint(connection)
+    if feeds is None:
+        return None
+    shown_editions = connection.execute(
+        sa.select(sa.func.count(), sa.func.max(editions.c.id), sa.func.max(editions.c.created_at))
+    ).one()
+    folders = [Path(str(BUNDLED_TEMPLATES)), config.content_dir, config.locale_dir]
+    if config.templates_dir is not None:
+        folders.append(config.templates_dir)
+    parts = [
+        __version__,
+        STATIC_RENDERING_VERSION,
+        feeds,
+        tuple(shown_editions),
+        [_file_states(folder, skip_suffix=".md") for folder in folders if folder is not None],
+    ]
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def output_fingerprint(output: Path) -> tuple[str, int]:
+    """A fingerprint of the files under `output` (path, size, mtime) and how many there are."""
+    states = _file_states(output)
+    return hashlib.sha256(repr(states).encode()).hexdigest(), len(states)
+
+
+def _file_states(folder: Path, skip_suffix: str | None = None) -> list[tuple[str, int, int]]:
+    """Each file below `folder` (not hidden): its path, size and mtime; Markdown files
+    (`skip_suffix`) are left to the articles' own revisions."""
+    states = []
+    for root, folders, names in os.walk(folder):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        for name in sorted(names):
+            if name.startswith(".") or (skip_suffix and name.endswith(skip_suffix)):
+                continue
+            with suppress(OSError):
+                stat = os.stat(os.path.join(root, name))
+                states.append((os.path.join(root, name), stat.st_size, stat.st_mtime_ns))
+    return states

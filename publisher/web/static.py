@@ -15,16 +15,42 @@ from starlette.types import ASGIApp, Message
 
 from publisher.clock import Clock, system_clock
 from publisher.config import Config
-from publisher.site.static import Fetched, StaticReport, public_files, write_static_site
+from publisher.site.static import (
+    Fetched,
+    StaticReport,
+    output_fingerprint,
+    public_files,
+    static_inputs_fingerprint,
+    write_static_site,
+)
+from publisher.store.database import open_store, put_setting, setting
 from publisher.web.app import create_app
+
+_STATIC_SETTING = "static_site_fingerprint"  # the inputs and the output files of the last build
 
 
 def build_static_site(
     config: Config, environ: Mapping[str, str], clock: Clock = system_clock
 ) -> StaticReport:
-    """Write every public page of the site under `[site] output` (`publisher build`)."""
+    """Write every public page of the site under `[site] output` (`publisher build`).
+
+    When nothing a page shows changed since the last static build (articles, profiles,
+    editions, config, templates, media, catalogs) and the output is as that build left it,
+    nothing is rendered: a site of thousands of pages costs a few reads and stats.
+    """
+    with open_store(config.store_url) as store, store.read() as connection:
+        inputs = static_inputs_fingerprint(connection, config)
+        previous = setting(connection, _STATIC_SETTING)
+    output = output_fingerprint(config.site_dir)
+    if inputs is not None and previous == f"{inputs} {output[0]}":
+        return StaticReport(config.site_dir, written=0, unchanged=output[1], removed=0)
     with _InProcess(create_app(config, environ, clock), config.site.url) as app:
-        return write_static_site(config.site_dir, public_files(config, app.get))
+        report = write_static_site(config.site_dir, public_files(config, app.get))
+    if inputs is not None:
+        with open_store(config.store_url) as store, store.transaction() as connection:
+            fingerprint = output_fingerprint(config.site_dir)[0]
+            put_setting(connection, _STATIC_SETTING, f"{inputs} {fingerprint}")
+    return report
 
 
 class _InProcess:
