@@ -150,6 +150,8 @@ description = "A generated site for measuring publish times."
 language = "en-GB"
 timezone = "Europe/London"
 author = { name = "Corpus newsroom", email = "newsroom@corpus.example.org" }
+# Pelican is measured writing the feeds alone, so publisher writes no static pages either.
+static = false
 
 [store]
 url = "sqlite:///publisher.db"

@@ -93,6 +93,7 @@ class SiteConfig(_Section):
     logo: str | None = None  # a file in the content folder, or an absolute http(s) URL
     icon: str | None = None
     output: Path = Path("site")  # where `publisher build` writes the static site
+    static: bool = True  # false: no static site (pages only from `publisher serve`)
 
     @field_validator("author", mode="before")
     @classmethod
@@ -631,7 +632,7 @@ class Config:
     analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
     # The site's own catalogs: `locale/<language>/LC_MESSAGES/messages.po` beside the config.
     locale_dir: Path | None = None
-    site_dir: Path = Path("site")  # `[site] output`: the static site
+    site_dir: Path | None = Path("site")  # `[site] output`: the static site; None: none
 
     def source(self, name: str) -> SourceConfig:
         """The source called `name`; ConfigError if there is none."""
@@ -718,7 +719,7 @@ def config_from_mapping(raw: dict[str, Any], path: Path) -> Config:
         webhooks=parsed.webhooks,
         logo=_site_image("logo", parsed.site.logo, base / parsed.content.dir, media_url),
         icon=_site_image("icon", parsed.site.icon, base / parsed.content.dir, media_url),
-        site_dir=base / parsed.site.output,
+        site_dir=base / parsed.site.output if parsed.site.static else None,
         admin=parsed.admin,
         analytics=parsed.analytics,
         locale_dir=base / "locale",

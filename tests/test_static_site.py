@@ -267,3 +267,13 @@ date: 2026-11-26
 ---
 The ferry ran late again.
 """
+
+
+def test_a_site_without_a_static_site_writes_none(site: Site, clock: MovableClock) -> None:
+    text = site.config_path.read_text(encoding="utf-8")
+    site.config_path.write_text(text.replace("[site]\n", "[site]\nstatic = false\n", 1))
+    config = published(site, None, clock)
+    assert config.site_dir is None
+    report = static_build(config)
+    assert report.summary() == "site: no static site ([site] static = false)"
+    assert not (site.root / "site").exists()

@@ -64,13 +64,15 @@ class StaticFile:
 class StaticReport:
     """What a static build did: files written, left as they were, and removed."""
 
-    output: Path
+    output: Path | None  # None: `[site] static = false`
     written: int
     unchanged: int
     removed: int
 
     def summary(self) -> str:
         """One line for `publisher build`."""
+        if self.output is None:
+            return "site: no static site ([site] static = false)"
         return (
             f"site: {self.written} files written, {self.unchanged} unchanged, "
             f"{self.removed} removed, in {self.output}"

@@ -38,17 +38,20 @@ def build_static_site(
     editions, config, templates, media, catalogs) and the output is as that build left it,
     nothing is rendered: a site of thousands of pages costs a few reads and stats.
     """
+    if config.site_dir is None:
+        return StaticReport(None, written=0, unchanged=0, removed=0)
     with open_store(config.store_url) as store, store.read() as connection:
         inputs = static_inputs_fingerprint(connection, config)
         previous = setting(connection, _STATIC_SETTING)
-    output = output_fingerprint(config.site_dir)
-    if inputs is not None and previous == f"{inputs} {output[0]}":
-        return StaticReport(config.site_dir, written=0, unchanged=output[1], removed=0)
+    output = config.site_dir
+    files, count = output_fingerprint(output)
+    if inputs is not None and previous == f"{inputs} {files}":
+        return StaticReport(output, written=0, unchanged=count, removed=0)
     with _InProcess(create_app(config, environ, clock), config.site.url) as app:
-        report = write_static_site(config.site_dir, public_files(config, app.get))
+        report = write_static_site(output, public_files(config, app.get))
     if inputs is not None:
         with open_store(config.store_url) as store, store.transaction() as connection:
-            fingerprint = output_fingerprint(config.site_dir)[0]
+            fingerprint = output_fingerprint(output)[0]
             put_setting(connection, _STATIC_SETTING, f"{inputs} {fingerprint}")
     return report
 
