@@ -331,18 +331,7 @@ def release_probe(store: Store, subscriber_id: int) -> None:
 
 def _bounce_at_once(connection: Connection, subscriber_id: int) -> None:
     """A probe bounced: the address is dead, whatever the count."""
-    connection.execute(
-        subscribers.update()
-        .where(subscribers.c.id == subscriber_id)
-        .values(hard_bounces=subscribers.c.hard_bounces + 1)
-    )
-    connection.execute(
-        subscribers.update()
-        .where(
-            subscribers.c.id == subscriber_id, subscribers.c.status == SubscriberStatus.CONFIRMED
-        )
-        .values(status=SubscriberStatus.BOUNCED)
-    )
+    count_hard_bounces(connection, [subscriber_id], limit=0)
 
 
 def _count_soft_bounce(
