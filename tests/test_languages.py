@@ -107,7 +107,16 @@ def test_the_subscribe_flow_speaks_the_site_s_language(web: Web, language: str) 
     confirm = web.client.get(confirm_path)
     confirmed = web.press(confirm_path)
     welcome = web.mails()[-1]
-    pages = {"check inbox": check_inbox.text, "confirm": confirm.text, "confirmed": confirmed.text}
+    leave_path = web.unsubscribe_path(web.subscriber("ada@example.org"))
+    leave = web.client.get(leave_path)
+    left = web.press(leave_path)
+    pages = {
+        "check inbox": check_inbox.text,
+        "confirm": confirm.text,
+        "confirmed": confirmed.text,
+        "unsubscribe": leave.text,
+        "unsubscribed": left.text,
+    }
     for name, page in pages.items():
         assert html_language(page) == (language, "ltr"), name
         assert english_left(page, language, content) == [], name
