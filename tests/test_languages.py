@@ -107,6 +107,10 @@ def test_the_subscribe_flow_speaks_the_site_s_language(web: Web, language: str) 
     confirm = web.client.get(confirm_path)
     confirmed = web.press(confirm_path)
     welcome = web.mails()[-1]
+    web.sign_up("ada@example.org", "Ada")  # already subscribed: mailed the preferences link
+    preferences = web.mails()[-1]
+    assert "/preferences/" in body_of(preferences, "plain")
+    manage = web.client.get("/manage/")
     leave_path = web.unsubscribe_path(web.subscriber("ada@example.org"))
     leave = web.client.get(leave_path)
     left = web.press(leave_path)
@@ -116,11 +120,13 @@ def test_the_subscribe_flow_speaks_the_site_s_language(web: Web, language: str) 
         "confirmed": confirmed.text,
         "unsubscribe": leave.text,
         "unsubscribed": left.text,
+        "manage": manage.text,
     }
     for name, page in pages.items():
         assert html_language(page) == (language, "ltr"), name
         assert english_left(page, language, content) == [], name
-    for name, message in {"confirmation": confirmation, "welcome": welcome}.items():
+    mails = {"confirmation": confirmation, "welcome": welcome, "preferences": preferences}
+    for name, message in mails.items():
         text = str(message["Subject"]) + "\n" + body_of(message, "plain")
         assert english_left(text, language, content) == [], name
     assert html_language(body_of(welcome, "html")) == (language, "ltr")
