@@ -226,7 +226,7 @@ class DigestConfig(_Section):
     timezone: TimezoneName | None = None
     language: LanguageTag | None = None  # a BCP 47 tag; default: the site's
     subject: Annotated[HeaderText, AfterValidator(_check_template)] = (
-        "{{ site.title }}: {{ edition.date | date }}"
+        "{{ site.title }}: {{ edition.date | long_date }}"
     )
     min_articles: Annotated[int, Field(ge=1)] = 1
     max_articles: Annotated[int, Field(ge=1, le=500)] = 20

@@ -8,7 +8,7 @@ import io
 from pathlib import Path
 
 import pytest
-from babel.messages.catalog import Catalog
+from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo
@@ -111,8 +111,14 @@ def _translations(catalog: Catalog) -> dict[object, object]:
     return {
         _hashable(message.id): _hashable(message.string)
         for message in catalog
-        if message.id and message.string and not message.fuzzy
+        if message.id and _translated(message) and not message.fuzzy
     }
+
+
+def _translated(message: Message) -> bool:
+    # A compiled catalog words an untranslated plural with its ids: the .po leaves it empty.
+    strings = message.string if isinstance(message.string, list | tuple) else (message.string,)
+    return any(strings) and _hashable(message.string) != _hashable(message.id)
 
 
 def _hashable(value: object) -> object:

@@ -119,7 +119,9 @@ def rendered(
     config: Config, daily: DigestConfig, edition: EditionInfo, articles: list[PublishedArticle]
 ) -> RenderedEdition:
     note = '<p>Good morning: the <a href="https://gazette.example.org/">editor\'s</a> note.</p>'
-    return render_edition(template_environment(None), config, daily, edition, articles, note)
+    return render_edition(
+        template_environment(None, config.site.language), config, daily, edition, articles, note
+    )
 
 
 @pytest.fixture
@@ -290,7 +292,9 @@ def test_byline_dates_are_the_sites_even_in_a_digest_of_another_timezone(
     # The dark sky article went out at 21:30 UTC on 23 November: 24 November in Auckland, but
     # the article page (in the site's zone, London) says 23 November, and so does the email.
     auckland = daily.model_copy(update={"timezone": "Pacific/Auckland"})
-    rendered = render_edition(template_environment(None), config, auckland, edition, articles)
+    rendered = render_edition(
+        template_environment(None, config.site.language), config, auckland, edition, articles
+    )
     byline = "".join(parse(rendered.html).xpath("//p[@class='byline']")[0].itertext())
     assert byline.endswith("23 November 2026")
     assert "By Eilidh Campbell · 23 November 2026" in rendered.text
@@ -335,7 +339,9 @@ def test_hostile_article_text_is_escaped_in_html_and_intact_in_text(
     hostile_articles: list[PublishedArticle],
 ) -> None:
     assert hostile_articles[0].article.title == HOSTILE_TITLE
-    rendered = render_edition(template_environment(None), config, daily, edition, hostile_articles)
+    rendered = render_edition(
+        template_environment(None, config.site.language), config, daily, edition, hostile_articles
+    )
     html, text = personalize(rendered, RECIPIENTS[0])
     for document in (html, rendered.archive_html):
         root = parse(document)
@@ -363,7 +369,7 @@ def test_personalized_edition_equals_a_full_render_for_that_subscriber(
     hostile_articles: list[PublishedArticle],
     recipient: Recipient,
 ) -> None:
-    environment = template_environment(None)
+    environment = template_environment(None, config.site.language)
     rendered = render_edition(environment, config, daily, edition, hostile_articles)
     full_html, full_text = render_for_recipient(
         environment, config, daily, edition, hostile_articles, recipient
@@ -430,7 +436,9 @@ def test_article_holding_a_placeholder_is_refused(
         article=dataclasses.replace(first.article, summary=f"Mail {PLACEHOLDERS.email} now"),
     )
     with pytest.raises(DigestError, match="reserved text"):
-        render_edition(template_environment(None), config, daily, edition, [sneaky])
+        render_edition(
+            template_environment(None, config.site.language), config, daily, edition, [sneaky]
+        )
 
 
 def test_edition_stored_as_its_four_strings_personalizes_the_same(
@@ -456,7 +464,9 @@ def short_edition(
 ) -> tuple[list[PublishedArticle], RenderedEdition]:
     """A two-article edition rendered once, for property tests to personalize many times."""
     short = articles[:2]
-    return short, render_edition(template_environment(None), config, daily, edition, short)
+    return short, render_edition(
+        template_environment(None, config.site.language), config, daily, edition, short
+    )
 
 
 @settings(
@@ -480,7 +490,7 @@ def test_personalize_equals_a_full_render_for_any_subscriber(
 ) -> None:
     articles, rendered = short_edition
     recipient = Recipient(name, email, f"https://example.org/{path}")
-    environment = template_environment(None)
+    environment = template_environment(None, config.site.language)
     full = render_for_recipient(environment, config, daily, edition, articles, recipient)
     assert personalize(rendered, recipient) == full
 
@@ -751,7 +761,7 @@ def test_subject_shows_the_edition_date_in_the_digests_timezone(
     config: Config, daily: DigestConfig, articles: list[PublishedArticle]
 ) -> None:
     late = EditionInfo(3, datetime(2026, 11, 25, 23, 30, tzinfo=UTC), "https://x.example/3")
-    environment = template_environment(None)
+    environment = template_environment(None, config.site.language)
     assert render_subject(environment, config, daily, late, articles) == (
         "The Harbour Gazette: 25 November 2026"
     )
@@ -765,7 +775,9 @@ def test_subject_can_name_the_first_article(
     config: Config, edition: EditionInfo, articles: list[PublishedArticle]
 ) -> None:
     culture = config.digest("culture")
-    subject = render_subject(template_environment(None), config, culture, edition, articles)
+    subject = render_subject(
+        template_environment(None, config.site.language), config, culture, edition, articles
+    )
     assert subject == f"Culture this week: {articles[0].article.title}"
 
 
@@ -791,7 +803,9 @@ def test_subject_with_a_line_break_is_refused(
     first = articles[0]
     hostile = dataclasses.replace(first, article=dataclasses.replace(first.article, title=title))
     with pytest.raises(DigestError, match=r"digests\.daily\.subject: .* line break"):
-        render_subject(template_environment(None), config, digest, edition, [hostile])
+        render_subject(
+            template_environment(None, config.site.language), config, digest, edition, [hostile]
+        )
 
 
 def test_subject_with_an_unknown_name_is_refused(
@@ -799,7 +813,9 @@ def test_subject_with_an_unknown_name_is_refused(
 ) -> None:
     digest = daily.model_copy(update={"subject": "{{ edition.volume }}"})
     with pytest.raises(DigestError, match=r"digests\.daily\.subject: .*volume"):
-        render_subject(template_environment(None), config, digest, edition, articles)
+        render_subject(
+            template_environment(None, config.site.language), config, digest, edition, articles
+        )
 
 
 def test_date_filter_takes_a_pattern_and_a_zone(
@@ -808,7 +824,9 @@ def test_date_filter_takes_a_pattern_and_a_zone(
     digest = daily.model_copy(
         update={"subject": "{{ edition.date | date('%A %-d %b, %H:%M', zone='America/New_York') }}"}
     )
-    subject = render_subject(template_environment(None), config, digest, edition, articles)
+    subject = render_subject(
+        template_environment(None, config.site.language), config, digest, edition, articles
+    )
     assert subject == "Wednesday 25 Nov, 07:00"
 
 
@@ -824,7 +842,7 @@ def test_edition_needs_an_aware_date_and_articles(
     with pytest.raises(DigestError, match="has no zone"):
         EditionInfo(1, datetime(2026, 11, 25, 7, 30), "https://x.example/1")
     with pytest.raises(DigestError, match="no articles"):
-        render_edition(template_environment(None), config, daily, edition, [])
+        render_edition(template_environment(None, config.site.language), config, daily, edition, [])
 
 
 # The layout: a lead, compact rows, at most max_stories, labels, the editor's note -------------
@@ -834,7 +852,9 @@ def test_email_shows_max_stories_and_links_the_rest_to_the_web_copy_which_shows_
     config: Config, daily: DigestConfig, edition: EditionInfo, articles: list[PublishedArticle]
 ) -> None:
     four = daily.model_copy(update={"max_stories": 4})
-    rendered = render_edition(template_environment(None), config, four, edition, articles)
+    rendered = render_edition(
+        template_environment(None, config.site.language), config, four, edition, articles
+    )
     email = parse(rendered.html)
     assert len(email.xpath("//h2[contains(@class, 'headline')]")) == 4
     assert len(email.xpath("//td[contains(@class, 'lead')]")) == 1
@@ -854,7 +874,7 @@ def test_email_shows_max_stories_and_links_the_rest_to_the_web_copy_which_shows_
 def test_rows_after_the_lead_carry_thumbnails_unless_turned_off(
     config: Config, daily: DigestConfig, edition: EditionInfo, articles: list[PublishedArticle]
 ) -> None:
-    environment = template_environment(None)
+    environment = template_environment(None, config.site.language)
     rows = parse(render_edition(environment, config, daily, edition, articles).html)
     thumbs = rows.xpath("//img[@class='thumb']")
     assert len(thumbs) == daily.max_stories - 1  # every sample story has an image
@@ -875,7 +895,9 @@ def test_labels_come_from_the_digests_own_categories(
     chosen = [p for p in articles if any(c.slug == "culture" for c in p.article.categories)]
     filed_elsewhere = [p for p in chosen if p.article.categories[0].slug != "culture"]
     assert filed_elsewhere  # an article whose first category is another
-    rendered = render_edition(template_environment(None), config, culture, edition, chosen)
+    rendered = render_edition(
+        template_environment(None, config.site.language), config, culture, edition, chosen
+    )
     kickers = {
         words("".join(k.itertext())) for k in parse(rendered.html).xpath("//p[@class='kicker']")
     }
@@ -888,7 +910,9 @@ def test_editor_note_is_shown_atop_the_edition_sanitized(
     config: Config, daily: DigestConfig, edition: EditionInfo, articles: list[PublishedArticle]
 ) -> None:
     note = "<p>Good morning. <em>Three</em> stories today.</p>"
-    rendered = render_edition(template_environment(None), config, daily, edition, articles, note)
+    rendered = render_edition(
+        template_environment(None, config.site.language), config, daily, edition, articles, note
+    )
     [cell] = parse(rendered.html).xpath("//td[@class='note']")
     assert words("".join(cell.itertext())) == "Good morning. Three stories today."
     assert "Good morning. Three stories today." in rendered.text

@@ -4,7 +4,7 @@
 for `tag` (new-style gettext: `{{ _("Read more") }}`, `{{ ngettext("%(num)d story",
 "%(num)d stories", n) }}`, placeholders filled by keyword), the globals `language` (the tag)
 and `text_direction` ("ltr" or "rtl"), and the filters `long_date`, `short_time` (in the
-template's `zone`, else the datetime's own) and `number`.
+template's `zone`, else its `site.zone`, else the datetime's own) and `number`.
 """
 
 from __future__ import annotations
@@ -51,13 +51,19 @@ def _language(context: Context) -> str:
     return str(context.environment.globals[LANGUAGE])
 
 
-def _zone(context: Context, zone: str | None) -> ZoneInfo | None:
+def _zone(context: Context, zone: str | ZoneInfo | None) -> ZoneInfo | None:
+    if isinstance(zone, ZoneInfo):
+        return zone
     shown_in = ZoneInfo(zone) if zone else context.get("zone")
-    return shown_in if isinstance(shown_in, ZoneInfo) else None
+    if isinstance(shown_in, ZoneInfo):
+        return shown_in
+    # A digest's and a page's context name the site, whose zone is the publication's.
+    site_zone = getattr(context.get("site"), "zone", None)
+    return site_zone if isinstance(site_zone, ZoneInfo) else None
 
 
 @jinja2.pass_context
-def _long_date(context: Context, value: datetime, zone: str | None = None) -> str:
+def _long_date(context: Context, value: datetime, zone: str | ZoneInfo | None = None) -> str:
     try:
         return formats.long_date(
             value, str(context.environment.globals[LANGUAGE]), _zone(context, zone)
@@ -67,7 +73,7 @@ def _long_date(context: Context, value: datetime, zone: str | None = None) -> st
 
 
 @jinja2.pass_context
-def _short_time(context: Context, value: datetime, zone: str | None = None) -> str:
+def _short_time(context: Context, value: datetime, zone: str | ZoneInfo | None = None) -> str:
     try:
         return formats.short_time(
             value, str(context.environment.globals[LANGUAGE]), _zone(context, zone)
