@@ -17,7 +17,7 @@ from publisher.audience.subscribers import add_subscriber, find_subscriber
 from publisher.inbound.apply import subscriber_events
 from publisher.mail.delivery.requests import run_queued_sends
 from publisher.operators.apitokens import create_token, revoke_token
-from publisher.web.api.endpoints import ENDPOINTS
+from publisher.web.api.table import ENDPOINTS
 from tests.admin_site import ENVIRON, Dashboard, dashboard, published_site
 from tests.conftest import MovableClock, Site, SmtpServer
 

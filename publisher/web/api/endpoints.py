@@ -1,5 +1,4 @@
-"""The API's endpoints: one table (`ENDPOINTS`) gives each its method, path, scope and
-summary, for the routes and the OpenAPI document alike.
+"""The API's endpoints, answering the routes of the table in `publisher.web.api.table`.
 
 Every request but the OpenAPI document's shows a bearer token (`publisher admin token
 create`): none or a bad one is 401, a read token asking to change something 403, and each
@@ -12,11 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -56,138 +54,23 @@ from publisher.store.subscribers import (
     found_subscribers,
     subscribers_by_id,
 )
+from publisher.web.api.openapi import openapi_document
 from publisher.web.api.problems import PRIVATE, Problem, problem_response
+from publisher.web.api.table import (
+    ENDPOINTS,
+    Body,
+    Digests,
+    Endpoint,
+    NewEdition,
+    NewSubscriber,
+    Send,
+)
 from publisher.web.ratelimit import StoredRateLimit
 from publisher.web.site import WebSite
 from publisher.web.subscription import Subscriptions
 
 MAX_ID = 2**31 - 1
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """One API endpoint: what the routes serve and the OpenAPI document describes."""
-
-    method: str
-    path: str  # under /api/v1/, with {parameters}
-    handler: str  # the name of the Api method answering it
-    scope: str | None  # None: public
-    summary: str
-    status: int = 200
-    body: str | None = None  # the name of the request body's model
-
-
-ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "openapi.json", "openapi", None, "This document"),
-    Endpoint("GET", "status", "status", Scope.READ, "What `publisher status` shows"),
-    Endpoint("GET", "subscribers", "list_subscribers", Scope.READ, "Subscribers, by id, in pages"),
-    Endpoint(
-        "POST",
-        "subscribers",
-        "create_subscriber",
-        Scope.WRITE,
-        "Add a subscriber",
-        201,
-        "NewSubscriber",
-    ),
-    Endpoint("GET", "subscribers/{id}", "get_subscriber", Scope.READ, "One subscriber"),
-    Endpoint(
-        "PUT",
-        "subscribers/{id}/digests",
-        "set_digests",
-        Scope.WRITE,
-        "Set a subscriber's digests",
-        200,
-        "Digests",
-    ),
-    Endpoint("POST", "subscribers/{id}/unsubscribe", "unsubscribe", Scope.WRITE, "Unsubscribe"),
-    Endpoint(
-        "POST",
-        "subscribers/{id}/forget",
-        "forget",
-        Scope.WRITE,
-        "Erase a subscriber's personal data",
-    ),
-    Endpoint("GET", "editions", "list_editions", Scope.READ, "Editions, newest first"),
-    Endpoint(
-        "POST",
-        "editions",
-        "create_edition",
-        Scope.WRITE,
-        "Make the next edition of a digest",
-        201,
-        "NewEdition",
-    ),
-    Endpoint("GET", "editions/{id}", "get_edition", Scope.READ, "One edition, with its ledger"),
-    Endpoint(
-        "POST",
-        "editions/{id}/send",
-        "send_edition",
-        Scope.WRITE,
-        "Queue the edition's send",
-        202,
-        "Send",
-    ),
-    Endpoint(
-        "GET",
-        "editions/{id}/preview",
-        "preview_edition",
-        Scope.READ,
-        "The edition as a stand-in reader gets it",
-    ),
-    Endpoint("GET", "articles", "list_articles", Scope.READ, "Articles, newest first"),
-    Endpoint("GET", "sources", "list_sources", Scope.READ, "Upstream sources and their state"),
-    Endpoint(
-        "POST",
-        "sources/{name}/fetch",
-        "fetch_source",
-        Scope.WRITE,
-        "Make a source due now",
-        202,
-    ),
-)
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NewSubscriber(_Body):
-    """A subscriber to add: confirmed at once (the operator vouches), or sent a confirmation."""
-
-    email: Annotated[str, Field(min_length=3, max_length=320)]
-    name: Annotated[str, Field(max_length=200)] = ""
-    digests: Annotated[tuple[str, ...], Field(max_length=50)] = ()
-    confirmed: bool = False
-
-
-class Digests(_Body):
-    """The digests a subscriber receives (at least one)."""
-
-    digests: Annotated[tuple[str, ...], Field(min_length=1, max_length=50)]
-
-
-class NewEdition(_Body):
-    """The digest whose next edition to make."""
-
-    digest: Annotated[str, Field(min_length=1, max_length=64)]
-
-
-class Send(_Body):
-    """How to send: `force` a stale edition, send `retry_uncertain` or `retry_failed` rows."""
-
-    force: bool = False
-    retry_uncertain: bool = False
-    retry_failed: bool = False
-
-
-BODIES: dict[str, type[_Body]] = {
-    "NewSubscriber": NewSubscriber,
-    "Digests": Digests,
-    "NewEdition": NewEdition,
-    "Send": Send,
-}
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -317,7 +200,7 @@ class Api:
         return JSONResponse(body, status, headers={"cache-control": PRIVATE, **(headers or {})})
 
     @staticmethod
-    async def body(request: Request, model: type[_Body]) -> Any:
+    async def body(request: Request, model: type[Body]) -> Any:
         raw = await request.body()
         try:
             data = json.loads(raw or b"{}")
@@ -344,8 +227,6 @@ class Api:
     # The document and the status -------------------------------------------------------------
 
     async def openapi(self, request: Request) -> Response:
-        from publisher.web.api.openapi import openapi_document
-
         return self.json(openapi_document(self.site.config, self.prefix))
 
     async def status(self, request: Request, token: ApiToken) -> Response:

@@ -7,7 +7,7 @@ from typing import Any
 
 from publisher import __version__
 from publisher.config import Config
-from publisher.web.api.endpoints import BODIES, ENDPOINTS, Endpoint
+from publisher.web.api.table import BODIES, ENDPOINTS, Endpoint
 
 _PARAMETER = re.compile(r"\{([a-z_]+)\}")
 _QUERY = {
