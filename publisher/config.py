@@ -812,3 +812,14 @@ def _resolve_store_url(url: str, base: Path) -> str:
 
 def _ensure_trailing_slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
+
+
+def configured_languages(config: Config) -> list[tuple[str, str]]:
+    """Each configured language with the key that sets it: the site's, then each digest's own."""
+    found = [("[site] language", config.site.language)]
+    found += [
+        (f"digests[{digest.name}].language", digest.language)
+        for digest in config.digests
+        if digest.language is not None
+    ]
+    return found

@@ -7,11 +7,19 @@ hang off the feeds URL in a folder of the same name, so each folder is spelled o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
-if TYPE_CHECKING:  # config checks its URLs with this module: no import at run time
-    from publisher.config import Config
+
+class SiteUrls(Protocol):
+    """The site's base URLs, as the config holds them (config checks its URLs with this
+    module, so this module names only what it reads)."""
+
+    @property
+    def archive_url(self) -> str: ...
+
+    @property
+    def feeds_url(self) -> str: ...
 
 
 def is_absolute_http_url(url: str) -> bool:
@@ -30,12 +38,12 @@ AUTHORS = "authors"
 PAGES = "page"
 
 
-def archive_url(config: Config, digest: str, number: int) -> str:
+def archive_url(config: SiteUrls, digest: str, number: int) -> str:
     """Where an edition's archive copy is served: the "view in browser" link."""
     return urljoin(config.archive_url, f"{digest}/{number}.html")
 
 
-def feed_file_url(config: Config, relative: str) -> str:
+def feed_file_url(config: SiteUrls, relative: str) -> str:
     """A feed file's URL, by its path in the feeds folder: its WebSub topic and `self` link."""
     return urljoin(config.feeds_url, relative)
 

@@ -13,10 +13,9 @@ from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import write_po
 
-from publisher.config import config_from_mapping
+from publisher.config import config_from_mapping, configured_languages
 from publisher.errors import ConfigError
 from publisher.i18n.catalogs import (
-    configured_languages,
     coverage,
     language_warnings,
     template_message_ids,
@@ -332,7 +331,7 @@ def test_check_warns_of_a_language_without_a_catalog_and_of_missing_strings(
 def test_check_is_silent_about_shipped_languages(site: Site) -> None:
     config = site.config()
     assert configured_languages(config) == [("[site] language", "en-GB")]
-    assert language_warnings(config) == []
+    assert language_warnings(configured_languages(config), config.locale_dir) == []
 
 
 # Wired: the site's pages in the site's language, a digest in its own -------------------------

@@ -50,9 +50,10 @@ def check(context: click.Context, dns: bool) -> None:
 
 
 def _check_languages(config: Config) -> None:
+    from publisher.config import configured_languages
     from publisher.i18n.catalogs import language_warnings
 
-    for warning in language_warnings(config):
+    for warning in language_warnings(configured_languages(config), config.locale_dir):
         click.echo(f"check: warning: {warning}")
 
 

@@ -17,7 +17,6 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import read_mo, write_mo
@@ -33,9 +32,6 @@ from publisher.i18n.tags import (
     has_shipped_catalog,
     parse_language_tag,
 )
-
-if TYPE_CHECKING:
-    from publisher.config import Config
 
 DOMAIN = "messages"
 SHIPPED_LOCALE = importlib.resources.files("publisher") / "locale"
@@ -176,11 +172,12 @@ def coverage(tag: str, site_locale_dir: Path | None = None) -> Coverage:
     )
 
 
-def language_warnings(config: Config) -> list[str]:
-    """What `publisher check` says of the configured languages: no catalog, strings missing."""
+def language_warnings(languages: Iterable[tuple[str, str]], locale_dir: Path | None) -> list[str]:
+    """What `publisher check` says of the configured languages (each with the config key that
+    sets it) and a site's own catalogs in `locale_dir`: no catalog, strings missing."""
     warnings = []
-    for key, tag in configured_languages(config):
-        found = coverage(tag, config.locale_dir)
+    for key, tag in languages:
+        found = coverage(tag, locale_dir)
         if not found.shipped and not found.site_catalogs:
             warnings.append(
                 f"{key}: no catalog for {tag!r}: readers see the English words "
@@ -195,14 +192,3 @@ def language_warnings(config: Config) -> list[str]:
                 f"translation and show in English: {shown}{more}"
             )
     return warnings
-
-
-def configured_languages(config: Config) -> list[tuple[str, str]]:
-    """Each configured language with the key that sets it: the site's, then each digest's own."""
-    found = [("[site] language", config.site.language)]
-    found += [
-        (f"digests[{digest.name}].language", digest.language)
-        for digest in config.digests
-        if digest.language is not None
-    ]
-    return found
