@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import errno
 import io
 import os
 import signal
@@ -13,8 +14,10 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import IO
 
 import pytest
 import sqlalchemy as sa
@@ -217,11 +220,11 @@ def test_an_import_killed_midway_then_run_again_ends_as_one_clean_import(
         cwd=site.root,
         env=publisher_environment(PUBLISHER_STORE_URL=store_url),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     # Two batches and a half: the import writes two and waits for the rest of the third.
     written = 1 + 2 * imports.BATCH_ROWS + imports.BATCH_ROWS // 2
-    with open(fifo, "w", encoding="utf-8") as pipe:
+    with open_for_writing_once_read(fifo, process) as pipe:
         pipe.writelines(lines[:written])
         pipe.flush()
         with open_store(store_url) as store:
@@ -256,6 +259,26 @@ def _runs_with(store: Store, rows: int) -> list[object] | None:
     with store.transaction() as connection:
         runs = unfinished_import_runs(connection)
     return runs if runs and runs[0].rows_done >= rows else None
+
+
+@contextlib.contextmanager
+def open_for_writing_once_read(fifo: Path, process: subprocess.Popen[bytes]) -> Iterator[IO[str]]:
+    """The FIFO's writing end, opened once `process` opens it to read: a process that ends
+    first fails the test with its stderr instead of leaving `open` blocked for ever."""
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            descriptor = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as error:  # ENXIO: nobody reads it yet
+            if error.errno != errno.ENXIO or time.monotonic() > deadline:
+                raise
+        if process.poll() is not None:
+            raise AssertionError(f"the import ended at once: {process.stderr.read()!r}")  # type: ignore[union-attr]
+        time.sleep(0.05)
+    os.set_blocking(descriptor, True)
+    with open(descriptor, "w", encoding="utf-8") as pipe:
+        yield pipe
 
 
 def wait_for(found: object, process: subprocess.Popen[bytes], seconds: float = 300) -> list:

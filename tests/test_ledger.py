@@ -21,12 +21,14 @@ from tests.conftest import MovableClock, Site
 from tests.test_delivery import new_edition, subscribe
 
 
-def test_store_from_before_retryable_rows_tells_them_from_hard_failures(store_url: str) -> None:
+def test_store_from_before_retryable_rows_tells_them_from_hard_failures(
+    empty_store_url: str,
+) -> None:
     from alembic import command
 
     from publisher.store.database import _alembic_config
 
-    engine = create_engine(store_url)
+    engine = create_engine(empty_store_url)
     with engine.begin() as connection:
         command.upgrade(_alembic_config(connection), "0004")
         now = datetime(2026, 11, 25, tzinfo=UTC)
@@ -71,7 +73,7 @@ def test_store_from_before_retryable_rows_tells_them_from_hard_failures(store_ur
                 )
             )
     engine.dispose()
-    with open_store(store_url) as store:
+    with open_store(empty_store_url) as store:
         assert remaining_rows(store, 1) == RemainingRows(retryable=1, failed=1)
 
 

@@ -18,11 +18,11 @@ from publisher.store.database import (
 )
 
 
-def test_empty_store_is_brought_to_the_latest_schema(store_url: str) -> None:
-    engine = create_engine(store_url)
+def test_empty_store_is_brought_to_the_latest_schema(empty_store_url: str) -> None:
+    engine = create_engine(empty_store_url)
     assert schema_state(engine).current is None
     engine.dispose()
-    with open_store(store_url) as store:
+    with open_store(empty_store_url) as store:
         state = schema_state(store.engine)
         assert state.current == state.head
         tables = set(sa.inspect(store.engine).get_table_names())
@@ -129,24 +129,24 @@ def test_sqlite_store_in_a_missing_folder_is_a_clear_error(tmp_path: object) -> 
         open_store(f"sqlite:///{tmp_path}/nowhere/store.db")
 
 
-def test_older_store_is_upgraded_in_place_keeping_its_data(store_url: str) -> None:
+def test_older_store_is_upgraded_in_place_keeping_its_data(empty_store_url: str) -> None:
     from alembic import command
 
     from publisher.store.database import _alembic_config
 
-    engine = create_engine(store_url)
+    engine = create_engine(empty_store_url)
     with engine.begin() as connection:
         command.upgrade(_alembic_config(connection), "0001")
         connection.execute(sa.text("INSERT INTO settings (name, value) VALUES ('kept', 'yes')"))
     engine.dispose()
-    with open_store(store_url) as store:
+    with open_store(empty_store_url) as store:
         state = schema_state(store.engine)
         assert state.current == state.head != "0001"
         with store.transaction() as connection:
             assert setting(connection, "kept") == "yes"
 
 
-def test_migrations_build_exactly_the_tables_the_code_uses(store_url: str) -> None:
+def test_migrations_build_exactly_the_tables_the_code_uses(empty_store_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
@@ -156,7 +156,7 @@ def test_migrations_build_exactly_the_tables_the_code_uses(store_url: str) -> No
         name = getattr(change[1], "name", "")
         return change[0] == "remove_table" and name.startswith(SQLITE_NAME_INDEX)
 
-    with open_store(store_url) as store, store.engine.connect() as connection:
+    with open_store(empty_store_url) as store, store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": False})
         differences = [
             change

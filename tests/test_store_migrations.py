@@ -20,8 +20,10 @@ from publisher.store.schema import deliveries, rate_limits
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
-def test_upgrade_to_0005_keeps_the_ledger_and_takes_owners_of_any_length(store_url: str) -> None:
-    engine = create_engine(store_url)
+def test_upgrade_to_0005_keeps_the_ledger_and_takes_owners_of_any_length(
+    empty_store_url: str,
+) -> None:
+    engine = create_engine(empty_store_url)
     with engine.begin() as connection:
         command.upgrade(_alembic_config(connection), "0004")
         connection.execute(
@@ -48,7 +50,7 @@ def test_upgrade_to_0005_keeps_the_ledger_and_takes_owners_of_any_length(store_u
         )
     engine.dispose()
     long_owner = "h" * 253 + ":4194304:0123abcd"
-    with open_store(store_url) as store, store.transaction() as connection:
+    with open_store(empty_store_url) as store, store.transaction() as connection:
         assert connection.scalar(sa.select(deliveries.c.lease_owner)) == "host:1:ab"
         connection.execute(deliveries.update().values(lease_owner=long_owner))
         assert connection.scalar(sa.select(deliveries.c.lease_owner)) == long_owner
