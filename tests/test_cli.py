@@ -284,3 +284,17 @@ def test_exit_statuses_are_the_ones_the_readme_states(site: Site) -> None:
         result = run(site, *usage)
         assert result.returncode == 2, usage
         assert "Usage:" in result.stderr
+
+
+def test_check_never_says_valid_while_it_reports_an_error(site: Site) -> None:
+    # Item 19 of issue 20: "config is valid" above "templates folder not found".
+    text = site.config_path.read_text(encoding="utf-8")
+    site.config_path.write_text(f'{text}\n[templates]\ndir = "missing"\n', encoding="utf-8")
+    result = run(site, "check")
+    assert result.returncode == 1
+    assert "valid" not in result.stdout
+    assert result.stdout.startswith("check: config config.toml has problems; 16 articles, ")
+    errors = result.stderr.strip().splitlines()
+    assert errors
+    assert all("missing: templates folder not found ([templates] dir)" in e for e in errors)
+    assert "Traceback" not in result.stderr
