@@ -241,15 +241,29 @@ def test_square_brackets_in_data_are_shown_never_read_as_markup(site: Site) -> N
     assert shown.returncode == 0, shown.stderr
 
 
-def test_a_digest_that_fails_never_stops_the_others(site: Site) -> None:
+def test_an_article_holding_the_old_placeholder_text_goes_out_in_its_digest(site: Site) -> None:
     site.write_article(
         "news/reserved.md",
-        "---\ntitle: Reserved\ndate: 2026-11-20T10:00:00\n---\nx-publisher-if-name-7f3c9e2a5b1d\n",
+        "---\ntitle: x-publisher-subscriber-email-7f3c9e2a5b1d\ndate: 2026-11-20T10:00:00\n"
+        "---\nx-publisher-if-name-7f3c9e2a5b1d\n",
     )
+    result = run(site, "publish", "--digest")
+    assert result.returncode == 0, result.stderr
+    assert "daily: edition 1 (#1)" in result.stdout
+
+
+def test_a_digest_that_fails_never_stops_the_others(site: Site) -> None:
+    # The daily's subject names an article it does not have: that digest cannot be made.
+    text = site.config_path.read_text(encoding="utf-8")
+    broken = text.replace(
+        'subject = "{{ site.title }}: {{ edition.date | date }}"',
+        'subject = "{{ articles[99].title }}"',
+    )
+    assert broken != text
+    site.config_path.write_text(broken, encoding="utf-8")
     result = run(site, "publish", "--digest")
     assert result.returncode == 1
     assert "digest daily:" in result.stderr
-    assert "reserved text" in result.stderr
     assert "culture: edition 1 (#1)" in result.stdout
     assert "Traceback" not in result.stderr
     created = run(site, "digest", "create")
@@ -270,3 +284,17 @@ def test_exit_statuses_are_the_ones_the_readme_states(site: Site) -> None:
         result = run(site, *usage)
         assert result.returncode == 2, usage
         assert "Usage:" in result.stderr
+
+
+def test_check_never_says_valid_while_it_reports_an_error(site: Site) -> None:
+    # Item 19 of issue 20: "config is valid" above "templates folder not found".
+    text = site.config_path.read_text(encoding="utf-8")
+    site.config_path.write_text(f'{text}\n[templates]\ndir = "missing"\n', encoding="utf-8")
+    result = run(site, "check")
+    assert result.returncode == 1
+    assert "valid" not in result.stdout
+    assert result.stdout.startswith("check: config config.toml has problems; 16 articles, ")
+    errors = result.stderr.strip().splitlines()
+    assert errors
+    assert all("missing: templates folder not found ([templates] dir)" in e for e in errors)
+    assert "Traceback" not in result.stderr

@@ -282,7 +282,16 @@ def test_updated_date_is_converted_like_the_date() -> None:
     assert parse(article_text()).updated is None
 
 
-@pytest.mark.parametrize("written", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00"])
+@pytest.mark.parametrize(
+    "written",
+    [
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:00:00-05:00",
+        # Valid in UTC, but before year 1 in London's 1st January (its zone was -0:01:15).
+        "0001-01-01T00:00:00Z",
+        "0001-01-01",
+    ],
+)
 def test_date_out_of_range_is_a_content_error_on_the_date_line(written: str) -> None:
     error = content_error(f'---\ntitle: "Harbour news"\ndate: {written}\n---\nBody.\n')
     assert error.line == 3

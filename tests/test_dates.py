@@ -5,7 +5,7 @@ site's zone is."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import feedparser
@@ -21,7 +21,7 @@ from publisher.site.gather import gather
 from publisher.store.database import open_store
 from publisher.store.schema import editions
 from publisher.web.app import create_app
-from publisher.wording import format_date, local_time
+from publisher.wording import duration_words, format_date, local_time
 from tests.conftest import MovableClock, Site
 
 FERRY = "https://gazette.example.org/articles/winter-ferry-timetable/"  # dated 2026-10-20
@@ -123,3 +123,10 @@ def test_format_date_shows_a_moment_on_the_zones_clock() -> None:
     assert local_time(moment, ZoneInfo("Pacific/Auckland")).isoformat().startswith("2026-10-20")
     with pytest.raises(ValueError, match="no zone"):
         format_date(datetime(2026, 10, 20))
+
+
+def test_an_outage_reads_as_a_human_duration() -> None:
+    # Item 19 of issue 20: the outage message said `0:00:20.012565`.
+    assert duration_words(timedelta(seconds=20.012565)) == "20 seconds"
+    assert duration_words(timedelta(minutes=10, microseconds=12565)) == "10 minutes"
+    assert duration_words(timedelta(hours=1, minutes=5, seconds=1)) == "1 hour 5 minutes 1 second"

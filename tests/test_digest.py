@@ -18,18 +18,22 @@ from hypothesis import strategies as st
 from lxml import etree
 from lxml.cssselect import CSSSelector
 
+from publisher.analytics.links import link_placeholder, open_placeholder
 from publisher.config import Config, DigestConfig
 from publisher.content.articles import PublishedArticle
 from publisher.mail.render import (
+    END_IF,
     IF_NAME,
+    LEGACY_KEY,
+    OTHERWISE,
     PLACEHOLDERS,
-    RESERVED,
     DigestError,
     EditionInfo,
     Recipient,
     RenderedEdition,
     format_date,
     inline_css,
+    link_key_of,
     personalize,
     render_edition,
     render_for_recipient,
@@ -283,7 +287,7 @@ def test_edition_shows_each_article_with_image_link_byline_summary_and_read_more
     assert "Every morning: the stories we published since yesterday." in footer
     assert config.mail is not None
     assert config.mail.postal_address in footer
-    assert PLACEHOLDERS.email in footer
+    assert rendered.stand_ins.placeholders.email in footer
 
 
 def test_byline_dates_are_the_sites_even_in_a_digest_of_another_timezone(
@@ -302,8 +306,9 @@ def test_byline_dates_are_the_sites_even_in_a_digest_of_another_timezone(
 
 def test_unsubscribe_placeholder_is_in_both_parts(rendered: RenderedEdition) -> None:
     root = parse(rendered.html)
-    assert root.xpath("//a[text()='Unsubscribe']/@href") == [PLACEHOLDERS.unsubscribe_url]
-    assert PLACEHOLDERS.unsubscribe_url in rendered.text
+    placeholder = rendered.stand_ins.placeholders.unsubscribe_url
+    assert root.xpath("//a[text()='Unsubscribe']/@href") == [placeholder]
+    assert placeholder in rendered.text
 
 
 # The text part.
@@ -391,7 +396,7 @@ def test_each_personalized_edition_holds_its_own_unsubscribe_url_and_no_other(
             if other is not recipient:
                 assert escaped(other.unsubscribe_url) not in html
                 assert other.unsubscribe_url not in text
-        for placeholder in RESERVED:
+        for placeholder in rendered.stand_ins.reserved:
             assert placeholder not in html
             assert placeholder not in text
 
@@ -406,8 +411,8 @@ def test_subscriber_without_a_name_gets_the_wording_without_one(
     rendered: RenderedEdition,
 ) -> None:
     # The bundled templates test `subscriber.name`, so the edition carries both wordings.
-    assert IF_NAME in rendered.html
-    assert IF_NAME in rendered.text
+    assert rendered.stand_ins.if_name in rendered.html
+    assert rendered.stand_ins.if_name in rendered.text
     html, text = personalize(rendered, RECIPIENTS[4])
     assert "This email was sent to nameless@example.org because" in html
     assert "\nnameless@example.org\n" in text
@@ -417,9 +422,10 @@ def test_subscriber_without_a_name_gets_the_wording_without_one(
 def test_subscriber_named_like_a_placeholder_gets_only_their_own_values(
     rendered: RenderedEdition,
 ) -> None:
+    own = rendered.stand_ins
     sly = Recipient(
-        f"{PLACEHOLDERS.email} {IF_NAME}",
-        f"{PLACEHOLDERS.unsubscribe_url}@example.org",
+        f"{own.placeholders.email} {own.if_name}",
+        f"{own.placeholders.unsubscribe_url}@example.org",
         "https://gazette.example.org/u/10-sly",
     )
     html, text = personalize(rendered, sly)
@@ -427,26 +433,73 @@ def test_subscriber_named_like_a_placeholder_gets_only_their_own_values(
     assert f"sent to {sly.name} at {sly.email} because" in html
 
 
-def test_article_holding_a_placeholder_is_refused(
+def test_each_edition_has_its_own_unguessable_placeholders(
     config: Config, daily: DigestConfig, edition: EditionInfo, articles: list[PublishedArticle]
 ) -> None:
-    first = articles[0]
-    sneaky = dataclasses.replace(
-        first,
-        article=dataclasses.replace(first.article, summary=f"Mail {PLACEHOLDERS.email} now"),
+    environment = template_environment(None, config.site.language)
+    one = render_edition(environment, config, daily, edition, articles)
+    other = render_edition(environment, config, daily, edition, articles)
+    assert one.key != other.key
+    assert one.key != LEGACY_KEY
+    assert LEGACY_KEY not in one.html + one.text
+    assert len(one.key) == 16
+
+
+@pytest.mark.parametrize("where", ["title", "summary"])
+def test_article_holding_any_placeholder_text_is_shown_as_written(
+    config: Config,
+    daily: DigestConfig,
+    edition: EditionInfo,
+    articles: list[PublishedArticle],
+    where: str,
+) -> None:
+    # Item 11 of issue 20: these made every `digest create` fail ("reserved text").
+    sneaky = (
+        f"Mail {PLACEHOLDERS.email} {IF_NAME} {OTHERWISE} {END_IF} "
+        f"{PLACEHOLDERS.unsubscribe_url} {link_placeholder(0)} {open_placeholder()} now"
     )
-    with pytest.raises(DigestError, match="reserved text"):
-        render_edition(
-            template_environment(None, config.site.language), config, daily, edition, [sneaky]
-        )
+    first = articles[0]
+    planted = dataclasses.replace(
+        first, article=dataclasses.replace(first.article, **{where: sneaky})
+    )
+    rendered = render_edition(
+        template_environment(None, config.site.language), config, daily, edition, [planted]
+    )
+    html, text = personalize(rendered, RECIPIENTS[0])
+    for word in sneaky.split():
+        assert word in text  # the text part wraps long lines
+        assert escaped(word) in html
 
 
-def test_edition_stored_as_its_four_strings_personalizes_the_same(
+def test_an_edition_stored_with_the_old_shared_key_still_personalizes(
     rendered: RenderedEdition,
 ) -> None:
-    stored = (rendered.subject, rendered.html, rendered.text, rendered.archive_html)
+    own = rendered.stand_ins
+    old = RenderedEdition(
+        rendered.subject,
+        *(
+            body.replace(own.key, LEGACY_KEY).replace(link_key_of(own.key), LEGACY_KEY)
+            for body in (rendered.html, rendered.text)
+        ),
+        rendered.archive_html,
+    )
+    assert old.key == LEGACY_KEY
     for recipient in RECIPIENTS:
-        assert personalize(RenderedEdition(*stored), recipient) == personalize(rendered, recipient)
+        assert personalize(old, recipient) == personalize(rendered, recipient)
+
+
+def test_edition_stored_as_its_five_strings_personalizes_the_same(
+    rendered: RenderedEdition,
+) -> None:
+    subject, html, text, archive = (
+        rendered.subject,
+        rendered.html,
+        rendered.text,
+        rendered.archive_html,
+    )
+    stored = RenderedEdition(subject, html, text, archive, key=rendered.key)
+    for recipient in RECIPIENTS:
+        assert personalize(stored, recipient) == personalize(rendered, recipient)
 
 
 def test_line_breaks_and_control_characters_in_a_name_cannot_break_a_line(
@@ -514,7 +567,7 @@ def test_unsubscribe_url_that_cannot_be_filled_in_exactly_is_refused(url: str) -
 
 def test_archive_copy_holds_no_personal_data(rendered: RenderedEdition) -> None:
     archive = rendered.archive_html
-    for placeholder in RESERVED:
+    for placeholder in rendered.stand_ins.reserved:
         assert placeholder not in archive
     for recipient in RECIPIENTS:
         html, _ = personalize(rendered, recipient)

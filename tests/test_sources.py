@@ -368,3 +368,59 @@ def test_any_json_feed_item_is_read_inert_or_refused_with_a_message(
         assert "<script" not in parsed.body_html.lower()
         for value in (parsed.title, parsed.summary, parsed.body_html):
             assert not FORBIDDEN.search(value)
+
+
+FEED_PIECES = [
+    b'<?xml version="1.0" encoding="utf-8"?>',
+    b'<?xml version="1.0" encoding="x-undefined"?>',
+    b'<rss version="2.0"><channel>',
+    b'<feed xmlns="http://www.w3.org/2005/Atom">',
+    b"<item><title>",
+    b"<entry><title>",
+    b"<pubDate>Mon, 01 Jan 0001 00:00:00 GMT</pubDate>",
+    b"<updated>9999-12-31T23:59:59-14:00</updated>",
+    b"<guid>",
+    b"<link href='javascript:alert(1)'/>",
+    b"<description><![CDATA[<script>x</script>",
+    b"]]>",
+    b"<!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]>&e;",
+    b'{"version": "https://jsonfeed.org/version/1.1", "items": [',
+    b'{"id": 1, "title": "t", "date_published": "9999-12-31T23:59:59-14:00"}',
+    b'"x-publisher-subscriber-email-7f3c9e2a5b1d"',
+    b"\x00\xff\xfe",
+    b"</title></item></channel></rss>",
+    b"</entry></feed>",
+    b"]}",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    body=st.one_of(
+        st.binary(max_size=3000),
+        st.lists(st.sampled_from(FEED_PIECES), max_size=30).map(b"".join),
+    ),
+    content_type=st.sampled_from(
+        [None, "application/rss+xml", "application/feed+json", "text/xml; charset=undefined"]
+    ),
+)
+def test_any_bytes_as_a_feed_body_are_read_or_refused_with_a_source_error(
+    body: bytes, content_type: str | None
+) -> None:
+    # Anyone upstream can send anything: a SourceError naming the problem, never another
+    # exception out of the parser (which would stop gathering the other sources).
+    try:
+        parsed = parse_feed(body, FEED_URL, content_type, SETTINGS)
+    except SourceError:
+        return
+    for item in parsed.items:
+        assert item.date is None or 1 < item.date.year < 9999
+
+
+@pytest.mark.parametrize("charset", ["undefined", "no-such-charset", '"utf\x00-8"'])
+def test_an_unusable_charset_in_the_http_header_leaves_the_document_to_decide(
+    charset: str,
+) -> None:
+    # Found by the fuzz test above: `charset=undefined` raised UnicodeError out of the parser.
+    feed = parse_feed(LATIN1_RSS, FEED_URL, f"application/rss+xml; charset={charset}", SETTINGS)
+    assert feed.items

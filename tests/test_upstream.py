@@ -26,7 +26,7 @@ from publisher.sources.poll import poll_sources, source_states
 from publisher.store.articles import public_article_at, public_articles
 from publisher.store.database import Store, open_store
 from publisher.store.schema import articles, sources
-from tests.conftest import SAMPLE_NOW, MovableClock, Site, publisher_environment
+from tests.conftest import SAMPLE_NOW, MovableClock, Site, publisher_environment, run_publisher
 from tests.test_digest import HOSTILE_SUMMARY as DIGEST_HOSTILE_SUMMARY
 from tests.test_digest import HOSTILE_TITLE as DIGEST_HOSTILE_TITLE
 from tests.test_feeds import HOSTILE_TITLES
@@ -379,6 +379,34 @@ def test_failing_sources_are_shown_by_status_with_since_when_and_their_error(
     document = status_document(status)
     assert [s["name"] for s in document["failing_sources"]] == ["gone-a", "gone-b"]
     assert document["failing_sources"][0]["since"].startswith(f"{first:%Y-%m-%d}")
+
+
+def test_publish_counts_each_failing_source_as_an_error_and_status_shows_them(
+    site: Site, server: FeedServer
+) -> None:
+    # Item 17 of issue 20: two sources answering 404 and `publish` said "0 errors".
+    tables = "".join(source(name, server.url(f"/{name}")) for name in ("gone-a", "gone-b"))
+    configure(site, tables)
+    published = run_publisher(site.root, "publish")
+    assert published.returncode == 1  # a partial failure, as for a broken article
+    summary = published.stdout.splitlines()[0]
+    assert summary.startswith("gather: 16 new, 0 updated, 0 withdrawn, 14 published")
+    assert ", 1 scheduled, 2 errors; sources: 2 fetched" in summary
+    assert "0 errors" not in summary
+    assert (site.root / "feeds" / "rss.xml").exists()  # the rest was still published
+    for name in ("gone-a", "gone-b"):
+        assert f"source {name}: {server.url(f'/{name}')}: HTTP 404" in published.stderr
+    shown = run_publisher(site.root, "status")
+    assert shown.returncode == 0, shown.stderr
+    assert ", 2 errors" in next(ln for ln in shown.stdout.splitlines() if ln.startswith("last"))
+    failing = [line for line in shown.stdout.splitlines() if line.startswith("source ")]
+    assert [line.split(":")[0] for line in failing] == ["source gone-a", "source gone-b"]
+    assert all("failing since" in line and "HTTP 404 Not Found" in line for line in failing)
+    document = json.loads(run_publisher(site.root, "status", "--json").stdout)
+    assert document["last_gather"]["error_count"] == 2
+    assert [entry["last_error"] for entry in document["failing_sources"]] == [
+        f"{server.url(f'/{name}')}: HTTP 404 Not Found" for name in ("gone-a", "gone-b")
+    ]
 
 
 def test_errors_back_off_doubling_up_to_a_day(

@@ -339,6 +339,31 @@ def test_any_webhook_body_is_answered_without_a_5xx(
     assert response.status_code < 500
 
 
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner),
+    max_leaves=12,
+)
+POSTMARK_KEYS = ["RecordType", "Type", "TypeCode", "Email", "MessageID", "ID", "Details"]
+POSTMARK_LIKE = st.dictionaries(st.sampled_from(POSTMARK_KEYS), JSON_VALUES, max_size=7)
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=st.one_of(POSTMARK_LIKE, st.lists(POSTMARK_LIKE, max_size=3), JSON_VALUES))
+def test_any_json_an_authenticated_postmark_sends_is_answered_without_a_5xx(
+    client: TestClient, body: Any
+) -> None:
+    # Past the credentials check, the body reaches the event parser: JSON of any shape.
+    response = client.post("/webhooks/postmark", json=body, headers=basic(POSTMARK_AUTH))
+    assert response.status_code < 500, (body, response.text)
+
+
 # Postmark ------------------------------------------------------------------------------------
 
 

@@ -17,15 +17,16 @@ The open pixel is the same, with `o` for the link.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
 from dataclasses import dataclass
 from html import unescape
 
-_KEY = "5d1f0b7c93ae"
-LINK_PLACEHOLDER = re.compile(rf"https://x-publisher-link-{_KEY}\.invalid/([0-9]{{1,5}})/")
-OPEN_PLACEHOLDER = f"https://x-publisher-open-{_KEY}.invalid/"
+# The key of the stand-ins of editions stored before each edition had its own: an edition's
+# link and pixel stand-ins carry its key (see `mail.render.StandIns`), so no article can hold one.
+LEGACY_KEY = "5d1f0b7c93ae"
 OPEN = "o"
 # A transparent 1x1 GIF: what the pixel shows where nothing is counted (a preview, a test).
 BLANK_PIXEL = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
@@ -41,9 +42,21 @@ _EDITION = re.compile(r"[1-9][0-9]{0,9}")
 _LINK = re.compile(r"o|0|[1-9][0-9]{0,4}")
 
 
-def link_placeholder(number: int) -> str:
-    """The stand-in for link `number` of an edition, until a recipient's URL replaces it."""
-    return f"https://x-publisher-link-{_KEY}.invalid/{number}/"
+def link_placeholder(number: int, key: str = LEGACY_KEY) -> str:
+    """The stand-in for link `number` of the edition with `key`, until a recipient's URL
+    replaces it."""
+    return f"https://x-publisher-link-{key}.invalid/{number}/"
+
+
+@functools.lru_cache(maxsize=64)
+def link_pattern(key: str = LEGACY_KEY) -> re.Pattern[str]:
+    """What the link stand-ins of the edition with `key` match; group 1 is the link number."""
+    return re.compile(rf"https://x-publisher-link-{re.escape(key)}\.invalid/([0-9]{{1,5}})/")
+
+
+def open_placeholder(key: str = LEGACY_KEY) -> str:
+    """The stand-in for the pixel of the edition with `key`."""
+    return f"https://x-publisher-open-{key}.invalid/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +68,9 @@ class TrackedBodies:
     targets: tuple[str, ...]
 
 
-def track_links(html: str, text: str, clicks: bool, opens: bool) -> TrackedBodies:
+def track_links(
+    html: str, text: str, clicks: bool, opens: bool, key: str = LEGACY_KEY
+) -> TrackedBodies:
     """Put placeholders where an edition's links (and, with `opens`, its pixel) go.
 
     Every http(s) `<a href>` is tracked but our own placeholders (the unsubscribe and
@@ -73,18 +88,18 @@ def track_links(html: str, text: str, clicks: bool, opens: bool) -> TrackedBodie
         number = number_of(unescape(match.group(2)))
         if number is None:
             return match.group(0)
-        return f"{match.group(1)}{link_placeholder(number)}{match.group(3)}"
+        return f"{match.group(1)}{link_placeholder(number, key)}{match.group(3)}"
 
     def replace_text_url(match: re.Match[str]) -> str:
         number = targets.get(match.group(0))
-        return match.group(0) if number is None else link_placeholder(number)
+        return match.group(0) if number is None else link_placeholder(number, key)
 
     if clicks:
         html = _ANCHOR_HREF.sub(replace_href, html)
         text = _TEXT_URL.sub(replace_text_url, text)
     if opens:
         pixel = (
-            f'<img src="{OPEN_PLACEHOLDER}" width="1" height="1" alt="" '
+            f'<img src="{open_placeholder(key)}" width="1" height="1" alt="" '
             'style="display:block;border:0;width:1px;height:1px">'
         )
         cut = html.lower().rfind("</body>")

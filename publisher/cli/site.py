@@ -37,8 +37,10 @@ def check(context: click.Context, dns: bool) -> None:
     config = site_config(context)
     articles, content_errors = check_content(config)
     errors = [*content_errors, *digest_problems(config, articles, system_clock())]
+    # "valid" only when nothing below is an error: an operator reads the first line.
+    verdict = "is valid" if not errors else "has problems"
     click.echo(
-        f"check: config {config.path} is valid; {count(len(articles), 'article')}, "
+        f"check: config {config.path} {verdict}; {count(len(articles), 'article')}, "
         f"{count(len(errors), 'error')}"
     )
     _check_languages(config)

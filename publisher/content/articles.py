@@ -8,7 +8,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, NoReturn, TypeVar
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
@@ -303,6 +303,10 @@ def article_url(site: SiteSettings, slug: str, published: datetime) -> str:
     return urljoin(site.url, path)
 
 
+_EARLIEST_SHOWN = datetime.min.replace(tzinfo=UTC) + timedelta(days=2)
+_LATEST_SHOWN = datetime.max.replace(tzinfo=UTC) - timedelta(days=2)
+
+
 def to_utc(value: DateOrDateTime, zone: ZoneInfo) -> datetime:
     """A front-matter date as an aware UTC datetime; naive values are in the site's zone."""
     if not isinstance(value, datetime):
@@ -316,9 +320,13 @@ def _utc_or_fail(
     value: DateOrDateTime, zone: ZoneInfo, key: str, fail: Callable[[str, str], NoReturn]
 ) -> datetime:
     try:
-        return to_utc(value, zone)
+        moment = to_utc(value, zone)
     except OverflowError:
         fail(key, f"{key}: {value} is out of range")
+    # Shown in any zone (the site's, a digest's), it must still be a date Python can hold.
+    if not _EARLIEST_SHOWN <= moment <= _LATEST_SHOWN:
+        fail(key, f"{key}: {value} is out of range")
+    return moment
 
 
 def _decode(source: str, raw: bytes) -> str:

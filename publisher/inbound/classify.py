@@ -6,10 +6,14 @@ In order, a message is:
 2. a delivery status notification (RFC 3464): a hard (5.x.x) or soft (4.x.x, delayed)
    bounce for each recipient that failed;
 3. a mailto unsubscribe: sent to `unsubscribe+<token>@...`, or with the token in the subject;
-4. a bounce in a known MTA's own format, from a mailer daemon: flufl.bounce finds the
-   recipients, permanent (hard) or temporary (soft);
-5. an auto-reply (RFC 3834 `Auto-Submitted`, vacation and out-of-office replies): ignored;
-6. anything else: unknown, never guessed at.
+4. a bounce in a known MTA's own format, from anything that looks like a mailer (a mailer
+   daemon, postmaster, an MTA's own name, a null sender, a bounce's subject, or mail to one of
+   our return paths): flufl.bounce finds the recipients, permanent (hard) or temporary (soft);
+5. the same bounce candidate that no detector reads, with a "user unknown"-style line naming
+   an address: a hard bounce for that address (applied only if it is a subscriber's, and as
+   unverified evidence unless it carries our token, like any other);
+6. an auto-reply (RFC 3834 `Auto-Submitted`, vacation and out-of-office replies): ignored;
+7. anything else: unknown, never guessed at.
 
 Tokens are read from the addresses the message was sent to (the return path a bounce goes to,
 the unsubscribe address) and, in an abuse report, from the reported message's own headers.
@@ -55,6 +59,37 @@ _AUTO_REPLY_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 _AUTO_REPLY_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Response")
+# A sender or subject only a bounce has: an MTA's name for itself, a bounce's usual subject.
+_MAILER_SENDER = re.compile(
+    r"mailer|daemon|postmaster|mail[ ._-]?delivery|delivery[ ._-]sub|mail[ ._-]?administrator|"
+    r"system[ ._-]administrator|smtp|mail[ ._-]service",
+    re.IGNORECASE,
+)
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|non[ -]?delivery|delivery (status|failure|failed|notification|problem)|"
+    r"returned mail|mail delivery failed|failed mail|could not be delivered|not delivered|"
+    r"permanent (delivery )?failure|mail system error|user unknown|non remis|unzustellbar",
+    re.IGNORECASE,
+)
+# A line saying a recipient does not exist or refused the message for good.
+_PERMANENT_FAILURE = re.compile(
+    r"user unknown|unknown user|no such (user|mailbox|recipient)|unknown (recipient|mailbox)|"
+    r"does not exist|doesn't exist|invalid (recipient|mailbox|address)|mailbox unavailable|"
+    r"mailbox not found|recipient rejected|address rejected|could not be delivered|"
+    r"did not reach|did not receive|not delivered|could not deliver|unable to deliver|"
+    r"failed recipient|failure reasons?\b|permanent|non recens|n'a pas pu|unzustellbar|"
+    r"no user by that name",
+    re.IGNORECASE,
+)
+# ... unless it says the failure is temporary.
+_TEMPORARY_FAILURE = re.compile(
+    r"temporar|delayed|will (be )?retr|try again|over quota|quota exceeded|mailbox (is )?full|"
+    r"\b4\.\d{1,3}\.\d{1,3}\b|\b4[0-9][0-9][ -]",
+    re.IGNORECASE,
+)
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# How many lines after a failure line may name its address ("... to the following user:").
+_ADDRESS_LINES = 3
 # The shape of the Message-ID publisher gives each message (`mime.message_id`); whether one
 # is really ours (its MAC) is checked when the event is applied (`mime.read_message_id`).
 _OUR_MESSAGE_ID = re.compile(
@@ -92,7 +127,13 @@ def classify_message(raw: bytes) -> Classification:
 def _classify(raw: bytes) -> Classification:
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
     report_id = _report_id(message, raw)
-    for classifier in (_abuse_report, _delivery_status, _unsubscribe_request, _mta_bounce):
+    for classifier in (
+        _abuse_report,
+        _delivery_status,
+        _unsubscribe_request,
+        _mta_bounce,
+        _failure_lines,
+    ):
         found = classifier(message, report_id)
         if found is not None:
             return _with_original_id(found, raw)
@@ -200,10 +241,15 @@ def _delivery_status(message: Message, report_id: str) -> Classification | None:
     if not _is_report(message, "delivery-status"):
         return None
     blocks = _first_part(message, "message/delivery-status")
-    failures = [block for block in blocks[1:] if _failed(block)]
+    # Per-recipient blocks follow the per-message one; a line holding only a space (which
+    # the parser takes for a continuation) can merge the first into it: judge every block.
+    recipients = [block for block in blocks if block.get("Final-Recipient") or block.get("Action")]
+    if not recipients:
+        return None  # a report naming no recipient: its text may (see `_failure_lines`)
+    failures = [block for block in recipients if _failed(block)]
     if not failures:
         # Success or relay notices: nothing happened to anyone.
-        return Classification(EventKind.UNKNOWN, (), report_id) if blocks else None
+        return Classification(EventKind.UNKNOWN, (), report_id)
     token = _only(_recipient_tokens(message, RETURN_PATH_KINDS)) if len(failures) == 1 else None
     events = []
     for block in failures:
@@ -303,7 +349,7 @@ def _unsubscribe_by_sender(
 
 
 def _mta_bounce(message: Message, report_id: str) -> Classification | None:
-    if not _from_mailer(message):
+    if not _bounce_candidate(message):
         return None
     temporary, permanent = all_failures(message)
     failed = [(address, True) for address in sorted(permanent)]
@@ -316,6 +362,8 @@ def _mta_bounce(message: Message, report_id: str) -> Classification | None:
     for raw_address, hard in failed:
         recipient = _bare_address(raw_address.decode("ascii", "replace"))
         diagnostic = _diagnostic_near(text, recipient)
+        # A detector's "permanent" is a guess from the wording; the server's reply outranks it.
+        hard = hard and not _TEMPORARY_FAILURE.search(diagnostic)
         events.append(
             InboundEvent(
                 kind=EventKind.HARD_BOUNCE if hard else EventKind.SOFT_BOUNCE,
@@ -343,6 +391,61 @@ def _from_mailer(message: Message) -> bool:
         return True
     local = (_bare_address(_header(message, "From")) or "").partition("@")[0]
     return local.lower() in MAILER_LOCAL_PARTS
+
+
+def _bounce_candidate(message: Message) -> bool:
+    """Whether a message may be a bounce: from a mailer, or with a bounce's null sender,
+    sender name or subject. Anything sent to a return path of ours is one (`_from_mailer`)."""
+    if _from_mailer(message):
+        return True
+    return_path = _header(message, "Return-Path").strip()
+    if return_path == "<>" or _MAILER_SENDER.search(return_path.partition("@")[0]):
+        return True
+    sender = _header(message, "From")
+    if sender.strip() and _bare_address(sender) is None:
+        return True  # `From: Mail Delivery System <>`
+    subject = _header(message, "Subject")
+    return bool(_MAILER_SENDER.search(sender) or _BOUNCE_SUBJECT.search(subject))
+
+
+# 5. Bounces no detector reads ------------------------------------------------------------------
+
+
+def _failure_lines(message: Message, report_id: str) -> Classification | None:
+    """A hard bounce for each address a "user unknown"-style line names (or the few lines
+    after it name), in a bounce candidate's own text; never a temporary failure's."""
+    if not _bounce_candidate(message):
+        return None
+    ours = {a.lower() for a in _addresses_in(" ".join(message.get_all("From", [])))}
+    token = _only(_recipient_tokens(message, RETURN_PATH_KINDS))
+    found: dict[str, str] = {}
+    lines = _plain_text(message).splitlines()
+    for index, line in enumerate(lines):
+        window = lines[index : index + _ADDRESS_LINES + 1]
+        if not _PERMANENT_FAILURE.search(line) or any(map(_TEMPORARY_FAILURE.search, window)):
+            continue
+        for address in _addresses_in(" ".join(window)):
+            if address.lower() not in ours and not tokens_in(address):
+                found.setdefault(address, line.strip())
+    if not found:
+        return None
+    token = token if len(found) == 1 else None
+    events = tuple(
+        InboundEvent(
+            kind=EventKind.HARD_BOUNCE,
+            key=event_key("mail", report_id, address),
+            recipient=address,
+            token=token,
+            code=_code_in(line) or "5.0.0",
+            diagnostic=clean_diagnostic(line),
+        )
+        for address, line in found.items()
+    )
+    return Classification(EventKind.HARD_BOUNCE, events, report_id)
+
+
+def _addresses_in(text: str) -> list[str]:
+    return [address.strip(".") for address in _ADDRESS.findall(text)]
 
 
 def _plain_text(message: Message) -> str:

@@ -21,6 +21,7 @@ from publisher.content.markup import plain_text, render_markdown, url_resolver
 from publisher.errors import PublisherError
 from publisher.files import inside, remove_stale_temporaries, write_atomically
 from publisher.mail.render import (
+    LEGACY_KEY,
     EditionInfo,
     Recipient,
     RenderedEdition,
@@ -68,10 +69,13 @@ class Edition:
     delivery_started_at: datetime | None = None
     delivered_at: datetime | None = None
     links: tuple[str, ...] = ()  # a tracked edition's link URLs, by number
+    placeholder_key: str = LEGACY_KEY  # the key of the stand-ins in html and text
 
     @property
     def rendered(self) -> RenderedEdition:
-        return RenderedEdition(self.subject, self.html, self.text, self.archive_html, self.links)
+        return RenderedEdition(
+            self.subject, self.html, self.text, self.archive_html, self.links, self.placeholder_key
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,9 +264,20 @@ def tracked(digest: DigestConfig, rendered: RenderedEdition) -> RenderedEdition:
     """The edition with tracked links and pixel, if its digest counts clicks or opens."""
     if not (digest.track_clicks or digest.track_opens):
         return rendered
-    bodies = track_links(rendered.html, rendered.text, digest.track_clicks, digest.track_opens)
+    bodies = track_links(
+        rendered.html,
+        rendered.text,
+        digest.track_clicks,
+        digest.track_opens,
+        rendered.stand_ins_link_key,
+    )
     return RenderedEdition(
-        rendered.subject, bodies.html, bodies.text, rendered.archive_html, bodies.targets
+        rendered.subject,
+        bodies.html,
+        bodies.text,
+        rendered.archive_html,
+        bodies.targets,
+        rendered.key,
     )
 
 
@@ -466,6 +481,7 @@ def _insert_edition(
             html=rendered.html,
             text=rendered.text,
             archive_html=rendered.archive_html,
+            placeholder_key=rendered.key,
         )
         .returning(editions.c.id)
     )

@@ -38,10 +38,10 @@ from urllib.parse import quote, urlsplit
 
 import idna
 
-from publisher.analytics.links import LINK_PLACEHOLDER, OPEN_PLACEHOLDER, link_placeholder
+from publisher.analytics.links import link_pattern, link_placeholder, open_placeholder
 from publisher.config import Config, DigestConfig
 from publisher.errors import PublisherError
-from publisher.mail.render import PLACEHOLDERS, Recipient, RenderedEdition, personalize
+from publisher.mail.render import Recipient, RenderedEdition, personalize
 
 log = logging.getLogger(__name__)
 
@@ -319,15 +319,19 @@ class _Bodies:
             f"https://messagestandinurl{key}.invalid/",
             f"https://messagestandinpreferences{key}.invalid/",
         )
-        placeholders = dataclasses.astuple(PLACEHOLDERS)
+        placeholders = dataclasses.astuple(rendered.stand_ins.placeholders)
+        link_key = rendered.stand_ins_link_key
         # A tracked edition: a pixel and a URL per link, per subscriber, are values too.
-        self._links = _tracked_links(seen, rendered.links)
+        self._links = _tracked_links(seen, rendered.links, link_key)
         if self._links is not None:
             stand_ins += (
                 f"https://messagestandinopen{key}.invalid/",
                 *(f"https://messagestandinlink-{n}-{key}.invalid/" for n in range(self._links)),
             )
-            placeholders += (OPEN_PLACEHOLDER, *map(link_placeholder, range(self._links)))
+            placeholders += (
+                open_placeholder(link_key),
+                *(link_placeholder(number, link_key) for number in range(self._links)),
+            )
         self._count = len(stand_ins)
         name, email, unsubscribe, preferences = stand_ins[:4]
         probes = {
@@ -343,7 +347,7 @@ class _Bodies:
             for named, probe in probes.items()
         }
         joined = _VALUE_SEPARATOR.join(placeholders)
-        self._values_only = RenderedEdition(rendered.subject, joined, joined, "")
+        self._values_only = RenderedEdition(rendered.subject, joined, joined, "", key=rendered.key)
         self.fast = all(
             self._reproduces_personalize(self._with_tracking(probe, _probe_urls(self._links)))
             for probe in _PROBES
@@ -387,9 +391,9 @@ class _Bodies:
         )
 
 
-def _tracked_links(seen: str, links: Sequence[str]) -> int | None:
+def _tracked_links(seen: str, links: Sequence[str], link_key: str) -> int | None:
     """How many links a tracked edition has (None: it tracks nothing)."""
-    if OPEN_PLACEHOLDER not in seen and not LINK_PLACEHOLDER.search(seen):
+    if open_placeholder(link_key) not in seen and not link_pattern(link_key).search(seen):
         return None
     return len(links)
 

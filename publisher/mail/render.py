@@ -1,7 +1,8 @@
 """Email digests: an edition rendered from templates, its CSS inlined once, then personalized.
 
 Rendering an edition (`render_edition`) runs Jinja and premailer once per edition, with
-stand-in values (`PLACEHOLDERS`) where a subscriber's name, email and unsubscribe URL go.
+stand-in values (`StandIns`, with a key drawn per edition) where a subscriber's name, email
+and unsubscribe URL go.
 Personalizing it for one subscriber (`personalize`) is then plain string substitution, and gives
 byte for byte what a full render for that subscriber (`render_for_recipient`: Jinja with real
 values, then premailer) gives. Why the two agree is explained at `personalize`.
@@ -22,6 +23,7 @@ import dataclasses
 import functools
 import logging
 import re
+import secrets
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +38,8 @@ from jinja2.runtime import Context
 from lxml import etree
 
 from publisher import wording
-from publisher.analytics.links import BLANK_PIXEL, LINK_PLACEHOLDER, OPEN_PLACEHOLDER
+from publisher.analytics.links import BLANK_PIXEL, link_pattern, open_placeholder
+from publisher.analytics.links import LEGACY_KEY as LEGACY_LINK_KEY
 from publisher.config import Config, DigestConfig, MailConfig
 from publisher.content.articles import Article, PublishedArticle
 from publisher.content.imagesize import (
@@ -54,8 +57,8 @@ from publisher.wording import DATE_FORMAT
 # The repository's top-level templates/ folder, shipped inside the distribution.
 HTML_TEMPLATE = "digest.html.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
-# Makes the placeholders below unlike anything an article or a person would write.
-_KEY = "7f3c9e2a5b1d"
+# The key of the stand-ins in editions stored before each edition had its own (see `StandIns`).
+LEGACY_KEY = "7f3c9e2a5b1d"
 
 # Elements whose text lxml writes out raw (unescaped): a placeholder there could not be
 # filled in with an escaped value, so `render_edition` refuses one.
@@ -149,31 +152,75 @@ class Placeholders:
         )
 
 
-PLACEHOLDERS = Placeholders(
-    name=f"x-publisher-subscriber-name-{_KEY}",
-    email=f"x-publisher-subscriber-email-{_KEY}",
-    unsubscribe_url=f"https://x-publisher-unsubscribe-{_KEY}.invalid/",
-    preferences_url=f"https://x-publisher-preferences-{_KEY}.invalid/",
-)
-# Where the templates word things differently for a subscriber without a name, the rendered
-# edition holds both wordings: IF_NAME <with a name> OTHERWISE <without one> END_IF.
-IF_NAME = f"x-publisher-if-name-{_KEY}"
-OTHERWISE = f"x-publisher-otherwise-{_KEY}"
-END_IF = f"x-publisher-end-if-{_KEY}"
-RESERVED = (*dataclasses.astuple(PLACEHOLDERS), IF_NAME, OTHERWISE, END_IF)
-_PLACEHOLDER_NUMBERS = {
-    token: number for number, token in enumerate(dataclasses.astuple(PLACEHOLDERS))
-} | {OPEN_PLACEHOLDER: 4}
+@dataclass(frozen=True, slots=True)
+class StandIns:
+    """Every stand-in of one edition, made from its key.
+
+    Each edition draws its own random key when it is rendered and is stored with it, so no
+    article, feed item or name can hold its stand-ins: they are unknown until the edition
+    exists, and they never leave it (`personalize` replaces them all).
+    """
+
+    key: str
+    placeholders: Placeholders
+    # Where the templates word things differently for a subscriber without a name, the
+    # rendered edition holds both wordings: if_name <with a name> otherwise <without> end_if.
+    if_name: str
+    otherwise: str
+    end_if: str
+    # `placeholders` (0 name, 1 email, 2 unsubscribe, 3 preferences) and the pixel (4) by
+    # number, and a pattern splitting an edition at any of them or at a tracked link.
+    numbers: Mapping[str, int]
+    split: re.Pattern[str]
+
+    @property
+    def reserved(self) -> tuple[str, ...]:
+        """Every stand-in `personalize` replaces or reads, but the links."""
+        return (*dataclasses.astuple(self.placeholders), self.if_name, self.otherwise, self.end_if)
+
+
+@functools.lru_cache(maxsize=64)
+def stand_ins(key: str) -> StandIns:
+    """The stand-ins of the edition with `key` (made once per key)."""
+    placeholders = Placeholders(
+        name=f"x-publisher-subscriber-name-{key}",
+        email=f"x-publisher-subscriber-email-{key}",
+        unsubscribe_url=f"https://x-publisher-unsubscribe-{key}.invalid/",
+        preferences_url=f"https://x-publisher-preferences-{key}.invalid/",
+    )
+    numbers = {token: number for number, token in enumerate(dataclasses.astuple(placeholders))} | {
+        open_placeholder(link_key_of(key)): 4
+    }
+    tokens = [*map(re.escape, numbers), link_pattern(link_key_of(key)).pattern.replace("(", "(?:")]
+    return StandIns(
+        key,
+        placeholders,
+        f"x-publisher-if-name-{key}",
+        f"x-publisher-otherwise-{key}",
+        f"x-publisher-end-if-{key}",
+        numbers,
+        re.compile("(" + "|".join(tokens) + ")"),
+    )
+
+
+def link_key_of(key: str) -> str:
+    """The key of the link and pixel stand-ins of the edition with `key` (see `analytics.links`)."""
+    return LEGACY_LINK_KEY if key == LEGACY_KEY else key
+
+
+def new_edition_key() -> str:
+    """A fresh, unguessable key for an edition's stand-ins (64 random bits, in hex)."""
+    return secrets.token_hex(8)
+
+
+_LEGACY = stand_ins(LEGACY_KEY)
+# The stand-ins of an edition stored before editions had their own key, and of editions
+# built by hand (tests, `PreparedEdition`'s values-only edition).
+PLACEHOLDERS = _LEGACY.placeholders
+IF_NAME, OTHERWISE, END_IF = _LEGACY.if_name, _LEGACY.otherwise, _LEGACY.end_if
+RESERVED = _LEGACY.reserved
 # A tracked edition's link N is value 5 + N (see `personalize`).
 _FIRST_LINK = 5
-_ANY_PLACEHOLDER = re.compile(
-    "("
-    + "|".join(
-        [*map(re.escape, _PLACEHOLDER_NUMBERS), LINK_PLACEHOLDER.pattern.replace("(", "(?:")]
-    )
-    + ")"
-)
-_PLACEHOLDER_CHARACTERS = frozenset("".join(RESERVED))
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +240,18 @@ class RenderedEdition:
     archive_html: str
     # The URLs a tracked edition's links carried, by link number (see `analytics.links`).
     links: tuple[str, ...] = ()
+    # The key of its stand-ins (see `StandIns`).
+    key: str = LEGACY_KEY
+
+    @property
+    def stand_ins(self) -> StandIns:
+        """The stand-ins `html` and `text` hold."""
+        return stand_ins(self.key)
+
+    @property
+    def stand_ins_link_key(self) -> str:
+        """The key of its tracked links' and pixel's stand-ins."""
+        return link_key_of(self.key)
 
 
 def template_environment(
@@ -352,12 +411,14 @@ def render_edition(
     edition: EditionInfo,
     articles: Sequence[PublishedArticle],
     note_html: str = "",
+    key: str | None = None,
 ) -> RenderedEdition:
     """Render an edition once, with placeholders where each subscriber's values will go.
 
     Jinja and premailer run three times (for a subscriber with a name, one without, and the
     archive copy): per edition, never per subscriber. The first two are renders for a
-    recipient (`render_for_recipient`) whose values are the placeholders. `note_html` is the
+    recipient (`render_for_recipient`) whose values are the placeholders, made from `key`
+    (default: a new random one that the edition's own text does not hold). `note_html` is the
     editor's note, already sanitized.
     """
     _require_articles(digest, edition, articles)
@@ -365,23 +426,31 @@ def render_edition(
     context = _context(config, digest, edition, articles, subject, note_html)
     archive_source = _render(environment, HTML_TEMPLATE, {**context, "subscriber": None})
     archive_html = _inline_template_css(environment, archive_source)
-    _refuse_reserved_text(environment, subject + archive_html)
-    named = PLACEHOLDERS.recipient()
+    own = stand_ins(key or _key_not_in(subject + archive_html))
+    named = own.placeholders.recipient()
     named_html, named_text = render_for_recipient(
         environment, config, digest, edition, articles, named, note_html
     )
-    _check_placeholders(environment, named_html, named_text)
-    nameless = PLACEHOLDERS.recipient(named=False)
+    _check_placeholders(environment, named_html, named_text, own)
+    nameless = own.placeholders.recipient(named=False)
     nameless_html, nameless_text = render_for_recipient(
         environment, config, digest, edition, articles, nameless, note_html
     )
-    _check_placeholders(environment, nameless_html, nameless_text)
+    _check_placeholders(environment, nameless_html, nameless_text, own)
     return RenderedEdition(
         subject=subject,
-        html=_with_both_wordings(named_html, nameless_html),
-        text=_with_both_wordings(named_text, nameless_text),
+        html=_with_both_wordings(named_html, nameless_html, own),
+        text=_with_both_wordings(named_text, nameless_text, own),
         archive_html=archive_html,
+        key=own.key,
     )
+
+
+def _key_not_in(edition_text: str) -> str:
+    """A new edition key that `edition_text` (its articles, note and config) does not hold."""
+    while (key := new_edition_key()) in edition_text.lower():
+        pass
+    return key
 
 
 def personalize(rendered: RenderedEdition, recipient: Recipient) -> tuple[str, str]:
@@ -409,6 +478,7 @@ def personalize(rendered: RenderedEdition, recipient: Recipient) -> tuple[str, s
     """
     shown = shown_recipient(recipient)
     named = bool(shown.name)
+    own = rendered.stand_ins
     links = recipient.links or rendered.links
     text_values = (
         shown.name,
@@ -421,8 +491,8 @@ def personalize(rendered: RenderedEdition, recipient: Recipient) -> tuple[str, s
     html_values = tuple(_escape_html_text(value) for value in text_values)
     try:
         return (
-            _fill(_pieces(rendered.html, named), html_values),
-            _fill(_pieces(rendered.text, named), text_values),
+            _fill(_pieces(rendered.html, named, own.key), html_values),
+            _fill(_pieces(rendered.text, named, own.key), text_values),
         )
     except IndexError:
         raise DigestError(
@@ -432,20 +502,21 @@ def personalize(rendered: RenderedEdition, recipient: Recipient) -> tuple[str, s
 
 
 @functools.lru_cache(maxsize=16)
-def _pieces(rendered: str, named: bool) -> tuple[str | int, ...]:
+def _pieces(rendered: str, named: bool, key: str) -> tuple[str | int, ...]:
     """`rendered` in the wording wanted, split into text and placeholder numbers (0 name, 1
     email, 2 unsubscribe URL, 3 preferences URL), once per edition: a str caches its hash, so
     later calls cost a lookup."""
-    split = _ANY_PLACEHOLDER.split(_wording(rendered, named))
+    own = stand_ins(key)
+    split = own.split.split(_wording(rendered, named, own))
     return tuple(
-        piece if number % 2 == 0 else _placeholder_number(piece)
+        piece if number % 2 == 0 else _placeholder_number(piece, own)
         for number, piece in enumerate(split)
     )
 
 
-def _placeholder_number(token: str) -> int:
-    link = LINK_PLACEHOLDER.fullmatch(token)
-    return _FIRST_LINK + int(link.group(1)) if link else _PLACEHOLDER_NUMBERS[token]
+def _placeholder_number(token: str, own: StandIns) -> int:
+    link = link_pattern(link_key_of(own.key)).fullmatch(token)
+    return _FIRST_LINK + int(link.group(1)) if link else own.numbers[token]
 
 
 def _fill(pieces: tuple[str | int, ...], values: tuple[str, ...]) -> str:
@@ -453,13 +524,13 @@ def _fill(pieces: tuple[str | int, ...], values: tuple[str, ...]) -> str:
     return "".join(values[piece] if isinstance(piece, int) else piece for piece in pieces)
 
 
-def _with_both_wordings(named: str, nameless: str) -> str:
+def _with_both_wordings(named: str, nameless: str, own: StandIns) -> str:
     """`named` with the stretch where `nameless` differs marked, and nameless's wording kept.
 
     Just `named` when leaving the name out of it gives `nameless`: the templates never test the
     name. Otherwise the stretch is widened to whole words, so no placeholder is cut in two.
     """
-    if named.replace(PLACEHOLDERS.name, "") == nameless:
+    if named.replace(own.placeholders.name, "") == nameless:
         return named
     shortest = min(len(named), len(nameless))
     start = 0
@@ -468,32 +539,33 @@ def _with_both_wordings(named: str, nameless: str) -> str:
     end = 0
     while end < shortest - start and named[-1 - end] == nameless[-1 - end]:
         end += 1
-    while start > 0 and named[start - 1] in _PLACEHOLDER_CHARACTERS:
+    characters = frozenset("".join(own.reserved))
+    while start > 0 and named[start - 1] in characters:
         start -= 1
-    while end > 0 and named[len(named) - end] in _PLACEHOLDER_CHARACTERS:
+    while end > 0 and named[len(named) - end] in characters:
         end -= 1
     return "".join(
         (
             named[:start],
-            IF_NAME,
+            own.if_name,
             named[start : len(named) - end],
-            OTHERWISE,
+            own.otherwise,
             nameless[start : len(nameless) - end],
-            END_IF,
+            own.end_if,
             named[len(named) - end :],
         )
     )
 
 
-def _wording(rendered: str, named: bool) -> str:
-    """`rendered` with each IF_NAME ... OTHERWISE ... END_IF replaced by the wording wanted."""
-    if IF_NAME not in rendered:
+def _wording(rendered: str, named: bool, own: StandIns) -> str:
+    """`rendered` with each if_name ... otherwise ... end_if replaced by the wording wanted."""
+    if own.if_name not in rendered:
         return rendered
-    first, *marked = rendered.split(IF_NAME)
+    first, *marked = rendered.split(own.if_name)
     pieces = [first]
     for piece in marked:
-        alternatives, _, rest = piece.partition(END_IF)
-        with_name, _, without_name = alternatives.partition(OTHERWISE)
+        alternatives, _, rest = piece.partition(own.end_if)
+        with_name, _, without_name = alternatives.partition(own.otherwise)
         pieces += (with_name if named else without_name, rest)
     return "".join(pieces)
 
@@ -725,46 +797,41 @@ def _inline_template_css(environment: jinja2.Environment, html: str) -> str:
     return inline_css(html, origin=_template_path(environment, HTML_TEMPLATE))
 
 
-def _check_placeholders(environment: jinja2.Environment, html: str, text: str) -> None:
+def _check_placeholders(
+    environment: jinja2.Environment, html: str, text: str, own: StandIns
+) -> None:
     """Refuse templates whose subscriber values `personalize` could not fill in exactly."""
     origin = _template_path(environment, HTML_TEMPLATE)
     text_origin = _template_path(environment, TEXT_TEMPLATE)
     for where, rendered in ((origin, html), (text_origin, text)):
         # Every placeholder holds the key once; a key in any other form went through a filter.
-        whole = sum(rendered.count(token) for token in dataclasses.astuple(PLACEHOLDERS))
-        if rendered.lower().count(_KEY) != whole:
+        whole = sum(rendered.count(token) for token in dataclasses.astuple(own.placeholders))
+        if rendered.lower().count(own.key) != whole:
             raise DigestError(f"{where}: subscriber values may not go through a filter")
     texts, attributes = _text_and_attributes(html)
-    for field, token in (("name", PLACEHOLDERS.name), ("email", PLACEHOLDERS.email)):
+    placeholders = own.placeholders
+    for field, token in (("name", placeholders.name), ("email", placeholders.email)):
         if html.count(token) != texts.count(token):
             raise DigestError(
                 f"{origin}: subscriber.{field} may only be shown as text, not in an attribute, "
                 "a comment or a <style> block"
             )
     for field, token in (
-        ("unsubscribe_url", PLACEHOLDERS.unsubscribe_url),
-        ("preferences_url", PLACEHOLDERS.preferences_url),
+        ("unsubscribe_url", placeholders.unsubscribe_url),
+        ("preferences_url", placeholders.preferences_url),
     ):
         if html.count(token) != texts.count(token) + attributes.count(token):
             raise DigestError(
                 f"{origin}: subscriber.{field} may only be shown as text or an attribute, "
                 "not in a comment or a <style> block"
             )
-    token = PLACEHOLDERS.unsubscribe_url
+    token = placeholders.unsubscribe_url
     if token not in html:
         raise DigestError(f"{origin}: no unsubscribe link ({{{{ subscriber.unsubscribe_url }}}})")
     if token not in text:
         raise DigestError(
             f"{text_origin}: no unsubscribe URL ({{{{ subscriber.unsubscribe_url }}}})"
         )
-
-
-def _refuse_reserved_text(environment: jinja2.Environment, edition_text: str) -> None:
-    """Refuse an edition whose articles or config hold text personalize would replace."""
-    for reserved in RESERVED:
-        if reserved in edition_text:
-            origin = _template_path(environment, HTML_TEMPLATE)
-            raise DigestError(f"{origin}: the edition contains the reserved text {reserved!r}")
 
 
 def _text_and_attributes(html: str) -> tuple[str, str]:

@@ -84,11 +84,11 @@ class GatherReport:
     sources: PollReport | None = None  # when upstream feeds are configured
 
     def summary(self) -> str:
-        """One line: what changed."""
+        """One line: what changed; its error count holds each source that failed too."""
         line = (
             f"gather: {self.new} new, {self.updated} updated, {self.withdrawn} withdrawn, "
             f"{self.published} published, {self.scheduled} scheduled, "
-            f"{count(len(self.errors), 'error')}"
+            f"{count(len(self.all_errors()), 'error')}"
         )
         return line + (f"; {self.sources.summary()}" if self.sources else "")
 
@@ -274,7 +274,8 @@ class _GatherRun:
             put_related(connection, related_articles(related_candidates(connection)))
         self.report.scheduled = count_articles(connection, ArticleStatus.SCHEDULED)
         put_setting(connection, _FINGERPRINT_SETTING, fingerprint)
-        record_gather(connection, self.report.errors, self.now)
+        failed_sources = len(self.report.sources.errors) if self.report.sources else 0
+        record_gather(connection, self.report.errors, self.now, failed_sources)
 
     def _gather_file(
         self, connection: Connection, file: SourceFile, row: StoredFile | None, rerender: bool

@@ -7,6 +7,7 @@ relative URLs resolved against the item's base (`xml:base`, else the feed's URL)
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import html
 import io
@@ -34,6 +35,7 @@ from publisher.content.markup import (
 from publisher.errors import SourceError
 
 ContentChoice = Literal["full", "summary"]
+_CHARSET = re.compile(r"charset\s*=\s*\"?([^\";\s]*)", re.IGNORECASE)
 _BLOCK_END = re.compile(r"</(?:p|div|li|h[1-6]|blockquote|pre|td|tr)\s*>|<br\s*/?>", re.IGNORECASE)
 # Not malformations: the document parsed, only its declared type or encoding was corrected.
 _HARMLESS = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
@@ -145,16 +147,40 @@ def newest_first(items: Iterable[FeedItem]) -> list[FeedItem]:
 # RSS and Atom -----------------------------------------------------------------------------
 
 
+def _usable_content_type(content_type: str | None) -> str:
+    """The Content-Type header for feedparser, without a charset Python cannot decode
+    (`charset=undefined`, an unknown name): the document's own declaration decides then."""
+    if not content_type:
+        return "application/xml"
+    kind, _, parameters = content_type.partition(";")
+    charset = _CHARSET.search(parameters)
+    if charset is None:
+        return content_type
+    try:
+        usable = codecs.lookup(charset.group(1)).name != "undefined"
+    except (LookupError, ValueError):
+        usable = False
+    return content_type if usable else kind.strip()
+
+
 def _parse_xml_feed(
     data: bytes, url: str, content_type: str | None, settings: SourceSettings
 ) -> ParsedFeed:
     # No content-location: feedparser would resolve GUIDs against it, and a GUID must not
     # change when the feed moves. Links and HTML are resolved here against `url` instead.
-    headers = {"content-type": content_type or "application/xml"}
-    # A stream, never bytes or text: feedparser would take a string for a URL or file name.
-    parsed = feedparser.parse(
-        io.BytesIO(data), response_headers=headers, sanitize_html=False, resolve_relative_uris=True
-    )
+    headers = {"content-type": _usable_content_type(content_type)}
+    try:
+        # A stream, never bytes or text: feedparser would take a string for a URL or file name.
+        parsed = feedparser.parse(
+            io.BytesIO(data),
+            response_headers=headers,
+            sanitize_html=False,
+            resolve_relative_uris=True,
+        )
+    except Exception as error:  # anyone upstream can send anything: one feed, not the gather
+        raise SourceError(
+            f"source {settings.name}: {url}: not a readable feed ({type(error).__name__})"
+        ) from None
     problem = None
     if parsed.get("bozo") and not isinstance(parsed.get("bozo_exception"), _HARMLESS):
         problem = f"malformed feed: {parsed.get('bozo_exception')}"

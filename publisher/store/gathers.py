@@ -25,10 +25,16 @@ class GatherRecord:
     errors: tuple[ContentError, ...]
 
 
-def record_gather(connection: Connection, errors: Sequence[ContentError], now: datetime) -> None:
-    """Keep when this gather ran and its errors (the first few of them) for `status`."""
+def record_gather(
+    connection: Connection, errors: Sequence[ContentError], now: datetime, failed_sources: int = 0
+) -> None:
+    """Keep when this gather ran and its errors (the first few of them) for `status`.
+
+    Its error count holds the `failed_sources` too (`status` lists those on their own lines).
+    """
     kept = [[e.path, e.line, e.message] for e in errors[:MAX_RECORDED_ERRORS]]
-    record = {"at": now.isoformat(), "error_count": len(errors), "errors": kept}
+    error_count = len(errors) + failed_sources
+    record = {"at": now.isoformat(), "error_count": error_count, "errors": kept}
     put_setting(connection, LAST_GATHER_SETTING, json.dumps(record))
 
 

@@ -103,6 +103,8 @@ editions = sa.Table(
     sa.Column("archive_html", sa.Text, nullable=False),
     sa.Column("delivery_started_at", UtcDateTime, nullable=True),
     sa.Column("delivered_at", UtcDateTime, nullable=True),
+    # The key of the stand-ins its html and text hold (migration 0017; see mail.render).
+    sa.Column("placeholder_key", sa.String(32), nullable=False, server_default="7f3c9e2a5b1d"),
     sa.UniqueConstraint("digest", "number", name="uq_editions_digest_number"),
     sa.UniqueConstraint("digest", "slot", name="uq_editions_digest_slot"),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from publisher.analytics.links import OPEN_PLACEHOLDER, recipient_part, recipient_urls
+from publisher.analytics.links import open_placeholder, recipient_part, recipient_urls
 from publisher.audience.links import digest_unsubscribe_url, preferences_url
 from publisher.audience.tokens import load_secret
 from publisher.clock import Clock
@@ -29,7 +29,7 @@ class Letters:
         self.prepared = PreparedEdition(
             config, digest, edition.id, edition.created_at, edition.rendered, self.secret
         )
-        self.tracks_opens = OPEN_PLACEHOLDER in edition.html
+        self.tracks_opens = open_placeholder(edition.rendered.stand_ins_link_key) in edition.html
         self.tracks = bool(edition.links) or self.tracks_opens
 
     def message_for(self, claimed: Claimed) -> tuple[Envelope, bytes]:
