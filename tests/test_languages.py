@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from urllib.parse import urlsplit
 
 import httpx
+import lxml.etree
 import lxml.html
 import pytest
 
@@ -266,6 +267,13 @@ def test_the_feeds_name_the_site_s_language(web: Web, language: str) -> None:
     assert f"<language>{language}</language>" in written["rss.xml"]
     assert f'xml:lang="{language}"' in written["atom.xml"]
     assert f'"language": "{language}"' in written["feed.json"]
+    # A category's and an author's feed describe themselves in words built in Python.
+    with web.store.transaction() as connection:
+        content = content_words(web.config, public_articles(connection))
+    channels = [lxml.etree.parse(path).find("channel") for path in feeds.rglob("rss.xml")]
+    described = "\n".join(channel.findtext("description") or "" for channel in channels)
+    assert len(channels) > 3
+    assert english_left(described, language, content) == []
 
 
 def test_an_arabic_site_is_written_right_to_left(site: Site, clock: MovableClock) -> None:
