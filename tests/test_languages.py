@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from email.message import EmailMessage
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -31,6 +32,7 @@ from publisher.mail.render import (
     digest_environment,
     personalize,
     render_edition,
+    template_environment,
 )
 from publisher.store.articles import public_articles
 from tests.conftest import SAMPLE_NOW, MovableClock, Site
@@ -259,6 +261,25 @@ def check_mail(message: object, language: str, content: str) -> None:
     assert message["Content-Language"] == language
     text = str(message["Subject"]) + "\n" + body_of(message, "plain")
     assert english_left(text, language, content) == [], text
+
+
+SIGN_UP_PROBLEMS = ["email_missing", "email_too_long", "email_invalid", "name_too_long"]
+SIGN_UP_PROBLEMS += ["name_invalid", "digest_none", "digest_unknown", "an_unknown_code"]
+
+
+def test_each_sign_up_form_problem_is_worded_in_the_language(language: str) -> None:
+    def problems(tag: str) -> Any:
+        environment = template_environment(None, tag)
+        return environment.get_template("web/form-problems.html.j2").module
+
+    english, worded = problems("en-GB"), problems(language)
+    assert str(english.sign_up_problem("email_invalid")) == (
+        "Enter an email address like name@example.com."
+    )
+    for code in SIGN_UP_PROBLEMS:
+        said = str(worded.sign_up_problem(code))
+        assert said != str(english.sign_up_problem(code)), code
+        assert english_left(said, language, content="") == [], code
 
 
 def test_the_feeds_name_the_site_s_language(web: Web, language: str) -> None:
