@@ -4,29 +4,40 @@ which language they are in; an Arabic site (a catalog made here) is written righ
 
 from __future__ import annotations
 
+import email
+import email.policy
 import html
 import re
 from collections.abc import Iterable, Iterator
+from datetime import timedelta
 from email.message import EmailMessage
+from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
+import lxml.etree
 import lxml.html
 import pytest
 
+from publisher.audience.links import digest_unsubscribe_url, forget_url, preferences_url
+from publisher.audience.subscribers import Subscriber, add_subscriber
 from publisher.config import Config
 from publisher.content.articles import PublishedArticle
 from publisher.i18n.catalogs import template_message_ids, translations_for
 from publisher.i18n.formats import long_date
+from publisher.inbound.probes import probe_message
 from publisher.mail.render import (
     EditionInfo,
     Recipient,
     digest_environment,
     personalize,
     render_edition,
+    template_environment,
 )
 from publisher.store.articles import public_articles
 from tests.conftest import SAMPLE_NOW, MovableClock, Site
 from tests.test_i18n import write_catalog
-from tests.test_web import Web, published, running
+from tests.test_web import SECRET, Web, published, running
 
 TRANSLATED = ["de", "fr", "es", "ja"]
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]")
@@ -64,9 +75,13 @@ def content_words(config: Config, articles: Iterable[PublishedArticle]) -> str:
     return "\n".join(shown)
 
 
+STYLE_SHEET = re.compile(r"<style\b.*?</style>", re.DOTALL | re.IGNORECASE)
+
+
 def english_left(shown: str, language: str, content: str) -> list[str]:
-    """The English template words in `shown` that the site's content does not explain."""
-    text = html.unescape(shown)
+    """The English template words in `shown` that the site's content does not explain (a
+    style sheet's comments are no reader's words)."""
+    text = html.unescape(STYLE_SHEET.sub("", shown))
     return sorted(p for p in english_pieces(language) if p in text and p not in content)
 
 
@@ -98,9 +113,19 @@ def web(site: Site, clock: MovableClock, language: str) -> Iterator[Web]:
     yield from running(published(site, None, clock), clock)
 
 
-def test_the_subscribe_flow_speaks_the_site_s_language(web: Web, language: str) -> None:
+def test_every_page_and_mail_a_reader_meets_speaks_the_site_s_language(
+    web: Web, language: str
+) -> None:
+    # One test for all of them: each language's published site is built once.
     with web.store.transaction() as connection:
         content = content_words(web.config, public_articles(connection))
+    check_subscribe_flow(web, language, content)
+    check_a_subscriber_s_own_pages(web, language, content)
+    check_errors_archive_and_probe(web, language, content)
+
+
+def check_subscribe_flow(web: Web, language: str, content: str) -> None:
+    """The sign-up, confirm, manage and unsubscribe pages and the mails they send."""
     check_inbox = web.sign_up("ada@example.org", "Ada")
     [confirmation] = web.mails()
     confirm_path = web.confirm_path(confirmation)
@@ -154,12 +179,122 @@ def test_a_digest_and_its_archived_copy_speak_the_site_s_language(web: Web, lang
     assert byline_date in html.unescape(mail_html)
 
 
+def path_of(url: str) -> str:
+    return urlsplit(url).path
+
+
+def submit(web: Web, path: str, **fields: str) -> httpx.Response:
+    """Open the form page at `path` and post `fields` with its token, as a reader does."""
+    token = re.search(r'name="csrf_token" value="([^"]+)"', web.client.get(path).text)
+    assert token is not None
+    return web.client.post(path, data={"csrf_token": token.group(1), **fields})
+
+
+def own_page(web: Web, link: object, subscriber: Subscriber, *digest: str) -> str:
+    """The path of a subscriber's page (`link` is a function of publisher.audience.links)."""
+    base, secret = web.config.web_base_url, SECRET.encode()
+    assert callable(link)
+    return path_of(str(link(base, secret, subscriber.id, subscriber.token_nonce, *digest)))
+
+
+def check_a_subscriber_s_own_pages(web: Web, language: str, content: str) -> None:
+    """Preferences (saved, refused, address sent), the address change and its mail, leaving
+    one digest, forgetting."""
+    config = web.config
+    digests = ["daily", "culture"]
+    bea, _ = add_subscriber(web.store, "bea@example.org", "Bea", digests, web.clock.now)
+    preferences = own_page(web, preferences_url, bea)
+    pause = web.clock.now + timedelta(days=10)
+    paused = submit(web, preferences, action="save", digest="daily", paused_until=f"{pause:%F}")
+    assert long_date(pause, language, config.site.zone) in html.unescape(paused.text)
+    refused = submit(web, preferences, action="save", digest="daily", paused_until="soon")
+    assert refused.status_code == 400  # a form validation error
+    moving = submit(web, preferences, action="change_address", new_email="bea@new.example.net")
+    [address_mail] = [m for m in web.mails() if "bea@new.example.net" in str(m["To"])]
+    link = re.search(r"https://\S+/address/\S+", body_of(address_mail, "plain"))
+    assert link is not None
+    confirm_address = web.client.get(path_of(link.group()))
+    changed = web.press(path_of(link.group()))
+    bea = web.subscriber("bea@new.example.net")
+    leave = web.client.get(own_page(web, digest_unsubscribe_url, bea, "culture"))
+    left = web.press(own_page(web, digest_unsubscribe_url, bea, "culture"))
+    forget = web.client.get(own_page(web, forget_url, bea))
+    forgotten = web.press(own_page(web, forget_url, bea))
+    pages = {
+        "preferences, paused": paused,
+        "preferences, refused": refused,
+        "preferences, address sent": moving,
+        "confirm address": confirm_address,
+        "address changed": changed,
+        "leave a digest": leave,
+        "left a digest": left,
+        "forget": forget,
+        "forgotten": forgotten,
+    }
+    check_pages(pages, language, content)
+    check_mail(address_mail, language, content)
+
+
+def check_errors_archive_and_probe(web: Web, language: str, content: str) -> None:
+    """A page not found, the archive's index, an archived edition's banner, a probe mail."""
+    config = web.config
+    missing = web.client.get("/no-such-page/")
+    assert missing.status_code == 404
+    archive = web.client.get(path_of(config.archive_url))
+    edition = web.client.get(path_of(f"{config.archive_url}daily/1.html"))
+    pages = {"not found": missing, "archive": archive, "archived edition": edition}
+    check_pages(pages, language, content)
+    banner = lxml.html.document_fromstring(edition.text).find_class("publisher-where")
+    assert len(banner) == 1
+    _, probe = probe_message(config, "Ada", "ada@example.org", web.clock.now)
+    check_mail(email.message_from_bytes(probe, policy=email.policy.default), language, content)
+
+
+def check_pages(pages: dict[str, httpx.Response], language: str, content: str) -> None:
+    for name, page in pages.items():
+        assert html_language(page.text) == (language, "ltr"), name
+        assert english_left(page.text, language, content) == [], name
+
+
+def check_mail(message: object, language: str, content: str) -> None:
+    assert isinstance(message, EmailMessage)
+    assert message["Content-Language"] == language
+    text = str(message["Subject"]) + "\n" + body_of(message, "plain")
+    assert english_left(text, language, content) == [], text
+
+
+SIGN_UP_PROBLEMS = ["email_missing", "email_too_long", "email_invalid", "name_too_long"]
+SIGN_UP_PROBLEMS += ["name_invalid", "digest_none", "digest_unknown", "an_unknown_code"]
+
+
+def test_each_sign_up_form_problem_is_worded_in_the_language(language: str) -> None:
+    def problems(tag: str) -> Any:
+        environment = template_environment(None, tag)
+        return environment.get_template("web/form-problems.html.j2").module
+
+    english, worded = problems("en-GB"), problems(language)
+    assert str(english.sign_up_problem("email_invalid")) == (
+        "Enter an email address like name@example.com."
+    )
+    for code in SIGN_UP_PROBLEMS:
+        said = str(worded.sign_up_problem(code))
+        assert said != str(english.sign_up_problem(code)), code
+        assert english_left(said, language, content="") == [], code
+
+
 def test_the_feeds_name_the_site_s_language(web: Web, language: str) -> None:
     feeds = web.config.feeds_dir
     written = {path.name: path.read_text(encoding="utf-8") for path in feeds.glob("*.*")}
     assert f"<language>{language}</language>" in written["rss.xml"]
     assert f'xml:lang="{language}"' in written["atom.xml"]
     assert f'"language": "{language}"' in written["feed.json"]
+    # A category's and an author's feed describe themselves in words built in Python.
+    with web.store.transaction() as connection:
+        content = content_words(web.config, public_articles(connection))
+    channels = [lxml.etree.parse(path).find("channel") for path in feeds.rglob("rss.xml")]
+    described = "\n".join(channel.findtext("description") or "" for channel in channels)
+    assert len(channels) > 3
+    assert english_left(described, language, content) == []
 
 
 def test_an_arabic_site_is_written_right_to_left(site: Site, clock: MovableClock) -> None:

@@ -45,7 +45,7 @@ def send_probe(
     if subscriber is None or sender is None:
         return False
     try:
-        envelope, message = _probe_message(config, subscriber.name, subscriber.email, now)
+        envelope, message = probe_message(config, subscriber.name, subscriber.email, now)
         transport = open_transport(config, environ)
         try:
             transport.send(sender, envelope.recipient, message)
@@ -59,8 +59,11 @@ def send_probe(
     return True
 
 
-def _probe_message(config: Config, name: str, email: str, now: datetime) -> tuple[Envelope, bytes]:
-    environment = template_environment(config.templates_dir)
+def probe_message(config: Config, name: str, email: str, now: datetime) -> tuple[Envelope, bytes]:
+    """The probe for `email`, worded in the site's language: its envelope and bytes."""
+    environment = template_environment(
+        config.templates_dir, config.site.language, config.locale_dir
+    )
     context = {
         "site": config.site,
         "zone": config.site.zone,

@@ -29,6 +29,7 @@ from publisher.content.articles import (
 )
 from publisher.content.authors import AuthorDirectory
 from publisher.content.markup import strip_forbidden_characters as clean
+from publisher.i18n.catalogs import translations_for
 from publisher.urls import author_folder, category_folder, category_url, folder_url
 from publisher.wording import local_time
 
@@ -204,6 +205,7 @@ def site_author(config: Config) -> Author:
 def category_specs(config: Config, newest_first: Sequence[PublishedArticle]) -> list[FeedSpec]:
     """One feed per category, by slug, with the category's content mode."""
     site, limit = config.site, config.feeds.max_items
+    words = translations_for(site.language, config.locale_dir)
     names = {c.slug: c.name for a in newest_first for c in reversed(a.article.categories)}
     in_category: dict[str, list[PublishedArticle]] = {slug: [] for slug in names}
     for published in newest_first:
@@ -219,7 +221,8 @@ def category_specs(config: Config, newest_first: Sequence[PublishedArticle]) -> 
                 title=f"{site.title}: {names[slug]}",
                 home_url=category_url(site.url, slug),
                 feed_url=folder_url(config.feeds_url, folder),
-                description=f"{names[slug]} from {site.title}",
+                description=words.gettext("%(category)s from %(site)s")
+                % {"category": names[slug], "site": site.title},
                 language=site.language,
                 author=site_author(config),
                 entries=tuple(members[:limit]),
@@ -234,6 +237,7 @@ def author_specs(
 ) -> list[FeedSpec]:
     """One feed per author with a page, the author's name on the feed."""
     site, limit = config.site, config.feeds.max_items
+    words = translations_for(site.language, config.locale_dir)
     specs = []
     for group in authors.groups(newest_first):
         byline, folder = group.byline, author_folder(group.byline.slug)
@@ -243,7 +247,8 @@ def author_specs(
                 title=f"{site.title}: {byline.name}",
                 home_url=byline.page_url,
                 feed_url=folder_url(config.feeds_url, folder),
-                description=f"Articles by {byline.name} from {site.title}",
+                description=words.gettext("Articles by %(author)s from %(site)s")
+                % {"author": byline.name, "site": site.title},
                 language=site.language,
                 author=Author(byline.name, None, byline.page_url),
                 entries=group.entries[:limit],
