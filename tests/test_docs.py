@@ -132,7 +132,7 @@ def option_arity(command: click.Command, context: click.Context) -> dict[str, in
 def command_problems(line: str) -> list[str]:
     """What in `line` (`publisher WORDS...`) names no command or option the CLI has."""
     command: click.Command = main
-    context = click.Context(main, info_name="publisher")
+    context = click.Context(main, info_name="publisher", **main.context_settings)
     words = [word.strip("[]") for word in shlex.split(line)[1:]]
     problems: list[str] = []
     skip = 0
