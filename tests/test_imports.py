@@ -31,6 +31,7 @@ from publisher.audience.imports import (
 )
 from publisher.audience.subscribers import add_subscriber, request_subscription
 from publisher.cli import main as cli
+from publisher.store import subscribers as store_subscribers
 from publisher.store.database import Store, open_store
 from publisher.store.schema import subscribers, subscriptions
 from publisher.store.statuses import SubscriberStatus
@@ -366,21 +367,23 @@ STREAMING_COMMANDS = [
 def test_export_and_list_stream_in_flat_memory(
     site: Site, store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # 5,000 rows are one batch of the cursor; 25,000 are five: held whole, they would take
-    # five times the memory. One list for the three commands: making rows costs the most.
+    # With the cursor fetching 1,000 rows at a time, 1,000 rows are one batch and 5,000 are
+    # five: held whole, they would take five times the memory. One list for the three
+    # commands: making rows costs the most.
+    monkeypatch.setattr(store_subscribers, "STREAM_BATCH", 1_000)
     monkeypatch.setenv("PUBLISHER_STORE_URL", store_url)
     monkeypatch.setenv("PUBLISHER_SECRET", "a-test-secret-of-enough-length")
     small = {}
     with open_store(store_url) as store:
-        add_people(store, 0, 5_000)
+        add_people(store, 0, 1_000)
         for command in STREAMING_COMMANDS:
             peak_of_command(site, *command)  # once first: imports, caches, statements compiled
             small[command] = peak_of_command(site, *command)
-        add_people(store, 5_000, 20_000)
+        add_people(store, 1_000, 4_000)
     for command in STREAMING_COMMANDS:
         large, large_lines = peak_of_command(site, *command)
         peak, lines = small[command]
-        assert large_lines - lines == 20_000, command
+        assert large_lines - lines == 4_000, command
         assert large < peak * 1.5, (
-            f"{command}: {peak / 1e6:.1f} MB for 5,000, {large / 1e6:.1f} MB for 25,000"
+            f"{command}: {peak / 1e6:.1f} MB for 1,000, {large / 1e6:.1f} MB for 5,000"
         )

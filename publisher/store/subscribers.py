@@ -320,11 +320,13 @@ def streamed_subscribers(
     connection: Connection,
     chosen: SubscriberFilter = EVERYONE,
     after: int = 0,
-    batch_size: int = STREAM_BATCH,
+    batch_size: int | None = None,
 ) -> Iterator[SubscriberRow]:
     """Every chosen subscriber with an id above `after`, in id order, fetched `batch_size`
     rows at a time from a server-side cursor: memory stays flat however many there are. Run
-    it in a transaction of its own (`Store.read`): the cursor is open while rows are used."""
+    it in a transaction of its own (`Store.read`): the cursor is open while rows are used.
+    `batch_size` defaults to `STREAM_BATCH`, read at each call."""
+    batch_size = batch_size or STREAM_BATCH
     digests = _digests_joined(connection).label("digests")
     query = (
         _filtered(sa.select(*_LISTED, digests), chosen)
