@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import dataclasses
 import logging
 import os
 import secrets
@@ -183,34 +185,69 @@ class PublishedSample:
     def __init__(self) -> None:
         self.folder: tempfile.TemporaryDirectory[str] | None = None
         self.site: Site | None = None
+        self.postgres: str | None = None  # the sample published on PostgreSQL, a template
 
     def matches(self, site: Site, now: datetime) -> bool:
         """Whether `site` is the untouched sample at the sample's time, as a copy would be."""
         return now == SAMPLE_NOW and _file_states(site) == _file_states(self._published())
 
-    def copy_into(self, site: Site) -> None:
+    def copy_into(self, site: Site, store_url: str | None = None) -> None:
+        """The published outputs copied into `site`; with `store_url` (an empty store at the
+        latest schema, as the `store_url` fixture gives), the store goes there instead of the
+        site's own file."""
         source = self._published().root
         for name in self.OUTPUTS:
             if (source / name).is_dir():
                 shutil.copytree(source / name, site.root / name)
-            else:
+            elif store_url is None:
                 shutil.copy2(source / name, site.root / name)
+        if store_url is None:
+            return
+        target = sa.make_url(store_url)
+        if target.get_backend_name() == "sqlite":
+            shutil.copyfile(source / "publisher.db", str(target.database))
+        else:
+            self._replace_with_published_postgres(str(target.database))
+
+    def _replace_with_published_postgres(self, name: str) -> None:
+        template = self._published_postgres()
+        admin = _postgres_admin()
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        admin.dispose()
+
+    def _published_postgres(self) -> str:
+        """The sample published on a PostgreSQL database kept for this process, by name."""
+        if self.postgres is None:
+            database = _postgres_database()
+            url = database.__enter__()
+            atexit.register(database.__exit__, None, None, None)
+            with tempfile.TemporaryDirectory(prefix="published-sample-") as folder:
+                site = copy_sample(Path(folder) / "site")
+                _publish(dataclasses.replace(site.config(), store_url=url))
+            self.postgres = str(sa.make_url(url).database)
+        return self.postgres
 
     def _published(self) -> Site:
         if self.site is None:
-            from publisher.mail.editions import create_edition
-            from publisher.site.build import build
-            from publisher.site.gather import gather
-
             self.folder = tempfile.TemporaryDirectory(prefix="published-sample-")
             site = copy_sample(Path(self.folder.name) / "site")
-            config = site.config()
-            with open_store(config.store_url) as store:
-                gather(store, config, MovableClock())
-                build(store, config)
-                create_edition(store, config, "daily", MovableClock())
+            _publish(site.config())
             self.site = site
         return self.site
+
+
+def _publish(config: Config) -> None:
+    """Gather the site, build it and make one daily edition, at the sample's time."""
+    from publisher.mail.editions import create_edition
+    from publisher.site.build import build
+    from publisher.site.gather import gather
+
+    with open_store(config.store_url) as store:
+        gather(store, config, MovableClock())
+        build(store, config)
+        create_edition(store, config, "daily", MovableClock())
 
 
 PUBLISHED_SAMPLE = PublishedSample()

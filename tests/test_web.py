@@ -153,11 +153,11 @@ def confirm_link(message: EmailMessage) -> str:
 def published(site: Site, store_url: str | None, clock: MovableClock) -> Config:
     """The sample site gathered, its feeds built and one daily edition made."""
     config = site.config()
-    if store_url is None and PUBLISHED_SAMPLE.matches(site, clock.now):
-        PUBLISHED_SAMPLE.copy_into(site)
-        return config
     if store_url is not None:
         config = dataclasses.replace(config, store_url=store_url)
+    if PUBLISHED_SAMPLE.matches(site, clock.now):
+        PUBLISHED_SAMPLE.copy_into(site, store_url)
+        return config
     with open_store(config.store_url) as store:
         gather(store, config, clock)
         build(store, config)
