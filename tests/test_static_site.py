@@ -230,9 +230,9 @@ def test_an_unchanged_site_is_not_rendered_again(
 
     apps: list[object] = []
 
-    def counted(*arguments: Any) -> Any:
+    def counted(*arguments: Any, **options: Any) -> Any:
         apps.append(arguments)
-        return create_app(*arguments)
+        return create_app(*arguments, **options)
 
     monkeypatch.setattr(static, "create_app", counted)
     assert static_build(built).written == 0
