@@ -1,6 +1,6 @@
 """`publisher publish` on a generated 10,000-article site, beside Pelican (and Hugo if installed).
 
-Usage: python benchmarks/publish_corpus.py [--articles 10000] [--repeat 3] [--seed 21]
+Usage: python benchmarks/publish_corpus.py [--articles 10000] [--repeat 3] [--seed 21] [--static]
                                            [--skip-pelican] [--baseline PATH] [--levers]
 
 Generates one corpus (seeded, so every run sees the same text): articles of 600-1,500 words in
@@ -241,7 +241,17 @@ def pelican_source(article: CorpusArticle) -> str:
     )
 
 
-def write_sites(root: Path, articles: list[CorpusArticle]) -> tuple[Path, Path]:
+# With --static both write their pages too: publisher its whole static site, Pelican its
+# defaults (articles, indexes, categories, tags, authors, archives) beside the same feeds.
+PELICAN_PAGES = (
+    "\n".join(line for line in PELICAN_CONFIG.splitlines() if not line.endswith(('= ""', "= []")))
+    + "\n"
+)
+
+
+def write_sites(
+    root: Path, articles: list[CorpusArticle], static: bool = False
+) -> tuple[Path, Path]:
     """The publisher site and the Pelican site, each with the same articles."""
     publisher_site, pelican_site = root / "publisher", root / "pelican"
     for site, render in ((publisher_site, publisher_source), (pelican_site, pelican_source)):
@@ -249,8 +259,12 @@ def write_sites(root: Path, articles: list[CorpusArticle]) -> tuple[Path, Path]:
             path = article_path(site, article).with_suffix(".md")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(render(article), encoding="utf-8")
-    (publisher_site / "config.toml").write_text(PUBLISHER_CONFIG, encoding="utf-8")
-    (pelican_site / "pelicanconf.py").write_text(PELICAN_CONFIG, encoding="utf-8")
+    config = PUBLISHER_CONFIG.replace(
+        "static = false", "static = true" if static else "static = false"
+    )
+    (publisher_site / "config.toml").write_text(config, encoding="utf-8")
+    pelican = PELICAN_PAGES if static else PELICAN_CONFIG
+    (pelican_site / "pelicanconf.py").write_text(pelican, encoding="utf-8")
     return publisher_site, pelican_site
 
 
@@ -385,11 +399,14 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="another publisher checkout, for 'before'")
     parser.add_argument("--levers", action="store_true", help="time each lever in process")
     parser.add_argument("--keep", type=Path, help="write the corpus here and keep it")
+    parser.add_argument(
+        "--static", action="store_true", help="publisher writes its static site, Pelican its pages"
+    )
     arguments = parser.parse_args()
     articles = corpus(arguments.articles, arguments.seed)
     with tempfile.TemporaryDirectory() as folder:
         root = arguments.keep or Path(folder)
-        publisher_site, pelican_site = write_sites(root, articles)
+        publisher_site, pelican_site = write_sites(root, articles, arguments.static)
         edited = articles[min(EDITED, len(articles) - 1)]
         print(
             f"corpus: {len(articles)} articles, {len(CATEGORIES)} categories, 200 tags, "
@@ -420,7 +437,8 @@ def main() -> None:
             print(f"first publish, baseline / now:       {speedup:8.1f}x")
         if not arguments.skip_pelican:
             pelican = measure_pelican(pelican_site, arguments.repeat)
-            print(f"pelican (feeds only):                {figure(pelican)}")
+            kind = "feeds and pages" if arguments.static else "feeds only"
+            print(f"pelican ({kind}):{' ' * (27 - len(kind))}{figure(pelican)}")
             ratio = median(pelican) / median(figures.first)
             cpu_ratio = median_cpu(pelican) / median_cpu(figures.first)
             print(

@@ -21,6 +21,7 @@ from lxml.cssselect import CSSSelector
 from publisher.analytics.links import link_placeholder, open_placeholder
 from publisher.config import Config, DigestConfig
 from publisher.content.articles import PublishedArticle
+from publisher.content.typography import typeset_text
 from publisher.mail.render import (
     END_IF,
     IF_NAME,
@@ -48,6 +49,8 @@ from tests.conftest import SAMPLE_NOW, MovableClock, Site
 
 HOSTILE_TITLE = "<script>alert(1)</script> ]]> &amp; \"double\" 'single' שלום עולם 🌊"
 HOSTILE_SUMMARY = "</p><img src=x onerror=alert(1)> ]]> &lt; \"q\" 'a' مرحبا بالعالم 🚀"
+# Summaries are set in type when gathered: curly quotes for straight ones.
+TYPESET_SUMMARY = typeset_text(HOSTILE_SUMMARY)
 HOSTILE_ARTICLE = f"""---
 title: '{HOSTILE_TITLE.replace("'", "''")}'
 summary: '{HOSTILE_SUMMARY.replace("'", "''")}'
@@ -353,13 +356,13 @@ def test_hostile_article_text_is_escaped_in_html_and_intact_in_text(
         assert not root.xpath("//script")
         assert not root.xpath("//img[@onerror]")
         assert root.xpath("//h2[contains(@class, 'headline')]/a")[0].text == HOSTILE_TITLE
-        assert root.xpath("//p[contains(@class, 'summary')]")[0].text == HOSTILE_SUMMARY
-        assert root.xpath("//div[@class='preheader']")[0].text.startswith(HOSTILE_SUMMARY)
+        assert root.xpath("//p[contains(@class, 'summary')]")[0].text == TYPESET_SUMMARY
+        assert root.xpath("//div[@class='preheader']")[0].text.startswith(TYPESET_SUMMARY)
         byline = "".join(root.xpath("//p[@class='byline']")[0].itertext())
         assert byline == "By Dr <b>Evil</b> & Co\xa0· 24 November 2026"
         assert "<script>" not in document
     assert HOSTILE_TITLE in words(text)
-    assert HOSTILE_SUMMARY in words(text)
+    assert TYPESET_SUMMARY in words(text)
     assert "By Dr <b>Evil</b> & Co · 24 November 2026" in text
 
 

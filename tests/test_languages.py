@@ -75,14 +75,23 @@ def content_words(config: Config, articles: Iterable[PublishedArticle]) -> str:
     return "\n".join(shown)
 
 
-STYLE_SHEET = re.compile(r"<style\b.*?</style>", re.DOTALL | re.IGNORECASE)
-
-
 def english_left(shown: str, language: str, content: str) -> list[str]:
-    """The English template words in `shown` that the site's content does not explain (a
-    style sheet's comments are no reader's words)."""
-    text = html.unescape(STYLE_SHEET.sub("", shown))
+    """The English template words in `shown` that the site's content does not explain: in a
+    page, its text and the attributes a reader meets (not class names or URLs)."""
+    text = visible_text(shown) if shown.lstrip().startswith("<") else html.unescape(shown)
     return sorted(p for p in english_pieces(language) if p in text and p not in content)
+
+
+def visible_text(document: str) -> str:
+    root = lxml.html.document_fromstring(document)
+    for hidden in root.xpath("//style | //script"):
+        hidden.drop_tree()
+    shown = [str(root.text_content())]
+    shown += [
+        str(value) for value in root.xpath("//@alt | //@title | //@aria-label | //@placeholder")
+    ]
+    shown += [str(value) for value in root.xpath("//meta[@name='description']/@content")]
+    return "\n".join(shown)
 
 
 def html_language(document: str) -> tuple[str | None, str | None]:
@@ -323,4 +332,4 @@ def test_the_check_finds_english_template_words(language: str) -> None:
     # The control: the same page in English is caught, so a pass above means something.
     footer = "Follow in a feed reader: Manage your subscription"
     found = english_left(f"<h1>Check your inbox</h1><p>{footer}</p>", language, content="")
-    assert found == ["Check your inbox", "Follow in a feed reader", "Manage your subscription"]
+    assert {"Check your inbox", "Follow in a feed reader", "Manage your subscription"} <= set(found)

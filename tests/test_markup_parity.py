@@ -24,6 +24,7 @@ from publisher.content.markup import (
     strip_forbidden_characters,
     url_resolver,
 )
+from publisher.content.typography import typeset_html
 
 ROOT = Path(__file__).resolve().parent.parent
 RESOLVE = url_resolver(
@@ -38,7 +39,8 @@ _reference = MarkdownIt("commonmark", {"html": True}).enable("table")
 def reference_html(body: str) -> str:
     """What publisher stored before: markdown-it-py's HTML, sanitized."""
     html = _reference.render(strip_forbidden_characters(body))
-    return strip_forbidden_characters(sanitize_html(html, RESOLVE))
+    # The typographer's pass runs on either parser's HTML: what is compared is the parsers'.
+    return strip_forbidden_characters(sanitize_html(typeset_html(html), RESOLVE))
 
 
 def reference_first_paragraph(body: str) -> str:

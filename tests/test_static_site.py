@@ -148,7 +148,7 @@ def test_the_static_site_holds_every_kind_of_public_page_and_no_token(built: Con
         text = page.read_text(encoding="utf-8")
         assert "csrf_token" not in text, page
     form = lxml.html.document_fromstring((folder / "index.html").read_bytes()).xpath("//form")
-    assert form[0].get("action") == f"{SITE_URL}subscribe"  # served by `publisher serve`
+    assert form[0].get("action") == f"{SITE_URL}subscribe#subscribe"  # served by `publisher serve`
 
 
 def test_two_builds_of_unchanged_content_leave_every_byte_and_mtime(built: Config) -> None:
@@ -230,9 +230,9 @@ def test_an_unchanged_site_is_not_rendered_again(
 
     apps: list[object] = []
 
-    def counted(*arguments: Any) -> Any:
+    def counted(*arguments: Any, **options: Any) -> Any:
         apps.append(arguments)
-        return create_app(*arguments)
+        return create_app(*arguments, **options)
 
     monkeypatch.setattr(static, "create_app", counted)
     assert static_build(built).written == 0

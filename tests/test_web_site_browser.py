@@ -158,3 +158,50 @@ def test_site_page_has_no_axe_core_violation(
         page.goto(f"{live.url}{PAGES[name]}", wait_until="load")
         results = Axe().run(page)
         assert results.violations_count == 0, results.generate_report()
+
+
+LAYOUT = """() => {
+  const width = (selector) => {
+    const element = document.querySelector(selector);
+    if (!element) return 0;
+    const style = getComputedStyle(element);
+    return element.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  };
+  const cards = [...document.querySelectorAll(".story-grid > .story")].slice(0, 3);
+  const masthead = document.querySelector(".masthead-row > .brand").getBoundingClientRect();
+  const subscribe = document.querySelector(".masthead .nav-subscribe").getBoundingClientRect();
+  return {
+    main: width("main"),
+    columns: new Set(cards.map((card) => Math.round(card.getBoundingClientRect().top))).size === 1
+      ? cards.length : 1,
+    subscribeBesideLogo: subscribe.top < masthead.bottom && subscribe.left > masthead.right,
+    navRows: new Set([...document.querySelectorAll(".site-nav li")]
+      .map((li) => Math.round(li.getBoundingClientRect().top))).size,
+    tagline: getComputedStyle(document.querySelector(".tagline")).display,
+  };
+}"""
+
+
+@pytest.mark.parametrize(
+    ("name", "width", "main", "columns"),
+    [
+        ("home", 1280, (1050, 1110), 3),
+        ("tag", 1280, (1050, 1110), 3),
+        ("article", 1280, (680, 720), 0),
+        ("home", 375, (300, 340), 1),
+    ],
+)
+def test_listings_are_wide_with_a_card_grid_and_articles_keep_a_reading_measure(
+    live: LiveSite, browser: Browser, name: str, width: int, main: tuple[int, int], columns: int
+) -> None:
+    with page_at(browser, width) as page:
+        page.goto(f"{live.url}{PAGES[name]}", wait_until="load")
+        layout = page.evaluate(LAYOUT)
+    print(f"{name} at {width} px: main {layout['main']:.0f} px, {layout['columns']} columns")
+    assert main[0] <= layout["main"] <= main[1], layout
+    if columns:
+        assert layout["columns"] == columns, layout
+    # One row for the masthead: the Subscribe button beside the logo, the sections on one line.
+    assert layout["subscribeBesideLogo"], layout
+    assert layout["navRows"] == 1, layout
+    assert (layout["tagline"] == "none") == (width < 640), layout

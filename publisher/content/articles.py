@@ -26,13 +26,15 @@ except ImportError:  # a PyYAML built without libyaml
 
 from publisher.content.markup import (
     content_path,
-    cut_at_word,
+    cut_at_sentence,
     first_paragraph_text,
     plain_text,
     render_markdown,
     url_resolver,
 )
+from publisher.content.typography import typeset_text
 from publisher.errors import ContentError
+from publisher.i18n.quotes import QuotationMarks, quotation_marks
 from publisher.urls import is_absolute_http_url
 
 DURATION_PATTERN = re.compile(r"^(?:\d+|\d+:[0-5]\d|\d+:[0-5]\d:[0-5]\d)$")
@@ -122,6 +124,12 @@ class SiteSettings:
     timezone: ZoneInfo
     article_url: str
     media_url: str
+    language: str = "en"  # a BCP 47 tag: the quotation marks of the site's text
+
+    @property
+    def quotation_marks(self) -> QuotationMarks:
+        """The marks straight quotes become in titles, summaries and bodies."""
+        return quotation_marks(self.language)
 
 
 MediaLookup = Callable[[str], MediaFile | None]
@@ -258,7 +266,10 @@ def parse_article(source: str, raw: bytes, site: SiteSettings, media: MediaLooku
         fail("slug", "cannot make a slug from the file name; set `slug`")
     url = matter.url or article_url(site, slug, published)
     resolve = url_resolver(site.url, site.media_url, source, url)
-    summary = plain_text(matter.summary or "") or cut_at_word(first_paragraph_text(body))
+    marks = site.quotation_marks
+    summary = typeset_text(plain_text(matter.summary or ""), marks) or cut_at_sentence(
+        typeset_text(first_paragraph_text(body), marks)
+    )
     return Article(
         source=source,
         key=plain_text(matter.id) if matter.id else None,
@@ -271,7 +282,7 @@ def parse_article(source: str, raw: bytes, site: SiteSettings, media: MediaLooku
         else None,
         authors=_authors(matter),
         summary=summary,
-        body_html=render_markdown(body, resolve),
+        body_html=render_markdown(body, resolve, marks),
         image=_image(source, matter, resolve, media, fail) if matter.image else None,
         categories=_categories(matter.categories, fail),
         tags=tuple(dict.fromkeys(tag for tag in map(plain_text, matter.tags) if tag)),

@@ -152,7 +152,7 @@ def parse_profile(source: str, raw: bytes, site: SiteSettings, media: MediaLooku
         source=source,
         slug=slug,
         name=plain_text(matter.name),
-        bio_html=render_markdown(file.body, resolve),
+        bio_html=render_markdown(file.body, resolve, site.quotation_marks),
         avatar=_avatar(source, matter.avatar, resolve, media, fail) if matter.avatar else None,
         url=matter.url,
         email=matter.email,

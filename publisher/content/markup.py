@@ -12,6 +12,9 @@ from urllib.parse import urljoin, urlsplit
 import nh3
 from markdown_it_pyrs import MarkdownIt, Node
 
+from publisher.content.typography import typeset_html
+from publisher.i18n.quotes import ENGLISH, QuotationMarks
+
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt as PythonMarkdownIt
     from markdown_it.tree import SyntaxTreeNode
@@ -83,9 +86,8 @@ def content_path(source: str, url: str) -> str | None:
 def markdown_parser() -> MarkdownIt:
     """The one Markdown parser: CommonMark (raw HTML included) plus tables, in Rust.
 
-    Every body and bio goes through it, so a parser option (smart punctuation: the
-    `smartquotes` and `replacements` rules) is switched on here for all of them, and in
-    `fallback_parser` beside it.
+    Every body and bio goes through it. Smart punctuation is not its `smartquotes` rule,
+    which curls the quotes inside inline code too, but `typeset_html` on what it renders.
     """
     return MarkdownIt("commonmark").enable("table")
 
@@ -102,8 +104,11 @@ def fallback_parser() -> PythonMarkdownIt:
     return PythonMarkdownIt("commonmark", {"html": True}).enable("table")
 
 
-def render_markdown(body: str, resolve_url: Callable[[str], str]) -> str:
-    """Render Markdown to sanitized HTML whose links and images are absolute."""
+def render_markdown(
+    body: str, resolve_url: Callable[[str], str], marks: QuotationMarks = ENGLISH
+) -> str:
+    """Render Markdown to sanitized HTML whose links and images are absolute, its text set
+    with curly quotes (`marks`, the language's), dashes and ellipses."""
     source = _markdown_source(body)
     try:
         html = markdown_parser().render(source)
@@ -112,6 +117,7 @@ def render_markdown(body: str, resolve_url: Callable[[str], str]) -> str:
         html = fallback_parser().render(source)
     # As markdown-it-py wrote an empty quote (`>` alone), so stored HTML stays the same.
     html = html.replace("<blockquote>\n</blockquote>", "<blockquote></blockquote>")
+    html = typeset_html(html, marks)
     # Again after sanitizing: character references such as &#12; decode to forbidden characters.
     return strip_forbidden_characters(sanitize_html(html, resolve_url))
 
@@ -225,3 +231,43 @@ def cut_at_word(text: str, limit: int = SUMMARY_LENGTH) -> str:
         if space > limit // 2:
             cut = cut[:space]
     return cut.rstrip(" ,;:.-") + "…"
+
+
+# The end of a sentence: its mark, any closing quote or bracket, then a space and a capital,
+# a digit or an opening mark; or a CJK full stop, which needs no space.
+_SENTENCE_END = re.compile(
+    "(?<=[.!?\u2026])[\"'\u201d\u2019\u00bb\u300d)\\]]*(?=\\s+[\"'\u201c\u2018\u00ab\u201e(\\[\\d\\w])"
+    "|(?<=[\u3002\uff01\uff1f])[\u300d\u300f)]*"
+)
+# Words a full stop follows without ending a sentence.
+_ABBREVIATIONS = frozenset(
+    {
+        "mr", "mrs", "ms", "dr", "st", "prof", "jr", "sr", "mt", "no", "nos", "vs", "etc",
+        "e.g", "i.e", "cf", "fig", "approx", "ca", "co", "inc", "ltd",
+    }
+)  # fmt: skip
+_CLOSING = "\"')]\u201d\u2019\u00bb"
+_OPENING = "(\"'\u201c\u2018\u00ab\u201e"
+
+
+def cut_at_sentence(text: str, limit: int = SUMMARY_LENGTH) -> str:
+    """Shorten `text` to the sentences that fit in `limit` characters.
+
+    When even the first sentence is longer, cut at a word as `cut_at_word` does.
+    """
+    if len(text) <= limit:
+        return text
+    # A little past the limit, so the space and capital after a last full stop can be seen.
+    ends = [end.end() for end in _SENTENCE_END.finditer(text[: limit + 16])]
+    ends = [end for end in ends if end <= limit and not _after_abbreviation(text, end)]
+    if not ends:
+        return cut_at_word(text, limit)
+    return text[: ends[-1]].rstrip()
+
+
+def _after_abbreviation(text: str, end: int) -> bool:
+    words = text[:end].rstrip(_CLOSING).split()
+    if not words:
+        return False
+    word = words[-1].rstrip(".").lower().lstrip(_OPENING)
+    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())

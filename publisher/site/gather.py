@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Bump when parsing or rendering changes, so every stored article is rendered again.
-RENDERER_VERSION = "3"
+RENDERER_VERSION = "4"
 _FINGERPRINT_SETTING = "render_fingerprint"
 _INSERT_BATCH = 500  # new rows held before one multi-row insert: bounds the memory they take
 
@@ -105,6 +105,7 @@ def site_settings(config: Config) -> SiteSettings:
         timezone=config.site.zone,
         article_url=config.site.article_url,
         media_url=config.media_url,
+        language=config.site.language,
     )
 
 
@@ -347,5 +348,8 @@ class _GatherRun:
 
     def _fingerprint(self) -> str:
         site = self.site
-        settings = [RENDERER_VERSION, site.url, site.timezone.key, site.article_url, site.media_url]
+        settings = [
+            RENDERER_VERSION, site.url, site.timezone.key, site.article_url, site.media_url,
+            site.language,
+        ]  # fmt: skip
         return hashlib.sha256(json.dumps(settings).encode()).hexdigest()

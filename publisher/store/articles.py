@@ -324,3 +324,13 @@ def related_public_articles(connection: Connection, guid: str) -> list[Published
     )
     found = {row.guid: _published(row._mapping) for row in rows}
     return [found[item] for item in chosen if item in found]
+
+
+def public_article_guids_by_url(connection: Connection) -> dict[str, str]:
+    """Each own public article's URL and GUID (the newest article's where two share a URL)."""
+    rows = connection.execute(
+        sa.select(articles.c.url, articles.c.guid)
+        .where(articles.c.status == ArticleStatus.PUBLIC, articles.c.feed_source.is_(None))
+        .order_by(articles.c.published_at, articles.c.guid.desc())
+    )
+    return {row.url: row.guid for row in rows}

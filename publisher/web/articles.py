@@ -16,11 +16,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from publisher.content.articles import PublishedArticle
-from publisher.store.articles import public_article_at, public_articles_in_category
+from publisher.store.articles import (
+    public_article_at,
+    public_articles_in_category,
+    public_articles_with_guids,
+)
 from publisher.urls import category_folder
 from publisher.web.authors import article_context
 from publisher.web.conditional import answer_conditionally
 from publisher.web.listings import tag_urls
+from publisher.web.public_index import PublicIndexCache
 from publisher.web.site import PageError, WebSite, feed_links
 
 CATEGORY_ARTICLES = 100
@@ -29,8 +34,9 @@ CATEGORY_ARTICLES = 100
 class ArticlePages:
     """The routes of article and category pages."""
 
-    def __init__(self, site: WebSite) -> None:
+    def __init__(self, site: WebSite, index: PublicIndexCache | None = None) -> None:
         self.site = site
+        self.index = index  # the static build's: each article found by its GUID, not a scan
 
     def routes(self) -> list[Route]:
         paths = self.site.paths
@@ -72,8 +78,14 @@ class ArticlePages:
         return answer_conditionally(request, self.site.render(request, "category", context))
 
     def _article_at(self, url: str) -> PublishedArticle | None:
+        if self.index is None:
+            with self.site.store.read() as connection:
+                return public_article_at(connection, url)
+        guid = self.index.current().guids_by_url.get(url)
+        if guid is None:
+            return None
         with self.site.store.read() as connection:
-            return public_article_at(connection, url)
+            return public_articles_with_guids(connection, [guid]).get(guid)
 
     def _in_category(self, slug: str) -> list[PublishedArticle]:
         with self.site.store.read() as connection:

@@ -9,7 +9,7 @@ path of its own), and a page past the last is 404.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -32,6 +32,7 @@ from publisher.web.navigation import (
     page_number,
     path_of,
 )
+from publisher.web.public_index import PublicIndexCache
 from publisher.web.site import PageError, WebSite
 
 TAG_ARTICLES = 100
@@ -81,6 +82,23 @@ def listing_page(
     return Listing(tuple(published.article for published in found), pagination)
 
 
+def indexed_listing_page(
+    listed: Sequence[Article], number: int, page_url: Callable[[int], str], per_page: int = PER_PAGE
+) -> Listing | None:
+    """`listing_page` from every public article already read, newest first."""
+    count = page_count(len(listed), per_page)
+    if not 1 <= number <= count:
+        return None
+    pagination = Pagination(
+        number=number,
+        count=count,
+        newer_url=page_url(number - 1) if number > 1 else "",
+        older_url=page_url(number + 1) if number < count else "",
+    )
+    start = (number - 1) * per_page
+    return Listing(tuple(listed[start : start + per_page]), pagination)
+
+
 def category_counts(articles: list[Article], urls: SiteUrls) -> list[CategoryCount]:
     """Every category that holds a public article, with its count, by name."""
     counts: Counter[str] = Counter()
@@ -114,9 +132,10 @@ def tag_urls(article: Article, urls: SiteUrls) -> dict[str, str]:
 class ListingPages:
     """The routes of the older home pages, the article list, the categories and tags."""
 
-    def __init__(self, site: WebSite) -> None:
+    def __init__(self, site: WebSite, index: PublicIndexCache | None = None) -> None:
         self.site = site
         self.urls = site.urls
+        self.index = index  # the static build's: every public article read once
 
     def routes(self) -> list[Route]:
         urls = self.urls
@@ -169,8 +188,12 @@ class ListingPages:
 
     async def tag(self, request: Request) -> Response:
         slug = str(request.path_params["slug"])
-        articles = await run_in_threadpool(self._all_articles)
-        name, found = tagged(articles, slug)
+        if self.index is not None:
+            index = await run_in_threadpool(self.index.current)
+            name, found = index.tags.get(slug, ("", ()))
+        else:
+            name, listed = tagged(await run_in_threadpool(self._all_articles), slug)
+            found = tuple(listed)
         if not found:
             raise PageError(404)
         context = {
@@ -196,12 +219,17 @@ class ListingPages:
         return number
 
     def _page(self, number: int, page_url: Callable[[int], str]) -> Listing:
-        with self.site.store.read() as connection:
-            listing = listing_page(connection, number, page_url)
+        if self.index is not None:
+            listing = indexed_listing_page(self.index.current().articles, number, page_url)
+        else:
+            with self.site.store.read() as connection:
+                listing = listing_page(connection, number, page_url)
         if listing is None:
             raise PageError(404)
         return listing
 
     def _all_articles(self) -> list[Article]:
+        if self.index is not None:
+            return list(self.index.current().articles)
         with self.site.store.read() as connection:
             return [published.article for published in public_articles(connection)]

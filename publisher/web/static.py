@@ -47,7 +47,7 @@ def build_static_site(
     files, count = output_fingerprint(output)
     if inputs is not None and previous == f"{inputs} {files}":
         return StaticReport(output, written=0, unchanged=count, removed=0)
-    with _InProcess(create_app(config, environ, clock), config.site.url) as app:
+    with _InProcess(create_app(config, environ, clock, snapshot=True), config.site.url) as app:
         report = write_static_site(output, public_files(config, app.get))
     if inputs is not None:
         with open_store(config.store_url) as store, store.transaction() as connection:
