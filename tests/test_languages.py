@@ -131,6 +131,7 @@ def test_every_page_and_mail_a_reader_meets_speaks_the_site_s_language(
     check_subscribe_flow(web, language, content)
     check_a_subscriber_s_own_pages(web, language, content)
     check_errors_archive_and_probe(web, language, content)
+    check_reading_pages(web, language, content)
 
 
 def check_subscribe_flow(web: Web, language: str, content: str) -> None:
@@ -257,6 +258,36 @@ def check_errors_archive_and_probe(web: Web, language: str, content: str) -> Non
     assert len(banner) == 1
     _, probe = probe_message(config, "Ada", "ada@example.org", web.clock.now)
     check_mail(email.message_from_bytes(probe, policy=email.policy.default), language, content)
+
+
+ENGLISH_MONTHS = ("January", "February", "March", "April", "June", "July", "August", "September")
+ENGLISH_MONTHS += ("October", "November", "December")
+
+
+def is_an_article(url: str) -> bool:
+    path = urlsplit(url).path
+    return path.startswith("/articles/") and path.count("/") > 2 and "/page/" not in path
+
+
+def check_reading_pages(web: Web, language: str, content: str) -> None:
+    """The home page, the article list, an article, and the author, category and tag pages it
+    links to: their words and their dates (month in words) in the language."""
+    site_url = web.config.site.url
+    home = web.client.get("/")
+    links = lxml.html.document_fromstring(home.text).xpath("//a/@href")
+    article_url = next(str(url) for url in links if is_an_article(str(url)))
+    article = web.client.get(path_of(article_url))
+    linked = [str(url) for url in lxml.html.document_fromstring(article.text).xpath("//a/@href")]
+    pages = {"home": home, "articles": web.client.get(path_of(f"{site_url}articles/"))}
+    pages["article"] = article
+    for kind in ("authors", "categories", "tags"):
+        url = next(url for url in linked if f"/{kind}/" in url and url.startswith(site_url))
+        pages[kind] = web.client.get(path_of(url))
+    check_pages(pages, language, content)
+    for name, page in pages.items():
+        shown = visible_text(page.text)
+        months = [month for month in ENGLISH_MONTHS if month in shown and month not in content]
+        assert months == [], name
 
 
 def check_pages(pages: dict[str, httpx.Response], language: str, content: str) -> None:
