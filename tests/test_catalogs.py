@@ -5,6 +5,7 @@ catalog translates all of it, and each `.mo` is its `.po` compiled (see CONTRIBU
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,38 @@ def test_extraction_reads_the_templates_with_the_environment_s_options() -> None
     text = (REPO / "babel.cfg").read_text(encoding="utf-8")
     assert text.count("trim_blocks = true") == text.count("[jinja2:")
     assert io.StringIO(text).readline().startswith("#")
+
+
+# No reader-facing word outside gettext ----------------------------------------------------------
+
+_JINJA_OR_MARKUP = re.compile(
+    r"\{#.*?#\}|\{%.*?%\}|\{\{.*?\}\}|<style.*?</style>|<!--.*?-->|<[^>]*>|&#?\w+;", re.DOTALL
+)
+# Text between tags that is a value, not a word: `{% block width %} wide{% endblock %}`.
+_NOT_WORDS = {"wide"}
+
+
+def literal_words(template: str) -> list[str]:
+    """The words a template writes as they are, outside `{{ _(...) }}` and markup."""
+    text = _JINJA_OR_MARKUP.sub(" ", template)
+    return [word for word in re.findall(r"[^\W\d_]{2,}", text) if word not in _NOT_WORDS]
+
+
+def reader_templates() -> list[Path]:
+    templates = REPO / "templates"
+    return sorted(
+        path for path in templates.rglob("*.j2") if "admin" not in path.relative_to(templates).parts
+    )
+
+
+def test_no_reader_facing_template_writes_a_word_outside_gettext() -> None:
+    found = {
+        str(path.relative_to(REPO)): words
+        for path in reader_templates()
+        if (words := literal_words(path.read_text(encoding="utf-8")))
+    }
+    assert found == {}
+
+
+def test_a_literal_word_in_a_template_is_found() -> None:
+    assert literal_words('<h2 id="x">Related</h2>{{ _("Website") }}') == ["Related"]
