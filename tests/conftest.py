@@ -266,6 +266,16 @@ SLOW_FILES = frozenset(
 )
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Byte-compile the package once before any test starts `python -m publisher`: where
+    PYTHONDONTWRITEBYTECODE is set (as on CI), each of those processes would otherwise compile
+    every module it imports again, as an installed wheel never does."""
+    if not hasattr(session.config, "workerinput"):  # once, in the controlling process
+        import compileall
+
+        compileall.compile_dir(REPO / "publisher", quiet=1)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark each test for the fast subset: browser, package, postgres and slow ones."""
     for item in items:
