@@ -22,7 +22,12 @@ from publisher.audience.operator_actions import (
 from publisher.audience.subscribers import Subscriber, SubscriberError, subscriber_by_id
 from publisher.inbound.apply import subscriber_events
 from publisher.store.statuses import SubscriberStatus
-from publisher.store.subscribers import SubscriberSearch, count_found, found_subscribers
+from publisher.store.subscribers import (
+    FOUND_COUNT_LIMIT,
+    SubscriberSearch,
+    count_found,
+    found_subscribers,
+)
 from publisher.web.admin.login import require_genuine_form
 from publisher.web.admin.shell import PRIVATE, AdminSite, Operator, Page, record_id
 from publisher.web.site import PageError
@@ -88,9 +93,11 @@ class SubscriberPages:
         context = {
             "wanted": wanted,
             "rows": rows,
+            # Past the limit a search is not counted to the end: "more than" it, its pages so far.
             "total": total,
+            "more_than": FOUND_COUNT_LIMIT if total > FOUND_COUNT_LIMIT else None,
             "page": page,
-            "pages": max(1, math.ceil(total / PAGE_SIZE)),
+            "pages": max(page + (total > FOUND_COUNT_LIMIT), math.ceil(total / PAGE_SIZE), 1),
             "statuses": tuple(SubscriberStatus),
             "digest_names": self.digests,
         }
