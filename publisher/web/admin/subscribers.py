@@ -24,6 +24,7 @@ from publisher.inbound.apply import subscriber_events
 from publisher.store.statuses import SubscriberStatus
 from publisher.store.subscribers import (
     FOUND_COUNT_LIMIT,
+    SubscriberRow,
     SubscriberSearch,
     count_found,
     found_subscribers,
@@ -81,7 +82,7 @@ class SubscriberPages:
         wanted = search_from(request, self.digests)
         page = page_number(request.query_params.get("page"))
 
-        def read() -> tuple[int, object]:
+        def read() -> tuple[int, list[SubscriberRow]]:
             with self.admin.site.store.read() as connection:
                 total = count_found(connection, wanted)
                 rows = found_subscribers(
@@ -97,7 +98,7 @@ class SubscriberPages:
             "total": total,
             "more_than": FOUND_COUNT_LIMIT if total > FOUND_COUNT_LIMIT else None,
             "page": page,
-            "pages": max(page + (total > FOUND_COUNT_LIMIT), math.ceil(total / PAGE_SIZE), 1),
+            "pages": _pages(total, page, len(rows)),
             "statuses": tuple(SubscriberStatus),
             "digest_names": self.digests,
         }
@@ -184,3 +185,11 @@ class SubscriberPages:
         )
         response.headers["cache-control"] = PRIVATE
         return response
+
+
+def _pages(total: int, page: int, shown: int) -> int:
+    """How many pages a search has; past `FOUND_COUNT_LIMIT` it is not counted to the end:
+    the pages so far, and one more while each is full."""
+    if total > FOUND_COUNT_LIMIT:
+        return page + (shown == PAGE_SIZE)
+    return max(1, math.ceil(total / PAGE_SIZE))
