@@ -11,6 +11,8 @@ import lxml.html
 import pytest
 from click.testing import CliRunner
 
+import publisher.store.subscribers as store_subscribers
+import publisher.web.admin.subscribers as admin_subscribers
 from publisher.audience.subscribers import add_subscriber, find_subscriber, request_subscription
 from publisher.cli import main
 from publisher.inbound.apply import subscriber_events
@@ -47,6 +49,22 @@ def test_overview_draws_each_chart_as_svg_beside_a_table_of_its_numbers(web: Das
     assert confirmed == "3"
     assert "Bounce rate" in page.text
     assert "Daemon" in page.text
+
+
+def test_a_search_past_the_count_limit_says_more_than_and_pages_while_pages_are_full(
+    web: Dashboard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for number in range(60):
+        add_subscriber(web.store, f"bulk{number:02d}@example.org", "", ("daily",), web.clock())
+    monkeypatch.setattr(store_subscribers, "FOUND_COUNT_LIMIT", 10)
+    monkeypatch.setattr(admin_subscribers, "FOUND_COUNT_LIMIT", 10)
+    first = web.client.get("/admin/subscribers", params={"q": "bulk"})
+    second = web.client.get("/admin/subscribers", params={"q": "bulk", "page": "2"})
+    assert "More than 10 found; page 1." in page_text(first.text)
+    assert 'rel="next"' in first.text
+    assert "More than 10 found; page 2." in page_text(second.text)
+    assert "bulk59@example.org" in second.text
+    assert 'rel="next"' not in second.text  # ten rows: the last page
 
 
 def test_subscribers_are_found_by_address_prefix_or_name_words_in_pages_of_50(

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+import publisher.store.subscribers as subscribers_module
 from publisher.audience.forgetting import forget_address
 from publisher.audience.preferences import save_preferences
 from publisher.audience.subscribers import (
@@ -242,6 +243,44 @@ def test_a_search_box_finds_addresses_and_names_in_id_order_and_counts_them(
     assert nothing == []
     assert [row.email for row in by_id] == ["anne.6@example.org"]
     assert by_id[0].confirmed_at is not None
+
+
+@pytest.mark.parametrize("text", ["ann", "a", "an", "anne.6@"])
+@pytest.mark.parametrize(
+    "chosen",
+    [
+        SubscriberSearch(),
+        SubscriberSearch(status="unsubscribed"),
+        SubscriberSearch(digest="culture"),
+    ],
+)
+def test_a_prefix_many_share_is_walked_in_id_order_with_the_same_pages_and_an_open_count(
+    people: Store, monkeypatch: pytest.MonkeyPatch, text: str, chosen: SubscriberSearch
+) -> None:
+    wanted = SubscriberSearch(text, chosen.status, chosen.digest)
+
+    def pages() -> list[list[int]]:
+        with people.read() as connection:
+            whole = [row.id for row in found_subscribers(connection, wanted, limit=100)]
+            after = [
+                row.id
+                for row in found_subscribers(connection, wanted, after=whole[:1][0] if whole else 0)
+            ]
+            offset = [row.id for row in found_subscribers(connection, wanted, limit=2, offset=1)]
+        return [whole, after, offset]
+
+    from_indexes = pages()
+    with people.read() as connection:
+        exact = count_found(connection, wanted)
+    # The same people's addresses counted as "many": every prefix is walked in id order.
+    monkeypatch.setattr(subscribers_module, "WALK_IDS_AFTER", 0)
+    monkeypatch.setattr(subscribers_module, "FOUND_COUNT_LIMIT", 0)
+    with people.read() as connection:
+        walked_count = count_found(connection, wanted)
+    assert pages() == from_indexes
+    assert from_indexes[0] == sorted(from_indexes[0])
+    assert exact == len(from_indexes[0])
+    assert walked_count == min(exact, 1)  # FOUND_COUNT_LIMIT + 1: "more than"
 
 
 def test_renamed_and_forgotten_names_leave_the_name_search(people: Store) -> None:

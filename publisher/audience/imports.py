@@ -47,6 +47,7 @@ from publisher.store.subscriber_imports import (
     StoredSubscriber,
     finish_import_run,
     insert_subscribers,
+    prepare_for_import,
     record_import_progress,
     rename_subscribers,
     replace_digests,
@@ -288,6 +289,7 @@ def import_csv(
     columns = _columns(next(header, None))
     report = ImportReport()
     with store.transaction() as connection:
+        prepare_for_import(connection)
         if source_name != UNNAMED_SOURCE:
             stopped = unfinished_import_runs(connection, source_name)
             report.resumed_after = stopped[-1].rows_done if stopped else None
@@ -375,7 +377,7 @@ class _BatchWriter:
         """Decide each row against what is stored and write the batch's changes."""
         while rows:
             existing = stored_subscribers(connection, [row.key for row in rows])
-            actions = [(row, import_action(row, existing.get(row.key))) for row in rows]
+            actions = _decided(rows, existing)
             added = [(row, action) for row, action in actions if action.change == Change.ADD]
             nonces = new_nonces(len(added))
             ids = insert_subscribers(
@@ -420,6 +422,25 @@ class _BatchWriter:
         rename_subscribers(connection, names)
         replace_digests(connection, digests)
         suppress_subscribers(connection, suppressed, self.now)
+
+
+def _decided(
+    rows: list[CheckedRow], existing: dict[str, StoredSubscriber]
+) -> list[tuple[CheckedRow, ImportAction]]:
+    """Each row with its `import_action`. A row with no stored subscriber is decided by its
+    status alone, so those are decided once per status: most rows of a first import."""
+    new_rows: dict[str, ImportAction] = {}
+    actions = []
+    for row in rows:
+        stored = existing.get(row.key)
+        if stored is not None:
+            actions.append((row, import_action(row, stored)))
+            continue
+        action = new_rows.get(row.status)
+        if action is None:
+            action = new_rows[row.status] = import_action(row, None)
+        actions.append((row, action))
+    return actions
 
 
 # Reading ahead ------------------------------------------------------------------------------

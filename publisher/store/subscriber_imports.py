@@ -169,6 +169,23 @@ def suppress_subscribers(
         )
 
 
+# On SQLite an import's connection keeps this much of the file in memory (KiB, as
+# `cache_size` takes a negative number): the address index is written in random order, and
+# with SQLite's default 2 MB every batch reads most of its pages back from the OS.
+SQLITE_IMPORT_CACHE_KIB = 64 * 1024
+# ... and checkpoints its WAL into the file every this many pages (40 MB) rather than every
+# 1,000 (4 MB): fewer, longer checkpoints. Commits stay as durable as any other (WAL,
+# synchronous=NORMAL).
+SQLITE_IMPORT_CHECKPOINT_PAGES = 10_000
+
+
+def prepare_for_import(connection: Connection) -> None:
+    """Set up `connection` (SQLite's; nothing on PostgreSQL) for writing many batches."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}")
+        connection.exec_driver_sql(f"PRAGMA wal_autocheckpoint = {SQLITE_IMPORT_CHECKPOINT_PAGES}")
+
+
 # Import runs ------------------------------------------------------------------------------
 
 

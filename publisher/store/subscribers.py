@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -27,6 +27,10 @@ STREAM_BATCH = 5_000  # rows fetched at a time from a server-side cursor
 # On PostgreSQL the counts are rows of differences: fold them into one row per digest and
 # status once this many have gathered.
 FOLD_COUNTS_AFTER = 5_000
+# A search's count is exact up to this; past it, shown as "more than" it (`count_found`).
+FOUND_COUNT_LIMIT = 1_000
+# An address prefix more addresses than this share is searched by walking the ids in order.
+WALK_IDS_AFTER = 10_000
 _WORD = re.compile(r"\w+")
 
 # Subscribers and deliveries ---------------------------------------------------------------
@@ -214,37 +218,46 @@ def found_subscribers(
     offset: int = 0,
 ) -> list[SubscriberRow]:
     """A page of what `wanted` finds, in id order: those whose address starts with its text or
-    whose name has a word starting with each of its words (both through their indexes), after
-    the id `after`, skipping `offset`. Without text, `subscriber_page`."""
+    whose name has a word starting with each of its words, after the id `after`, skipping
+    `offset`. Without text, `subscriber_page`.
+
+    Each of the two searches gives only its first `offset + limit` ids in id order, so the
+    page is among them: a search many match walks the ids in order and stops there, one few
+    match takes its ids from its own index and sorts them (see `_search_sides`)."""
     if not wanted.text.strip():
         return subscriber_page(connection, wanted.chosen, after, limit, offset)
-    ids = _search_ids(connection, wanted.text, after)
-    if ids is None:
+    first = limit + offset
+    sides = [
+        sa.select(side.ids.order_by(side.ids.selected_columns[0]).limit(first).subquery().c[0])
+        for side in _search_sides(connection, wanted, after)
+    ]
+    if not sides:
         return []
-    # The ids found first, then their rows: each found id looked up by its key, never the
-    # whole table walked beside them.
-    found = ids.subquery("found")
+    found = (sa.union(*sides) if len(sides) > 1 else sides[0]).subquery("found")
     query: sa.Select[Any] = sa.select(*_LISTED).join_from(
         found, subscribers, subscribers.c.id == found.c[0]
     )
-    query = _filtered(query, wanted.chosen).order_by(found.c[0])
-    return _with_digests(connection, _paged(query, limit, offset))
+    return _with_digests(connection, _paged(query.order_by(found.c[0]), limit, offset))
 
 
 def count_found(connection: Connection, wanted: SubscriberSearch) -> int:
-    """How many subscribers `wanted` finds: from the kept counts without text, else counted on
-    the search's indexes."""
+    """How many subscribers `wanted` finds, exactly up to `FOUND_COUNT_LIMIT`; past it,
+    `FOUND_COUNT_LIMIT + 1` ("more than"): counting every match of a text most addresses start
+    with would read all of them. Without text, from the kept counts (always exact)."""
     if not wanted.text.strip():
         counts = status_counts(connection, wanted.digest)
         return counts.get(wanted.status, 0) if wanted.status else sum(counts.values())
-    ids = _search_ids(connection, wanted.text)
-    if ids is None:
+    found_sides = _search_sides(connection, wanted)
+    if wanted.chosen == EVERYONE and any(side.walks_ids for side in found_sides):
+        return FOUND_COUNT_LIMIT + 1  # more than `WALK_IDS_AFTER` share the address prefix
+    sides = [
+        sa.select(side.ids.limit(FOUND_COUNT_LIMIT + 1).subquery().c[0]) for side in found_sides
+    ]
+    if not sides:
         return 0
-    found = ids.subquery("found")
-    query = sa.select(sa.func.count()).select_from(found)
-    if wanted.chosen != EVERYONE:
-        query = _filtered(query.join(subscribers, subscribers.c.id == found.c[0]), wanted.chosen)
-    return int(connection.scalar(query) or 0)
+    found = (sa.union(*sides) if len(sides) > 1 else sides[0]).subquery("found")
+    counted = int(connection.scalar(sa.select(sa.func.count()).select_from(found)) or 0)
+    return min(counted, FOUND_COUNT_LIMIT + 1)
 
 
 def subscribers_by_id(connection: Connection, ids: Sequence[int]) -> list[SubscriberRow]:
@@ -255,34 +268,68 @@ def subscribers_by_id(connection: Connection, ids: Sequence[int]) -> list[Subscr
     return _with_digests(connection, query.order_by(subscribers.c.id))
 
 
-def _search_ids(connection: Connection, text: str, after: int = 0) -> sa.Select[Any] | None:
-    """The ids above `after` whose address starts with `text` (one word without spaces), with
-    those whose name has its words (text without an @): one set from each index, joined, so
-    each is searched on its own index rather than every row tested against both."""
-    text = text.strip()
-    parts: list[sa.Select[Any]] = []
+class _Side(NamedTuple):
+    """The ids one index finds; `walks_ids`: found by walking every id in order instead."""
+
+    ids: sa.Select[Any]
+    walks_ids: bool = False
+
+
+def _search_sides(connection: Connection, wanted: SubscriberSearch, after: int = 0) -> list[_Side]:
+    """The ids above `after` that `wanted` finds, as one query per index searched, each with
+    its status and digest filter: the addresses starting with its text (one word without
+    spaces), and the names with its words (text without an @).
+
+    An address prefix more than `WALK_IDS_AFTER` addresses share (counted on its index, up to
+    that) is tested on each row walked in id order, away from its index: a page then reads
+    at most a few hundred rows a match instead of sorting every match. SQLite's name index
+    gives its ids in order already; PostgreSQL's planner chooses by the index's statistics."""
+    text = wanted.text.strip()
+    sides: list[_Side] = []
     if text and not any(character.isspace() for character in text):
         found = _address_range(connection, text)
         if found is not None:
-            parts.append(sa.select(subscribers.c.id).where(found[1]))
+            _, in_range = found
+            if _shared_by_many(connection, in_range):
+                # Walked in id order, each row tested: the key as an expression, off its index.
+                unindexed = _address_range(connection, text, subscribers.c.email_key + "")
+                walked = sa.select(subscribers.c.id).where(
+                    unindexed[1] if unindexed else in_range, subscribers.c.id > after
+                )
+                sides.append(_Side(_filtered(walked, wanted.chosen), walks_ids=True))
+            else:
+                # The few ids of the range from its index, then each row by its id (its filters
+                # apart, so no other index is walked instead).
+                ranged = subscribers.alias("ranged")
+                few = sa.select(ranged.c.id).where(
+                    ranged.c.id.in_(sa.select(subscribers.c.id).where(in_range)),
+                    ranged.c.id > after,
+                    _chosen_row(ranged.c.id, wanted.chosen),
+                )
+                sides.append(_Side(few))
     words = _WORD.findall(text)
     if "@" not in text and words:
-        parts.append(_name_words_ids(connection, words))
-    if after:
-        parts = [part.where(part.selected_columns[0] > after) for part in parts]
-    if len(parts) > 1:
-        return sa.select(sa.union(*parts).subquery().c[0])
-    return parts[0] if parts else None
+        sides.append(_Side(_name_words_ids(connection, words, wanted.chosen, after)))
+    return sides
+
+
+def _shared_by_many(connection: Connection, in_range: sa.ColumnElement[bool]) -> bool:
+    """More than `WALK_IDS_AFTER` addresses are in the range (counted on its index, up to
+    that number only)."""
+    some = sa.select(subscribers.c.id).where(in_range).limit(WALK_IDS_AFTER + 1).subquery()
+    return int(connection.scalar(sa.select(sa.func.count()).select_from(some)) or 0) > (
+        WALK_IDS_AFTER
+    )
 
 
 def _address_range(
-    connection: Connection, prefix: str
+    connection: Connection, prefix: str, key: sa.ColumnElement[str] = subscribers.c.email_key
 ) -> tuple[sa.ColumnElement[str], sa.ColumnElement[bool]] | None:
-    """The address key as its index orders it, and the range of keys starting with `prefix`."""
+    """The address key as its index orders it, and the range of keys starting with `prefix`
+    (of `key`: an expression of the key instead is tested on each row, not found on the index)."""
     start = prefix.strip().casefold()
     if not start:
         return None
-    key: sa.ColumnElement[str] = subscribers.c.email_key
     if connection.dialect.name == "postgresql":
         # Byte order, whatever the database's collation: the range is exactly the prefix's.
         key = key.collate("C")
@@ -299,12 +346,28 @@ def _name_words_condition(words: list[str]) -> sa.ColumnElement[bool]:
     return vector.op("@@")(sa.func.to_tsquery(sa.literal_column("'simple'"), wanted))
 
 
-def _name_words_ids(connection: Connection, words: list[str]) -> sa.Select[Any]:
-    """The ids of names with a word starting with each of `words`, from the name index."""
+def _name_words_ids(
+    connection: Connection, words: list[str], chosen: SubscriberFilter, after: int
+) -> sa.Select[Any]:
+    """The `chosen` ids above `after` of names with a word starting with each of `words`."""
     if connection.dialect.name == "postgresql":
-        return sa.select(subscribers.c.id).where(_name_words_condition(words))
+        query = sa.select(subscribers.c.id).where(_name_words_condition(words))
+        return _filtered(query.where(subscribers.c.id > after), chosen)
+    # In the name index's rowid order, which is the ids' (no sort); each row looked up only
+    # for a filter.
     names = sa.table(SQLITE_NAME_INDEX, sa.column("rowid"))
-    return sa.select(names.c.rowid).where(_fts5_match(words))
+    query = sa.select(names.c.rowid).where(_fts5_match(words), names.c.rowid > after)
+    return query.where(_chosen_row(names.c.rowid, chosen))
+
+
+def _chosen_row(
+    subscriber_id: sa.ColumnElement[int], chosen: SubscriberFilter
+) -> sa.ColumnElement[bool]:
+    """The subscriber `subscriber_id` is `chosen`: looked up by its id for each row."""
+    if chosen == EVERYONE:
+        return sa.true()
+    row = sa.select(subscribers.c.id).where(subscribers.c.id == subscriber_id)
+    return _filtered(row, chosen).exists()
 
 
 def _fts5_match(words: list[str]) -> sa.ColumnElement[bool]:

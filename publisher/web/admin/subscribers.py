@@ -22,7 +22,13 @@ from publisher.audience.operator_actions import (
 from publisher.audience.subscribers import Subscriber, SubscriberError, subscriber_by_id
 from publisher.inbound.apply import subscriber_events
 from publisher.store.statuses import SubscriberStatus
-from publisher.store.subscribers import SubscriberSearch, count_found, found_subscribers
+from publisher.store.subscribers import (
+    FOUND_COUNT_LIMIT,
+    SubscriberRow,
+    SubscriberSearch,
+    count_found,
+    found_subscribers,
+)
 from publisher.web.admin.login import require_genuine_form
 from publisher.web.admin.shell import PRIVATE, AdminSite, Operator, Page, record_id
 from publisher.web.site import PageError
@@ -76,7 +82,7 @@ class SubscriberPages:
         wanted = search_from(request, self.digests)
         page = page_number(request.query_params.get("page"))
 
-        def read() -> tuple[int, object]:
+        def read() -> tuple[int, list[SubscriberRow]]:
             with self.admin.site.store.read() as connection:
                 total = count_found(connection, wanted)
                 rows = found_subscribers(
@@ -88,9 +94,11 @@ class SubscriberPages:
         context = {
             "wanted": wanted,
             "rows": rows,
+            # Past the limit a search is not counted to the end: "more than" it, its pages so far.
             "total": total,
+            "more_than": FOUND_COUNT_LIMIT if total > FOUND_COUNT_LIMIT else None,
             "page": page,
-            "pages": max(1, math.ceil(total / PAGE_SIZE)),
+            "pages": _pages(total, page, len(rows)),
             "statuses": tuple(SubscriberStatus),
             "digest_names": self.digests,
         }
@@ -177,3 +185,11 @@ class SubscriberPages:
         )
         response.headers["cache-control"] = PRIVATE
         return response
+
+
+def _pages(total: int, page: int, shown: int) -> int:
+    """How many pages a search has; past `FOUND_COUNT_LIMIT` it is not counted to the end:
+    the pages so far, and one more while each is full."""
+    if total > FOUND_COUNT_LIMIT:
+        return page + (shown == PAGE_SIZE)
+    return max(1, math.ceil(total / PAGE_SIZE))
