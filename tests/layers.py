@@ -48,6 +48,7 @@ PURE_CORE = (
     "publisher.sources.parse",
     "publisher.site.feeds",
     "publisher.mail.render",
+    "publisher.mail.personal",
     "publisher.mail.mime",
 )
 

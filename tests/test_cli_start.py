@@ -63,3 +63,14 @@ def test_sending_loads_no_css_inliner_nor_feed_writer() -> None:
     loaded = _modules_after("import publisher.mail.delivery.requests")
     assert loaded.isdisjoint({"premailer", "cssutils", "feedgen", "alembic", "httpx"})
     assert "publisher" in loaded
+
+
+def test_sending_loads_no_template_engine_nor_address_validator() -> None:
+    # `send` addresses an edition already rendered: Jinja, Markdown, front matter and the
+    # address validator belong to making editions and adding subscribers.
+    loaded = _modules_after(
+        "import publisher.cli.delivery, publisher.mail.delivery.requests, "
+        "publisher.mail.delivery.send"
+    )
+    assert loaded.isdisjoint({"jinja2", "markdown_it", "frontmatter", "email_validator", "PIL"})
+    assert "publisher" in loaded

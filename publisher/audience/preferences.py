@@ -25,8 +25,8 @@ from publisher.config import Config
 from publisher.errors import PublisherError
 from publisher.store.database import Store
 from publisher.store.events import insert_web_unsubscribe
-from publisher.store.schema import deliveries, editions, subscribers, subscriptions
-from publisher.store.statuses import DeliveryStatus, SubscriberStatus
+from publisher.store.schema import editions, subscribers, subscriptions
+from publisher.store.statuses import SubscriberStatus
 from publisher.urls import archive_url
 
 # The ledger's status for a row that is not sent (delivery.SKIPPED; delivery imports this).
@@ -120,22 +120,6 @@ def pause_end(day: date, zone: ZoneInfo, now: datetime) -> datetime | None:
     if end - now > MAX_PAUSE:
         raise SubscriberError(f"a pause may last at most {MAX_PAUSE.days} days")
     return end
-
-
-def skip_paused_recipients(connection: Connection, edition_id: int) -> int:
-    """Mark the frozen ledger rows of subscribers paused when the edition was made `skipped`."""
-    created = sa.select(editions.c.created_at).where(editions.c.id == edition_id).scalar_subquery()
-    paused = sa.select(subscribers.c.id).where(subscribers.c.paused_until > created)
-    result = connection.execute(
-        deliveries.update()
-        .where(
-            deliveries.c.edition_id == edition_id,
-            deliveries.c.status == "pending",
-            deliveries.c.subscriber_id.in_(paused),
-        )
-        .values(status=DeliveryStatus.SKIPPED, last_error="paused by the subscriber")
-    )
-    return result.rowcount
 
 
 def request_address_change(store: Store, subscriber_id: int, new_email: str) -> str:

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -21,7 +20,6 @@ from publisher.content.markup import plain_text, render_markdown, url_resolver
 from publisher.errors import PublisherError
 from publisher.files import inside, remove_stale_temporaries, write_atomically
 from publisher.mail.render import (
-    LEGACY_KEY,
     EditionInfo,
     Recipient,
     RenderedEdition,
@@ -29,6 +27,11 @@ from publisher.mail.render import (
     personalize,
     render_edition,
 )
+
+# Re-exported: callers import these from here; they live in the lighter `stored_editions`.
+from publisher.mail.stored_editions import Edition as Edition
+from publisher.mail.stored_editions import edition_by_id as edition_by_id
+from publisher.mail.stored_editions import edition_from_row, edition_in
 from publisher.store.analytics import insert_edition_links, links_of_edition
 from publisher.store.articles import public_articles_since
 from publisher.store.database import Store
@@ -48,34 +51,6 @@ PREVIEW_RECIPIENT = Recipient(
     unsubscribe_url="https://example.com/unsubscribe/preview",
     preferences_url="https://example.com/preferences/preview",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Edition:
-    """A stored edition: its articles are frozen, its HTML and text hold subscriber placeholders."""
-
-    id: int
-    digest: str
-    number: int
-    slot: str | None
-    created_at: datetime
-    subject: str
-    article_guids: tuple[str, ...]
-    first_sequence: int
-    last_sequence: int
-    html: str
-    text: str
-    archive_html: str
-    delivery_started_at: datetime | None = None
-    delivered_at: datetime | None = None
-    links: tuple[str, ...] = ()  # a tracked edition's link URLs, by number
-    placeholder_key: str = LEGACY_KEY  # the key of the stand-ins in html and text
-
-    @property
-    def rendered(self) -> RenderedEdition:
-        return RenderedEdition(
-            self.subject, self.html, self.text, self.archive_html, self.links, self.placeholder_key
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +227,7 @@ def _create_one(
             .where(digest_watermarks.c.digest == name)
             .values(watermark=upcoming.watermark)
         )
-        edition = _edition(connection, edition_id)
+        edition = edition_in(connection, edition_id)
     write_archive(config, edition)
     message = (
         f"{name}: edition {edition.id} (#{number}) with {count(len(upcoming.articles), 'article')}"
@@ -342,15 +317,9 @@ def list_editions(store: Store, digest: str | None = None) -> list[Edition]:
         query = query.where(editions.c.digest == digest)
     with store.transaction() as connection:
         return [
-            _from_row(row._mapping, links_of_edition(connection, row.id))
+            edition_from_row(row._mapping, links_of_edition(connection, row.id))
             for row in connection.execute(query)
         ]
-
-
-def edition_by_id(store: Store, edition_id: int) -> Edition:
-    """One stored edition; PublisherError if there is none with that id."""
-    with store.transaction() as connection:
-        return _edition(connection, edition_id)
 
 
 def write_archive(config: Config, edition: Edition) -> bool:
@@ -447,7 +416,11 @@ def _edition_for_slot(connection: Connection, digest: str, slot: str) -> Edition
     row = connection.execute(
         sa.select(editions).where(editions.c.digest == digest, editions.c.slot == slot)
     ).first()
-    return None if row is None else _from_row(row._mapping, links_of_edition(connection, row.id))
+    return (
+        None
+        if row is None
+        else edition_from_row(row._mapping, links_of_edition(connection, row.id))
+    )
 
 
 def _next_number(connection: Connection, digest: str) -> int:
@@ -486,17 +459,3 @@ def _insert_edition(
         .returning(editions.c.id)
     )
     return int(result.scalar_one())
-
-
-def _edition(connection: Connection, edition_id: int) -> Edition:
-    row = connection.execute(sa.select(editions).where(editions.c.id == edition_id)).first()
-    if row is None:
-        raise PublisherError(f"no edition with id {edition_id}")
-    return _from_row(row._mapping, links_of_edition(connection, edition_id))
-
-
-def _from_row(row: Any, links: tuple[str, ...] = ()) -> Edition:
-    # Every field of Edition but its links is a column of the same name.
-    values = {name: row[name] for name in Edition.__dataclass_fields__ if name != "links"}
-    values["article_guids"] = tuple(values["article_guids"])
-    return Edition(**values, links=links)

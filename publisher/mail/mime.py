@@ -41,7 +41,7 @@ import idna
 from publisher.analytics.links import link_pattern, link_placeholder, open_placeholder
 from publisher.config import Config, DigestConfig
 from publisher.errors import PublisherError
-from publisher.mail.render import Recipient, RenderedEdition, personalize
+from publisher.mail.personal import Recipient, RenderedEdition, personalize
 
 log = logging.getLogger(__name__)
 

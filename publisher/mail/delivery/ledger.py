@@ -332,7 +332,9 @@ class LedgerWriter:
     Each outcome gets a ticket, its place in the order of recording. The writer commits when
     a sender waits for a ticket, when `GROUP_SIZE` outcomes have gathered or when the oldest
     has waited `GROUP_DELAY` seconds: a commit per few messages rather than per message, and
-    never a wait that nobody asked for.
+    never a wait that nobody asked for. A sender that must wait while no group is being
+    written commits the group itself: handing it to the writer's thread and back cost two
+    thread wake-ups per wait, a third of the wait (measured on a loopback send).
     """
 
     GROUP_SIZE = 256
@@ -344,11 +346,15 @@ class LedgerWriter:
         self._queue: list[Outcome] = []
         self._changed = threading.Condition()
         self._closing = False
+        self._writing = False  # a group is being written, by the writer or by a sender
         self._recorded = 0  # tickets handed out
         self._written = 0  # tickets committed: outcomes are written in the order recorded
         self._wanted = 0  # the highest ticket a sender waits for
         self._oldest_at = 0.0
         self._error: BaseException | None = None
+        # One connection for the writer's life, used by one group at a time: a pool checkout
+        # and reset per group would cost more than the group's own statements.
+        self._connection: sa.Connection | None = None
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
         self._thread.start()
 
@@ -376,11 +382,18 @@ class LedgerWriter:
     def wait_until_written(self, ticket: int) -> None:
         """Return once the outcome with `ticket` is committed; raise if the writer failed."""
         with self._changed:
-            if self._written >= ticket:
-                return
             self._wanted = max(self._wanted, ticket)
-            self._changed.notify_all()
-            self._changed.wait_for(lambda: self._written >= ticket or self._error is not None)
+            while self._written < ticket and self._error is None:
+                if self._writing or not self._queue:
+                    self._changed.notify_all()
+                    self._changed.wait()
+                    continue
+                group = self._take_group()
+                self._changed.release()
+                try:
+                    self._write_group(group)
+                finally:
+                    self._changed.acquire()
             self._raise_if_failed()
 
     def flush(self) -> None:
@@ -400,6 +413,8 @@ class LedgerWriter:
             raise self._error
 
     def _group_is_due(self) -> bool:
+        if self._writing:
+            return False
         if not self._queue:
             return self._closing
         return (
@@ -409,6 +424,12 @@ class LedgerWriter:
             or time.monotonic() - self._oldest_at >= self.GROUP_DELAY
         )
 
+    def _take_group(self) -> list[Outcome]:
+        """Everything queued, now this thread's to write (called holding `_changed`)."""
+        group, self._queue = self._queue, []
+        self._writing = True
+        return group
+
     def _next_group(self) -> list[Outcome] | None:
         """The outcomes to commit next, once due; None when closing with nothing left."""
         with self._changed:
@@ -417,30 +438,33 @@ class LedgerWriter:
                     self._changed.wait(self.GROUP_DELAY)
                 else:
                     self._changed.wait()
-            group, self._queue = self._queue, []
-            return group or None
+            if not self._queue:
+                return None
+            return self._take_group()
 
     def _run(self) -> None:
-        # One connection for the writer's life: a pool checkout and reset per group would
-        # cost more than the group's own statements.
-        connection: sa.Connection | None = None
         try:
             while self._error is None:
                 group = self._next_group()
                 if group is None:
                     return
-                try:
-                    connection = connection or self.store.engine.connect()
-                    self._write(connection, group)
-                except BaseException as error:  # raised again in the sending threads
-                    log.exception("the delivery ledger could not be written")
-                    self._error = error
-                with self._changed:
-                    self._written += len(group)
-                    self._changed.notify_all()
+                self._write_group(group)
         finally:
-            if connection is not None:
-                connection.close()
+            if self._connection is not None:
+                self._connection.close()
+
+    def _write_group(self, group: list[Outcome]) -> None:
+        """Commit `group`, then count it written (called by the one thread that took it)."""
+        try:
+            self._connection = self._connection or self.store.engine.connect()
+            self._write(self._connection, group)
+        except BaseException as error:  # raised again in the sending threads
+            log.exception("the delivery ledger could not be written")
+            self._error = error
+        with self._changed:
+            self._written += len(group)
+            self._writing = False
+            self._changed.notify_all()
 
     def _write(self, connection: sa.Connection, group: list[Outcome]) -> None:
         bounced = [outcome for outcome in group if outcome.bounce]

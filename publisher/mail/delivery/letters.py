@@ -11,9 +11,9 @@ from publisher.audience.tokens import load_secret
 from publisher.clock import Clock
 from publisher.config import Config
 from publisher.mail.delivery.ledger import Claimed
-from publisher.mail.editions import Edition
 from publisher.mail.mime import Envelope, PreparedEdition
-from publisher.mail.render import Recipient
+from publisher.mail.personal import Recipient
+from publisher.mail.stored_editions import Edition
 from publisher.mail.transport.returnpath import envelope_sender, mailto_token
 
 

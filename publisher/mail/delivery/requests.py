@@ -13,13 +13,11 @@ import threading
 from collections.abc import Mapping
 from datetime import datetime
 
-from publisher.audience.subscribers import check_address
 from publisher.clock import Clock, system_clock
 from publisher.config import Config
 from publisher.errors import PublisherError
 from publisher.mail.delivery.send import SendOptions, send_edition
-from publisher.mail.editions import edition_by_id
-from publisher.mail.proofs import send_edition_proof
+from publisher.mail.stored_editions import edition_by_id
 from publisher.store.database import Store
 from publisher.store.sendrequests import (
     SendRequest,
@@ -57,6 +55,8 @@ def queue_test_send(
     store: Store, edition_id: int, address: str, requested_by: str, now: datetime
 ) -> SendRequest:
     """Queue a test send of an edition, marked [TEST], to one address."""
+    from publisher.audience.subscribers import check_address  # email_validator: not for `send`
+
     email = check_address(address).email
     edition_by_id(store, edition_id)
     with store.transaction() as connection:
@@ -106,6 +106,8 @@ def _carry_out(
     stop: threading.Event | None,
 ) -> str:
     if request.kind == TEST:
+        from publisher.mail.proofs import send_edition_proof  # renders: not for a plain send
+
         assert request.test_address is not None
         return send_edition_proof(
             store, config, request.edition_id, (request.test_address,), environ, clock

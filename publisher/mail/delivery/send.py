@@ -28,7 +28,6 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from publisher.audience.preferences import skip_paused_recipients
 from publisher.clock import Clock, system_clock
 from publisher.config import Config
 from publisher.errors import PublisherError
@@ -36,11 +35,13 @@ from publisher.mail.delivery.ledger import editions_with_rows, remaining_rows, r
 from publisher.mail.delivery.pauses import ServerOutage
 from publisher.mail.delivery.report import SendReport
 from publisher.mail.delivery.worker import ProgressCallback, Worker
-from publisher.mail.editions import edition_by_id
+from publisher.mail.stored_editions import edition_by_id
 from publisher.store.database import Store
 from publisher.store.editions import ledger_counts
 from publisher.store.schema import deliveries, editions, subscribers, subscriptions
 from publisher.store.statuses import DeliveryStatus, SubscriberStatus
+
+PAUSED = "paused by the subscriber"  # the `last_error` of a paused subscriber's row
 
 __all__ = [
     "SendOptions",
@@ -99,13 +100,21 @@ def start_delivery(store: Store, edition_id: int, now: datetime) -> int:
         if row is None:
             raise PublisherError(f"no edition with id {edition_id}")
         if row.delivery_started_at is None:
+            # Subscribers paused when the edition was made get their row `skipped` at once.
+            created = (
+                sa.select(editions.c.created_at)
+                .where(editions.c.id == edition_id)
+                .scalar_subquery()
+            )
+            paused = subscribers.c.paused_until > created
             recipients = (
                 sa.select(
                     sa.literal(edition_id),
                     subscribers.c.id,
                     subscribers.c.email,
                     subscribers.c.name,
-                    sa.literal(DeliveryStatus.PENDING),
+                    sa.case((paused, DeliveryStatus.SKIPPED), else_=DeliveryStatus.PENDING),
+                    sa.case((paused, PAUSED), else_=None),
                     sa.literal(0),
                 )
                 .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
@@ -116,11 +125,18 @@ def start_delivery(store: Store, edition_id: int, now: datetime) -> int:
             )
             connection.execute(
                 deliveries.insert().from_select(
-                    ["edition_id", "subscriber_id", "email", "name", "status", "attempts"],
+                    [
+                        "edition_id",
+                        "subscriber_id",
+                        "email",
+                        "name",
+                        "status",
+                        "last_error",
+                        "attempts",
+                    ],
                     recipients,
                 )
             )
-            skip_paused_recipients(connection, edition_id)
             connection.execute(
                 editions.update().where(editions.c.id == edition_id).values(delivery_started_at=now)
             )

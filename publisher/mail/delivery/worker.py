@@ -26,7 +26,7 @@ from publisher.mail.delivery.pauses import Pauses, Wait
 from publisher.mail.delivery.rejections import Held, Refusals, server_refuses_everyone
 from publisher.mail.delivery.report import SendReport
 from publisher.mail.delivery.senders import Sender, send_in_parallel
-from publisher.mail.editions import Edition
+from publisher.mail.stored_editions import Edition
 from publisher.mail.transport.opening import open_transport
 from publisher.mail.transport.protocol import (
     PermanentFailure,
