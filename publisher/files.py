@@ -7,6 +7,7 @@ nobody holds a lock on was left by a dead writer, and `remove_stale_temporaries`
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import os
 import re
@@ -18,8 +19,12 @@ from pathlib import Path
 _TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
 
 
-def write_atomically(path: Path, data: bytes) -> bool:
-    """Write `data` to `path` unless it already holds those bytes; returns whether it wrote."""
+def write_atomically(path: Path, data: bytes, durable: bool = True) -> bool:
+    """Write `data` to `path` unless it already holds those bytes; returns whether it wrote.
+
+    `durable`: the file's bytes reach the disk before the rename. Without, a crash may leave the
+    old file, or the new name with fewer bytes, never a partial file under the name while
+    running; a caller that writes many files then calls `flush_filesystem` once."""
     try:
         if path.read_bytes() == data:
             return False
@@ -31,13 +36,36 @@ def write_atomically(path: Path, data: bytes) -> bool:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
             os.chmod(temporary, 0o644)
             os.replace(temporary, path)  # while the lock is held
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return True
+
+
+def flush_filesystem(path: Path) -> None:
+    """Put every file written without `durable` on disk: one syncfs(2) of the file system that
+    holds `path` (a sync(2) of all of them where syncfs is missing)."""
+    syncfs = getattr(_libc(), "syncfs", None)
+    if syncfs is None:
+        os.sync()
+        return
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs(descriptor) != 0:
+            os.sync()
+    finally:
+        os.close(descriptor)
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True)  # the C library this process already runs on
+    except OSError:
+        return None
 
 
 def _locked_temporary(path: Path) -> tuple[int, str]:

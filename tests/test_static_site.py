@@ -25,8 +25,8 @@ from publisher.site.build import build
 from publisher.site.gather import gather
 from publisher.site.static import StaticReport, file_path, same_site_path
 from publisher.store.database import open_store
-from publisher.web.app import create_app
 from publisher.web.static import build_static_site
+from publisher.web.static_pages import StaticPages
 from tests.conftest import MovableClock, Site, free_port
 from tests.test_web import ENVIRON, SITE_URL, published
 
@@ -228,18 +228,19 @@ def test_an_unchanged_site_is_not_rendered_again(
 ) -> None:
     import publisher.web.static as static
 
-    apps: list[object] = []
+    renders: list[object] = []
 
-    def counted(*arguments: Any, **options: Any) -> Any:
-        apps.append(arguments)
-        return create_app(*arguments, **options)
+    class Counted(StaticPages):
+        def __init__(self, *arguments: Any) -> None:
+            renders.append(arguments)
+            super().__init__(*arguments)
 
-    monkeypatch.setattr(static, "create_app", counted)
+    monkeypatch.setattr(static, "StaticPages", Counted)
     assert static_build(built).written == 0
-    assert apps == []  # nothing a page shows changed: no page was asked for
+    assert renders == []  # nothing a page shows changed: no page was rendered
     (built.site_dir / "index.html").unlink()  # the output is not as the last build left it
     assert static_build(built).written == 1
-    assert len(apps) == 1
+    assert len(renders) == 1
 
 
 def test_a_new_edition_an_edited_article_or_media_file_renders_the_site_again(

@@ -1,55 +1,33 @@
 """The static site: every public page, feed, image and stylesheet, written under `[site] output`.
 
-The pages are the ones `publisher serve` answers with, rendered by the same code (the caller
-passes a `fetch` that asks the web app in-process): starting from the home page, the feeds,
-the archive, `robots.txt`, `sitemap.xml` and the favicon, every same-site link and image found
-is fetched in turn. A page is written only when its bytes change, so an unchanged page keeps
-its mtime and a static host or CDN sees nothing new; a file of an earlier build that no page
-links to any more is removed.
+The pages are the ones `publisher serve` answers with, rendered by the same code (the web
+layer's `static_pages` lists them). A page is written only when its bytes change, so an
+unchanged page keeps its mtime and a static host or CDN sees nothing new; a file of an earlier
+build that is no page any more is removed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlsplit
 
-import lxml.etree
-import lxml.html
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from publisher import __version__
 from publisher.config import Config
-from publisher.files import write_atomically
+from publisher.files import flush_filesystem, write_atomically
 from publisher.site.build import recorded_inputs_fingerprint
 from publisher.store.schema import editions
 from publisher.templates import BUNDLED_TEMPLATES
 
 # Raised when pages change for a reason no input shows (a template or code change in a release).
-STATIC_RENDERING_VERSION = "1"
-
-# Pages a static host cannot stand in for: the dashboard, the API, tracked links, forms' posts.
-SERVED_ONLY = ("admin/", "api/", "r/", "o/", "subscribe", "confirm/", "unsubscribe/")
-_LINK_ATTRIBUTES = (("a", "href"), ("link", "href"), ("img", "src"), ("audio", "src"))
-_MORE_SOURCES = (("source", "src"), ("video", "src"), ("video", "poster"))
-_SITEMAP_LOC = re.compile(rb"<loc>([^<]+)</loc>")
-_ROBOTS_SITEMAP = re.compile(rb"(?im)^sitemap:\s*(\S+)")
-
-
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    """The web app's answer to a GET: status, media type and body."""
-
-    status: int
-    media_type: str
-    body: bytes
+STATIC_RENDERING_VERSION = "2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +36,14 @@ class StaticFile:
 
     path: str
     body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StaticCopy:
+    """One file of the static site copied as it is (a feed, an image): its URL path and source."""
+
+    path: str
+    source: Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,74 +65,12 @@ class StaticReport:
         )
 
 
-Fetch = Callable[[str], Fetched]
-
-
-def start_paths(config: Config) -> list[str]:
-    """Where the crawl begins: what a site has even when no page links to it."""
-    found = ["/", "/robots.txt", "/sitemap.xml", "/favicon.ico"]
-    for url in (config.feeds_url, config.archive_url):
-        path = same_site_path(config.site.url, url)
-        if path is not None:
-            found.append(path)
-    return found
-
-
-def public_files(config: Config, fetch: Fetch) -> Iterator[StaticFile]:
-    """Every public file of the site, each fetched once, in the order its links were found."""
-    site_url = config.site.url
-    queue = deque(start_paths(config))
-    seen = set(queue)
-    while queue:
-        path = queue.popleft()
-        answer = fetch(path)
-        if answer.status != 200:
-            continue
-        yield StaticFile(path, answer.body)
-        for link in links_in(answer, urljoin(site_url, path)):
-            found = same_site_path(site_url, link)
-            if found is not None and found not in seen and not _served_only(found):
-                seen.add(found)
-                queue.append(found)
-
-
 def same_site_path(site_url: str, url: str) -> str | None:
     """The path of `url` if it is a page of the site (no query), else None."""
     site, parts = urlsplit(site_url), urlsplit(url)
     if (parts.scheme, parts.netloc) != (site.scheme, site.netloc) or parts.query:
         return None
     return parts.path or "/"
-
-
-def _served_only(path: str) -> bool:
-    return path.lstrip("/").startswith(SERVED_ONLY)
-
-
-def links_in(answer: Fetched, page_url: str) -> list[str]:
-    """The absolute URLs a page, sitemap or robots.txt links to."""
-    if answer.media_type == "text/html":
-        return _html_links(answer.body, page_url)
-    if page_url.endswith("/sitemap.xml"):
-        return [unquote(m.decode("utf-8")).strip() for m in _SITEMAP_LOC.findall(answer.body)]
-    if page_url.endswith("/robots.txt"):
-        return [m.decode("utf-8") for m in _ROBOTS_SITEMAP.findall(answer.body)]
-    return []
-
-
-def _html_links(body: bytes, page_url: str) -> list[str]:
-    try:
-        document = lxml.html.document_fromstring(body)
-    except (lxml.etree.ParserError, ValueError):
-        return []
-    found: list[str] = []
-    for tag, attribute in (*_LINK_ATTRIBUTES, *_MORE_SOURCES):
-        for value in document.xpath(f"//{tag}/@{attribute}"):
-            found.append(urljoin(page_url, str(value).strip()))
-    for srcset in document.xpath("//img/@srcset | //source/@srcset"):
-        for candidate in str(srcset).split(","):
-            if candidate.strip():
-                found.append(urljoin(page_url, candidate.split()[0]))
-    return found
 
 
 def file_path(path: str) -> PurePosixPath:
@@ -160,19 +84,42 @@ def file_path(path: str) -> PurePosixPath:
     return PurePosixPath(*parts)
 
 
-def write_static_site(output: Path, files: Iterable[StaticFile]) -> StaticReport:
-    """Write `files` under `output` (only those whose bytes changed); remove every other file."""
+def write_static_site(output: Path, files: Iterable[StaticFile | StaticCopy]) -> StaticReport:
+    """Write `files` under `output` (only those whose bytes changed); remove every other file.
+
+    Each file is written whole (temp file and rename) but not synced one by one: the output
+    is flushed to disk once at the end, before the caller records the build as done.
+    """
     written = unchanged = 0
     kept: set[Path] = set()
     for static in files:
         target = output.joinpath(*file_path(static.path).parts)
         kept.add(target)
-        if write_atomically(target, static.body):
+        if isinstance(static, StaticCopy):
+            changed = copy_if_changed(static.source, target)
+        else:
+            changed = write_atomically(target, static.body, durable=False)
+        if changed:
             written += 1
         else:
             unchanged += 1
     removed = _remove_all_but(output, kept)
+    if written or removed:
+        flush_filesystem(output)
     return StaticReport(output, written, unchanged, removed)
+
+
+def copy_if_changed(source: Path, target: Path) -> bool:
+    """Copy `source` to `target` unless it has the source's size and mtime already (the copy
+    takes the source's mtime, as rsync's quick check has it); returns whether it copied."""
+    wanted = source.stat()
+    with suppress(FileNotFoundError):
+        present = target.stat()
+        if (present.st_size, present.st_mtime_ns) == (wanted.st_size, wanted.st_mtime_ns):
+            return False
+    write_atomically(target, source.read_bytes(), durable=False)
+    os.utime(target, ns=(wanted.st_atime_ns, wanted.st_mtime_ns))
+    return True
 
 
 def _remove_all_but(output: Path, kept: set[Path]) -> int:

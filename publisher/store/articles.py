@@ -334,3 +334,13 @@ def public_article_guids_by_url(connection: Connection) -> dict[str, str]:
         .order_by(articles.c.published_at, articles.c.guid.desc())
     )
     return {row.url: row.guid for row in rows}
+
+
+def related_guids(connection: Connection) -> dict[str, tuple[str, ...]]:
+    """Each public article's chosen related GUIDs, in their order (one read for a whole site)."""
+    rows = connection.execute(
+        sa.select(articles.c.guid, articles.c.related).where(
+            articles.c.status == ArticleStatus.PUBLIC
+        )
+    )
+    return {row.guid: tuple(row.related or ()) for row in rows}

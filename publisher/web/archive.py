@@ -110,6 +110,65 @@ def edition_image(summary: EditionSummary | None, articles: dict[str, Article]) 
     return ""
 
 
+@dataclass(frozen=True, slots=True)
+class ArchivedCopy:
+    """An edition's copy as read from the archive folder, and the edition it is."""
+
+    digest: str
+    number: int
+    html: str
+    version: FileVersion
+
+
+def archived_copy(config: Config, digest: str, number: int) -> ArchivedCopy | None:
+    """The archive copy of edition `number` of `digest`, or None when there is none."""
+    path = find_file(config.archive_dir, f"{digest}/{number}.html")
+    if path is None:
+        return None
+    try:
+        with path.open("rb") as handle:
+            version = FileVersion.of(path.stat())
+            html = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    # A name that links to another edition's copy is that edition: describe the target.
+    target = path.relative_to(config.archive_dir.resolve()).parts
+    if len(target) == 2 and (found := page_number(target[1].removesuffix(".html"))):
+        digest, number = target[0], found
+    return ArchivedCopy(digest, number, html, version)
+
+
+def dressed_copy(
+    site: WebSite, copy: ArchivedCopy, summary: EditionSummary | None, image: str
+) -> str:
+    """The archive copy as its page shows it: with the head's tags and the subscribe banner."""
+    config = site.config
+    digest, number = copy.digest, copy.number
+    found = next((d for d in config.digests if d.name == digest), None)
+    language = config.digest_language(found) if found else config.site.language
+    environment = site.environment_in(language)
+    untitled = environment_translations(environment).gettext("%(digest)s No. %(number)d")
+    context: dict[str, Any] = {
+        **site.base_context,
+        "digest_title": found.title if found else digest,
+        "digest_description": found.description if found else "",
+        "number": number,
+        "subject": summary.subject if summary else untitled % {"digest": digest, "number": number},
+        "date": summary.created_at if summary else None,
+        "page_url": archive_url(config, digest, number),
+        "image_url": image or (http_url(config.logo.url) if config.logo else ""),
+        "subscribe_open": bool(found) and config.mail is not None,
+    }
+    head = environment.get_template("web/archive-head.html.j2").render(context)
+    banner = environment.get_template("web/archive-banner.html.j2").render(context)
+    return dressed_edition(copy.html, head, banner)
+
+
+def archive_context(config: Config, summaries: list[EditionSummary]) -> dict[str, Any]:
+    """What the `archive` template shows: every edition by digest."""
+    return {"archives": digest_archives(config, summaries), "page_url": config.archive_url}
+
+
 class ArchivePages:
     """The archive's index and its editions' web copies."""
 
@@ -125,8 +184,8 @@ class ArchivePages:
         ]
 
     async def index(self, request: Request) -> Response:
-        archives = await run_in_threadpool(self._archives)
-        context = {"archives": archives, "page_url": self.site.urls.archive}
+        summaries = await run_in_threadpool(self._summaries)
+        context = archive_context(self.site.config, summaries)
         return answer_conditionally(request, self.site.render(request, "archive", context))
 
     async def edition(self, request: Request) -> Response:
@@ -134,21 +193,12 @@ class ArchivePages:
         number = page_number(str(request.path_params["number"]))
         if number is None or not _DIGEST_NAME.fullmatch(digest):
             raise PageError(404)
-        path = find_file(self.site.config.archive_dir, f"{digest}/{number}.html")
-        if path is None:
+        copy = archived_copy(self.site.config, digest, number)
+        if copy is None:
             raise PageError(404)
-        try:
-            with path.open("rb") as handle:
-                version = FileVersion.of(path.stat())
-                html = handle.read().decode("utf-8", errors="replace")
-        except OSError:
-            raise PageError(404) from None
-        # A name that links to another edition's copy is that edition: describe the target.
-        target = path.relative_to(self.site.config.archive_dir.resolve()).parts
-        if len(target) == 2 and (found := page_number(target[1].removesuffix(".html"))):
-            digest, number = target[0], found
-        summary, image = await run_in_threadpool(self._edition, digest, number)
-        data = self._dress(html, digest, number, summary, image).encode("utf-8")
+        summary, image = await run_in_threadpool(self._edition, copy.digest, copy.number)
+        data = dressed_copy(self.site, copy, summary, image).encode("utf-8")
+        version = copy.version
         etag = bytes_etag(data)
         compress = accepts_gzip(request.headers.get("accept-encoding", ""))
         gzipped_etag = gzip_etag(etag)
@@ -166,35 +216,9 @@ class ArchivePages:
             data = self._gzip.gzipped(gzipped_etag, data)
         return Response(data, media_type=ARCHIVE_TYPE, headers=headers)
 
-    def _dress(
-        self, html: str, digest: str, number: int, summary: EditionSummary | None, image: str
-    ) -> str:
-        config = self.site.config
-        found = next((d for d in config.digests if d.name == digest), None)
-        language = config.digest_language(found) if found else config.site.language
-        environment = self.site.environment_in(language)
-        untitled = environment_translations(environment).gettext("%(digest)s No. %(number)d")
-        context: dict[str, Any] = {
-            **self.site.base_context,
-            "digest_title": found.title if found else digest,
-            "digest_description": found.description if found else "",
-            "number": number,
-            "subject": summary.subject
-            if summary
-            else untitled % {"digest": digest, "number": number},
-            "date": summary.created_at if summary else None,
-            "page_url": archive_url(config, digest, number),
-            "image_url": image or (http_url(config.logo.url) if config.logo else ""),
-            "subscribe_open": bool(found) and config.mail is not None,
-        }
-        head = environment.get_template("web/archive-head.html.j2").render(context)
-        banner = environment.get_template("web/archive-banner.html.j2").render(context)
-        return dressed_edition(html, head, banner)
-
-    def _archives(self) -> list[DigestArchive]:
+    def _summaries(self) -> list[EditionSummary]:
         with self.site.store.read() as connection:
-            summaries = edition_summaries(connection)
-        return digest_archives(self.site.config, summaries)
+            return edition_summaries(connection)
 
     def _edition(self, digest: str, number: int) -> tuple[EditionSummary | None, str]:
         with self.site.store.read() as connection:

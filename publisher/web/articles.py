@@ -7,6 +7,7 @@ no page is served for it here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urljoin
 
@@ -15,12 +16,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from publisher.content.articles import PublishedArticle
+from publisher.content.articles import Article, PublishedArticle
+from publisher.content.authors import AuthorDirectory
 from publisher.store.articles import (
     public_article_at,
     public_articles_in_category,
     public_articles_with_guids,
+    related_public_articles,
 )
+from publisher.store.profiles import profiles
 from publisher.urls import category_folder
 from publisher.web.authors import article_context
 from publisher.web.conditional import answer_conditionally
@@ -29,6 +33,36 @@ from publisher.web.public_index import PublicIndexCache
 from publisher.web.site import PageError, WebSite, feed_links
 
 CATEGORY_ARTICLES = 100
+
+
+def article_page_context(
+    site: WebSite,
+    published: PublishedArticle,
+    directory: AuthorDirectory,
+    related: list[PublishedArticle],
+) -> dict[str, Any]:
+    """What the `article` template shows: the article, its links, bylines and related ones."""
+    article = published.article
+    urls = site.urls
+    category_urls = {category.slug: urls.category(category.slug) for category in article.categories}
+    context: dict[str, Any] = {
+        "article": article,
+        "updated": published.updated,
+        "category_urls": category_urls,
+        "tag_urls": tag_urls(article, urls),
+    }
+    return context | article_context(site.config, published, directory, related)
+
+
+def category_context(site: WebSite, slug: str, members: Sequence[Article]) -> dict[str, Any]:
+    """What the `category` template shows: its newest articles (`members`, at least one)."""
+    name = next(c.name for c in members[0].categories if c.slug == slug)
+    return {
+        "category": name,
+        "page_url": site.urls.category(slug),
+        "articles": list(members[:CATEGORY_ARTICLES]),
+        "category_feeds": feed_links(site.config, category_folder(slug)),
+    }
 
 
 class ArticlePages:
@@ -50,17 +84,8 @@ class ArticlePages:
         published = await run_in_threadpool(self._article_at, url)
         if published is None:
             raise PageError(404)
-        article = published.article
-        category_urls = {
-            category.slug: self.site.urls.category(category.slug) for category in article.categories
-        }
-        context: dict[str, Any] = {
-            "article": article,
-            "updated": published.updated,
-            "category_urls": category_urls,
-            "tag_urls": tag_urls(article, self.site.urls),
-        }
-        context |= await run_in_threadpool(article_context, self.site, published)
+        directory, related = await run_in_threadpool(self._around, published.guid)
+        context = article_page_context(self.site, published, directory, related)
         return answer_conditionally(request, self.site.render(request, "article", context))
 
     async def category(self, request: Request) -> Response:
@@ -68,14 +93,13 @@ class ArticlePages:
         members = await run_in_threadpool(self._in_category, slug)
         if not members:
             raise PageError(404)
-        name = next(c.name for c in members[0].article.categories if c.slug == slug)
-        context: dict[str, Any] = {
-            "category": name,
-            "page_url": self.site.urls.category(slug),
-            "articles": [published.article for published in members],
-            "category_feeds": feed_links(self.site.config, category_folder(slug)),
-        }
+        context = category_context(self.site, slug, [published.article for published in members])
         return answer_conditionally(request, self.site.render(request, "category", context))
+
+    def _around(self, guid: str) -> tuple[AuthorDirectory, list[PublishedArticle]]:
+        with self.site.store.read() as connection:
+            directory = AuthorDirectory(profiles(connection), self.site.config.site.url)
+            return directory, related_public_articles(connection, guid)
 
     def _article_at(self, url: str) -> PublishedArticle | None:
         if self.index is None:

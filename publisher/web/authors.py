@@ -10,10 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from publisher.config import Config
 from publisher.content.articles import PublishedArticle
 from publisher.content.authors import AuthorDirectory, AuthorGroup
 from publisher.content.structured_data import news_article, script_json
-from publisher.store.articles import public_articles, related_public_articles
+from publisher.store.articles import public_articles
 from publisher.store.profiles import profiles
 from publisher.urls import author_folder, author_page_url
 from publisher.web.conditional import PAGE_CACHING
@@ -40,13 +41,7 @@ class AuthorPages:
         group = await run_in_threadpool(self._group, slug)
         if group is None:
             raise PageError(404)
-        byline = group.byline
-        context: dict[str, Any] = {
-            "author": byline,
-            "profile": byline.profile,
-            "articles": [published.article for published in group.entries[:AUTHOR_ARTICLES]],
-            "author_feeds": feed_links(self.site.config, author_folder(slug)),
-        }
+        context = author_page_context(self.site.config, group)
         return self.site.render(request, "author", context, headers={"cache-control": PAGE_CACHING})
 
     def _group(self, slug: str) -> AuthorGroup | None:
@@ -57,13 +52,25 @@ class AuthorPages:
         return directory.group(slug, list(self.index.current().published))
 
 
-def article_context(site: WebSite, published: PublishedArticle) -> dict[str, Any]:
+def author_page_context(config: Config, group: AuthorGroup) -> dict[str, Any]:
+    """What the `author` template shows: the byline, profile and newest articles."""
+    byline = group.byline
+    return {
+        "author": byline,
+        "profile": byline.profile,
+        "articles": [published.article for published in group.entries[:AUTHOR_ARTICLES]],
+        "author_feeds": feed_links(config, author_folder(byline.slug)),
+    }
+
+
+def article_context(
+    config: Config,
+    published: PublishedArticle,
+    directory: AuthorDirectory,
+    related: list[PublishedArticle],
+) -> dict[str, Any]:
     """What the article page shows beyond the article: bylines, related articles, JSON-LD."""
-    with site.store.read() as connection:
-        directory = AuthorDirectory(profiles(connection), site.config.site.url)
-        related = related_public_articles(connection, published.guid)
     bylines = directory.bylines(published.article.authors)
-    config = site.config
     data = news_article(
         published.article,
         published.updated,

@@ -66,14 +66,18 @@ class Favicon:
         return [Route("/favicon.ico", self.favicon, methods=["GET"])]
 
     def favicon(self, request: Request) -> Response:
-        icon = self.site.config.icon
-        data = self._ico(icon.path) if icon is not None and icon.path is not None else None
+        data = self.ico()
         if data is None:
             raise PageError(404)
         response = Response(
             data, media_type="image/vnd.microsoft.icon", headers={"cache-control": ICON_CACHING}
         )
         return answer_conditionally(request, response)
+
+    def ico(self) -> bytes | None:
+        """The site's icon as an ICO, or None when it has none on disk (or none Pillow reads)."""
+        icon = self.site.config.icon
+        return self._ico(icon.path) if icon is not None and icon.path is not None else None
 
     def _ico(self, path: Path) -> bytes | None:
         try:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from babel.support import Translations
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -129,6 +131,41 @@ def tag_urls(article: Article, urls: SiteUrls) -> dict[str, str]:
     return {tag: urls.tag(tag) for tag in article.tags}
 
 
+def stories_context(title: str, url: str, listing: Listing) -> dict[str, Any]:
+    """What the `stories` template shows: a page of the home page's or the article list's."""
+    return {
+        "heading": title,
+        "page_url": url,
+        "articles": listing.articles,
+        "pagination": listing.pagination,
+    }
+
+
+def home_page_title(words: Translations, number: int, count: int) -> str:
+    """The heading of the home page's `number`th page."""
+    return words.gettext("Page %(number)d of %(count)d") % {"number": number, "count": count}
+
+
+def articles_page_title(words: Translations, number: int, count: int) -> str:
+    """The heading of the article list's `number`th page (the first has its own)."""
+    if number == 1:
+        return words.gettext("All articles")
+    return words.gettext("All articles, page %(number)d of %(count)d") % {
+        "number": number,
+        "count": count,
+    }
+
+
+def categories_context(articles: list[Article], urls: SiteUrls) -> dict[str, Any]:
+    """What the `categories` template shows."""
+    return {"categories": category_counts(articles, urls), "page_url": urls.categories}
+
+
+def tag_context(urls: SiteUrls, name: str, found: Sequence[Article]) -> dict[str, Any]:
+    """What the `tag` template shows: the tag as first written and its newest articles."""
+    return {"tag": name, "page_url": urls.tag(name), "articles": tuple(found[:TAG_ARTICLES])}
+
+
 class ListingPages:
     """The routes of the older home pages, the article list, the categories and tags."""
 
@@ -154,16 +191,12 @@ class ListingPages:
         if number == 1:
             return RedirectResponse(path_of(self.urls.home), status_code=301)
         listing = await run_in_threadpool(self._page, number, self.urls.home_page)
-        words = self.site.translations
-        title = words.gettext("Page %(number)d of %(count)d") % {
-            "number": number,
-            "count": listing.pagination.count,
-        }
+        title = home_page_title(self.site.translations, number, listing.pagination.count)
         return self._stories(request, title, self.urls.home_page(number), listing)
 
     async def articles(self, request: Request) -> Response:
         listing = await run_in_threadpool(self._page, 1, self.urls.articles_page)
-        title = self.site.translations.gettext("All articles")
+        title = articles_page_title(self.site.translations, 1, listing.pagination.count)
         return self._stories(request, title, self.urls.articles, listing)
 
     async def articles_page(self, request: Request) -> Response:
@@ -171,19 +204,12 @@ class ListingPages:
         if number == 1:
             return RedirectResponse(path_of(self.urls.articles), status_code=301)
         listing = await run_in_threadpool(self._page, number, self.urls.articles_page)
-        words = self.site.translations
-        title = words.gettext("All articles, page %(number)d of %(count)d") % {
-            "number": number,
-            "count": listing.pagination.count,
-        }
+        title = articles_page_title(self.site.translations, number, listing.pagination.count)
         return self._stories(request, title, self.urls.articles_page(number), listing)
 
     async def categories(self, request: Request) -> Response:
         articles = await run_in_threadpool(self._all_articles)
-        context = {
-            "categories": category_counts(articles, self.urls),
-            "page_url": self.urls.categories,
-        }
+        context = categories_context(articles, self.urls)
         return answer_conditionally(request, self.site.render(request, "categories", context))
 
     async def tag(self, request: Request) -> Response:
@@ -196,20 +222,11 @@ class ListingPages:
             found = tuple(listed)
         if not found:
             raise PageError(404)
-        context = {
-            "tag": name,
-            "page_url": self.urls.tag(name),
-            "articles": found[:TAG_ARTICLES],
-        }
+        context = tag_context(self.urls, name, found)
         return answer_conditionally(request, self.site.render(request, "tag", context))
 
     def _stories(self, request: Request, title: str, url: str, listing: Listing) -> Response:
-        context = {
-            "heading": title,
-            "page_url": url,
-            "articles": listing.articles,
-            "pagination": listing.pagination,
-        }
+        context = stories_context(title, url, listing)
         return answer_conditionally(request, self.site.render(request, "stories", context))
 
     def _number(self, request: Request) -> int:

@@ -141,6 +141,20 @@ def page_environment(config: Config, language: str) -> jinja2.Environment:
 
 
 @dataclass(frozen=True, slots=True)
+class PageUrl:
+    """The one part of a request's URL the templates read: its path."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """What a template sees of the request when a page is rendered for the static site."""
+
+    url: PageUrl
+
+
+@dataclass(frozen=True, slots=True)
 class FormToken:
     """A form's hidden token, and the browser cookie it is bound to (set again with the page)."""
 
@@ -218,6 +232,13 @@ class WebSite:
             headers=headers,
             background=background,
         )
+
+    def page_bytes(self, path: str, name: str, context: Mapping[str, Any] | None = None) -> bytes:
+        """The bytes `render` answers a GET of `path` with, rendered without a request: the
+        static build writes the same page `serve` answers."""
+        template = self.templates.env.get_template(f"web/{name}.html.j2")
+        page = {**self.base_context, **(context or {}), "request": PageRequest(PageUrl(path))}
+        return template.render(page).encode("utf-8")
 
     def render_form(
         self,

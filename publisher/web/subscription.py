@@ -40,10 +40,10 @@ from publisher.audience.subscribers import (
     unsubscribe_subscriber,
 )
 from publisher.audience.tokens import make_token, read_token, token_is_valid
-from publisher.config import DigestConfig
+from publisher.config import Config, DigestConfig
 from publisher.errors import PublisherError
 from publisher.mail.transport.opening import open_transport
-from publisher.store.editions import edition_summaries
+from publisher.store.editions import EditionSummary, edition_summaries
 from publisher.store.statuses import SubscriberStatus
 from publisher.urls import archive_url
 from publisher.web.conditional import answer_conditionally
@@ -165,6 +165,45 @@ async def read_form(request: Request) -> dict[str, list[str]]:
     return fields
 
 
+def home_editions(config: Config, summaries: Sequence[EditionSummary]) -> list[dict[str, Any]]:
+    """What the home page shows of the newest editions."""
+    titles = {digest.name: digest.title for digest in config.digests}
+    return [
+        {
+            "digest": titles.get(summary.digest, summary.digest),
+            "number": summary.number,
+            "subject": summary.subject,
+            "date": summary.created_at,
+            "url": archive_url(config, summary.digest, summary.number),
+        }
+        for summary in summaries
+    ]
+
+
+def blank_form(config: Config) -> dict[str, Any]:
+    """The sign-up form's values before anyone typed: every digest ticked."""
+    return {"email": "", "name": "", "digests": [digest.name for digest in config.digests]}
+
+
+def home_context(
+    site: WebSite,
+    editions: list[dict[str, Any]],
+    listing: Listing,
+    values: Mapping[str, Any],
+    problems: Mapping[str, str],
+) -> dict[str, Any]:
+    """What the `home` template shows: the sign-up form, the newest editions and stories."""
+    return {
+        "subscriptions_open": bool(site.config.digests) and site.config.mail is not None,
+        "values": values,
+        "problems": problems,
+        "editions": editions,
+        "articles": listing.articles,
+        "pagination": listing.pagination,
+        "honeypot_field": HONEYPOT_FIELD,
+    }
+
+
 class Subscriptions:
     """The home page, sign-up, confirmation and unsubscribe routes."""
 
@@ -195,22 +234,13 @@ class Subscriptions:
     # The home page and sign-up -----------------------------------------------------------
 
     async def home(self, request: Request) -> Response:
-        digests = [digest.name for digest in self.site.config.digests]
-        return await self._home(request, {"email": "", "name": "", "digests": digests}, {})
+        return await self._home(request, blank_form(self.site.config), {})
 
     async def _home(
         self, request: Request, values: Mapping[str, Any], problems: Mapping[str, str]
     ) -> Response:
         editions, listing = await run_in_threadpool(self._home_listings)
-        context = {
-            "subscriptions_open": self.open,
-            "values": values,
-            "problems": problems,
-            "editions": editions,
-            "articles": listing.articles,
-            "pagination": listing.pagination,
-            "honeypot_field": HONEYPOT_FIELD,
-        }
+        context = home_context(self.site, editions, listing, values, problems)
         if problems:
             # What one reader typed: never kept by a cache.
             headers = {"cache-control": NO_STORE}
@@ -220,22 +250,11 @@ class Subscriptions:
 
     def _home_listings(self) -> tuple[list[dict[str, Any]], Listing]:
         config = self.site.config
-        titles = {digest.name: digest.title for digest in config.digests}
         with self.site.store.read() as connection:
             summaries = edition_summaries(connection, HOME_EDITIONS)
             listing = listing_page(connection, 1, self.site.urls.home_page)
         assert listing is not None  # the first page always exists
-        editions = [
-            {
-                "digest": titles.get(summary.digest, summary.digest),
-                "number": summary.number,
-                "subject": summary.subject,
-                "date": summary.created_at,
-                "url": archive_url(config, summary.digest, summary.number),
-            }
-            for summary in summaries
-        ]
-        return editions, listing
+        return home_editions(config, summaries), listing
 
     async def subscribe(self, request: Request) -> Response:
         if not self.open:

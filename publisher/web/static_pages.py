@@ -1,0 +1,248 @@
+"""Every public file of the static site, rendered directly: no request, no crawl.
+
+The build knows every page there is (the home page and its older pages, the article list,
+each article, author, category and tag, the archive and its editions, the sitemap, robots.txt,
+the favicon and the stylesheet), so each is rendered by the same context functions and
+templates the routes use, from one read of the public articles (`public_index`) and the
+articles' bodies read in batches. Feeds and media are copied as the served app answers them.
+The pages' bytes are the ones `publisher serve` answers (a test compares them all).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urljoin
+
+from sqlalchemy import Connection
+from starlette.routing import compile_path
+
+from publisher.content.articles import ARTICLE_SUFFIXES, Article, PublishedArticle
+from publisher.content.authors import AuthorDirectory
+from publisher.site.feeds import feed_media_type
+from publisher.site.static import StaticCopy, StaticFile, same_site_path
+from publisher.store.articles import public_articles_with_guids, related_guids
+from publisher.store.editions import EditionSummary, edition_summaries, edition_summary
+from publisher.store.profiles import profiles
+from publisher.urls import archive_url, tag_url
+from publisher.web.archive import archive_context, archived_copy, dressed_copy, edition_image
+from publisher.web.articles import article_page_context, category_context
+from publisher.web.authors import author_page_context
+from publisher.web.crawlers import SiteSnapshot, robots_txt, site_sitemap
+from publisher.web.files import MEDIA_KINDS
+from publisher.web.icons import Favicon
+from publisher.web.listings import (
+    articles_page_title,
+    categories_context,
+    home_page_title,
+    indexed_listing_page,
+    stories_context,
+    tag_context,
+)
+from publisher.web.navigation import PER_PAGE, page_count
+from publisher.web.public_index import PublicIndex, read_public_index
+from publisher.web.site import WebSite
+from publisher.web.subscription import (
+    HOME_EDITIONS,
+    blank_form,
+    home_context,
+    home_editions,
+)
+
+BODY_BATCH = 200  # articles read with their bodies at a time: a few megabytes held at once
+
+StaticEntry = StaticFile | StaticCopy
+
+
+@dataclass(frozen=True, slots=True)
+class SiteData:
+    """What every page of the static site is made from, read in one read transaction."""
+
+    index: PublicIndex
+    editions: tuple[EditionSummary, ...]
+    directory: AuthorDirectory
+    related: dict[str, tuple[str, ...]]
+
+
+def read_site_data(site: WebSite, connection: Connection) -> SiteData:
+    """The public articles, editions, profiles and related choices, each read once."""
+    return SiteData(
+        index=read_public_index(connection),
+        editions=tuple(edition_summaries(connection)),
+        directory=AuthorDirectory(profiles(connection), site.config.site.url),
+        related=related_guids(connection),
+    )
+
+
+class StaticPages:
+    """The files of the static site, each kind of page from its own method."""
+
+    def __init__(self, site: WebSite, connection: Connection) -> None:
+        self.site = site
+        self.connection = connection  # a read transaction, held while the pages are made
+        self.data = read_site_data(site, connection)
+        self.by_guid = {published.guid: published for published in self.data.index.published}
+
+    def files(self) -> Iterator[StaticEntry]:
+        """Every file of the static site."""
+        yield from self.listings()
+        yield from self.categories()
+        yield from self.tags()
+        yield from self.authors()
+        yield from self.articles()
+        yield from self.archive()
+        yield from self.crawler_files()
+        yield from self.copies()
+
+    def page(self, url: str, name: str, context: dict[str, object]) -> Iterator[StaticFile]:
+        """The page `name` at `url` (nothing when the URL is not under the site's)."""
+        path = same_site_path(self.site.config.site.url, url)
+        if path is not None:
+            yield StaticFile(path, self.site.page_bytes(path, name, context))
+
+    def listings(self) -> Iterator[StaticFile]:
+        """The home page and its older pages, the article list and its pages."""
+        site, urls, listed = self.site, self.site.urls, self.data.index.articles
+        editions = home_editions(site.config, self.data.editions[:HOME_EDITIONS])
+        count = page_count(len(listed), PER_PAGE)
+        words = site.translations
+        for number in range(1, count + 1):
+            listing = indexed_listing_page(listed, number, urls.home_page)
+            assert listing is not None
+            if number == 1:
+                context = home_context(site, editions, listing, blank_form(site.config), {})
+                yield from self.page(urls.home, "home", context)
+            else:
+                title = home_page_title(words, number, count)
+                url = urls.home_page(number)
+                yield from self.page(url, "stories", stories_context(title, url, listing))
+            listing = indexed_listing_page(listed, number, urls.articles_page)
+            assert listing is not None
+            title, url = articles_page_title(words, number, count), urls.articles_page(number)
+            yield from self.page(url, "stories", stories_context(title, url, listing))
+        manage = f"{site.config.web_base_url}manage/"
+        yield from self.page(manage, "manage", {"email": "", "problem": False})
+
+    def categories(self) -> Iterator[StaticFile]:
+        """The categories' index and each category's page."""
+        urls, listed = self.site.urls, self.data.index.articles
+        yield from self.page(urls.categories, "categories", categories_context(list(listed), urls))
+        members: dict[str, list[Article]] = {}
+        for article in listed:
+            for category in article.categories:
+                members.setdefault(category.slug, []).append(article)
+        for slug, found in members.items():
+            context = category_context(self.site, slug, found)
+            yield from self.page(urls.category(slug), "category", context)
+
+    def tags(self) -> Iterator[StaticFile]:
+        """Each tag's page."""
+        urls = self.site.urls
+        for slug, (name, found) in self.data.index.tags.items():
+            url = tag_url(urls.site, slug)
+            yield from self.page(url, "tag", tag_context(urls, name, found))
+
+    def authors(self) -> Iterator[StaticFile]:
+        """Each author's page: every profile, and every author of a public article."""
+        for group in self.data.directory.groups(self.data.index.published):
+            context = author_page_context(self.site.config, group)
+            yield from self.page(group.byline.page_url, "author", context)
+
+    def articles(self) -> Iterator[StaticFile]:
+        """Each article page served here, its body read with a batch of others."""
+        route = compile_path(self.site.paths.article)[0]
+        site_url = self.site.config.site.url
+        served = []
+        for url, guid in self.data.index.guids_by_url.items():
+            path = same_site_path(site_url, url)
+            if path is not None and route.match(path):
+                served.append(guid)
+        for start in range(0, len(served), BODY_BATCH):
+            batch = served[start : start + BODY_BATCH]
+            found = public_articles_with_guids(self.connection, batch)
+            for guid in batch:
+                if guid in found:
+                    yield from self.article(found[guid])
+
+    def article(self, published: PublishedArticle) -> Iterator[StaticFile]:
+        """One article's page."""
+        related = self.related(published.guid)
+        context = article_page_context(self.site, published, self.data.directory, related)
+        yield from self.page(published.article.url, "article", context)
+
+    def related(self, guid: str) -> list[PublishedArticle]:
+        """The public articles chosen as related to `guid`, in their order."""
+        chosen: Sequence[str] = self.data.related.get(guid, ())
+        return [self.by_guid[item] for item in chosen if item in self.by_guid]
+
+    def archive(self) -> Iterator[StaticFile]:
+        """The archive's index and the web copy of each edition archived on disk."""
+        site, config = self.site, self.site.config
+        summaries = list(self.data.editions)
+        yield from self.page(config.archive_url, "archive", archive_context(config, summaries))
+        articles = {p.guid: p.article for p in self.data.index.published}
+        for summary in summaries:
+            copy = archived_copy(config, summary.digest, summary.number)
+            if copy is None:
+                continue
+            path = same_site_path(config.site.url, archive_url(config, copy.digest, copy.number))
+            if path is None:
+                continue
+            # The whole summary (with its articles, for the image): one read per edition.
+            described = edition_summary(self.connection, copy.digest, copy.number)
+            image = edition_image(described, articles)
+            html = dressed_copy(site, copy, described, image)
+            yield StaticFile(path, html.encode("utf-8"))
+
+    def crawler_files(self) -> Iterator[StaticFile]:
+        """robots.txt, sitemap.xml, the favicon and the pages' stylesheet."""
+        site, config, urls = self.site, self.site.config, self.site.urls
+        robots = robots_txt(urls, site.paths.home).encode("utf-8")
+        yield StaticFile("/robots.txt", robots)
+        snapshot = SiteSnapshot(
+            config,
+            urls,
+            self.data.index.published,
+            self.data.editions,
+            tuple(self.data.directory.profiles),
+        )
+        sitemap_path = same_site_path(config.site.url, urls.sitemap)
+        if sitemap_path is not None:
+            yield StaticFile(sitemap_path, site_sitemap(snapshot))
+        icon = Favicon(site).ico()
+        if icon is not None:
+            yield StaticFile("/favicon.ico", icon)
+        yield StaticFile(site.paths.stylesheet, site.stylesheet())
+
+    def copies(self) -> Iterator[StaticCopy]:
+        """The feed files and the content folder's media, as the served app answers them."""
+        config = self.site.config
+        for relative, source in visible_files(config.feeds_dir):
+            if feed_media_type(relative) is not None:
+                yield from self.copy(urljoin(config.feeds_url, quote(relative)), source)
+        for relative, source in visible_files(config.content_dir):
+            if relative.lower().endswith(ARTICLE_SUFFIXES):
+                continue
+            media_type, _ = mimetypes.guess_type(source.name)
+            if media_type is not None and media_type.startswith(MEDIA_KINDS):
+                yield from self.copy(urljoin(config.media_url, quote(relative)), source)
+
+    def copy(self, url: str, source: Path) -> Iterator[StaticCopy]:
+        path = same_site_path(self.site.config.site.url, url)
+        if path is not None:
+            yield StaticCopy(path, source)
+
+
+def visible_files(folder: Path) -> Iterator[tuple[str, Path]]:
+    """Each regular file below `folder` with no hidden part on its way, by its relative path
+    (symbolic links are left out: the served app judges each by where it leads)."""
+    for root, folders, names in os.walk(folder):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        for name in sorted(names):
+            path = Path(root, name)
+            if name.startswith(".") or path.is_symlink() or not path.is_file():
+                continue
+            yield path.relative_to(folder).as_posix(), path
