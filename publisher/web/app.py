@@ -34,7 +34,6 @@ from publisher.web.icons import Favicon
 from publisher.web.listings import ListingPages
 from publisher.web.preferences import PreferencePages
 from publisher.web.preview import LocalPreview
-from publisher.web.public_index import PublicIndexCache
 from publisher.web.security import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
 from publisher.web.site import PageError, WebSite
 from publisher.web.subscription import Subscriptions
@@ -57,7 +56,6 @@ def create_app(
     clock: Clock = system_clock,
     sns_certificates: SnsCertificates | None = None,
     preview: bool = False,
-    snapshot: bool = False,
 ) -> Starlette:
     """The web app for a site: pages, sign-up, confirm and unsubscribe, feeds, archive, media.
 
@@ -70,8 +68,6 @@ def create_app(
     secret = load_secret(config.web.secret_env, config.path.resolve().parent, environ)
     store = open_store(config.store_url)
     site = WebSite(config, store, secret, clock, environ)
-    # A static build's crawl reads the articles once; a served site at each request.
-    index = PublicIndexCache(store.read) if snapshot else None
     webhooks = Webhooks(site, sns_certificates)
     routes = [
         # The dashboard first: no page of the site can take a path under /admin/.
@@ -80,14 +76,14 @@ def create_app(
         *TrackedLinks(site).routes(),
         # The site's own pages first: no article URL pattern can take their paths.
         *ArchivePages(site).routes(),
-        *ListingPages(site, index).routes(),
+        *ListingPages(site).routes(),
         *CrawlerFiles(site).routes(),
         *Favicon(site).routes(),
         *FileRoutes(site).routes(),
         *Subscriptions(site).routes(),
         *PreferencePages(site).routes(),
-        *AuthorPages(site, index).routes(),
-        *ArticlePages(site, index).routes(),
+        *AuthorPages(site).routes(),
+        *ArticlePages(site).routes(),
         *webhooks.routes(),
     ]
 

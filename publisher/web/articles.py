@@ -21,7 +21,6 @@ from publisher.content.authors import AuthorDirectory
 from publisher.store.articles import (
     public_article_at,
     public_articles_in_category,
-    public_articles_with_guids,
     related_public_articles,
 )
 from publisher.store.profiles import profiles
@@ -29,7 +28,6 @@ from publisher.urls import category_folder
 from publisher.web.authors import article_context
 from publisher.web.conditional import answer_conditionally
 from publisher.web.listings import tag_urls
-from publisher.web.public_index import PublicIndexCache
 from publisher.web.site import PageError, WebSite, feed_links
 
 CATEGORY_ARTICLES = 100
@@ -68,9 +66,8 @@ def category_context(site: WebSite, slug: str, members: Sequence[Article]) -> di
 class ArticlePages:
     """The routes of article and category pages."""
 
-    def __init__(self, site: WebSite, index: PublicIndexCache | None = None) -> None:
+    def __init__(self, site: WebSite) -> None:
         self.site = site
-        self.index = index  # the static build's: each article found by its GUID, not a scan
 
     def routes(self) -> list[Route]:
         paths = self.site.paths
@@ -102,14 +99,8 @@ class ArticlePages:
             return directory, related_public_articles(connection, guid)
 
     def _article_at(self, url: str) -> PublishedArticle | None:
-        if self.index is None:
-            with self.site.store.read() as connection:
-                return public_article_at(connection, url)
-        guid = self.index.current().guids_by_url.get(url)
-        if guid is None:
-            return None
         with self.site.store.read() as connection:
-            return public_articles_with_guids(connection, [guid]).get(guid)
+            return public_article_at(connection, url)
 
     def _in_category(self, slug: str) -> list[PublishedArticle]:
         with self.site.store.read() as connection:

@@ -19,7 +19,6 @@ from publisher.store.profiles import profiles
 from publisher.urls import author_folder, author_page_url
 from publisher.web.conditional import PAGE_CACHING
 from publisher.web.navigation import SLUG, path_of
-from publisher.web.public_index import PublicIndexCache
 from publisher.web.site import PageError, WebSite, feed_links
 
 AUTHOR_ARTICLES = 100
@@ -28,9 +27,8 @@ AUTHOR_ARTICLES = 100
 class AuthorPages:
     """The route of author pages."""
 
-    def __init__(self, site: WebSite, index: PublicIndexCache | None = None) -> None:
+    def __init__(self, site: WebSite) -> None:
         self.site = site
-        self.index = index  # the static build's: every public article read once
         self.path = path_of(author_page_url(site.config.site.url, SLUG))
 
     def routes(self) -> list[Route]:
@@ -47,9 +45,7 @@ class AuthorPages:
     def _group(self, slug: str) -> AuthorGroup | None:
         with self.site.store.read() as connection:
             directory = AuthorDirectory(profiles(connection), self.site.config.site.url)
-            if self.index is None:
-                return directory.group(slug, public_articles(connection))
-        return directory.group(slug, list(self.index.current().published))
+            return directory.group(slug, public_articles(connection))
 
 
 def author_page_context(config: Config, group: AuthorGroup) -> dict[str, Any]:

@@ -34,7 +34,6 @@ from publisher.web.navigation import (
     page_number,
     path_of,
 )
-from publisher.web.public_index import PublicIndexCache
 from publisher.web.site import PageError, WebSite
 
 TAG_ARTICLES = 100
@@ -169,10 +168,9 @@ def tag_context(urls: SiteUrls, name: str, found: Sequence[Article]) -> dict[str
 class ListingPages:
     """The routes of the older home pages, the article list, the categories and tags."""
 
-    def __init__(self, site: WebSite, index: PublicIndexCache | None = None) -> None:
+    def __init__(self, site: WebSite) -> None:
         self.site = site
         self.urls = site.urls
-        self.index = index  # the static build's: every public article read once
 
     def routes(self) -> list[Route]:
         urls = self.urls
@@ -214,12 +212,8 @@ class ListingPages:
 
     async def tag(self, request: Request) -> Response:
         slug = str(request.path_params["slug"])
-        if self.index is not None:
-            index = await run_in_threadpool(self.index.current)
-            name, found = index.tags.get(slug, ("", ()))
-        else:
-            name, listed = tagged(await run_in_threadpool(self._all_articles), slug)
-            found = tuple(listed)
+        name, listed = tagged(await run_in_threadpool(self._all_articles), slug)
+        found = tuple(listed)
         if not found:
             raise PageError(404)
         context = tag_context(self.urls, name, found)
@@ -236,17 +230,12 @@ class ListingPages:
         return number
 
     def _page(self, number: int, page_url: Callable[[int], str]) -> Listing:
-        if self.index is not None:
-            listing = indexed_listing_page(self.index.current().articles, number, page_url)
-        else:
-            with self.site.store.read() as connection:
-                listing = listing_page(connection, number, page_url)
+        with self.site.store.read() as connection:
+            listing = listing_page(connection, number, page_url)
         if listing is None:
             raise PageError(404)
         return listing
 
     def _all_articles(self) -> list[Article]:
-        if self.index is not None:
-            return list(self.index.current().articles)
         with self.site.store.read() as connection:
             return [published.article for published in public_articles(connection)]

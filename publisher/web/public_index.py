@@ -9,9 +9,6 @@ crawls; `publisher serve` reads the store at each request, as a gather may chang
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -59,20 +56,3 @@ def _by_tag(listed: tuple[Article, ...]) -> dict[str, tuple[str, tuple[Article, 
             names.setdefault(slug, tag)
             members.setdefault(slug, []).append(article)
     return {slug: (names[slug], tuple(found)) for slug, found in members.items()}
-
-
-class PublicIndexCache:
-    """The `PublicIndex`, read at the first page that needs it."""
-
-    def __init__(self, read: Callable[[], AbstractContextManager[Connection]]) -> None:
-        self._read = read  # opens a read transaction: `store.read`
-        self._lock = threading.Lock()
-        self._index: PublicIndex | None = None
-
-    def current(self) -> PublicIndex:
-        """The index (call from a worker thread: the first call reads the store)."""
-        with self._lock:
-            if self._index is None:
-                with self._read() as connection:
-                    self._index = read_public_index(connection)
-            return self._index
