@@ -39,14 +39,15 @@ from publisher.audience.subscribers import (
     check_digests,
     check_name,
 )
-from publisher.audience.tokens import new_nonces
+from publisher.audience.tokens import new_nonce, new_nonces
 from publisher.store.database import Store
 from publisher.store.statuses import SubscriberStatus
 from publisher.store.subscriber_imports import (
     NewSubscriber,
     StoredSubscriber,
+    encoded_subscriber,
     finish_import_run,
-    insert_subscribers,
+    insert_encoded_subscribers,
     prepare_for_import,
     record_import_progress,
     rename_subscribers,
@@ -123,6 +124,9 @@ class CheckedRow(NamedTuple):
     name: str
     digests: tuple[str, ...]
     status: str  # as the file has it: "" or a status, checked when the row is decided
+    # The row as a new subscriber, encoded for the store (`encoded_subscriber`): made where
+    # the row is checked, so the process that writes does not (most rows of a first import).
+    item: str = ""
 
 
 class ForgottenRow(NamedTuple):
@@ -145,7 +149,7 @@ class CheckedBatch:
     """A batch of rows, each checked, kept as plain tuples: cheap to pass between processes
     (see `CheckedRow`, `ForgottenRow`, `RowProblem` for their fields)."""
 
-    rows: list[tuple[int, str, str, str, tuple[str, ...], str]]
+    rows: list[tuple[int, str, str, str, tuple[str, ...], str, str]]
     forgotten: list[tuple[int, str]]
     problems: list[tuple[int, str]]
 
@@ -168,6 +172,7 @@ def check_lines(
     )
     batch = CheckedBatch([], [], [])
     reader = csv.reader(lines)
+    nonces = iter(new_nonces(len(lines)))  # a row is one line or more
     try:
         for fields in reader:
             if not fields:
@@ -175,7 +180,7 @@ def check_lines(
             values = [fields[at] if at is not None and at < len(fields) else "" for at in columns]
             checked = _checked(first_line + reader.line_num - 1, values, digests_in)
             if isinstance(checked, CheckedRow):
-                batch.rows.append(tuple(checked))  # type: ignore[arg-type]
+                batch.rows.append(_with_item(checked, next(nonces)))
             elif isinstance(checked, ForgottenRow):
                 batch.forgotten.append(tuple(checked))  # type: ignore[arg-type]
             else:
@@ -203,6 +208,11 @@ def _checked(line: int, values: list[str], digests_in: Callable[[str], tuple[str
     except SubscriberError as error:
         return RowProblem(line, str(error))
     return CheckedRow(line, address.email, address.key, checked_name, chosen, status)
+
+
+def _with_item(row: CheckedRow, nonce: str) -> tuple[int, str, str, str, tuple[str, ...], str, str]:
+    new = NewSubscriber(row.email, row.key, row.name, status_if_added(row.status), nonce, ())
+    return (*row[:-1], encoded_subscriber(new))
 
 
 # The rules ----------------------------------------------------------------------------------
@@ -235,6 +245,16 @@ class ImportAction:
     status: str = ""
 
 
+def status_if_added(wanted: str) -> str:
+    """The status a row whose address is not stored is added with: the file's, when it says
+    the address left (unsubscribed, bounced, complained); pending if it says so; else
+    confirmed."""
+    if wanted not in MAILABLE_STATUSES:
+        return wanted
+    pending = wanted == SubscriberStatus.PENDING
+    return SubscriberStatus.PENDING if pending else SubscriberStatus.CONFIRMED
+
+
 def import_action(row: CheckedRow, existing: StoredSubscriber | None) -> ImportAction:
     """What importing `row` does to the stored subscriber with its address (None: none is).
 
@@ -245,14 +265,12 @@ def import_action(row: CheckedRow, existing: StoredSubscriber | None) -> ImportA
     """
     if row.status not in MAILABLE_STATUSES:
         if existing is None:
-            return ImportAction(Change.ADD, Counted.SUPPRESSED, row.status)
+            return ImportAction(Change.ADD, Counted.SUPPRESSED, status_if_added(row.status))
         if existing.status in (SubscriberStatus.CONFIRMED, SubscriberStatus.PENDING):
             return ImportAction(Change.SUPPRESS, Counted.SUPPRESSED, row.status)
         return ImportAction(Change.NOTHING, Counted.SUPPRESSED)
     if existing is None:
-        pending = row.status == SubscriberStatus.PENDING
-        status = SubscriberStatus.PENDING if pending else SubscriberStatus.CONFIRMED
-        return ImportAction(Change.ADD, Counted.ADDED, status)
+        return ImportAction(Change.ADD, Counted.ADDED, status_if_added(row.status))
     if existing.status in LEFT_STATUSES:
         return ImportAction(Change.NOTHING, Counted.SKIPPED)
     if existing.status == SubscriberStatus.PENDING:
@@ -378,14 +396,11 @@ class _BatchWriter:
         while rows:
             existing = stored_subscribers(connection, [row.key for row in rows])
             actions = _decided(rows, existing)
-            added = [(row, action) for row, action in actions if action.change == Change.ADD]
-            nonces = new_nonces(len(added))
-            ids = insert_subscribers(
+            added = [row for row, action in actions if action.change == Change.ADD]
+            ids = insert_encoded_subscribers(
                 connection,
-                [
-                    NewSubscriber(row.email, row.key, row.name, action.status, nonce, row.digests)
-                    for (row, action), nonce in zip(added, nonces, strict=True)
-                ],
+                [row.item or _encoded(row) for row in added],
+                {row.key: row.digests for row in added},
                 self.now,
             )
             self._write_changes(connection, actions, existing)
@@ -397,7 +412,7 @@ class _BatchWriter:
             for name, number in counted.items():
                 setattr(self.report, name, getattr(self.report, name) + number)
             # Added meanwhile by someone else (a sign-up): decided again, as stored now.
-            rows = [row for row, _ in added if row.key not in ids]
+            rows = [row for row in added if row.key not in ids]
 
     def _write_changes(
         self,
@@ -422,6 +437,11 @@ class _BatchWriter:
         rename_subscribers(connection, names)
         replace_digests(connection, digests)
         suppress_subscribers(connection, suppressed, self.now)
+
+
+def _encoded(row: CheckedRow) -> str:
+    """A row checked without its item (made by hand, as tests do) as a new subscriber."""
+    return _with_item(row, new_nonce())[-1]
 
 
 def _decided(

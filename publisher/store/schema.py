@@ -162,6 +162,15 @@ subscriber_imports = sa.Table(
     sa.Column("rows_done", sa.BigInteger, nullable=False, server_default="0"),
 )
 
+# A row here, only ever inside the transaction of a `subscribers import` batch, tells SQLite's
+# insert triggers that the import counts and indexes the rows it inserts itself (migration
+# 0018; PostgreSQL's triggers read a setting of the transaction instead).
+subscriber_import_inserting = sa.Table(
+    "subscriber_import_inserting",
+    metadata,
+    sa.Column("inserting", sa.Integer, nullable=False),
+)
+
 # Keyed hashes of addresses forgotten on request, so nothing re-adds them silently.
 forgotten_addresses = sa.Table(
     "forgotten_addresses",

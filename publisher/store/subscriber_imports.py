@@ -11,7 +11,8 @@ one per row.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from publisher.store.schema import UtcDateTime, subscriber_imports, subscribers, subscriptions
+from publisher.store.schema import (
+    UtcDateTime,
+    subscriber_import_inserting,
+    subscriber_imports,
+    subscribers,
+    subscriptions,
+)
 from publisher.store.statuses import SubscriberStatus
 
 Item = Callable[[int], sa.ColumnElement[str]]  # the text at one position of a JSON item
@@ -68,13 +75,58 @@ def stored_subscribers(connection: Connection, keys: Sequence[str]) -> dict[str,
     }
 
 
+def encoded_subscriber(new: NewSubscriber) -> str:
+    """A new subscriber as `insert_encoded_subscribers` takes it (its digests aside): pure, so
+    the processes that check an import's rows make it, not the one that writes them."""
+    return json.dumps([new.email, new.key, new.name, new.status, new.token_nonce])
+
+
 def insert_subscribers(
     connection: Connection, added: Sequence[NewSubscriber], now: datetime
 ) -> dict[str, int]:
     """Insert new subscribers with their digests; returns the new ids by key. A key someone
     else inserted meanwhile (a sign-up on PostgreSQL) is left out: look it up again."""
-    if not added:
+    return insert_encoded_subscribers(
+        connection,
+        [encoded_subscriber(new) for new in added],
+        {new.key: new.digests for new in added},
+        now,
+    )
+
+
+def insert_encoded_subscribers(
+    connection: Connection,
+    items: Sequence[str],
+    digests_by_key: Mapping[str, Sequence[str]],
+    now: datetime,
+) -> dict[str, int]:
+    """`insert_subscribers` of subscribers already encoded (`encoded_subscriber`), with their
+    digests by key. Their counts, and on SQLite their names' index, are added with one
+    statement each instead of by the insert triggers row by row (migration 0018)."""
+    if not items:
         return {}
+    with _counted_here(connection):
+        ids: dict[str, int] = dict(
+            connection.execute(
+                _insert_statement(connection), {"items": f"[{','.join(items)}]", "now": now}
+            ).all()
+        )
+        ids_by_digest: dict[str, list[int]] = {}
+        for key, new_id in ids.items():
+            for digest in digests_by_key[key]:
+                ids_by_digest.setdefault(digest, []).append(new_id)
+        if ids_by_digest:
+            connection.execute(
+                _SUBSCRIBE[connection.dialect.name], {"ids": json.dumps(ids_by_digest)}
+            )
+        new_ids = json.dumps(list(ids.values()))
+        connection.execute(_COUNT_NEW[connection.dialect.name], {"ids": new_ids})
+        if connection.dialect.name == "sqlite":
+            connection.execute(_INDEX_NEW_NAMES, {"ids": new_ids})
+    return ids
+
+
+def _insert_statement(connection: Connection) -> sa.Insert:
     items, item = _json_items(connection)
     at = sa.bindparam("now", type_=UtcDateTime)
     status = item(3)
@@ -105,21 +157,91 @@ def insert_subscribers(
         "unsubscribed_at",
     ]
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = (
+    return (
         insert(subscribers)
         .from_select(columns, rows)
         .on_conflict_do_nothing(index_elements=["email_key"])
         .returning(subscribers.c.email_key, subscribers.c.id)
     )
-    batch = json.dumps([[s.email, s.key, s.name, s.status, s.token_nonce] for s in added])
-    ids = {
-        key: int(new_id)
-        for key, new_id in connection.execute(statement, {"items": batch, "now": now})
-    }
-    _add_subscriptions(
-        connection, [(ids[s.key], digest) for s in added if s.key in ids for digest in s.digests]
-    )
-    return ids
+
+
+# While a batch inserts its new rows, the insert triggers of `subscribers` and
+# `subscriptions` stand aside (migration 0018): on SQLite while `subscriber_import_inserting`
+# has a row, written and deleted in the batch's transaction; on PostgreSQL while this setting
+# of the transaction is 'on'.
+_POSTGRESQL_INSERTING = "publisher.import_keeps_counts"
+
+
+@contextmanager
+def _counted_here(connection: Connection) -> Iterator[None]:
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.select(sa.func.set_config(_POSTGRESQL_INSERTING, "on", True)))
+        try:
+            yield
+        finally:
+            connection.execute(sa.select(sa.func.set_config(_POSTGRESQL_INSERTING, "off", True)))
+        return
+    connection.execute(subscriber_import_inserting.insert().values(inserting=1))
+    try:
+        yield
+    finally:
+        connection.execute(subscriber_import_inserting.delete())
+
+
+# Each new subscriber's digests: `ids` is a JSON object of the new ids by digest.
+_SUBSCRIBE = {
+    "sqlite": sa.text(
+        "INSERT INTO subscriptions (subscriber_id, digest) "
+        "SELECT subscriber.value, chosen.key FROM json_each(:ids) AS chosen, "
+        "json_each(chosen.value) AS subscriber"
+    ),
+    "postgresql": sa.text(
+        "INSERT INTO subscriptions (subscriber_id, digest) "
+        "SELECT subscriber.value::integer, chosen.key "
+        "FROM jsonb_each(CAST(:ids AS jsonb)) AS chosen, "
+        "jsonb_array_elements_text(chosen.value) AS subscriber"
+    ),
+}
+
+# The new subscribers' counts, overall and per digest, in one statement: `ids` is a JSON
+# array of their ids. SQLite adds them to its one row per digest and status; PostgreSQL
+# inserts them as rows of differences, as its triggers do.
+_COUNT_NEW = {
+    "sqlite": sa.text(
+        """
+        INSERT INTO subscriber_counts (digest, status, count)
+        SELECT * FROM (
+          SELECT '', status, count(*) FROM subscribers
+          WHERE id IN (SELECT value FROM json_each(:ids)) GROUP BY status
+          UNION ALL
+          SELECT subscriptions.digest, subscribers.status, count(*) FROM subscriptions
+          JOIN subscribers ON subscribers.id = subscriptions.subscriber_id
+          WHERE subscriptions.subscriber_id IN (SELECT value FROM json_each(:ids))
+          GROUP BY subscriptions.digest, subscribers.status
+        ) WHERE true
+        ON CONFLICT (digest, status) DO UPDATE SET count = count + excluded.count
+        """
+    ),
+    "postgresql": sa.text(
+        """
+        WITH new AS (
+          SELECT value::integer AS id FROM jsonb_array_elements_text(CAST(:ids AS jsonb))
+        )
+        INSERT INTO subscriber_counts (digest, status, count)
+        SELECT '', status, count(*) FROM subscribers
+        WHERE id IN (SELECT id FROM new) GROUP BY status
+        UNION ALL
+        SELECT subscriptions.digest, subscribers.status, count(*) FROM subscriptions
+        JOIN subscribers ON subscribers.id = subscriptions.subscriber_id
+        WHERE subscriptions.subscriber_id IN (SELECT id FROM new)
+        GROUP BY subscriptions.digest, subscribers.status
+        """
+    ),
+}
+_INDEX_NEW_NAMES = sa.text(
+    "INSERT INTO subscriber_names (rowid, name) SELECT id, name FROM subscribers "
+    "WHERE id IN (SELECT value FROM json_each(:ids))"
+)
 
 
 def replace_digests(connection: Connection, digests_by_id: Mapping[int, Sequence[str]]) -> None:
