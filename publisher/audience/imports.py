@@ -43,6 +43,7 @@ from publisher.audience.tokens import new_nonce, new_nonces
 from publisher.store.database import Store
 from publisher.store.statuses import SubscriberStatus
 from publisher.store.subscriber_imports import (
+    EncodedSubscriber,
     NewSubscriber,
     StoredSubscriber,
     encoded_subscriber,
@@ -396,13 +397,12 @@ class _BatchWriter:
         while rows:
             existing = stored_subscribers(connection, [row.key for row in rows])
             actions = _decided(rows, existing)
-            added = [row for row, action in actions if action.change == Change.ADD]
-            ids = insert_encoded_subscribers(
-                connection,
-                [row.item or _encoded(row) for row in added],
-                {row.key: row.digests for row in added},
-                self.now,
-            )
+            added = [
+                EncodedSubscriber(row.key, action.status, row.digests, row.item or _encoded(row))
+                for row, action in actions
+                if action.change == Change.ADD
+            ]
+            ids = insert_encoded_subscribers(connection, added, self.now)
             self._write_changes(connection, actions, existing)
             counted = collections.Counter(
                 action.counted
@@ -412,7 +412,9 @@ class _BatchWriter:
             for name, number in counted.items():
                 setattr(self.report, name, getattr(self.report, name) + number)
             # Added meanwhile by someone else (a sign-up): decided again, as stored now.
-            rows = [row for row in added if row.key not in ids]
+            rows = [
+                row for row, action in actions if action.change == Change.ADD and row.key not in ids
+            ]
 
     def _write_changes(
         self,

@@ -10,12 +10,13 @@ one per row.
 
 from __future__ import annotations
 
+import collections
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -75,9 +76,19 @@ def stored_subscribers(connection: Connection, keys: Sequence[str]) -> dict[str,
     }
 
 
+class EncodedSubscriber(NamedTuple):
+    """A new subscriber as `insert_encoded_subscribers` takes it: `item` is the row as
+    `encoded_subscriber` writes it, made by whichever process checked the row."""
+
+    key: str
+    status: str
+    digests: tuple[str, ...]
+    item: str
+
+
 def encoded_subscriber(new: NewSubscriber) -> str:
-    """A new subscriber as `insert_encoded_subscribers` takes it (its digests aside): pure, so
-    the processes that check an import's rows make it, not the one that writes them."""
+    """A new subscriber's row as one JSON text (its digests aside): pure, so the processes
+    that check an import's rows make it, not the one that writes them."""
     return json.dumps([new.email, new.key, new.name, new.status, new.token_nonce])
 
 
@@ -86,43 +97,44 @@ def insert_subscribers(
 ) -> dict[str, int]:
     """Insert new subscribers with their digests; returns the new ids by key. A key someone
     else inserted meanwhile (a sign-up on PostgreSQL) is left out: look it up again."""
-    return insert_encoded_subscribers(
-        connection,
-        [encoded_subscriber(new) for new in added],
-        {new.key: new.digests for new in added},
-        now,
-    )
+    encoded = [
+        EncodedSubscriber(new.key, new.status, new.digests, encoded_subscriber(new))
+        for new in added
+    ]
+    return insert_encoded_subscribers(connection, encoded, now)
 
 
 def insert_encoded_subscribers(
-    connection: Connection,
-    items: Sequence[str],
-    digests_by_key: Mapping[str, Sequence[str]],
-    now: datetime,
+    connection: Connection, added: Sequence[EncodedSubscriber], now: datetime
 ) -> dict[str, int]:
-    """`insert_subscribers` of subscribers already encoded (`encoded_subscriber`), with their
-    digests by key. Their counts, and on SQLite their names' index, are added with one
-    statement each instead of by the insert triggers row by row (migration 0018)."""
-    if not items:
+    """`insert_subscribers` of subscribers already encoded. Their counts, and on SQLite their
+    names' index, are added with one statement each instead of by the insert triggers row by
+    row (migration 0018)."""
+    if not added:
         return {}
+    items = f"[{','.join(new.item for new in added)}]"
     with _counted_here(connection):
         ids: dict[str, int] = dict(
-            connection.execute(
-                _insert_statement(connection), {"items": f"[{','.join(items)}]", "now": now}
-            ).all()
+            connection.execute(_insert_statement(connection), {"items": items, "now": now}).all()
         )
         ids_by_digest: dict[str, list[int]] = {}
-        for key, new_id in ids.items():
-            for digest in digests_by_key[key]:
+        counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        for new in added:
+            new_id = ids.get(new.key)
+            if new_id is None:
+                continue
+            counts["", new.status] += 1
+            for digest in new.digests:
                 ids_by_digest.setdefault(digest, []).append(new_id)
+                counts[digest, new.status] += 1
+        dialect = connection.dialect.name
         if ids_by_digest:
-            connection.execute(
-                _SUBSCRIBE[connection.dialect.name], {"ids": json.dumps(ids_by_digest)}
-            )
-        new_ids = json.dumps(list(ids.values()))
-        connection.execute(_COUNT_NEW[connection.dialect.name], {"ids": new_ids})
-        if connection.dialect.name == "sqlite":
-            connection.execute(_INDEX_NEW_NAMES, {"ids": new_ids})
+            connection.execute(_SUBSCRIBE[dialect], {"ids": json.dumps(ids_by_digest)})
+        if counts:
+            added_counts = json.dumps([[*group, number] for group, number in counts.items()])
+            connection.execute(_ADD_COUNTS[dialect], {"counts": added_counts})
+        if dialect == "sqlite":
+            connection.execute(_INDEX_NEW_NAMES, {"ids": json.dumps(list(ids.values()))})
     return ids
 
 
@@ -203,39 +215,20 @@ _SUBSCRIBE = {
     ),
 }
 
-# The new subscribers' counts, overall and per digest, in one statement: `ids` is a JSON
-# array of their ids. SQLite adds them to its one row per digest and status; PostgreSQL
-# inserts them as rows of differences, as its triggers do.
-_COUNT_NEW = {
+# Counts added, as a JSON array of [digest, status, count] ('' for everyone): SQLite adds
+# them to its one row per digest and status; PostgreSQL inserts rows of differences, as its
+# triggers do.
+_ADD_COUNTS = {
     "sqlite": sa.text(
-        """
-        INSERT INTO subscriber_counts (digest, status, count)
-        SELECT * FROM (
-          SELECT '', status, count(*) FROM subscribers
-          WHERE id IN (SELECT value FROM json_each(:ids)) GROUP BY status
-          UNION ALL
-          SELECT subscriptions.digest, subscribers.status, count(*) FROM subscriptions
-          JOIN subscribers ON subscribers.id = subscriptions.subscriber_id
-          WHERE subscriptions.subscriber_id IN (SELECT value FROM json_each(:ids))
-          GROUP BY subscriptions.digest, subscribers.status
-        ) WHERE true
-        ON CONFLICT (digest, status) DO UPDATE SET count = count + excluded.count
-        """
+        "INSERT INTO subscriber_counts (digest, status, count) "
+        "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+        "json_extract(value, '$[2]') FROM json_each(:counts) WHERE true "
+        "ON CONFLICT (digest, status) DO UPDATE SET count = count + excluded.count"
     ),
     "postgresql": sa.text(
-        """
-        WITH new AS (
-          SELECT value::integer AS id FROM jsonb_array_elements_text(CAST(:ids AS jsonb))
-        )
-        INSERT INTO subscriber_counts (digest, status, count)
-        SELECT '', status, count(*) FROM subscribers
-        WHERE id IN (SELECT id FROM new) GROUP BY status
-        UNION ALL
-        SELECT subscriptions.digest, subscribers.status, count(*) FROM subscriptions
-        JOIN subscribers ON subscribers.id = subscriptions.subscriber_id
-        WHERE subscriptions.subscriber_id IN (SELECT id FROM new)
-        GROUP BY subscriptions.digest, subscribers.status
-        """
+        "INSERT INTO subscriber_counts (digest, status, count) "
+        "SELECT value ->> 0, value ->> 1, (value ->> 2)::bigint "
+        "FROM jsonb_array_elements(CAST(:counts AS jsonb))"
     ),
 }
 _INDEX_NEW_NAMES = sa.text(
