@@ -347,9 +347,9 @@ INDEXES = {
         "page": "subscribers_pkey",
         "status page": "ix_subscribers_status_id",
         "digest page": "ix_subscriptions_digest",
-        "address prefix": "ix_subscribers_email_key_bytes",
+        "address prefix": "subscribers_email_key_key",
         "name words": "ix_subscribers_name_words",
-        "search box": "ix_subscribers_email_key_bytes",
+        "search box": "subscribers_email_key_key",
         "counts": "subscriber_counts",
     },
 }

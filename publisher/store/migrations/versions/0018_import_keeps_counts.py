@@ -1,4 +1,5 @@
-"""An import keeps the counts and the name index of the rows it inserts itself.
+"""An import keeps the counts and the name index of the rows it inserts itself; one index
+fewer on PostgreSQL.
 
 The triggers of 0016 count each inserted subscriber and subscription, and on SQLite index
 each new name, row by row; an import inserts thousands of rows a statement and can add their
@@ -13,6 +14,12 @@ inserts its new rows, it says so, and the insert triggers stand aside:
 
 Every other change (an update, a delete, a sign-up, the import's own renames and
 suppressions) is counted by the triggers as before.
+
+And on PostgreSQL the address key is kept in byte order (`COLLATE "C"`) by its unique index,
+so the second index 0016 made of it in that order for prefix ranges goes: one index fewer for
+every insert to write (a fifth of an imported row's cost in the database, and 63 MB at a
+million). Equality is the same under either collation; only ORDER BY email_key changes, to
+the byte order the address pages already use.
 
 Revision ID: 0018
 Revises: 0017
@@ -76,6 +83,8 @@ def upgrade() -> None:
     )
     if op.get_bind().dialect.name == "postgresql":
         _replace_postgresql_triggers(NOT_IMPORTING_POSTGRESQL)
+        op.execute("DROP INDEX ix_subscribers_email_key_bytes")
+        op.execute('ALTER TABLE subscribers ALTER COLUMN email_key TYPE varchar(320) COLLATE "C"')
     else:
         _replace_sqlite_triggers(NOT_IMPORTING_SQLITE)
 
@@ -83,6 +92,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         _replace_postgresql_triggers("")
+        op.execute("ALTER TABLE subscribers ALTER COLUMN email_key TYPE varchar(320)")
+        op.execute(
+            'CREATE INDEX ix_subscribers_email_key_bytes ON subscribers (email_key COLLATE "C")'
+        )
     else:
         _replace_sqlite_triggers("")
     op.drop_table("subscriber_import_inserting")
