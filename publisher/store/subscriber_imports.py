@@ -117,16 +117,19 @@ def insert_encoded_subscribers(
         ids: dict[str, int] = dict(
             connection.execute(_insert_statement(connection), {"items": items, "now": now}).all()
         )
-        ids_by_digest: dict[str, list[int]] = {}
-        counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        # The ids by status and digests first: a handful of groups, whatever the batch's size.
+        groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
         for new in added:
             new_id = ids.get(new.key)
-            if new_id is None:
-                continue
-            counts["", new.status] += 1
-            for digest in new.digests:
-                ids_by_digest.setdefault(digest, []).append(new_id)
-                counts[digest, new.status] += 1
+            if new_id is not None:
+                groups.setdefault((new.status, new.digests), []).append(new_id)
+        ids_by_digest: dict[str, list[int]] = {}
+        counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        for (status, digests), group in groups.items():
+            counts["", status] += len(group)
+            for digest in digests:
+                ids_by_digest.setdefault(digest, []).extend(group)
+                counts[digest, status] += len(group)
         dialect = connection.dialect.name
         if ids_by_digest:
             connection.execute(_SUBSCRIBE[dialect], {"ids": json.dumps(ids_by_digest)})
