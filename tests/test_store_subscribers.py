@@ -283,6 +283,22 @@ def test_a_prefix_many_share_is_walked_in_id_order_with_the_same_pages_and_an_op
     assert walked_count == min(exact, 1)  # FOUND_COUNT_LIMIT + 1: "more than"
 
 
+def test_a_filter_that_keeps_few_looks_a_shared_prefix_up_on_its_index_instead_of_walking(
+    people: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "a" starts five addresses; three of the nine subscribers are unsubscribed.
+    monkeypatch.setattr(subscribers_module, "WALK_IDS_AFTER", 2)
+    with people.read() as connection:
+        [everyone, _] = subscribers_module._search_sides(connection, SubscriberSearch("a"))
+        [unsubscribed, _] = subscribers_module._search_sides(
+            connection, SubscriberSearch("a", status="unsubscribed")
+        )
+        found = found_subscribers(connection, SubscriberSearch("a", status="unsubscribed"))
+    assert everyone.walks_ids  # five share it, more than two
+    assert not unsubscribed.walks_ids  # a third of the list kept: more than six to walk
+    assert [row.email for row in found] == ["ada.3@example.org", "bo.7@example.org"]  # Bo Ann
+
+
 def test_renamed_and_forgotten_names_leave_the_name_search(people: Store) -> None:
     [ada] = [row for row in _everyone(people) if row.name == "Ada Lovelace"]
     save_preferences(people, ada.id, ["daily"], "Augusta King", None, SAMPLE_NOW)

@@ -29,8 +29,11 @@ STREAM_BATCH = 5_000  # rows fetched at a time from a server-side cursor
 FOLD_COUNTS_AFTER = 5_000
 # A search's count is exact up to this; past it, shown as "more than" it (`count_found`).
 FOUND_COUNT_LIMIT = 1_000
-# An address prefix more addresses than this share is searched by walking the ids in order.
+# An address prefix more addresses than this share is searched by walking the ids in order;
+# with a status or digest filter, more than this divided by the share of the list the filter
+# keeps (a walk then reads that many times more rows a match), up to the second number.
 WALK_IDS_AFTER = 10_000
+WALK_IDS_AFTER_AT_MOST = 50_000
 _WORD = re.compile(r"\w+")
 
 # Subscribers and deliveries ---------------------------------------------------------------
@@ -290,7 +293,7 @@ def _search_sides(connection: Connection, wanted: SubscriberSearch, after: int =
         found = _address_range(connection, text)
         if found is not None:
             _, in_range = found
-            if _shared_by_many(connection, in_range):
+            if _shared_by_many(connection, in_range, _walk_after(connection, wanted.chosen)):
                 # Walked in id order, each row tested: the key as an expression, off its index.
                 unindexed = _address_range(connection, text, subscribers.c.email_key + "")
                 walked = sa.select(subscribers.c.id).where(
@@ -313,13 +316,25 @@ def _search_sides(connection: Connection, wanted: SubscriberSearch, after: int =
     return sides
 
 
-def _shared_by_many(connection: Connection, in_range: sa.ColumnElement[bool]) -> bool:
-    """More than `WALK_IDS_AFTER` addresses are in the range (counted on its index, up to
-    that number only)."""
-    some = sa.select(subscribers.c.id).where(in_range).limit(WALK_IDS_AFTER + 1).subquery()
-    return int(connection.scalar(sa.select(sa.func.count()).select_from(some)) or 0) > (
-        WALK_IDS_AFTER
-    )
+def _shared_by_many(connection: Connection, in_range: sa.ColumnElement[bool], many: int) -> bool:
+    """More than `many` addresses are in the range (counted on its index, up to that number
+    only)."""
+    some = sa.select(subscribers.c.id).where(in_range).limit(many + 1).subquery()
+    return int(connection.scalar(sa.select(sa.func.count()).select_from(some)) or 0) > many
+
+
+def _walk_after(connection: Connection, chosen: SubscriberFilter) -> int:
+    """How many addresses a prefix must share to be walked in id order with `chosen`'s filter:
+    a walk reads about `limit / (prefix's share x filter's share)` rows a page, so a filter that
+    keeps a small share of the list (from the kept counts) makes a walk that much longer."""
+    if chosen == EVERYONE:
+        return WALK_IDS_AFTER
+    counts = every_status_count(connection)
+    everyone = sum(counts[""].values())
+    kept = counts.get(chosen.digest or "", {})
+    kept_count = kept.get(chosen.status, 0) if chosen.status else sum(kept.values())
+    share = max(kept_count, 1) / max(everyone, 1)
+    return min(int(WALK_IDS_AFTER / share), WALK_IDS_AFTER_AT_MOST)
 
 
 def _address_range(
