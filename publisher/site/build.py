@@ -58,7 +58,7 @@ FEED_RENDERING_VERSION = "1"
 _INPUTS_SETTING = "feed_inputs_fingerprint"
 _WRITER_THREADS = 8
 _WRITES_IN_FLIGHT = 64
-_RENDER_SETTING = "render_fingerprint"  # gather's: it changes when every article is rendered anew
+RENDER_SETTING = "render_fingerprint"  # gather's: it changes when every article is rendered anew
 
 
 @dataclass(slots=True)
@@ -120,7 +120,7 @@ class _BuildInputs:
             __version__,
             FEED_RENDERING_VERSION,
             repr(config),
-            setting(connection, _RENDER_SETTING),
+            setting(connection, RENDER_SETTING),
             profile_revisions(connection),
         ]
         revisions = public_article_revisions(connection)
