@@ -309,6 +309,8 @@ def empty_publisher_site(site: Path) -> None:
     for name in ("publisher.db", "publisher.db-wal", "publisher.db-shm"):
         (site / name).unlink(missing_ok=True)
     shutil.rmtree(site / "feeds", ignore_errors=True)
+    # The static site too: its manifest would tell the pages are current (as Pelican's output).
+    shutil.rmtree(site / "site", ignore_errors=True)
 
 
 def median(runs: list[Run]) -> float:

@@ -137,39 +137,69 @@ def file_path(path: str) -> PurePosixPath:
     return PurePosixPath(*parts)
 
 
+@dataclass(frozen=True, slots=True)
+class WrittenFiles:
+    """What writing some of the static site's files did: the fingerprint each file now has
+    (by URL path), how many were written or left, and the pages rendered."""
+
+    recorded: dict[str, str]
+    written: int
+    unchanged: int
+    rendered: tuple[str, ...]
+
+
 def write_static_site(
     output: Path,
     files: Iterable[StaticPage | StaticFile | StaticCopy],
     previous: Manifest,
     inputs: str | None,
 ) -> StaticReport:
+    """Write `files` under `output` (`write_files`), remove every other file and record the
+    manifest (`finish_static_site`)."""
+    return finish_static_site(output, [write_files(output, files, previous)], previous, inputs)
+
+
+def write_files(
+    output: Path, files: Iterable[StaticPage | StaticFile | StaticCopy], previous: Manifest
+) -> WrittenFiles:
     """Write `files` under `output`: a page only when its inputs differ from those `previous`
-    recorded (and then only when its bytes changed); remove every other file; record the
-    manifest of `inputs` (None: record none, the next build renders all again).
+    recorded (and then only when its bytes changed).
 
     Each file is written whole (temp file and rename) but not synced one by one: the output
-    is flushed to disk once at the end, before the manifest records the build as done.
+    is flushed to disk once, by `finish_static_site`.
     """
     written = unchanged = 0
     rendered: list[str] = []
     recorded: dict[str, str] = {}
-    kept: set[Path] = {output / MANIFEST_NAME}
     for static in files:
         target = output.joinpath(*file_path(static.path).parts)
-        kept.add(target)
         changed, fingerprint = _write_entry(static, target, previous, rendered)
         recorded[static.path] = fingerprint
         if changed:
             written += 1
         else:
             unchanged += 1
-    removed = _remove_all_but(output, kept)
+    return WrittenFiles(recorded, written, unchanged, tuple(rendered))
+
+
+def finish_static_site(
+    output: Path, parts: Iterable[WrittenFiles], previous: Manifest, inputs: str | None
+) -> StaticReport:
+    """Remove every file of `output` that no part wrote or kept, flush the output to disk,
+    then record the manifest of `inputs` (None: record none, the next build renders all)."""
+    parts = list(parts)
+    recorded = {path: inputs for part in parts for path, inputs in part.recorded.items()}
+    kept = {output.joinpath(*file_path(path).parts) for path in recorded}
+    removed = _remove_all_but(output, kept | {output / MANIFEST_NAME})
+    written = sum(part.written for part in parts)
     if written or removed:
         flush_filesystem(output)
     manifest = Manifest(inputs, recorded if inputs is not None else {})
     if manifest != previous:
         write_manifest(output, manifest)
-    return StaticReport(output, written, unchanged, removed, tuple(rendered))
+    unchanged = sum(part.unchanged for part in parts)
+    rendered = tuple(path for part in parts for path in part.rendered)
+    return StaticReport(output, written, unchanged, removed, rendered)
 
 
 def _write_entry(

@@ -4,18 +4,29 @@ crawl (`publisher.web.static_pages` lists them; `publisher.site.static` writes t
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from publisher.clock import Clock, system_clock
 from publisher.config import Config
 from publisher.site.static import (
+    Manifest,
     StaticReport,
+    WrittenFiles,
+    finish_static_site,
     read_manifest,
     static_inputs_fingerprint,
     static_shared_fingerprint,
-    write_static_site,
+    write_files,
 )
 from publisher.store.database import open_store
+
+if TYPE_CHECKING:
+    from publisher.web.static_pages import StaticPages
 
 
 def build_static_site(
@@ -47,4 +58,46 @@ def build_static_site(
         site = WebSite(config, store, secret, clock, environ)
         with store.read() as connection:
             pages = StaticPages(site, connection, shared, previous)
-            return write_static_site(output, pages.files(), previous, inputs)
+            if len(pages.data.index.published) < PARALLEL_FROM or _processes() < 2:
+                parts = [write_files(output, pages.files(), previous)]
+            else:
+                parts = _write_in_processes(config, output, pages, previous)
+            return finish_static_site(output, parts, previous, inputs)
+
+
+PARALLEL_FROM = 500  # articles: below, forking costs more than a second process gains
+
+
+def _processes() -> int:
+    return min(os.cpu_count() or 1, 4)
+
+
+# The pages a forked worker makes: set before the fork, inherited, never pickled.
+_FORKED_PAGES: tuple[Config, Path, StaticPages, Manifest] | None = None
+
+
+def _write_in_processes(
+    config: Config, output: Path, pages: StaticPages, previous: Manifest
+) -> list[WrittenFiles]:
+    """Write the files in `processes` processes: this one and forked workers, each its share
+    (every worker reads the articles' bodies through its own connection)."""
+    global _FORKED_PAGES
+    _FORKED_PAGES = (config, output, pages, previous)
+    processes = _processes()
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(processes - 1, mp_context=context) as pool:
+            workers = [pool.submit(_write_share, n, processes) for n in range(1, processes)]
+            pages.share(pages.connection, 0, processes)
+            here = write_files(output, pages.files(), previous)
+            return [here, *(worker.result() for worker in workers)]
+    finally:
+        _FORKED_PAGES = None
+
+
+def _write_share(number: int, shares: int) -> WrittenFiles:
+    assert _FORKED_PAGES is not None, "only in a worker forked by _write_in_processes"
+    config, output, pages, previous = _FORKED_PAGES
+    with open_store(config.store_url) as store, store.read() as connection:
+        pages.share(connection, number, shares)
+        return write_files(output, pages.files(), previous)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import os
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -112,6 +113,9 @@ class StaticPages:
         self.data = read_site_data(site, connection)
         self.shared = shared
         self.previous = previous or Manifest(None, {})
+        self.shares = (0, 1)  # this process's share of the files, and how many shares
+        self.unread: list[str] = []  # the GUIDs of the article pages to render, in order
+        self.bodies: dict[str, PublishedArticle] = {}  # the batch of bodies being rendered
         self.by_guid = {published.guid: published for published in self.data.index.published}
         self.revision_of = {
             id(published.article): (published.guid, self.data.revisions.get(published.guid))
@@ -123,7 +127,12 @@ class StaticPages:
         return [self.revision_of.get(id(article)) for article in articles]
 
     def files(self) -> Iterator[StaticEntry]:
-        """Every file of the static site."""
+        """Every file of the static site (of this process's share, see `share`)."""
+        for entry in self.all_files():
+            if self.is_mine(entry.path):
+                yield entry
+
+    def all_files(self) -> Iterator[StaticEntry]:
         yield from self.listings()
         yield from self.categories()
         yield from self.tags()
@@ -133,13 +142,22 @@ class StaticPages:
         yield from self.crawler_files()
         yield from self.copies()
 
+    def share(self, connection: Connection, number: int, shares: int) -> None:
+        """Make only share `number` of `shares` of the files, reading through `connection`
+        (a forked worker's own): the files are shared out by a checksum of their path."""
+        self.connection, self.shares = connection, (number, shares)
+
+    def is_mine(self, path: str) -> bool:
+        number, shares = self.shares
+        return shares == 1 or zlib.crc32(path.encode()) % shares == number
+
     def page(
         self, url: str, name: str, inputs: object, context: Callable[[], dict[str, object]]
     ) -> Iterator[StaticPage]:
         """The page `name` at `url` (nothing when the URL is not under the site's), shown from
         `inputs` and rendered, if need be, with `context()`."""
         path = same_site_path(self.site.config.site.url, url)
-        if path is not None:
+        if path is not None and self.is_mine(path):
             page_bytes = self.site.page_bytes
             yield StaticPage(
                 path,
@@ -226,46 +244,38 @@ class StaticPages:
             )
 
     def articles(self) -> Iterator[StaticPage]:
-        """Each article page served here; the bodies of those to render read in batches."""
+        """Each article page served here; the bodies of those to render are read in batches,
+        when the first of a batch is rendered."""
         route = compile_path(self.site.paths.article)[0]
         site_url = self.site.config.site.url
-        to_render = []
+        found = []
         for url, guid in self.data.index.guids_by_url.items():
             path = same_site_path(site_url, url)
             if path is None or not route.match(path) or guid not in self.by_guid:
                 continue
+            if not self.is_mine(path):
+                continue
             inputs = self.article_inputs(guid)
-            if self.previous.is_current(path, fingerprint([self.shared, "article", inputs])):
-                yield from self.page(url, "article", inputs, self.unread_body(guid))
-            else:
-                to_render.append(guid)
-        for start in range(0, len(to_render), BODY_BATCH):
-            batch = to_render[start : start + BODY_BATCH]
-            found = public_articles_with_guids(self.connection, batch)
-            for guid in batch:
-                if guid in found:
-                    yield from self.article(found[guid])
+            found.append((url, guid, inputs))
+            if not self.previous.is_current(path, fingerprint([self.shared, "article", inputs])):
+                self.unread.append(guid)
+        for url, guid, inputs in found:
+            yield from self.page(url, "article", inputs, partial(self.article_page_context, guid))
 
     def article_inputs(self, guid: str) -> list[object]:
         """What an article page shows: its revision, its related articles' revisions."""
         related = [published.article for published in self.related(guid)]
         return [guid, self.data.revisions.get(guid), self.shown(related)]
 
-    def unread_body(self, guid: str) -> Callable[[], dict[str, object]]:
-        """The context of the page of `guid`, its body read when called (if ever)."""
-
-        def context() -> dict[str, object]:
-            published = public_articles_with_guids(self.connection, [guid])[guid]
-            return self.article_context(published)
-
-        return context
-
-    def article(self, published: PublishedArticle) -> Iterator[StaticPage]:
-        """One article's page."""
-        inputs = self.article_inputs(published.guid)
-        yield from self.page(
-            published.article.url, "article", inputs, lambda: self.article_context(published)
-        )
+    def article_page_context(self, guid: str) -> dict[str, object]:
+        """The context of the page of `guid`, its body read with the next ones to render."""
+        published = self.bodies.pop(guid, None)
+        if published is None:
+            start = self.unread.index(guid) if guid in self.unread else None
+            batch = [guid] if start is None else self.unread[start : start + BODY_BATCH]
+            self.bodies = public_articles_with_guids(self.connection, batch)
+            published = self.bodies.pop(guid)
+        return self.article_context(published)
 
     def article_context(self, published: PublishedArticle) -> dict[str, object]:
         related = self.related(published.guid)
