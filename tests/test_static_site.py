@@ -6,6 +6,7 @@ must leave every file's bytes and mtime alone, and a page no longer linked must 
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -338,3 +339,17 @@ def test_a_site_without_a_static_site_writes_none(site: Site, clock: MovableCloc
     report = static_build(config)
     assert report.summary() == "site: no static site ([site] static = false)"
     assert not (site.root / "site").exists()
+
+
+def test_a_site_written_by_two_processes_is_the_one_a_single_process_writes(
+    built: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import publisher.web.static as static
+
+    one_process = {path: body for path, (body, _) in snapshot(built.site_dir).items()}
+    shutil.rmtree(built.site_dir)
+    monkeypatch.setattr(static, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(static, "_processes", lambda: 2)
+    report = static_build(built)
+    assert report.written == len(one_process) - 1  # all but the manifest, written after
+    assert {path: body for path, (body, _) in snapshot(built.site_dir).items()} == one_process
