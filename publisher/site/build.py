@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -168,26 +169,64 @@ def _write_changed_feeds(
     current = {spec.file_path(feed_format) for spec in specs for feed_format in formats}
     _remove_interrupted_writes(root, current)
     written = []
-    with _FeedWriter(root) as writer:
-        for spec in specs:
-            fingerprint = inputs.of_feed(spec)
-            for feed_format in formats:
-                relative = spec.file_path(feed_format)
-                recorded = inputs.recorded.get(relative)
-                if (
-                    recorded
-                    and recorded.fingerprint == fingerprint
-                    and _as_recorded(root, recorded)
-                ):
-                    report.unchanged.append(relative)
-                else:
-                    writer.write(relative, render_feed(spec, feed_format), fingerprint)
-    for relative, wrote, record in writer.results():
+    to_render: list[_FeedToRender] = []
+    for spec in specs:
+        fingerprint = inputs.of_feed(spec)
+        for feed_format in formats:
+            relative = spec.file_path(feed_format)
+            recorded = inputs.recorded.get(relative)
+            if recorded and recorded.fingerprint == fingerprint and _as_recorded(root, recorded):
+                report.unchanged.append(relative)
+            else:
+                to_render.append((spec, feed_format, relative, fingerprint))
+    for relative, wrote, record in _render_and_write(root, to_render):
         (report.written if wrote else report.unchanged).append(relative)
         written.append(record)
     report.written.sort()
     report.unchanged.sort()
     return current, written
+
+
+# A feed file to render: its spec, format, path in the feeds folder and inputs' fingerprint.
+_FeedToRender = tuple[FeedSpec, FeedFormat, str, str]
+_WrittenFeed = tuple[str, bool, FeedFile]  # its path, whether its bytes changed, its record
+_PARALLEL_FROM = 200  # feed files to render: below, forking costs more than the cores gain
+
+# The feeds a forked worker renders: set before the fork, inherited, never pickled.
+_FORKED_FEEDS: tuple[Path, list[_FeedToRender]] | None = None
+
+
+def _render_and_write(root: Path, to_render: list[_FeedToRender]) -> list[_WrittenFeed]:
+    """Render and write the feeds: in this process for a few, shared with forked workers
+    (every `processes`th file each, so that big and small files mix) for many."""
+    global _FORKED_FEEDS
+    processes = min(os.cpu_count() or 1, 4)
+    if len(to_render) < _PARALLEL_FROM or processes < 2:
+        return _write_feeds(root, to_render)
+    _FORKED_FEEDS = (root, to_render)
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(processes - 1, mp_context=context) as pool:
+            shares = [pool.submit(_write_forked_share, n, processes) for n in range(1, processes)]
+            done = _write_feeds(root, to_render[0::processes])
+            for share in shares:
+                done += share.result()
+            return done
+    finally:
+        _FORKED_FEEDS = None
+
+
+def _write_forked_share(number: int, shares: int) -> list[_WrittenFeed]:
+    assert _FORKED_FEEDS is not None, "only in a worker forked by _render_and_write"
+    root, to_render = _FORKED_FEEDS
+    return _write_feeds(root, to_render[number::shares])
+
+
+def _write_feeds(root: Path, to_render: list[_FeedToRender]) -> list[_WrittenFeed]:
+    with _FeedWriter(root) as writer:
+        for spec, feed_format, relative, fingerprint in to_render:
+            writer.write(relative, render_feed(spec, feed_format), fingerprint)
+    return writer.results()
 
 
 class _FeedWriter:
