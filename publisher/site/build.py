@@ -97,9 +97,11 @@ def build(
         report.removed = _remove_stale_feeds(root, current)
     except OSError as error:
         raise FeedError(f"cannot write feeds in {root}: {error}") from None
-    with store.transaction() as connection:
-        put_feed_files(connection, written, current)
-        put_setting(connection, _INPUTS_SETTING, inputs.fingerprint)
+    if written or report.removed or not inputs.unchanged_since_last_build():
+        # Nothing to record when nothing changed: no write transaction, no wait for the lock.
+        with store.transaction() as connection:
+            put_feed_files(connection, written, current)
+            put_setting(connection, _INPUTS_SETTING, inputs.fingerprint)
     report.pings = _ping_hub(store, config, report.written, clock())
     return report
 
