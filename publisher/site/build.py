@@ -27,7 +27,7 @@ from publisher import __version__
 from publisher.config import Config, FeedFormat
 from publisher.content.authors import AuthorDirectory
 from publisher.errors import FeedError, StoreError
-from publisher.files import inside, remove_stale_temporaries, write_atomically
+from publisher.files import flush_filesystem, inside, remove_stale_temporaries, write_atomically
 from publisher.site.feeds import (
     FILE_NAMES,
     FeedSpec,
@@ -184,6 +184,8 @@ def _write_changed_feeds(
     for relative, wrote, record in _render_and_write(root, to_render):
         (report.written if wrote else report.unchanged).append(relative)
         written.append(record)
+    if report.written:
+        flush_filesystem(root)  # before the records say the files are as written
     report.written.sort()
     report.unchanged.sort()
     return current, written
@@ -234,9 +236,10 @@ def _write_feeds(root: Path, to_render: list[_FeedToRender]) -> list[_WrittenFee
 class _FeedWriter:
     """Writes rendered feeds in a few threads while the next ones render.
 
-    Each file is still written whole and synced to disk before it takes its name; the
-    threads only let those syncs overlap (the file system commits them together) instead of
-    the build waiting for each in turn. At most `_WRITES_IN_FLIGHT` files wait in memory.
+    Each file is written whole (temp file and rename) but not synced one by one: the build
+    flushes the feeds folder to disk once, before it records the files' sizes and times (a
+    crash before leaves files that are not as recorded, so the next build writes them again).
+    At most `_WRITES_IN_FLIGHT` files wait in memory.
     """
 
     def __init__(self, root: Path) -> None:
@@ -253,7 +256,7 @@ class _FeedWriter:
 
     def _write(self, relative: str, data: bytes, fingerprint: str) -> tuple[str, bool, FeedFile]:
         path = inside(self.root, relative)
-        wrote = write_atomically(path, data)
+        wrote = write_atomically(path, data, durable=False)
         return relative, wrote, _record(path, relative, fingerprint)
 
     def results(self) -> list[tuple[str, bool, FeedFile]]:
