@@ -44,6 +44,10 @@ _REPLACEMENTS = (
     ("--", re.compile(r"(^|[^-\s])--(?=[^-\s]|$)", re.MULTILINE), "\\1\u2013"),
 )
 _QUOTE = re.compile(r"[\"']")
+# What could make setting a part's text write back anything but the part: a quote, a
+# replacement's trigger, or a character that escaping writes otherwise (after `&`, the text is
+# the part unescaped; without, the two are the same).
+_MAY_CHANGE = re.compile(r"[\"'(&<>]|\+-|\.\.\.|--")
 
 
 @dataclass(slots=True)
@@ -90,6 +94,9 @@ def _tag(part: str) -> tuple[str, bool]:
 
 
 def _set_block(parts: list[str], block: list[tuple[int, _Run]], marks: QuotationMarks) -> None:
+    # Setting the block would write back every part as it is: skip the work.
+    if not any(not run.literal and _MAY_CHANGE.search(parts[index]) for index, run in block):
+        return
     if not any(not run.literal and _WORTH_A_LOOK.search(run.text) for _, run in block):
         return
     typeset = _typeset_block([run for _, run in block], marks)
