@@ -128,13 +128,18 @@ def same_site_path(site_url: str, url: str) -> str | None:
 
 def file_path(path: str) -> PurePosixPath:
     """Where the file for a URL path goes in the output folder: `a/b/` is `a/b/index.html`."""
+    return PurePosixPath(_relative_file(path))
+
+
+def _relative_file(path: str) -> str:
+    # As `file_path`, in plain strings: a build asks for tens of thousands.
     relative = unquote(path).lstrip("/")
     if relative == "" or relative.endswith("/"):
         relative += "index.html"
-    parts = PurePosixPath(relative).parts
-    if any(part in ("", ".", "..") for part in parts):
+    parts = [part for part in relative.split("/") if part not in ("", ".")]
+    if ".." in parts:
         raise ValueError(f"{path!r} cannot be a file of the static site")
-    return PurePosixPath(*parts)
+    return "/".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +177,7 @@ def write_files(
     rendered: list[str] = []
     recorded: dict[str, str] = {}
     for static in files:
-        target = output.joinpath(*file_path(static.path).parts)
-        changed, fingerprint = _write_entry(static, target, previous, rendered)
+        changed, fingerprint = _write_entry(static, output, previous, rendered)
         recorded[static.path] = fingerprint
         if changed:
             written += 1
@@ -189,8 +193,8 @@ def finish_static_site(
     then record the manifest of `inputs` (None: record none, the next build renders all)."""
     parts = list(parts)
     recorded = {path: inputs for part in parts for path, inputs in part.recorded.items()}
-    kept = {output.joinpath(*file_path(path).parts) for path in recorded}
-    removed = _remove_all_but(output, kept | {output / MANIFEST_NAME})
+    kept = {os.path.join(output, _relative_file(path)) for path in [*recorded, MANIFEST_NAME]}
+    removed = _remove_all_but(output, kept)
     written = sum(part.written for part in parts)
     if written or removed:
         flush_filesystem(output)
@@ -204,7 +208,7 @@ def finish_static_site(
 
 def _write_entry(
     static: StaticPage | StaticFile | StaticCopy,
-    target: Path,
+    output: Path,
     previous: Manifest,
     rendered: list[str],
 ) -> tuple[bool, str]:
@@ -214,16 +218,21 @@ def _write_entry(
         fingerprint = f"copy {source.st_size} {source.st_mtime_ns}"
         if previous.is_current(static.path, fingerprint):
             return False, fingerprint
-        return copy_if_changed(static.source, target), fingerprint
+        return copy_if_changed(static.source, _target(output, static.path)), fingerprint
     if isinstance(static, StaticPage):
         if previous.is_current(static.path, static.inputs):
             return False, static.inputs
         rendered.append(static.path)
-        return write_atomically(target, static.render(), durable=False), static.inputs
-    fingerprint = "bytes " + hashlib.sha256(static.body).hexdigest()
-    if previous.is_current(static.path, fingerprint):
-        return False, fingerprint
-    return write_atomically(target, static.body, durable=False), fingerprint
+        body, fingerprint = static.render(), static.inputs
+    else:
+        body, fingerprint = static.body, "bytes " + hashlib.sha256(static.body).hexdigest()
+        if previous.is_current(static.path, fingerprint):
+            return False, fingerprint
+    return write_atomically(_target(output, static.path), body, durable=False), fingerprint
+
+
+def _target(output: Path, path: str) -> Path:
+    return Path(output, _relative_file(path))
 
 
 def copy_if_changed(source: Path, target: Path) -> bool:
@@ -239,17 +248,28 @@ def copy_if_changed(source: Path, target: Path) -> bool:
     return True
 
 
-def _remove_all_but(output: Path, kept: set[Path]) -> int:
+def _remove_all_but(output: Path, kept: set[str]) -> int:
+    """Remove every file below `output` but those `kept` (paths as strings), and the folders
+    that leaves empty; how many files it removed."""
     removed = 0
+    entries_left: dict[str, int] = {}  # in each folder already walked (bottom up)
     for folder, folders, names in os.walk(output, topdown=False):
+        left = 0
         for name in names:
-            path = Path(folder, name)
-            if path not in kept:
-                path.unlink()
+            path = os.path.join(folder, name)
+            if path in kept:
+                left += 1
+            else:
+                os.unlink(path)
                 removed += 1
         for name in folders:
-            with suppress(OSError):
-                Path(folder, name).rmdir()  # only when empty
+            below = os.path.join(folder, name)
+            if entries_left.pop(below, 1) == 0:  # a link to a folder is never walked: kept
+                with suppress(OSError):
+                    os.rmdir(below)
+                    continue
+            left += 1
+        entries_left[folder] = left
     return removed
 
 

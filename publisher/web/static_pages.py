@@ -109,6 +109,8 @@ class StaticPages:
         previous: Manifest | None = None,
     ) -> None:
         self.site = site
+        # The templates do not change while the pages are made: no stat of each per page.
+        site.templates.env.auto_reload = False
         self.connection = connection  # a read transaction, held while the pages are made
         self.data = read_site_data(site, connection)
         self.shared = shared
@@ -339,9 +341,7 @@ class StaticPages:
         for relative, source in visible_files(config.feeds_dir):
             if feed_media_type(relative) is not None:
                 yield from self.copy(urljoin(config.feeds_url, quote(relative)), source)
-        for relative, source in visible_files(config.content_dir):
-            if relative.lower().endswith(ARTICLE_SUFFIXES):
-                continue
+        for relative, source in visible_files(config.content_dir, skip=ARTICLE_SUFFIXES):
             media_type, _ = mimetypes.guess_type(source.name)
             if media_type is not None and media_type.startswith(MEDIA_KINDS):
                 yield from self.copy(urljoin(config.media_url, quote(relative)), source)
@@ -352,13 +352,16 @@ class StaticPages:
             yield StaticCopy(path, source)
 
 
-def visible_files(folder: Path) -> Iterator[tuple[str, Path]]:
+def visible_files(folder: Path, skip: tuple[str, ...] = ()) -> Iterator[tuple[str, Path]]:
     """Each regular file below `folder` with no hidden part on its way, by its relative path
-    (symbolic links are left out: the served app judges each by where it leads)."""
+    (symbolic links are left out: the served app judges each by where it leads), but those
+    whose name ends with one of `skip` (any case), left out before they are looked at."""
     for root, folders, names in os.walk(folder):
         folders[:] = sorted(name for name in folders if not name.startswith("."))
         for name in sorted(names):
+            if name.startswith(".") or name.lower().endswith(skip):
+                continue
             path = Path(root, name)
-            if name.startswith(".") or path.is_symlink() or not path.is_file():
+            if path.is_symlink() or not path.is_file():
                 continue
             yield path.relative_to(folder).as_posix(), path
