@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -207,6 +206,10 @@ def _render_and_write(root: Path, to_render: list[_FeedToRender]) -> list[_Writt
     processes = min(os.cpu_count() or 1, 4)
     if len(to_render) < _PARALLEL_FROM or processes < 2:
         return _write_feeds(root, to_render)
+    # Loaded only here: a build with little to render (or nothing) does without.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     _FORKED_FEEDS = (root, to_render)
     try:
         context = multiprocessing.get_context("fork")

@@ -4,10 +4,8 @@ takes a share; the results come back in the order of the files."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 
 from publisher.content.articles import Article, MediaLookup, SiteSettings, parse_article
 from publisher.errors import ContentError
@@ -28,6 +26,9 @@ def parsed_articles(
     if len(files) < PARALLEL_FROM or processes < 2:
         yield from (_parse(source, raw, site, media) for source, raw in files)
         return
+    import multiprocessing  # only here: a gather with little to parse does without
+    from concurrent.futures import ProcessPoolExecutor
+
     global _FORKED
     _FORKED = (site, media)
     try:

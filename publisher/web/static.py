@@ -4,10 +4,8 @@ crawl (`publisher.web.static_pages` lists them; `publisher.site.static` writes t
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -81,6 +79,9 @@ def _write_in_processes(
 ) -> list[WrittenFiles]:
     """Write the files in `processes` processes: this one and forked workers, each its share
     (every worker reads the articles' bodies through its own connection)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     global _FORKED_PAGES
     _FORKED_PAGES = (config, output, pages, previous)
     processes = _processes()
