@@ -279,6 +279,11 @@ class Run:
         found = re.search(r"build: (\d+) written", self.output)
         return int(found.group(1)) if found else -1
 
+    def pages_rendered(self) -> str:
+        """The static pages the build rendered, from its summary line ("" without a site)."""
+        found = re.search(r"site: .*?(\d+) pages rendered", self.output)
+        return f", {found.group(1)} pages rendered" if found else ""
+
 
 def timed(command: list[str], cwd: Path, environ: dict[str, str]) -> Run:
     """Run `command` to its end; the wall-clock time it took, process start included."""
@@ -304,6 +309,8 @@ def empty_publisher_site(site: Path) -> None:
     for name in ("publisher.db", "publisher.db-wal", "publisher.db-shm"):
         (site / name).unlink(missing_ok=True)
     shutil.rmtree(site / "feeds", ignore_errors=True)
+    # The static site too: its manifest would tell the pages are current (as Pelican's output).
+    shutil.rmtree(site / "site", ignore_errors=True)
 
 
 def median(runs: list[Run]) -> float:
@@ -378,15 +385,16 @@ def measure_pelican(site: Path, repeat: int) -> list[Run]:
 def print_publisher(label: str, figures: PublishFigures, expected_edit: int) -> None:
     print(
         f"{label} first publish (empty store):   {figure(figures.first)}"
-        f"  ({figures.first[-1].written()} feed files written)"
+        f"  ({figures.first[-1].written()} feed files written{figures.first[-1].pages_rendered()})"
     )
     print(
         f"{label} publish, nothing changed:      {figure(figures.unchanged)}"
-        f"  ({figures.unchanged[-1].written()} written)"
+        f"  ({figures.unchanged[-1].written()} written{figures.unchanged[-1].pages_rendered()})"
     )
     print(
         f"{label} publish, one article edited:   {figure(figures.edited)}"
-        f"  ({figures.edited[-1].written()} written; the article is in {expected_edit})"
+        f"  ({figures.edited[-1].written()} written; the article is in {expected_edit}"
+        f"{figures.edited[-1].pages_rendered()})"
     )
 
 

@@ -7,6 +7,7 @@ hang off the feeds URL in a folder of the same name, so each folder is spelled o
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
@@ -48,6 +49,7 @@ def feed_file_url(config: SiteUrls, relative: str) -> str:
     return urljoin(config.feeds_url, relative)
 
 
+@functools.lru_cache(maxsize=65536)  # a pure function, asked again for every link to a page
 def folder_url(base_url: str, folder: str) -> str:
     """The URL of `folder` (relative, without a trailing slash) below `base_url`, with its
     trailing slash; `base_url` itself for the empty folder."""

@@ -99,3 +99,18 @@ def test_a_changed_feed_setting_renders_the_feeds_again(built: Site, store: Stor
     report = build(store, built.config())
     assert "rss.xml" in report.written
     assert "archive/1.xml" in report.unchanged
+
+
+def test_feeds_written_by_two_processes_are_those_one_process_writes(
+    built: Site, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from publisher.site import build as building
+
+    one_process = feed_files(built)
+    shutil.rmtree(built.feeds)
+    monkeypatch.setattr(building, "_PARALLEL_FROM", 0)
+    monkeypatch.setattr(building.os, "cpu_count", lambda: 2)
+    report = build(store, built.config())
+    assert sorted(report.written) == sorted(one_process)
+    assert feed_files(built) == one_process
+    assert build(store, built.config()).written == []  # each file's record kept

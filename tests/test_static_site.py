@@ -6,6 +6,7 @@ must leave every file's bytes and mtime alone, and a page no longer linked must 
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from publisher.config import Config
 from publisher.mail.editions import create_edition
 from publisher.site.build import build
 from publisher.site.gather import gather
-from publisher.site.static import StaticReport, file_path, same_site_path
+from publisher.site.static import MANIFEST_NAME, StaticReport, file_path, same_site_path
 from publisher.store.database import open_store
 from publisher.web.static import build_static_site
 from publisher.web.static_pages import StaticPages
@@ -154,8 +155,8 @@ def test_the_static_site_holds_every_kind_of_public_page_and_no_token(built: Con
 def test_two_builds_of_unchanged_content_leave_every_byte_and_mtime(built: Config) -> None:
     before = snapshot(built.site_dir)
     report = static_build(built)
-    assert (report.written, report.removed) == (0, 0)
-    assert report.unchanged == len(before)
+    assert (report.written, report.removed, report.rendered) == (0, 0, ())
+    assert report.unchanged == len(before) - 1  # every file but the manifest
     assert snapshot(built.site_dir) == before
 
 
@@ -165,6 +166,7 @@ def test_a_page_no_longer_linked_is_removed_and_the_others_kept(built: Config) -
     stale.write_text("<p>gone</p>", encoding="utf-8")
     home = built.site_dir / "index.html"
     mtime = home.stat().st_mtime_ns
+    (built.site_dir / MANIFEST_NAME).unlink()  # as if the folder came from elsewhere
     report = static_build(built)
     assert report.removed == 1
     assert not stale.parent.exists()
@@ -226,7 +228,7 @@ def test_every_page_footer_links_the_sections_feeds_and_manage_subscription(
 def test_an_unchanged_site_is_not_rendered_again(
     built: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import publisher.web.static as static
+    import publisher.web.static_pages as static_pages
 
     renders: list[object] = []
 
@@ -235,12 +237,71 @@ def test_an_unchanged_site_is_not_rendered_again(
             renders.append(arguments)
             super().__init__(*arguments)
 
-    monkeypatch.setattr(static, "StaticPages", Counted)
-    assert static_build(built).written == 0
-    assert renders == []  # nothing a page shows changed: no page was rendered
-    (built.site_dir / "index.html").unlink()  # the output is not as the last build left it
-    assert static_build(built).written == 1
+    monkeypatch.setattr(static_pages, "StaticPages", Counted)
+    report = static_build(built)
+    assert (report.written, report.rendered) == (0, ())
+    assert renders == []  # nothing a page shows changed: not even the articles were read
+    (built.site_dir / MANIFEST_NAME).unlink()  # the output's record is gone: render it all
+    report = static_build(built)
     assert len(renders) == 1
+    assert report.written == 0  # every page rendered again to the same bytes
+    assert len(report.rendered) == len(pages(built.site_dir)) + 4  # + robots, sitemap, icon, css
+
+
+def test_an_edited_article_renders_only_the_pages_it_is_shown_on(
+    built: Config, site: Site, clock: MovableClock
+) -> None:
+    source = site.content / "news" / "harbour-dredging-to-begin.md"
+    source.write_text(source.read_text(encoding="utf-8") + "\nThe vote was close.\n")
+    url = f"{SITE_URL}articles/harbour-dredging-march/"
+    with open_store(built.store_url) as store:
+        gather(store, built, clock)
+        build(store, built)
+    report = static_build(built)
+    rendered = set(report.rendered)
+    assert "/articles/harbour-dredging-march/" in rendered
+    assert "The vote was close." in page_text(built, "/articles/harbour-dredging-march/")
+    showing = {path for path in page_paths(built) if url in page_text(built, path)}
+    # Every page that lists it (listings, its category, tags, author, related neighbours) and
+    # the sitemap; no other page; an archived edition is the email as it was sent.
+    assert rendered == {path for path in showing if not path.startswith("/archive/")}
+    assert len(rendered) < len(page_paths(built)) / 3
+
+
+def test_a_withdrawn_article_s_page_goes_and_the_pages_that_listed_it_change(
+    built: Config, site: Site, clock: MovableClock
+) -> None:
+    url = f"{SITE_URL}articles/harbour-dredging-march/"
+    listed_it = {path for path in page_paths(built) if url in page_text(built, path)}
+    (site.content / "news" / "harbour-dredging-to-begin.md").unlink()
+    with open_store(built.store_url) as store:
+        gather(store, built, clock)
+        build(store, built)
+    report = static_build(built)
+    assert not (built.site_dir / "articles" / "harbour-dredging-march").exists()
+    assert report.removed == 1
+    for path in listed_it - {"/articles/harbour-dredging-march/"}:
+        if path.startswith("/archive/"):
+            continue  # an archived edition is the email as it was sent
+        assert path in report.rendered, path
+        if not is_article_page(path):  # another article's own text may still link to it
+            assert url not in page_text(built, path), path
+
+
+def is_article_page(path: str) -> bool:
+    return path.startswith("/articles/") and path != "/articles/" and "/page/" not in path
+
+
+def page_paths(config: Config) -> list[str]:
+    """The URL path of every page and the sitemap in the output folder."""
+    found = [*pages(config.site_dir), config.site_dir / "sitemap.xml"]
+    return [
+        "/" + p.relative_to(config.site_dir).as_posix().removesuffix("index.html") for p in found
+    ]
+
+
+def page_text(config: Config, path: str) -> str:
+    return (config.site_dir / file_path(path)).read_text(encoding="utf-8")
 
 
 def test_a_new_edition_an_edited_article_or_media_file_renders_the_site_again(
@@ -278,3 +339,17 @@ def test_a_site_without_a_static_site_writes_none(site: Site, clock: MovableCloc
     report = static_build(config)
     assert report.summary() == "site: no static site ([site] static = false)"
     assert not (site.root / "site").exists()
+
+
+def test_a_site_written_by_two_processes_is_the_one_a_single_process_writes(
+    built: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import publisher.web.static as static
+
+    one_process = {path: body for path, (body, _) in snapshot(built.site_dir).items()}
+    shutil.rmtree(built.site_dir)
+    monkeypatch.setattr(static, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(static, "_processes", lambda: 2)
+    report = static_build(built)
+    assert report.written == len(one_process) - 1  # all but the manifest, written after
+    assert {path: body for path, (body, _) in snapshot(built.site_dir).items()} == one_process

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import posixpath
 import re
@@ -300,6 +301,7 @@ def default_slug(source: str) -> str:
     return str(slugify(stem))
 
 
+@functools.lru_cache(maxsize=65536)  # a pure function, asked again for every page that lists
 def category_slug(name: str) -> str:
     """A category's slug: ASCII lowercase and hyphens, safe as a folder name."""
     return str(slugify(name))

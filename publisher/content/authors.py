@@ -9,6 +9,7 @@ of their name.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -133,6 +134,7 @@ def is_profile_source(source: str) -> bool:
     return source.startswith(f"{AUTHORS_FOLDER}/")
 
 
+@functools.lru_cache(maxsize=65536)  # a pure function, asked again for every byline
 def author_slug(name: str) -> str:
     """The slug of an author's name: ASCII lowercase and hyphens, safe as a folder name."""
     return str(slugify(name))

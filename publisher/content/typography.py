@@ -7,6 +7,7 @@ instead: every text node but those inside code, pre, kbd, samp, script and style
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
@@ -30,16 +31,23 @@ _INLINE = frozenset(
 )  # fmt: skip
 _WORTH_A_LOOK = re.compile(r"[\"'.\-(+]")
 _WORTH_A_LOOK_IN_MARKUP = re.compile(r"[\"'.\-(+]|&quot;|&#0*39;|&#x0*27;|&apos;", re.IGNORECASE)
+# Each pattern with a string it cannot match without: a substring test is far cheaper than
+# a regular expression, and most text holds none of them.
 _REPLACEMENTS = (
-    (re.compile(r"\((c)\)", re.IGNORECASE), "\u00a9"),
-    (re.compile(r"\((r)\)", re.IGNORECASE), "\u00ae"),
-    (re.compile(r"\((tm)\)", re.IGNORECASE), "\u2122"),
-    (re.compile(r"\+-"), "\u00b1"),
-    (re.compile(r"\.{3,}"), "\u2026"),
-    (re.compile(r"(^|[^-])---(?=[^-]|$)", re.MULTILINE), "\\1\u2014"),
-    (re.compile(r"(^|\s)--(?=\s|$)", re.MULTILINE), "\\1\u2013"),
-    (re.compile(r"(^|[^-\s])--(?=[^-\s]|$)", re.MULTILINE), "\\1\u2013"),
+    ("(", re.compile(r"\((c)\)", re.IGNORECASE), "\u00a9"),
+    ("(", re.compile(r"\((r)\)", re.IGNORECASE), "\u00ae"),
+    ("(", re.compile(r"\((tm)\)", re.IGNORECASE), "\u2122"),
+    ("+-", re.compile(r"\+-"), "\u00b1"),
+    ("...", re.compile(r"\.{3,}"), "\u2026"),
+    ("---", re.compile(r"(^|[^-])---(?=[^-]|$)", re.MULTILINE), "\\1\u2014"),
+    ("--", re.compile(r"(^|\s)--(?=\s|$)", re.MULTILINE), "\\1\u2013"),
+    ("--", re.compile(r"(^|[^-\s])--(?=[^-\s]|$)", re.MULTILINE), "\\1\u2013"),
 )
+_QUOTE = re.compile(r"[\"']")
+# What could make setting a part's text write back anything but the part: a quote, a
+# replacement's trigger, or a character that escaping writes otherwise (after `&`, the text is
+# the part unescaped; without, the two are the same).
+_MAY_CHANGE = re.compile(r"[\"'(&<>]|\+-|\.\.\.|--")
 
 
 @dataclass(slots=True)
@@ -77,6 +85,7 @@ def typeset_html(markup: str, marks: QuotationMarks = ENGLISH) -> str:
     return "".join(parts)
 
 
+@functools.lru_cache(maxsize=4096)  # a body repeats the same few tags hundreds of times
 def _tag(part: str) -> tuple[str, bool]:
     found = _TAG_NAME.match(part)
     if not found:  # a comment or a declaration
@@ -85,6 +94,9 @@ def _tag(part: str) -> tuple[str, bool]:
 
 
 def _set_block(parts: list[str], block: list[tuple[int, _Run]], marks: QuotationMarks) -> None:
+    # Setting the block would write back every part as it is: skip the work.
+    if not any(not run.literal and _MAY_CHANGE.search(parts[index]) for index, run in block):
+        return
     if not any(not run.literal and _WORTH_A_LOOK.search(run.text) for _, run in block):
         return
     typeset = _typeset_block([run for _, run in block], marks)
@@ -96,6 +108,8 @@ def _set_block(parts: list[str], block: list[tuple[int, _Run]], marks: Quotation
 def _typeset_block(runs: Sequence[_Run], marks: QuotationMarks) -> list[str]:
     texts = [run.text if run.literal else _replace(run.text) for run in runs]
     joined = "".join(texts)
+    if "'" not in joined and '"' not in joined:
+        return texts
     editable = bytearray(len(joined))
     start = 0
     for run, text in zip(runs, texts, strict=True):
@@ -115,8 +129,9 @@ def _typeset_block(runs: Sequence[_Run], marks: QuotationMarks) -> list[str]:
 def _replace(text: str) -> str:
     if not _WORTH_A_LOOK.search(text):
         return text
-    for pattern, replacement in _REPLACEMENTS:
-        text = pattern.sub(replacement, text)
+    for needed, pattern, replacement in _REPLACEMENTS:
+        if needed in text:
+            text = pattern.sub(replacement, text)
     return text
 
 
@@ -129,8 +144,9 @@ def _quote_marks(text: str, editable: bytearray, marks: QuotationMarks) -> dict[
     """
     chosen: dict[int, str] = {}
     stack: list[tuple[int, str]] = []
-    for position, char in enumerate(text):
-        if char not in "\"'" or not editable[position]:
+    for found in _QUOTE.finditer(text):
+        position, char = found.start(), found.group()
+        if not editable[position]:
             continue
         before = text[position - 1] if position else " "
         after = text[position + 1] if position + 1 < len(text) else " "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -14,7 +15,16 @@ from publisher.i18n.tags import parse_language_tag
 
 def long_date(value: datetime, tag: str, zone: ZoneInfo | None = None) -> str:
     """The day of `value` in `zone`, month in words: "20 October 2026", "20. Oktober 2026"."""
+    if zone is not None and value.tzinfo is not None:
+        return _long_date_in(value, tag, zone)
     return format_date(_local(value, zone).date(), format="long", locale=parse_language_tag(tag))
+
+
+# A site shows each article's date on many pages. Only for a given zone: two datetimes that are
+# equal (the same instant) in different zones are the same key, and may fall on other days.
+@functools.lru_cache(maxsize=65536)
+def _long_date_in(value: datetime, tag: str, zone: ZoneInfo) -> str:
+    return format_date(value.astimezone(zone).date(), format="long", locale=parse_language_tag(tag))
 
 
 def short_time(value: datetime, tag: str, zone: ZoneInfo | None = None) -> str:

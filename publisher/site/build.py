@@ -26,7 +26,7 @@ from publisher import __version__
 from publisher.config import Config, FeedFormat
 from publisher.content.authors import AuthorDirectory
 from publisher.errors import FeedError, StoreError
-from publisher.files import inside, remove_stale_temporaries, write_atomically
+from publisher.files import flush_filesystem, inside, remove_stale_temporaries, write_atomically
 from publisher.site.feeds import (
     FILE_NAMES,
     FeedSpec,
@@ -58,7 +58,7 @@ FEED_RENDERING_VERSION = "1"
 _INPUTS_SETTING = "feed_inputs_fingerprint"
 _WRITER_THREADS = 8
 _WRITES_IN_FLIGHT = 64
-_RENDER_SETTING = "render_fingerprint"  # gather's: it changes when every article is rendered anew
+RENDER_SETTING = "render_fingerprint"  # gather's: it changes when every article is rendered anew
 
 
 @dataclass(slots=True)
@@ -96,9 +96,11 @@ def build(
         report.removed = _remove_stale_feeds(root, current)
     except OSError as error:
         raise FeedError(f"cannot write feeds in {root}: {error}") from None
-    with store.transaction() as connection:
-        put_feed_files(connection, written, current)
-        put_setting(connection, _INPUTS_SETTING, inputs.fingerprint)
+    if written or report.removed or not inputs.unchanged_since_last_build():
+        # Nothing to record when nothing changed: no write transaction, no wait for the lock.
+        with store.transaction() as connection:
+            put_feed_files(connection, written, current)
+            put_setting(connection, _INPUTS_SETTING, inputs.fingerprint)
     report.pings = _ping_hub(store, config, report.written, clock())
     return report
 
@@ -120,7 +122,7 @@ class _BuildInputs:
             __version__,
             FEED_RENDERING_VERSION,
             repr(config),
-            setting(connection, _RENDER_SETTING),
+            setting(connection, RENDER_SETTING),
             profile_revisions(connection),
         ]
         revisions = public_article_revisions(connection)
@@ -168,34 +170,79 @@ def _write_changed_feeds(
     current = {spec.file_path(feed_format) for spec in specs for feed_format in formats}
     _remove_interrupted_writes(root, current)
     written = []
-    with _FeedWriter(root) as writer:
-        for spec in specs:
-            fingerprint = inputs.of_feed(spec)
-            for feed_format in formats:
-                relative = spec.file_path(feed_format)
-                recorded = inputs.recorded.get(relative)
-                if (
-                    recorded
-                    and recorded.fingerprint == fingerprint
-                    and _as_recorded(root, recorded)
-                ):
-                    report.unchanged.append(relative)
-                else:
-                    writer.write(relative, render_feed(spec, feed_format), fingerprint)
-    for relative, wrote, record in writer.results():
+    to_render: list[_FeedToRender] = []
+    for spec in specs:
+        fingerprint = inputs.of_feed(spec)
+        for feed_format in formats:
+            relative = spec.file_path(feed_format)
+            recorded = inputs.recorded.get(relative)
+            if recorded and recorded.fingerprint == fingerprint and _as_recorded(root, recorded):
+                report.unchanged.append(relative)
+            else:
+                to_render.append((spec, feed_format, relative, fingerprint))
+    for relative, wrote, record in _render_and_write(root, to_render):
         (report.written if wrote else report.unchanged).append(relative)
         written.append(record)
+    if report.written:
+        flush_filesystem(root)  # before the records say the files are as written
     report.written.sort()
     report.unchanged.sort()
     return current, written
 
 
+# A feed file to render: its spec, format, path in the feeds folder and inputs' fingerprint.
+_FeedToRender = tuple[FeedSpec, FeedFormat, str, str]
+_WrittenFeed = tuple[str, bool, FeedFile]  # its path, whether its bytes changed, its record
+_PARALLEL_FROM = 200  # feed files to render: below, forking costs more than the cores gain
+
+# The feeds a forked worker renders: set before the fork, inherited, never pickled.
+_FORKED_FEEDS: tuple[Path, list[_FeedToRender]] | None = None
+
+
+def _render_and_write(root: Path, to_render: list[_FeedToRender]) -> list[_WrittenFeed]:
+    """Render and write the feeds: in this process for a few, shared with forked workers
+    (every `processes`th file each, so that big and small files mix) for many."""
+    global _FORKED_FEEDS
+    processes = min(os.cpu_count() or 1, 4)
+    if len(to_render) < _PARALLEL_FROM or processes < 2:
+        return _write_feeds(root, to_render)
+    # Loaded only here: a build with little to render (or nothing) does without.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    _FORKED_FEEDS = (root, to_render)
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(processes - 1, mp_context=context) as pool:
+            shares = [pool.submit(_write_forked_share, n, processes) for n in range(1, processes)]
+            done = _write_feeds(root, to_render[0::processes])
+            for share in shares:
+                done += share.result()
+            return done
+    finally:
+        _FORKED_FEEDS = None
+
+
+def _write_forked_share(number: int, shares: int) -> list[_WrittenFeed]:
+    assert _FORKED_FEEDS is not None, "only in a worker forked by _render_and_write"
+    root, to_render = _FORKED_FEEDS
+    return _write_feeds(root, to_render[number::shares])
+
+
+def _write_feeds(root: Path, to_render: list[_FeedToRender]) -> list[_WrittenFeed]:
+    with _FeedWriter(root) as writer:
+        for spec, feed_format, relative, fingerprint in to_render:
+            writer.write(relative, render_feed(spec, feed_format), fingerprint)
+    return writer.results()
+
+
 class _FeedWriter:
     """Writes rendered feeds in a few threads while the next ones render.
 
-    Each file is still written whole and synced to disk before it takes its name; the
-    threads only let those syncs overlap (the file system commits them together) instead of
-    the build waiting for each in turn. At most `_WRITES_IN_FLIGHT` files wait in memory.
+    Each file is written whole (temp file and rename) but not synced one by one: the build
+    flushes the feeds folder to disk once, before it records the files' sizes and times (a
+    crash before leaves files that are not as recorded, so the next build writes them again).
+    At most `_WRITES_IN_FLIGHT` files wait in memory.
     """
 
     def __init__(self, root: Path) -> None:
@@ -212,7 +259,7 @@ class _FeedWriter:
 
     def _write(self, relative: str, data: bytes, fingerprint: str) -> tuple[str, bool, FeedFile]:
         path = inside(self.root, relative)
-        wrote = write_atomically(path, data)
+        wrote = write_atomically(path, data, durable=False)
         return relative, wrote, _record(path, relative, fingerprint)
 
     def results(self) -> list[tuple[str, bool, FeedFile]]:

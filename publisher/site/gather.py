@@ -28,6 +28,7 @@ from publisher.content.articles import (
 from publisher.content.authors import is_profile_source
 from publisher.content.related import related_articles
 from publisher.errors import ContentError, PublisherError, SourceError, StoreError
+from publisher.site.parsing import parsed_articles
 from publisher.site.profiles import check_profiles, gather_profiles
 from publisher.store.articles import (
     PUBLICATION_COUNTER,
@@ -58,6 +59,7 @@ log = logging.getLogger(__name__)
 RENDERER_VERSION = "4"
 _FINGERPRINT_SETTING = "render_fingerprint"
 _INSERT_BATCH = 500  # new rows held before one multi-row insert: bounds the memory they take
+_PARSE_BATCH = 2000  # files read and parsed at a time: bounds the bytes and articles held
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,10 +262,8 @@ class _GatherRun:
             else:
                 self.claims.take_stored(row)
         self.withdrawn = withdrawn_articles(connection)  # those just withdrawn included
-        for file in files:
-            self._gather_file(connection, file, live.get(file.source), rerender)
-            if len(self.new_rows) >= _INSERT_BATCH:
-                self._insert_new_rows(connection)
+        for start in range(0, len(files), _PARSE_BATCH):
+            self._gather_files(connection, files[start : start + _PARSE_BATCH], live, rerender)
         self._insert_new_rows(connection)
         self.report.published += publish_due_articles(connection, self.now)
         assign_publication_sequence(connection, self.now)
@@ -278,31 +278,69 @@ class _GatherRun:
         failed_sources = len(self.report.sources.errors) if self.report.sources else 0
         record_gather(connection, self.report.errors, self.now, failed_sources)
 
-    def _gather_file(
-        self, connection: Connection, file: SourceFile, row: StoredFile | None, rerender: bool
+    def _gather_files(
+        self,
+        connection: Connection,
+        files: list[SourceFile],
+        live: dict[str, StoredFile],
+        rerender: bool,
     ) -> None:
+        """Parse the files that changed (in worker processes when many) and store them."""
+        changed = []
+        for file in files:
+            stored = live.get(file.source)
+            content = self._changed_content(connection, file, stored, rerender)
+            if content is not None:
+                changed.append((file, stored, *content))
+        sources = [(file.source, raw) for file, _, raw, _ in changed]
+        parsed = parsed_articles(sources, self.site, self.media)
+        for (file, stored, raw, content_hash), article in zip(changed, parsed, strict=True):
+            self._take(connection, article, stored, len(raw), file.mtime_ns, content_hash)
+            if len(self.new_rows) >= _INSERT_BATCH:
+                self._insert_new_rows(connection)
+
+    def _changed_content(
+        self, connection: Connection, file: SourceFile, row: StoredFile | None, rerender: bool
+    ) -> tuple[bytes, str] | None:
+        """The file's bytes and their hash when it must be parsed; None when it is unchanged
+        (its recorded size and time brought up to date) or unreadable (an error reported)."""
         unchanged_stat = row and (row.file_size, row.file_mtime_ns) == (file.size, file.mtime_ns)
         if unchanged_stat and not rerender:
             self.report.unchanged += 1
-            return
+            return None
         try:
             raw = file.path.read_bytes()
         except OSError as error:
             self.report.errors.append(ContentError(file.source, 0, f"cannot read: {error}"))
-            return
+            return None
         content_hash = hashlib.sha256(raw).hexdigest()
-        stat = {"file_size": len(raw), "file_mtime_ns": file.mtime_ns}
         if row and row.content_hash == content_hash and not rerender:
-            update_article(connection, row.id, stat)
+            update_article(
+                connection, row.id, {"file_size": len(raw), "file_mtime_ns": file.mtime_ns}
+            )
             self.report.unchanged += 1
-            return
+            return None
+        return raw, content_hash
+
+    def _take(
+        self,
+        connection: Connection,
+        article: Article | ContentError,
+        row: StoredFile | None,
+        size: int,
+        mtime_ns: int,
+        content_hash: str,
+    ) -> None:
+        """Store a parsed article (new, re-rendered or changed), unless its slug or id is taken."""
         try:
-            article = parse_article(file.source, raw, self.site, self.media)
+            if isinstance(article, ContentError):
+                raise article
             self.claims.check(article)
         except ContentError as error:
             self.report.errors.append(error)
             return
         self.claims.take(article)
+        stat = {"file_size": size, "file_mtime_ns": mtime_ns}
         values = {**article_values(article), **stat, "content_hash": content_hash}
         if row is None:
             self._add(connection, article, values)

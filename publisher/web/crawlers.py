@@ -80,9 +80,11 @@ def tag_entries(snapshot: SiteSnapshot) -> Iterator[SitemapEntry]:
     changed: dict[str, list[PublishedArticle]] = {}
     names: dict[str, str] = {}
     for published in snapshot.articles:
+        listed_under: set[str] = set()  # each article once per tag page, by slug
         for tag in published.article.tags:
             slug = category_slug(tag)
-            if slug and published not in changed.get(slug, ()):
+            if slug and slug not in listed_under:
+                listed_under.add(slug)
                 changed.setdefault(slug, []).append(published)
                 names.setdefault(slug, tag)
     for slug, members in changed.items():
