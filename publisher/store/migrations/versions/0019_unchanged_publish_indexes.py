@@ -6,16 +6,16 @@ whole table twice. These indexes hold exactly the columns `store.articles.stored
 `store.feeds.public_article_revisions` read. Only on SQLite: PostgreSQL keeps long bodies out
 of line (TOAST) already, and its index rows have a size limit that long GUIDs could pass.
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0018"
-down_revision = "0017"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
