@@ -215,10 +215,17 @@ def test_missed_slot_outside_the_grace_time_is_skipped(
     clock: MovableClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    # The daily digest's one slot of the year 10 hours ago: with a daily schedule, coalescing
+    # would run today's latest slot instead, within the grace time at some hours of the day.
+    missed = (datetime.now(UTC) - timedelta(hours=10)).replace(second=0, microsecond=0)
+    local = missed.astimezone(ZoneInfo("Europe/London"))
+    yearly = f"{local.minute} {local.hour} {local.day} {local.month} *"
+    text = site.config_path.read_text().replace('"30 7 * * *"', f'"{yearly}"')
+    site.config_path.write_text(text)
     config = configure(site, publish_every="1h", misfire_grace="6h", standby_poll="0.1s")
     with open_store(config.store_url) as store:
         gather(store, config, clock)
-    stored_next_run(config, "digest:daily", datetime.now(UTC) - timedelta(hours=10))
+    stored_next_run(config, "digest:daily", missed)
     with caplog.at_level("WARNING", logger="publisher.daemon.scheduler"):
         daemon()
         wait_for(lambda: "missed by more than its grace time" in caplog.text)

@@ -2,13 +2,15 @@
 `publisher serve` on loopback: nothing scrolls sideways, every image loads, every link on the
 page answers 200, and every piece of text has WCAG AA contrast with what it lies on.
 
-Each page is saved to `test-artifacts/site-<page>-<width>.png`.
+Each page is loaded once per width and colour scheme for all of its checks; the light one is
+saved to `test-artifacts/site-<page>-<width>.png`.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from urllib.parse import urldefrag, urlsplit
 
 import httpx
@@ -90,74 +92,120 @@ def links_on(page: Page) -> list[str]:
     return hrefs
 
 
-def check_links(live: LiveSite, page: Page, client: httpx.Client) -> int:
+def check_links(live: LiveSite, seen: PageLook, client: httpx.Client) -> int:
     """Every link to this site answers 200, and a link's #fragment names an element there."""
     checked = 0
-    for href in sorted(set(links_on(page))):
+    for href in sorted(set(seen.links)):
         if not href.startswith(live.url):
             assert urlsplit(href).scheme in ("http", "https", "mailto"), href
             continue
         address, fragment = urldefrag(href)
         response = client.get(address)
-        assert response.status_code == 200, (page.url, href, response.status_code)
+        assert response.status_code == 200, (seen.url, href, response.status_code)
         if fragment:
-            assert f'id="{fragment}"' in response.text, (page.url, href)
+            assert f'id="{fragment}"' in response.text, (seen.url, href)
         checked += 1
     return checked
+
+
+@dataclass(frozen=True, slots=True)
+class PageLook:
+    """What one load of a page in Chromium showed, read once for every test of that page."""
+
+    status: int
+    sideways: int
+    body_background: str
+    text_colours: list[tuple[str, str, str]]
+    axe_violations: int
+    axe_report: str
+    broken_images: list[str]
+    images: list[str]
+    links: list[str]
+    url: str
+
+
+@pytest.fixture(scope="module")
+def look(live: LiveSite, browser: Browser) -> Callable[[str, int, str], PageLook]:
+    """Each page at each width and scheme is loaded once (per test process), and every check
+    of it (fit, images, links, contrast, axe-core) reads what that load showed."""
+    seen: dict[tuple[str, int, str], PageLook] = {}
+
+    def look_at(name: str, width: int, scheme: str) -> PageLook:
+        if (name, width, scheme) not in seen:
+            seen[name, width, scheme] = _load(live, browser, name, width, scheme)
+        return seen[name, width, scheme]
+
+    return look_at
+
+
+def _load(live: LiveSite, browser: Browser, name: str, width: int, scheme: str) -> PageLook:
+    with page_at(browser, width, scheme) as page:
+        response = page.goto(f"{live.url}{PAGES[name]}", wait_until="load")
+        assert response is not None
+        sideways = sideways_scroll(page)
+        body = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        colours = page.evaluate(TEXT_COLOURS, CONTRAST_SCOPE.get(name, "body"))
+        axe = Axe().run(page)
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # load the lazy images
+        page.wait_for_load_state("load")
+        if scheme == "light":
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"site-{name}-{width}.png"), full_page=True)
+        return PageLook(
+            status=response.status,
+            sideways=sideways,
+            body_background=body,
+            text_colours=[(element, colour, ground) for element, colour, ground in colours],
+            axe_violations=axe.violations_count,
+            axe_report="" if axe.violations_count == 0 else axe.generate_report(),
+            broken_images=broken_images(page),
+            images=page.evaluate("[...document.images].map(i => i.src)"),
+            links=links_on(page),
+            url=page.url,
+        )
 
 
 @pytest.mark.parametrize("width", [375, 1280])
 @pytest.mark.parametrize("name", list(PAGES))
 def test_site_page_fits_the_screen_and_every_link_and_image_works(
-    live: LiveSite, browser: Browser, name: str, width: int
+    live: LiveSite, look: Callable[[str, int, str], PageLook], name: str, width: int
 ) -> None:
-    with page_at(browser, width) as page:
-        response = page.goto(f"{live.url}{PAGES[name]}", wait_until="load")
-        assert response is not None
-        assert response.status == 200
-        assert sideways_scroll(page) <= 0, (name, width)
-        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # load the lazy images
-        page.wait_for_load_state("load")
-        assert broken_images(page) == []
-        with httpx.Client(timeout=10) as client:
-            for source in page.evaluate("[...document.images].map(i => i.src)"):
-                fetched = client.get(source)
-                assert fetched.status_code == 200, source
-                assert fetched.headers["content-type"].startswith("image/"), source
-            assert check_links(live, page, client) > 0
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"site-{name}-{width}.png"), full_page=True)
+    seen = look(name, width, "light")
+    assert seen.status == 200
+    assert seen.sideways <= 0, (name, width)
+    assert seen.broken_images == []
+    with httpx.Client(timeout=10) as client:
+        for source in seen.images:
+            fetched = client.get(source)
+            assert fetched.status_code == 200, source
+            assert fetched.headers["content-type"].startswith("image/"), source
+        assert check_links(live, seen, client) > 0
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("name", list(PAGES))
 def test_site_page_text_has_aa_contrast(
-    live: LiveSite, browser: Browser, name: str, scheme: str
+    look: Callable[[str, int, str], PageLook], name: str, scheme: str
 ) -> None:
-    with page_at(browser, 1280, scheme) as page:
-        page.goto(f"{live.url}{PAGES[name]}", wait_until="load")
-        body = page.evaluate("getComputedStyle(document.body).backgroundColor")
-        assert (body == "rgb(22, 25, 28)") == (scheme == "dark") or name == "edition"
-        pairs = page.evaluate(TEXT_COLOURS, CONTRAST_SCOPE.get(name, "body"))
-        assert len(pairs) >= 3
-        weak = [
-            (element, colour, background, round(contrast_ratio(colour, background), 2))
-            for element, colour, background in pairs
-            if contrast_ratio(colour, background) < AA_TEXT
-        ]
-        assert weak == []
+    seen = look(name, 1280, scheme)
+    assert (seen.body_background == "rgb(22, 25, 28)") == (scheme == "dark") or name == "edition"
+    assert len(seen.text_colours) >= 3
+    weak = [
+        (element, colour, background, round(contrast_ratio(colour, background), 2))
+        for element, colour, background in seen.text_colours
+        if contrast_ratio(colour, background) < AA_TEXT
+    ]
+    assert weak == []
 
 
 @pytest.mark.parametrize("width", [375, 1280])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("name", list(PAGES))
 def test_site_page_has_no_axe_core_violation(
-    live: LiveSite, browser: Browser, name: str, scheme: str, width: int
+    look: Callable[[str, int, str], PageLook], name: str, scheme: str, width: int
 ) -> None:
-    with page_at(browser, width, scheme) as page:
-        page.goto(f"{live.url}{PAGES[name]}", wait_until="load")
-        results = Axe().run(page)
-        assert results.violations_count == 0, results.generate_report()
+    seen = look(name, width, scheme)
+    assert seen.axe_violations == 0, seen.axe_report
 
 
 LAYOUT = """() => {
