@@ -23,17 +23,18 @@ import pytest
 import sqlalchemy as sa
 
 from publisher.audience import imports
+from publisher.audience.forgetting import address_hash, import_suppression
 from publisher.audience.imports import (
     Change,
     CheckedRow,
     import_action,
     import_csv,
 )
-from publisher.audience.subscribers import add_subscriber, request_subscription
+from publisher.audience.subscribers import add_subscriber, check_address, request_subscription
 from publisher.cli import main as cli
 from publisher.store import subscribers as store_subscribers
 from publisher.store.database import Store, open_store
-from publisher.store.schema import subscribers, subscriptions
+from publisher.store.schema import subscriber_imports, subscribers, subscriptions
 from publisher.store.statuses import SubscriberStatus
 from publisher.store.subscriber_imports import (
     NewSubscriber,
@@ -203,6 +204,51 @@ def test_the_kept_counts_and_name_index_match_the_rows_after_an_import(store: St
     assert {row.name for row in found} == {"Reader 41"} | {f"Reader {n}" for n in range(410, 420)}
     assert [row.email.lower() for row in renamed] == ["reader.2@example2.org"]
     assert [row.status for row in gone] == ["unsubscribed"]
+
+
+def _store_with_some_already(store: Store) -> Store:
+    """`store` with a pending, an unsubscribed and a confirmed subscriber the file also has."""
+    request_subscription(store, "reader.5@example5.org", "", ["daily"], SAMPLE_NOW, timedelta(0))
+    add_subscriber(store, "reader.6@example6.org", "Old", ["culture"], SAMPLE_NOW)
+    left, _ = add_subscriber(store, "reader.7@example0.org", "", ["daily"], SAMPLE_NOW)
+    with store.transaction() as connection:
+        connection.execute(
+            subscribers.update()
+            .where(subscribers.c.id == left.id)
+            .values(status=SubscriberStatus.UNSUBSCRIBED)
+        )
+    return store
+
+
+def test_batches_written_two_at_once_end_as_one_at_a_time(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL writes two batches at once; SQLite, one at a time, gives the expected end."""
+    monkeypatch.setattr(imports, "BATCH_ROWS", 40)
+    secret = b"a secret of this test"
+    later = "Reader.150@example3.org"  # forgotten in one batch, imported in the next
+    gone = address_hash(secret, check_address(later))
+    lines = [f"{line},," for line in people_csv(400).splitlines()[1:]]
+    lines.insert(100, f"someone@example.org,,,forgotten,{gone}")
+    text = "email,name,digests,status,address_hash\n" + "\n".join(lines) + "\n"
+
+    def imported(into: Store, at_once: dict[str, int]) -> imports.ImportReport:
+        monkeypatch.setattr(imports, "BATCHES_WRITTEN_AT_ONCE", at_once)
+        suppression = import_suppression(secret, SAMPLE_NOW)
+        return import_csv(into, text, DIGESTS, SAMPLE_NOW, suppression, workers=0)
+
+    with open_store(postgres_url) as store:
+        two = imported(_store_with_some_already(store), {"postgresql": 2})
+        with open_store(f"sqlite:///{tmp_path / 'one.db'}") as other:
+            one = imported(_store_with_some_already(other), {})
+            assert stored_rows(store) == stored_rows(other)
+        assert two == one
+        assert (one.pending, one.skipped, one.updated, one.suppressed) == (1, 1, 1, 1)
+        assert f"line 153: {later} was forgotten on request" in " ".join(one.errors)
+        assert kept_counts(store) == counted_by_group_by(store)
+        with store.transaction() as connection:
+            [run] = connection.execute(sa.select(subscriber_imports.c.rows_done)).scalars()
+        assert run == 401
 
 
 # Killed, and run again ------------------------------------------------------------------------

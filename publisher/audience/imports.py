@@ -23,7 +23,7 @@ import queue
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -63,6 +63,10 @@ from publisher.wording import count
 
 BATCH_ROWS = 5_000  # rows written in one transaction
 BATCHES_AHEAD = 4  # batches read and checked ahead of the one being written
+# Batches written at once, each on its own connection, by database. On PostgreSQL one
+# batch is decided and encoded while the server writes the one before: the two would
+# otherwise take turns. SQLite has one writer at a time.
+BATCHES_WRITTEN_AT_ONCE = {"postgresql": 2}
 PARALLEL_AFTER_BATCHES = 2  # a longer file is checked in worker processes
 UNNAMED_SOURCE = "-"
 
@@ -313,10 +317,12 @@ def import_csv(
             stopped = unfinished_import_runs(connection, source_name)
             report.resumed_after = stopped[-1].rows_done if stopped else None
         run = start_import_run(connection, source_name, now)
-    batches = _BatchWriter(store, run, now, suppression, report)
+    batches = _BatchWriter(store, run, now, suppression)
     first_line = header.line_num + 1
-    for checked in _checked_batches(text, first_line, columns, tuple(known_digests), workers):
-        batches.write(checked)
+    checked = _checked_batches(text, first_line, columns, tuple(known_digests), workers)
+    at_once = BATCHES_WRITTEN_AT_ONCE.get(store.engine.dialect.name, 1)
+    for outcome in _written_in_order(batches, checked, at_once):
+        outcome.add_to(report)
     with store.transaction() as connection:
         finish_import_run(connection, run, source_name, now)
         fold_subscriber_counts(connection)
@@ -333,25 +339,50 @@ def _columns(header: list[str] | None) -> tuple[int | None, ...]:
     return tuple(header.index(name) if name in header else None for name in wanted)
 
 
+@dataclass(frozen=True, slots=True)
+class _AdmittedBatch:
+    """A batch's rows after the file's earlier rows were seen: repeats are problems."""
+
+    candidates: list[CheckedRow]
+    forgotten: list[ForgottenRow]
+    problems: list[RowProblem]
+    rows_done: int  # the file's rows read up to the end of this batch
+    # Starts once the batch before is committed: either has forgotten rows, which the other
+    # must see (a hash remembered refuses its address in a later batch).
+    waits_for_previous: bool
+
+
+@dataclass(slots=True)
+class _BatchOutcome:
+    """What writing one batch adds to the import's report."""
+
+    counted: collections.Counter[str] = field(default_factory=collections.Counter)
+    errors: list[str] = field(default_factory=list)
+
+    def add_to(self, report: ImportReport) -> None:
+        """Add this batch's counts and errors to `report` (batches in file order)."""
+        for name, number in self.counted.items():
+            setattr(report, name, getattr(report, name) + number)
+        report.errors.extend(self.errors)
+
+
 class _BatchWriter:
-    """Decides and writes each batch of checked rows in one transaction, in file order."""
+    """Decides and writes each batch of checked rows in one transaction. `admit` takes the
+    batches in file order; `write` may run for two batches at once on their own connections
+    (their addresses never overlap), each committing only after the one before."""
 
     def __init__(
-        self,
-        store: Store,
-        run: int,
-        now: datetime,
-        suppression: Suppression | None,
-        report: ImportReport,
+        self, store: Store, run: int, now: datetime, suppression: Suppression | None
     ) -> None:
         self.store, self.run, self.now = store, run, now
-        self.suppression, self.report = suppression, report
+        self.suppression = suppression
         self.seen: set[str] = set()  # the keys of the file's rows so far: the first is kept
         self.rows_done = 0
+        self.forgotten_before = False  # the batch admitted last had forgotten rows
 
-    def write(self, batch: CheckedBatch) -> None:
+    def admit(self, batch: CheckedBatch) -> _AdmittedBatch:
+        """The batch's rows whose address the file has not had before, in file order."""
         problems = [RowProblem._make(problem) for problem in batch.problems]
-        forgotten = [ForgottenRow._make(row) for row in batch.forgotten]
         candidates = []
         for row in map(CheckedRow._make, batch.rows):
             if row.key in self.seen:
@@ -360,6 +391,20 @@ class _BatchWriter:
             self.seen.add(row.key)
             candidates.append(row)
         self.rows_done += batch.read
+        forgotten = [ForgottenRow._make(row) for row in batch.forgotten]
+        waits = self.forgotten_before or bool(forgotten)
+        self.forgotten_before = bool(forgotten)
+        return _AdmittedBatch(candidates, forgotten, problems, self.rows_done, waits)
+
+    def write(self, batch: _AdmittedBatch, committed_before: Callable[[], object]) -> _BatchOutcome:
+        """Write `batch` in one transaction; `committed_before` returns once the batch before
+        is committed (raising its error if it failed), so the progress recorded never counts
+        a batch that is not there."""
+        outcome = _BatchOutcome()
+        problems = list(batch.problems)
+        forgotten = batch.forgotten
+        if batch.waits_for_previous:
+            committed_before()
         with self.store.transaction() as connection:
             if forgotten and self.suppression is None:
                 problems.extend(
@@ -368,11 +413,13 @@ class _BatchWriter:
                 )
             elif forgotten and self.suppression is not None:
                 self.suppression.remember(connection, [row.address_hash for row in forgotten])
-                self.report.suppressed += len(forgotten)
-            accepted = self._accepted(connection, candidates, problems)
-            self._apply(connection, accepted)
-            record_import_progress(connection, self.run, self.rows_done)
-        self.report.errors.extend(f"line {row.line}: {row.message}" for row in sorted(problems))
+                outcome.counted[Counted.SUPPRESSED] += len(forgotten)
+            accepted = self._accepted(connection, batch.candidates, problems)
+            self._apply(connection, accepted, outcome)
+            committed_before()
+            record_import_progress(connection, self.run, batch.rows_done)
+        outcome.errors.extend(f"line {row.line}: {row.message}" for row in sorted(problems))
+        return outcome
 
     def _accepted(
         self, connection: Connection, rows: list[CheckedRow], problems: list[RowProblem]
@@ -392,7 +439,9 @@ class _BatchWriter:
                 accepted.append(row)
         return accepted
 
-    def _apply(self, connection: Connection, rows: list[CheckedRow]) -> None:
+    def _apply(
+        self, connection: Connection, rows: list[CheckedRow], outcome: _BatchOutcome
+    ) -> None:
         """Decide each row against what is stored and write the batch's changes."""
         while rows:
             existing = stored_subscribers(connection, [row.key for row in rows])
@@ -409,8 +458,7 @@ class _BatchWriter:
                 for row, action in actions
                 if action.change != Change.ADD or row.key in ids
             )
-            for name, number in counted.items():
-                setattr(self.report, name, getattr(self.report, name) + number)
+            outcome.counted.update(counted)
             # Added meanwhile by someone else (a sign-up): decided again, as stored now.
             rows = [
                 row for row, action in actions if action.change == Change.ADD and row.key not in ids
@@ -439,6 +487,36 @@ class _BatchWriter:
         rename_subscribers(connection, names)
         replace_digests(connection, digests)
         suppress_subscribers(connection, suppressed, self.now)
+
+
+def _written_in_order(
+    writer: _BatchWriter, batches: Iterator[CheckedBatch], at_once: int
+) -> Iterator[_BatchOutcome]:
+    """Each batch admitted in file order and written, up to `at_once` batches at a time on
+    threads of their own (1: here, one after the other); their outcomes in file order."""
+    if at_once <= 1:
+        for batch in batches:
+            yield writer.write(writer.admit(batch), _nothing_before)
+        return
+    writing: collections.deque[Future[_BatchOutcome]] = collections.deque()
+    with ThreadPoolExecutor(at_once, thread_name_prefix="import-writer") as threads:
+        try:
+            previous: Callable[[], object] = _nothing_before
+            for batch in batches:
+                if len(writing) == at_once:
+                    yield writing.popleft().result()
+                admitted = writer.admit(batch)
+                writing.append(threads.submit(writer.write, admitted, previous))
+                previous = writing[-1].result
+            while writing:
+                yield writing.popleft().result()
+        finally:
+            for unwritten in writing:  # a failed batch fails the ones after it too
+                unwritten.cancel()
+
+
+def _nothing_before() -> None:
+    """The first batch waits for no other."""
 
 
 def _encoded(row: CheckedRow) -> str:
