@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -80,6 +81,8 @@ def send_due_pings(
     """
     report = PingReport()
     deadline = time.monotonic() + budget
+    # One TLS context for the round: making one loads the CA bundle (tens of ms a ping).
+    tls = ssl.create_default_context()
     with store.transaction() as connection:
         # Pings for a hub no longer configured have nowhere to go.
         stale = websub_pings.delete()
@@ -95,7 +98,7 @@ def send_due_pings(
     for position, row in enumerate(due):
         remaining = deadline - time.monotonic()
         error = (
-            _ping(row.hub, row.topic, settings, remaining)
+            _ping(row.hub, row.topic, settings, remaining, tls)
             if remaining > 0
             else f"{row.hub}: the round's {budget:.0f} s were spent"
         )
@@ -130,10 +133,13 @@ def send_due_pings(
     return report
 
 
-def _ping(hub: str, topic: str, settings: FetchSettings, seconds: float) -> str | None:
+def _ping(
+    hub: str, topic: str, settings: FetchSettings, seconds: float, tls: ssl.SSLContext
+) -> str | None:
     """None when the hub took the ping, else what went wrong."""
+    form = {"hub.mode": "publish", "hub.url": topic}
     try:
-        status = post_form(hub, {"hub.mode": "publish", "hub.url": topic}, settings, seconds)
+        status = post_form(hub, form, settings, seconds, tls)
     except TimeoutError:
         return f"{hub}: no answer within {seconds:.0f} s"
     except (httpx.HTTPError, httpx.InvalidURL, FetchError, OSError, ValueError) as error:
@@ -147,17 +153,24 @@ def _ping(hub: str, topic: str, settings: FetchSettings, seconds: float) -> str 
 
 
 def post_form(
-    url: str, form: dict[str, str], settings: FetchSettings, seconds: float = PING_TIMEOUT
+    url: str,
+    form: dict[str, str],
+    settings: FetchSettings,
+    seconds: float = PING_TIMEOUT,
+    tls: ssl.SSLContext | None = None,
 ) -> int:
     """POST a form to `url` after the address checks; the response's status code.
 
     The whole exchange takes at most `seconds` (TimeoutError after), and the response's body
     is never read: a hub trickling headers or sending an endless body holds nothing for long.
     """
-    return asyncio.run(asyncio.wait_for(_post_form(url, form, settings), seconds))
+    exchange = _post_form(url, form, settings, tls or ssl.create_default_context())
+    return asyncio.run(asyncio.wait_for(exchange, seconds))
 
 
-async def _post_form(url: str, form: dict[str, str], settings: FetchSettings) -> int:
+async def _post_form(
+    url: str, form: dict[str, str], settings: FetchSettings, tls: ssl.SSLContext
+) -> int:
     parsed, port = parsed_http_url(url)
     assert parsed.host  # parsed_http_url refuses a URL without one
     answers = await asyncio.get_running_loop().getaddrinfo(
@@ -168,7 +181,7 @@ async def _post_form(url: str, form: dict[str, str], settings: FetchSettings) ->
     headers = {"host": parsed.netloc.decode("ascii"), "user-agent": settings.user_agent}
     timeout = min(settings.timeout, PING_TIMEOUT)
     async with httpx.AsyncClient(
-        trust_env=False, follow_redirects=False, timeout=timeout
+        verify=tls, trust_env=False, follow_redirects=False, timeout=timeout
     ) as client:
         request = client.build_request(
             "POST",
