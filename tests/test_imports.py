@@ -37,6 +37,7 @@ from publisher.store.database import Store, open_store
 from publisher.store.schema import subscriber_imports, subscribers, subscriptions
 from publisher.store.statuses import SubscriberStatus
 from publisher.store.subscriber_imports import (
+    ANALYZE_AFTER_ROWS,
     NewSubscriber,
     StoredSubscriber,
     insert_subscribers,
@@ -206,6 +207,28 @@ def test_the_kept_counts_and_name_index_match_the_rows_after_an_import(store: St
     assert [row.status for row in gone] == ["unsubscribed"]
 
 
+def test_a_batch_with_an_address_stored_since_it_was_read_leaves_that_address_alone(
+    store: Store,
+) -> None:
+    # As a sign-up between the batch's look-up and its insert would: on PostgreSQL the plain
+    # INSERT fails on the key and the batch is inserted again with ON CONFLICT DO NOTHING.
+    signed_up, _ = add_subscriber(store, "early@example.org", "Early", ["culture"], SAMPLE_NOW)
+    batch = [
+        NewSubscriber(f"{who}@example.org", f"{who}@example.org", who, "confirmed", "n", ("daily",))
+        for who in ("first", "early", "last")
+    ]
+    with store.transaction() as connection:
+        ids = insert_subscribers(connection, batch, SAMPLE_NOW)
+    assert sorted(ids) == ["first@example.org", "last@example.org"]
+    assert signed_up.id not in ids.values()
+    assert stored_rows(store) == {
+        ("early@example.org", "Early", "confirmed", ("culture",)),
+        ("first@example.org", "first", "confirmed", ("daily",)),
+        ("last@example.org", "last", "confirmed", ("daily",)),
+    }
+    assert kept_counts(store) == counted_by_group_by(store)
+
+
 def _store_with_some_already(store: Store) -> Store:
     """`store` with a pending, an unsubscribed and a confirmed subscriber the file also has."""
     request_subscription(store, "reader.5@example5.org", "", ["daily"], SAMPLE_NOW, timedelta(0))
@@ -256,6 +279,34 @@ def test_batches_written_two_at_once_end_as_one_at_a_time(
 
 def publisher_on(site: Site, store_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return run_publisher(site.root, *args, PUBLISHER_STORE_URL=store_url)
+
+
+def planner_statistics(store: Store) -> dict[str, int]:
+    """How many columns of `subscribers` and `subscriptions` PostgreSQL has statistics for,
+    by table (none: not there)."""
+    with store.transaction() as connection:
+        rows = connection.execute(
+            sa.text(
+                "SELECT tablename, count(*) FROM pg_stats WHERE schemaname = current_schema() "
+                "AND tablename IN ('subscribers', 'subscriptions') GROUP BY tablename"
+            )
+        ).all()
+    return {table: number for table, number in rows}
+
+
+def test_a_large_import_on_postgresql_leaves_the_planner_statistics_of_what_it_wrote(
+    postgres_url: str,
+) -> None:
+    with open_store(postgres_url) as store:
+        with store.transaction() as connection:  # so only the import can have analyzed them
+            for table in ("subscribers", "subscriptions"):
+                connection.exec_driver_sql(f"ALTER TABLE {table} SET (autovacuum_enabled = off)")
+        import_csv(store, people_csv(500), DIGESTS, SAMPLE_NOW)
+        assert planner_statistics(store) == {}  # a small import leaves them to autovacuum
+        large = people_csv(ANALYZE_AFTER_ROWS + 500).replace("Reader.", "Other.")
+        report = import_csv(store, large, DIGESTS, SAMPLE_NOW)
+        assert report.added >= ANALYZE_AFTER_ROWS
+        assert planner_statistics(store).keys() == {"subscribers", "subscriptions"}
 
 
 def test_an_import_killed_midway_then_run_again_ends_as_one_clean_import(

@@ -43,9 +43,11 @@ from publisher.audience.tokens import new_nonce, new_nonces
 from publisher.store.database import Store
 from publisher.store.statuses import SubscriberStatus
 from publisher.store.subscriber_imports import (
+    ANALYZE_AFTER_ROWS,
     EncodedSubscriber,
     NewSubscriber,
     StoredSubscriber,
+    analyze_imported_tables,
     encoded_subscriber,
     finish_import_run,
     insert_encoded_subscribers,
@@ -326,6 +328,9 @@ def import_csv(
     with store.transaction() as connection:
         finish_import_run(connection, run, source_name, now)
         fold_subscriber_counts(connection)
+    if report.added + report.updated + report.suppressed >= ANALYZE_AFTER_ROWS:
+        with store.transaction() as connection:
+            analyze_imported_tables(connection)
     return report
 
 

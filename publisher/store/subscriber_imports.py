@@ -114,9 +114,7 @@ def insert_encoded_subscribers(
         return {}
     items = f"[{','.join(new.item for new in added)}]"
     with _counted_here(connection):
-        ids: dict[str, int] = dict(
-            connection.execute(_insert_statement(connection), {"items": items, "now": now}).all()
-        )
+        ids = _inserted_ids(connection, {"items": items, "now": now})
         # The ids by status and digests first: a handful of groups, whatever the batch's size.
         groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
         for new in added:
@@ -141,7 +139,27 @@ def insert_encoded_subscribers(
     return ids
 
 
-def _insert_statement(connection: Connection) -> sa.Insert:
+def _inserted_ids(connection: Connection, parameters: dict[str, Any]) -> dict[str, int]:
+    """Insert the batch's rows; the new ids by key, without the keys stored meanwhile.
+
+    On PostgreSQL a plain INSERT first, in a savepoint: the batch's stored keys were just read
+    and locked, so only a sign-up made since can collide, and a plain insert costs the server
+    less than `ON CONFLICT` (no look-up before each row, no second WAL record to confirm its
+    speculative insertion: 17-28% of the subscribers' INSERT, measured). Should one collide,
+    the savepoint is rolled back and the batch inserted with `ON CONFLICT DO NOTHING`.
+    """
+    if connection.dialect.name == "postgresql":
+        try:
+            with connection.begin_nested():
+                return dict(
+                    connection.execute(_insert_statement(connection, False), parameters).all()
+                )
+        except sa.exc.IntegrityError:
+            pass
+    return dict(connection.execute(_insert_statement(connection, True), parameters).all())
+
+
+def _insert_statement(connection: Connection, on_conflict: bool) -> sa.Insert:
     items, item = _json_items(connection)
     at = sa.bindparam("now", type_=UtcDateTime)
     status = item(3)
@@ -172,12 +190,10 @@ def _insert_statement(connection: Connection) -> sa.Insert:
         "unsubscribed_at",
     ]
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    return (
-        insert(subscribers)
-        .from_select(columns, rows)
-        .on_conflict_do_nothing(index_elements=["email_key"])
-        .returning(subscribers.c.email_key, subscribers.c.id)
-    )
+    statement = insert(subscribers).from_select(columns, rows)
+    if on_conflict:
+        statement = statement.on_conflict_do_nothing(index_elements=["email_key"])
+    return statement.returning(subscribers.c.email_key, subscribers.c.id)
 
 
 # While a batch inserts its new rows, the insert triggers of `subscribers` and
@@ -302,6 +318,20 @@ def prepare_for_import(connection: Connection) -> None:
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}")
         connection.exec_driver_sql(f"PRAGMA wal_autocheckpoint = {SQLITE_IMPORT_CHECKPOINT_PAGES}")
+
+
+# An import that wrote at least this many rows ends by refreshing the planner's statistics of
+# the tables it filled: the operator's first search comes right after it, before autovacuum's
+# first pass (PostgreSQL's search "davi" with a digest took 112.8 ms a page right after the
+# import of a million, 23-28 ms once analyzed).
+ANALYZE_AFTER_ROWS = 10_000
+
+
+def analyze_imported_tables(connection: Connection) -> None:
+    """Refresh the planner's statistics of `subscribers` and `subscriptions` on PostgreSQL;
+    nothing on SQLite, whose plans do not rely on statistics it has never gathered."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("ANALYZE subscribers, subscriptions")
 
 
 # Import runs ------------------------------------------------------------------------------
