@@ -45,7 +45,7 @@ from publisher.site.gather import gather
 from publisher.store.articles import public_articles
 from publisher.store.database import Store
 from publisher.templates import BUNDLED_TEMPLATES
-from tests.conftest import SAMPLE_NOW, MovableClock, Site
+from tests.conftest import SAMPLE_NOW, MigratedTemplates, MovableClock, Site
 
 HOSTILE_TITLE = "<script>alert(1)</script> ]]> &amp; \"double\" 'single' שלום עולם 🌊"
 HOSTILE_SUMMARY = "</p><img src=x onerror=alert(1)> ]]> &lt; \"q\" 'a' مرحبا بالعالم 🚀"
@@ -94,9 +94,9 @@ MARKUP_HEAVY = st.one_of(st.sampled_from("<>&;#\"'=/!-[] \t\r\n\x00\xa0"), st.ch
 
 
 @pytest.fixture
-def store_url(tmp_path: Path) -> str:
+def store_url(tmp_path: Path, migrated_templates: MigratedTemplates) -> str:
     """SQLite only: rendering reads values, so the store's database makes no difference here."""
-    return f"sqlite:///{tmp_path / 'store.db'}"
+    return migrated_templates.sqlite_copy(tmp_path / "store.db")
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from publisher.mail.render import (
 from publisher.site.gather import gather
 from publisher.store.articles import public_articles
 from publisher.store.database import Store
-from tests.conftest import ARTIFACTS, SAMPLE_NOW, MovableClock, Site
+from tests.conftest import ARTIFACTS, SAMPLE_NOW, MigratedTemplates, MovableClock, Site
 
 SITE_MEDIA = "https://gazette.example.org/media/"
 RECIPIENT = Recipient(
@@ -51,9 +51,9 @@ def site_media(site: Site, elsewhere: list[str]) -> Callable[[Route], None]:
 
 
 @pytest.fixture
-def store_url(tmp_path: Path) -> str:
+def store_url(tmp_path: Path, migrated_templates: MigratedTemplates) -> str:
     """SQLite only: the browser sees the same HTML whichever database the store is on."""
-    return f"sqlite:///{tmp_path / 'store.db'}"
+    return migrated_templates.sqlite_copy(tmp_path / "store.db")
 
 
 @pytest.fixture

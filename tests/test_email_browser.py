@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from publisher.store.database import Store
-from tests.conftest import ARTIFACTS, MovableClock, Site
+from tests.conftest import ARTIFACTS, MigratedTemplates, MovableClock, Site
 from tests.contrast import Colour, contrast_between, opaque_colour, relative_luminance
 from tests.test_digest_browser import site_media, write_preview
 
@@ -40,9 +40,9 @@ TEXT_COLOURS = """() => {
 
 
 @pytest.fixture
-def store_url(tmp_path: Path) -> str:
+def store_url(tmp_path: Path, migrated_templates: MigratedTemplates) -> str:
     """SQLite only: the browser sees the same HTML whichever database the store is on."""
-    return f"sqlite:///{tmp_path / 'store.db'}"
+    return migrated_templates.sqlite_copy(tmp_path / "store.db")
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from publisher.site.gather import gather
 from publisher.store.articles import public_articles
 from publisher.store.database import Store
 from publisher.templates import BUNDLED_TEMPLATES
-from tests.conftest import SAMPLE_NOW, MovableClock, Site
+from tests.conftest import SAMPLE_NOW, MigratedTemplates, MovableClock, Site
 from tests.contrast import Colour, contrast_between, opaque_colour, relative_luminance
 from tests.email_contrast import (
     DEFAULT_BACKGROUND,
@@ -49,9 +49,9 @@ DARK_RULES = dark_mode_rules((BUNDLED_TEMPLATES / "email-dark.css").read_text(en
 
 
 @pytest.fixture
-def store_url(tmp_path: Path) -> str:
+def store_url(tmp_path: Path, migrated_templates: MigratedTemplates) -> str:
     """SQLite only: colours do not depend on the database."""
-    return f"sqlite:///{tmp_path / 'store.db'}"
+    return migrated_templates.sqlite_copy(tmp_path / "store.db")
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from publisher.mail.render import EditionInfo, render_edition, template_environm
 from publisher.site.gather import gather
 from publisher.store.articles import public_articles
 from publisher.store.database import Store
-from tests.conftest import SAMPLE_NOW, MovableClock, Site
+from tests.conftest import SAMPLE_NOW, MigratedTemplates, MovableClock, Site
 
 MEDIA = "https://gazette.example.org/media/"
 
@@ -110,8 +110,8 @@ def test_body_images_from_the_content_folder_get_their_size_and_others_keep_thei
 
 
 @pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'store.db'}"
+def store_url(tmp_path: Path, migrated_templates: MigratedTemplates) -> str:
+    return migrated_templates.sqlite_copy(tmp_path / "store.db")
 
 
 def test_an_each_digest_sizes_the_images_in_article_bodies(
