@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -47,11 +48,25 @@ def sample(name: str) -> Any:
     return json.loads((SAMPLES / f"{name}.json").read_text())
 
 
-class Keys:
-    """Keys made for this test: an SNS signing certificate and a SendGrid ECDSA pair."""
+PrivateKeys = tuple[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
 
-    def __init__(self, clock: MovableClock) -> None:
-        self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+def new_private_keys() -> PrivateKeys:
+    """An RSA key (for SNS) and an ECDSA key (for SendGrid), new."""
+    signing = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return signing, ec.generate_private_key(ec.SECP256R1())
+
+
+# Made once per test process: a 2048-bit RSA key takes ~70 ms to make.
+shared_private_keys = functools.cache(new_private_keys)
+
+
+class Keys:
+    """Keys for this test run: an SNS signing certificate and a SendGrid ECDSA pair (the
+    process's private keys unless others are given)."""
+
+    def __init__(self, clock: MovableClock, private: PrivateKeys | None = None) -> None:
+        self.rsa, self.ecdsa = private or shared_private_keys()
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
         self.certificate = (
             x509.CertificateBuilder()
@@ -64,7 +79,6 @@ class Keys:
             .sign(self.rsa, hashes.SHA256())
             .public_bytes(serialization.Encoding.PEM)
         )
-        self.ecdsa = ec.generate_private_key(ec.SECP256R1())
         self.sendgrid_public = base64.b64encode(
             self.ecdsa.public_key().public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -485,7 +499,7 @@ def test_sendgrid_bad_missing_or_old_signatures_are_refused(
     headers = sendgrid_headers(keys, body, now)
     tampered = body.replace(b"example@test.com", b"other@test.com")
     assert client.post("/webhooks/sendgrid", content=tampered, headers=headers).status_code == 403
-    other_key = Keys(clock)
+    other_key = Keys(clock, new_private_keys())
     forged = sendgrid_headers(other_key, body, now)
     assert client.post("/webhooks/sendgrid", content=body, headers=forged).status_code == 403
     assert client.post("/webhooks/sendgrid", content=body).status_code == 401
