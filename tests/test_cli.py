@@ -18,16 +18,16 @@ def run(
     return run_publisher(site.root, *args, **(env or {}))
 
 
-def test_publish_on_the_sample_site_writes_the_feeds(site: Site) -> None:
-    result = run(site, "publish")
+def test_publish_on_the_sample_site_writes_the_feeds(bare_site: Site) -> None:
+    result = run(bare_site, "publish")
     assert result.returncode == 0, result.stderr
     assert (
         "gather: 16 new, 0 updated, 0 withdrawn, 14 published, 1 scheduled, 0 errors"
         in result.stdout
     )
     assert "build: 45 written" in result.stdout  # 12 feeds in 3 formats, 3 archive files of 2 pages
-    assert feedparser.parse(site.feeds / "rss.xml").bozo == 0
-    assert (site.root / "publisher.db").exists()
+    assert feedparser.parse(bare_site.feeds / "rss.xml").bozo == 0
+    assert (bare_site.root / "publisher.db").exists()
 
 
 def test_check_validates_and_writes_nothing(site: Site) -> None:
@@ -109,12 +109,12 @@ def test_gather_then_build_as_separate_commands(site: Site) -> None:
     assert "build: 0 written, 45 unchanged, 0 removed" in again.stdout
 
 
-def test_store_url_comes_from_the_environment(site: Site, tmp_path: Path) -> None:
+def test_store_url_comes_from_the_environment(bare_site: Site, tmp_path: Path) -> None:
     database = tmp_path / "from-env.db"
-    result = run(site, "gather", env={"PUBLISHER_STORE_URL": f"sqlite:///{database}"})
+    result = run(bare_site, "gather", env={"PUBLISHER_STORE_URL": f"sqlite:///{database}"})
     assert result.returncode == 0, result.stderr
     assert database.exists()
-    assert not (site.root / "publisher.db").exists()
+    assert not (bare_site.root / "publisher.db").exists()
 
 
 def test_newer_store_is_refused_with_a_clear_message(site: Site) -> None:

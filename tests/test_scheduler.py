@@ -354,15 +354,15 @@ def test_postgresql_advisory_lock_admits_one_active_daemon(postgres_url: str) ->
         second_engine.dispose()
 
 
-def test_schedule_lists_jobs_without_starting_anything(site: Site) -> None:
+def test_schedule_lists_jobs_without_starting_anything(bare_site: Site) -> None:
     from tests.test_cli import run
 
-    result = run(site, "schedule")
+    result = run(bare_site, "schedule")
     assert result.returncode == 0, result.stderr
     assert "digest:daily" in result.stdout
     assert "30 7 * * *" in result.stdout
     assert "Europe/London" in result.stdout
-    assert not (site.root / "publisher.db").exists()
+    assert not (bare_site.root / "publisher.db").exists()
 
 
 def test_a_database_blip_does_not_kill_the_scheduler(
