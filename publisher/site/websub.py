@@ -153,19 +153,14 @@ def _ping(
 
 
 def post_form(
-    url: str,
-    form: dict[str, str],
-    settings: FetchSettings,
-    seconds: float = PING_TIMEOUT,
-    tls: ssl.SSLContext | None = None,
+    url: str, form: dict[str, str], settings: FetchSettings, seconds: float, tls: ssl.SSLContext
 ) -> int:
     """POST a form to `url` after the address checks; the response's status code.
 
     The whole exchange takes at most `seconds` (TimeoutError after), and the response's body
     is never read: a hub trickling headers or sending an endless body holds nothing for long.
     """
-    exchange = _post_form(url, form, settings, tls or ssl.create_default_context())
-    return asyncio.run(asyncio.wait_for(exchange, seconds))
+    return asyncio.run(asyncio.wait_for(_post_form(url, form, settings, tls), seconds))
 
 
 async def _post_form(
