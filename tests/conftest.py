@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import atexit
 import dataclasses
 import logging
 import os
@@ -27,6 +26,7 @@ import sqlalchemy as sa
 
 from publisher.config import Config, load_config
 from publisher.store.database import Store, open_store
+from tests.postgres_pool import Contents, DatabasePool, contents_of, refill
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_URL_VARIABLE = "PUBLISHER_TEST_DATABASE_URL"
@@ -185,7 +185,7 @@ class PublishedSample:
     def __init__(self) -> None:
         self.folder: tempfile.TemporaryDirectory[str] | None = None
         self.site: Site | None = None
-        self.postgres: str | None = None  # the sample published on PostgreSQL, a template
+        self.postgres: Contents | None = None  # the rows of the sample published on PostgreSQL
 
     def matches(self, site: Site, now: datetime) -> bool:
         """Whether `site` is the untouched sample at the sample's time, as a copy would be."""
@@ -207,26 +207,18 @@ class PublishedSample:
         if target.get_backend_name() == "sqlite":
             shutil.copyfile(source / "publisher.db", str(target.database))
         else:
-            self._replace_with_published_postgres(str(target.database))
+            refill(store_url, self.postgres_contents())
 
-    def _replace_with_published_postgres(self, name: str) -> None:
-        template = self._published_postgres()
-        admin = _postgres_admin()
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        admin.dispose()
-
-    def _published_postgres(self) -> str:
-        """The sample published on a PostgreSQL database kept for this process, by name."""
+    def postgres_contents(self) -> Contents:
+        """The rows of the sample published on PostgreSQL, published once per process."""
         if self.postgres is None:
-            database = _postgres_database()
-            url = database.__enter__()
-            atexit.register(database.__exit__, None, None, None)
-            with tempfile.TemporaryDirectory(prefix="published-sample-") as folder:
+            with (
+                _postgres_database() as database,
+                tempfile.TemporaryDirectory(prefix="published-sample-") as folder,
+            ):
                 site = copy_sample(Path(folder) / "site")
-                _publish(dataclasses.replace(site.config(), store_url=url))
-            self.postgres = str(sa.make_url(url).database)
+                _publish(dataclasses.replace(site.config(), store_url=database))
+                self.postgres = contents_of(database)
         return self.postgres
 
     def _published(self) -> Site:
@@ -383,13 +375,14 @@ def postgres_url() -> Iterator[str]:
 
 class MigratedTemplates:
     """An empty store at the latest schema, migrated once per test process on each database
-    and copied for each test that wants a store (a file copy on SQLite, `CREATE DATABASE ...
-    TEMPLATE` on PostgreSQL): the same schema and rows as migrating it again, in a tenth of
-    the time. Tests of migrations themselves take `empty_store_url`."""
+    and copied for each test that wants a store (a file copy on SQLite; on PostgreSQL a
+    database of the process's pool, refilled with the template's rows): the same schema and
+    rows as migrating it again, in a tenth of the time. Tests of migrations themselves take
+    `empty_store_url`."""
 
     def __init__(self) -> None:
         self._sqlite: Path | None = None
-        self._postgres: str | None = None
+        self._postgres: DatabasePool | None = None
         self._cleanup: list[Any] = []
 
     def sqlite_copy(self, target: Path) -> str:
@@ -409,8 +402,10 @@ class MigratedTemplates:
             url = database.__enter__()
             self._cleanup.append(lambda: database.__exit__(None, None, None))
             open_store(url).close()
-            self._postgres = sa.make_url(url).database
-        with _postgres_database(self._postgres) as url:
+            pool = DatabasePool(_postgres_admin(), str(sa.make_url(url).database))
+            self._cleanup.append(pool.close)
+            self._postgres = pool
+        with self._postgres.database() as url:
             yield url
 
     def close(self) -> None:
