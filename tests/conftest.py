@@ -258,6 +258,17 @@ SLOW_FILES = frozenset(
 )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Temp folders in memory (/dev/shm, a tmpfs) where the machine has one and TMPDIR does not
+    say otherwise; the test processes and everything they start inherit it. The tests write
+    ~550 MB in ~300,000 files a run: on this machine's ext4 the same store and web tests took
+    ~15% less system time in memory."""
+    shm = Path("/dev/shm")
+    if "TMPDIR" not in os.environ and shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
+        os.environ["TMPDIR"] = str(shm)
+        tempfile.tempdir = None  # computed again from TMPDIR
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Byte-compile the package once before any test starts `python -m publisher`: where
     PYTHONDONTWRITEBYTECODE is set (as on CI), each of those processes would otherwise compile
