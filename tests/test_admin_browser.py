@@ -35,13 +35,13 @@ from publisher.site.gather import gather
 from publisher.store.database import open_store
 from publisher.store.schema import admin_sessions
 from tests.conftest import (
-    ARTIFACTS,
     REPO,
     MovableClock,
     RecordingHandler,
     Site,
     free_port,
     publisher_environment,
+    save_screenshot,
 )
 from tests.test_web_browser import ENVIRON, serving, sideways_scroll
 
@@ -93,8 +93,7 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 
 
 def screenshot(page: Page, step: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"admin-{step}.png"), full_page=True)
+    save_screenshot(page, f"admin-{step}")
 
 
 def sign_in(page: Page, live: LiveDashboard, password: str = PASSWORD) -> None:

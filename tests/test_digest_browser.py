@@ -22,7 +22,7 @@ from publisher.mail.render import (
 from publisher.site.gather import gather
 from publisher.store.articles import public_articles
 from publisher.store.database import Store
-from tests.conftest import ARTIFACTS, SAMPLE_NOW, MigratedTemplates, MovableClock, Site
+from tests.conftest import SAMPLE_NOW, MigratedTemplates, MovableClock, Site, save_screenshot
 
 SITE_MEDIA = "https://gazette.example.org/media/"
 RECIPIENT = Recipient(
@@ -94,8 +94,7 @@ def test_digest_fits_the_screen_and_every_image_loads(
             " loaded: image.complete && image.naturalWidth > 0,"
             " shown: image.getBoundingClientRect().width}))"
         )
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"digest-{width}.png"), full_page=True)
+        save_screenshot(page, f"digest-{width}")
         headline_size = page.evaluate(
             "getComputedStyle(document.querySelector('.story:not(.lead) .headline')).fontSize"
         )

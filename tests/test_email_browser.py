@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from publisher.store.database import Store
-from tests.conftest import ARTIFACTS, MigratedTemplates, MovableClock, Site
+from tests.conftest import MigratedTemplates, MovableClock, Site, save_screenshot
 from tests.contrast import Colour, contrast_between, opaque_colour, relative_luminance
 from tests.test_digest_browser import site_media, write_preview
 
@@ -62,8 +62,7 @@ def open_digest(browser: Browser, digest_file: Path, site: Site) -> Iterator[Any
         pages.append(page)
         page.route(re.compile(r"^https?://"), site_media(site, elsewhere))
         page.goto(digest_file.as_uri(), wait_until="load")
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"digest-{scheme}-{width}.png"), full_page=True)
+        save_screenshot(page, f"digest-{scheme}-{width}")
         return page
 
     yield opened

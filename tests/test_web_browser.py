@@ -35,7 +35,7 @@ from publisher.site.build import build
 from publisher.site.gather import gather
 from publisher.store.database import open_store
 from publisher.store.statuses import SubscriberStatus
-from tests.conftest import ARTIFACTS, MovableClock, Site, free_port
+from tests.conftest import MovableClock, Site, free_port, save_screenshot
 
 ENVIRON = {"PUBLISHER_SECRET": "browser-test-secret-0123456789abcdef"}
 READER = "robin.reader@example.org"
@@ -137,8 +137,7 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 
 
 def screenshot(page: Page, step: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"web-{step}.png"), full_page=True)
+    save_screenshot(page, f"web-{step}")
 
 
 def heading(page: Page) -> str:

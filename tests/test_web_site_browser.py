@@ -2,8 +2,8 @@
 `publisher serve` on loopback: nothing scrolls sideways, every image loads, every link on the
 page answers 200, and every piece of text has WCAG AA contrast with what it lies on.
 
-Each page is loaded once per width and colour scheme for all of its checks; the light one is
-saved to `test-artifacts/site-<page>-<width>.png`.
+Each page is loaded once per width and colour scheme for all of its checks; with
+PUBLISHER_TEST_SCREENSHOTS set, the light one is saved to `test-artifacts/site-<page>-<width>.png`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from publisher.mail.editions import create_edition
 from publisher.site.build import build
 from publisher.site.gather import gather
 from publisher.store.database import open_store
-from tests.conftest import ARTIFACTS, REPO, MovableClock, Site, free_port
+from tests.conftest import REPO, MovableClock, Site, free_port, save_screenshot
 from tests.contrast import AA_TEXT, contrast_ratio
 from tests.test_web_browser import LiveSite, broken_images, page_at, serving, sideways_scroll
 
@@ -149,8 +149,7 @@ def _load(live: LiveSite, browser: Browser, name: str, width: int, scheme: str) 
         page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # load the lazy images
         page.wait_for_load_state("load")
         if scheme == "light":
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / f"site-{name}-{width}.png"), full_page=True)
+            save_screenshot(page, f"site-{name}-{width}")
         return PageLook(
             status=response.status,
             sideways=sideways,
