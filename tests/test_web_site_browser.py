@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from urllib.parse import urldefrag, urlsplit
 
@@ -125,43 +126,49 @@ class PageLook:
 
 
 @pytest.fixture(scope="module")
-def look(live: LiveSite, browser: Browser) -> Callable[[str, int, str], PageLook]:
+def look(live: LiveSite, browser: Browser) -> Iterator[Callable[[str, int, str], PageLook]]:
     """Each page at each width and scheme is loaded once (per test process), and every check
-    of it (fit, images, links, contrast, axe-core) reads what that load showed."""
+    of it (fit, images, links, contrast, axe-core) reads what that load showed. One tab per
+    width and scheme goes from page to page, as a reader's would: each new tab starts a
+    Chromium renderer, and loading a page and running axe-core there cost twice as much as in
+    a tab already open."""
     seen: dict[tuple[str, int, str], PageLook] = {}
+    with ExitStack() as tabs:
+        opened: dict[tuple[int, str], Page] = {}
 
-    def look_at(name: str, width: int, scheme: str) -> PageLook:
-        if (name, width, scheme) not in seen:
-            seen[name, width, scheme] = _load(live, browser, name, width, scheme)
-        return seen[name, width, scheme]
+        def look_at(name: str, width: int, scheme: str) -> PageLook:
+            if (width, scheme) not in opened:
+                opened[width, scheme] = tabs.enter_context(page_at(browser, width, scheme))
+            if (name, width, scheme) not in seen:
+                seen[name, width, scheme] = _load(live, opened[width, scheme], name, width, scheme)
+            return seen[name, width, scheme]
 
-    return look_at
+        yield look_at
 
 
-def _load(live: LiveSite, browser: Browser, name: str, width: int, scheme: str) -> PageLook:
-    with page_at(browser, width, scheme) as page:
-        response = page.goto(f"{live.url}{PAGES[name]}", wait_until="load")
-        assert response is not None
-        sideways = sideways_scroll(page)
-        body = page.evaluate("getComputedStyle(document.body).backgroundColor")
-        colours = page.evaluate(TEXT_COLOURS, CONTRAST_SCOPE.get(name, "body"))
-        axe = Axe().run(page)
-        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # load the lazy images
-        page.wait_for_load_state("load")
-        if scheme == "light":
-            save_screenshot(page, f"site-{name}-{width}")
-        return PageLook(
-            status=response.status,
-            sideways=sideways,
-            body_background=body,
-            text_colours=[(element, colour, ground) for element, colour, ground in colours],
-            axe_violations=axe.violations_count,
-            axe_report="" if axe.violations_count == 0 else axe.generate_report(),
-            broken_images=broken_images(page),
-            images=page.evaluate("[...document.images].map(i => i.src)"),
-            links=links_on(page),
-            url=page.url,
-        )
+def _load(live: LiveSite, page: Page, name: str, width: int, scheme: str) -> PageLook:
+    response = page.goto(f"{live.url}{PAGES[name]}", wait_until="load")
+    assert response is not None
+    sideways = sideways_scroll(page)
+    body = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    colours = page.evaluate(TEXT_COLOURS, CONTRAST_SCOPE.get(name, "body"))
+    axe = Axe().run(page)
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # load the lazy images
+    page.wait_for_load_state("load")
+    if scheme == "light":
+        save_screenshot(page, f"site-{name}-{width}")
+    return PageLook(
+        status=response.status,
+        sideways=sideways,
+        body_background=body,
+        text_colours=[(element, colour, ground) for element, colour, ground in colours],
+        axe_violations=axe.violations_count,
+        axe_report="" if axe.violations_count == 0 else axe.generate_report(),
+        broken_images=broken_images(page),
+        images=page.evaluate("[...document.images].map(i => i.src)"),
+        links=links_on(page),
+        url=page.url,
+    )
 
 
 @pytest.mark.parametrize("width", [375, 1280])
