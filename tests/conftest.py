@@ -14,8 +14,8 @@ import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -574,6 +574,25 @@ CHROMIUM_ARGUMENTS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+@pytest.fixture(scope="module")
+def tab(browser: Any) -> Iterator[Callable[[int, str], Any]]:
+    """A tab per width and colour scheme, kept for the module, going from page to page as a
+    reader's would: each new tab starts a Chromium renderer, and loading a page and running
+    axe-core there cost twice as much as in a tab already open."""
+    with ExitStack() as contexts:
+        opened: dict[tuple[int, str], Any] = {}
+
+        def tab_at(width: int, scheme: str) -> Any:
+            if (width, scheme) not in opened:
+                viewport = {"width": width, "height": 900}
+                context = browser.new_context(viewport=viewport, color_scheme=scheme)
+                contexts.callback(context.close)
+                opened[width, scheme] = context.new_page()
+            return opened[width, scheme]
+
+        yield tab_at
 
 
 def save_screenshot(page: Any, name: str) -> None:

@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -259,31 +258,12 @@ ADMIN_PAGES = {
 }
 
 
-@pytest.fixture(scope="module")
-def tab(browser: Browser) -> Iterator[Callable[[str], Page]]:
-    """One 375 px tab per colour scheme for the module, going from page to page: each new tab
-    starts a Chromium renderer, and loading a page and running axe-core there cost twice as
-    much as in a tab already open."""
-    with ExitStack() as contexts:
-        opened: dict[str, Page] = {}
-
-        def tab_in(scheme: str) -> Page:
-            if scheme not in opened:
-                viewport = {"width": 375, "height": 800}
-                context = browser.new_context(viewport=viewport, color_scheme=scheme)
-                contexts.callback(context.close)
-                opened[scheme] = context.new_page()
-            return opened[scheme]
-
-        yield tab_in
-
-
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("name", list(ADMIN_PAGES))
 def test_every_admin_page_fits_375_px_with_no_axe_violation(
-    live: LiveDashboard, tab: Callable[[str], Page], name: str, scheme: str
+    live: LiveDashboard, tab: Callable[[int, str], Page], name: str, scheme: str
 ) -> None:
-    page = tab(scheme)
+    page = tab(375, scheme)
     path = ADMIN_PAGES[name]
     if path is None:
         page.context.clear_cookies()  # signed out

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from urllib.parse import urldefrag, urlsplit
 
@@ -126,24 +125,18 @@ class PageLook:
 
 
 @pytest.fixture(scope="module")
-def look(live: LiveSite, browser: Browser) -> Iterator[Callable[[str, int, str], PageLook]]:
-    """Each page at each width and scheme is loaded once (per test process), and every check
-    of it (fit, images, links, contrast, axe-core) reads what that load showed. One tab per
-    width and scheme goes from page to page, as a reader's would: each new tab starts a
-    Chromium renderer, and loading a page and running axe-core there cost twice as much as in
-    a tab already open."""
+def look(live: LiveSite, tab: Callable[[int, str], Page]) -> Callable[[str, int, str], PageLook]:
+    """Each page at each width and scheme is loaded once (per test process), in the module's
+    tab for that width and scheme, and every check of it (fit, images, links, contrast,
+    axe-core) reads what that load showed."""
     seen: dict[tuple[str, int, str], PageLook] = {}
-    with ExitStack() as tabs:
-        opened: dict[tuple[int, str], Page] = {}
 
-        def look_at(name: str, width: int, scheme: str) -> PageLook:
-            if (width, scheme) not in opened:
-                opened[width, scheme] = tabs.enter_context(page_at(browser, width, scheme))
-            if (name, width, scheme) not in seen:
-                seen[name, width, scheme] = _load(live, opened[width, scheme], name, width, scheme)
-            return seen[name, width, scheme]
+    def look_at(name: str, width: int, scheme: str) -> PageLook:
+        if (name, width, scheme) not in seen:
+            seen[name, width, scheme] = _load(live, tab(width, scheme), name, width, scheme)
+        return seen[name, width, scheme]
 
-        yield look_at
+    return look_at
 
 
 def _load(live: LiveSite, page: Page, name: str, width: int, scheme: str) -> PageLook:
