@@ -35,7 +35,14 @@ from publisher.site.build import build
 from publisher.site.gather import gather
 from publisher.store.database import open_store
 from publisher.store.statuses import SubscriberStatus
-from tests.conftest import MovableClock, Site, free_port, save_screenshot
+from tests.conftest import (
+    MigratedTemplates,
+    MovableClock,
+    Site,
+    copy_sample,
+    free_port,
+    save_screenshot,
+)
 
 ENVIRON = {"PUBLISHER_SECRET": "browser-test-secret-0123456789abcdef"}
 READER = "robin.reader@example.org"
@@ -116,6 +123,24 @@ def _wait_until_answering(port: int) -> None:
 
 @pytest.fixture
 def live(site: Site, clock: MovableClock) -> Iterator[LiveSite]:
+    with served(site, clock) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def live_to_read(
+    tmp_path_factory: pytest.TempPathFactory, migrated_templates: MigratedTemplates
+) -> Iterator[LiveSite]:
+    """One served sample for the module's tests that only read its pages."""
+    site = copy_sample(tmp_path_factory.mktemp("read") / "site")
+    migrated_templates.sqlite_copy(site.root / "publisher.db")
+    with served(site, MovableClock()) as running:
+        yield running
+
+
+@contextmanager
+def served(site: Site, clock: MovableClock) -> Iterator[LiveSite]:
+    """`site` gathered, built and served on a free loopback port, its URL in its config."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     text = site.config_path.read_text(encoding="utf-8")
@@ -254,14 +279,14 @@ def broken_images(page: Page) -> list[str]:
 
 @pytest.mark.parametrize("width", [375, 960])
 def test_article_and_category_pages_fit_the_screen_and_load_every_image(
-    live: LiveSite, browser: Browser, width: int
+    live_to_read: LiveSite, browser: Browser, width: int
 ) -> None:
     with page_at(browser, width) as page:
         for step, path in (
             ("article", "articles/harbour-dredging-march/"),
             ("category", "categories/culture/"),
         ):
-            page.goto(f"{live.url}{path}", wait_until="load")
+            page.goto(f"{live_to_read.url}{path}", wait_until="load")
             assert sideways_scroll(page) <= 0, (path, width)
             assert broken_images(page) == []
             for source in page.evaluate("[...document.images].map(i => i.src)"):
@@ -321,21 +346,21 @@ def test_reader_changes_digests_pauses_and_leaves_on_the_preferences_page(
 
 @pytest.mark.parametrize("width", [375, 1280])
 def test_author_and_article_pages_fit_the_screen_and_every_link_answers(
-    live: LiveSite, browser: Browser, width: int
+    live_to_read: LiveSite, browser: Browser, width: int
 ) -> None:
     with page_at(browser, width) as page:
         for step, path in (
             ("author", "authors/mara-quinn/"),
             ("article-authors", "articles/lantern-festival-returns/"),
         ):
-            response = page.goto(f"{live.url}{path}", wait_until="load")
+            response = page.goto(f"{live_to_read.url}{path}", wait_until="load")
             assert response is not None
             assert response.status == 200, path
             assert sideways_scroll(page) <= 0, (path, width)
             assert page.locator(".avatar").first.evaluate("i => i.complete && i.naturalWidth") > 0
             links = page.evaluate("[...document.links].map(a => a.href.split('#')[0])")
             # Links to other sites (the authors' Mastodon and websites) cannot be reached here.
-            local = sorted({link for link in links if link.startswith(live.url)})
+            local = sorted({link for link in links if link.startswith(live_to_read.url)})
             assert len(local) > 5, links
             for link in local:
                 assert page.request.get(link).status == 200, (path, link)
