@@ -576,20 +576,31 @@ CHROMIUM_ARGUMENTS = [
 ]
 
 
+@contextmanager
+def page_at(browser: Any, width: int, scheme: str = "light") -> Iterator[Any]:
+    """A page in a fresh context `width` pixels wide, in the light or dark colour scheme.
+    JavaScript is on only so tests can measure the page; the site's pages have none."""
+    context = browser.new_context(
+        viewport={"width": width, "height": 900},
+        color_scheme="dark" if scheme == "dark" else "light",
+    )
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
 @pytest.fixture(scope="module")
 def tab(browser: Any) -> Iterator[Callable[[int, str], Any]]:
-    """A tab per width and colour scheme, kept for the module, going from page to page as a
-    reader's would: each new tab starts a Chromium renderer, and loading a page and running
-    axe-core there cost twice as much as in a tab already open."""
-    with ExitStack() as contexts:
+    """A page per width and colour scheme (see `page_at`), kept for the module, going from page
+    to page as a reader's tab would: each new page starts a Chromium renderer, and loading a
+    page and running axe-core there cost twice as much as in a page already open."""
+    with ExitStack() as pages:
         opened: dict[tuple[int, str], Any] = {}
 
         def tab_at(width: int, scheme: str) -> Any:
             if (width, scheme) not in opened:
-                viewport = {"width": width, "height": 900}
-                context = browser.new_context(viewport=viewport, color_scheme=scheme)
-                contexts.callback(context.close)
-                opened[width, scheme] = context.new_page()
+                opened[width, scheme] = pages.enter_context(page_at(browser, width, scheme))
             return opened[width, scheme]
 
         yield tab_at

@@ -41,6 +41,7 @@ from tests.conftest import (
     Site,
     copy_sample,
     free_port,
+    page_at,
     save_screenshot,
 )
 
@@ -139,8 +140,9 @@ def live_to_read(
 
 
 @contextmanager
-def served(site: Site, clock: MovableClock) -> Iterator[LiveSite]:
-    """`site` gathered, built and served on a free loopback port, its URL in its config."""
+def served(site: Site, clock: MovableClock, digests: tuple[str, ...] = ()) -> Iterator[LiveSite]:
+    """`site` gathered, built, with a first edition of each of `digests`, and served on a free
+    loopback port, its URL in its config."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     text = site.config_path.read_text(encoding="utf-8")
@@ -149,6 +151,8 @@ def served(site: Site, clock: MovableClock) -> Iterator[LiveSite]:
     with open_store(config.store_url) as store:
         gather(store, config, clock)
         build(store, config)
+        for digest in digests:
+            create_edition(store, config, digest, clock)
     with serving(site.config_path, port):
         yield LiveSite(site, config, url, clock)
 
@@ -244,20 +248,6 @@ def test_refused_sign_up_shows_what_to_fix(live: LiveSite, context: BrowserConte
     page.goto(f"{live.url}confirm/1.2.nonsense")
     assert heading(page) == "This link is not valid"
     screenshot(page, "bad-link")
-
-
-@contextmanager
-def page_at(browser: Browser, width: int, scheme: str = "light") -> Iterator[Page]:
-    """A page in a fresh context `width` pixels wide, in the light or dark colour scheme.
-    JavaScript is on only so tests can measure the page; the site's pages have none."""
-    context = browser.new_context(
-        viewport={"width": width, "height": 900},
-        color_scheme="dark" if scheme == "dark" else "light",
-    )
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def sideways_scroll(page: Page) -> int:

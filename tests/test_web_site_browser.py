@@ -8,7 +8,6 @@ PUBLISHER_TEST_SCREENSHOTS set, the light one is saved to `test-artifacts/site-<
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urldefrag, urlsplit
@@ -18,13 +17,15 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page
 
-from publisher.mail.editions import create_edition
-from publisher.site.build import build
-from publisher.site.gather import gather
-from publisher.store.database import open_store
-from tests.conftest import REPO, MovableClock, Site, free_port, save_screenshot
+from tests.conftest import (
+    MigratedTemplates,
+    MovableClock,
+    copy_sample,
+    page_at,
+    save_screenshot,
+)
 from tests.contrast import AA_TEXT, contrast_ratio
-from tests.test_web_browser import LiveSite, broken_images, page_at, serving, sideways_scroll
+from tests.test_web_browser import LiveSite, broken_images, served, sideways_scroll
 
 PAGES = {
     "home": "",
@@ -66,25 +67,14 @@ TEXT_COLOURS = """(scope) => {
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
+def live(
+    tmp_path_factory: pytest.TempPathFactory, migrated_templates: MigratedTemplates
+) -> Iterator[LiveSite]:
     """The sample site with both digests' first editions, served on loopback for the module."""
-    root = tmp_path_factory.mktemp("site")
-    shutil.copytree(REPO / "content", root / "content")
-    shutil.copy(REPO / "config.toml", root / "config.toml")
-    site = Site(root, root / "config.toml")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    text = site.config_path.read_text(encoding="utf-8")
-    site.config_path.write_text(text.replace("https://gazette.example.org/", url, 1))
-    config = site.config()
-    clock = MovableClock()
-    with open_store(config.store_url) as store:
-        gather(store, config, clock)
-        build(store, config)
-        for digest in ("daily", "culture"):
-            create_edition(store, config, digest, clock)
-    with serving(site.config_path, port):
-        yield LiveSite(site, config, url, clock)
+    site = copy_sample(tmp_path_factory.mktemp("site") / "site")
+    migrated_templates.sqlite_copy(site.root / "publisher.db")
+    with served(site, MovableClock(), ("daily", "culture")) as running:
+        yield running
 
 
 def links_on(page: Page) -> list[str]:
