@@ -134,6 +134,7 @@ class DatabasePool:
         for name in list(self._made):
             self._drop(name)
         self._free.clear()
+        self._admin.dispose()
 
     def _copy_of_template(self) -> str:
         name = f"publisher_test_{secrets.token_hex(6)}"
