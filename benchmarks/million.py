@@ -230,12 +230,12 @@ def median_ms(run: Callable[[], object], times: int = 15) -> float:
     return statistics.median(samples)
 
 
-def show_plan(store: Store, query: Callable[[sa.Connection], object]) -> str:
-    """The plan of the query's last statement: the listing itself (before it, a search may
-    count a prefix's share or read the kept counts)."""
+def show_plans(store: Store, query: Callable[[sa.Connection], object]) -> list[str]:
+    """The plan of each statement the query runs, one line each: the listing itself, and
+    around it a search's count of a prefix's share, or a page's look-up of digests."""
     with store.transaction() as connection:
-        *_, last = plans_of(connection, query)
-    return "; ".join(step.strip() for step in last.steps[:6])
+        plans = plans_of(connection, query)
+    return ["; ".join(step.strip() for step in plan.steps[:6]) for plan in plans]
 
 
 def measure_queries(store: Store) -> None:
@@ -312,7 +312,8 @@ def measure_queries(store: Store) -> None:
         found = len(rows)  # type: ignore[arg-type]
         verdict = "met" if ms < 50 else "NOT met"
         print(f"  {label}: {ms:.1f} ms ({found} rows; {verdict})")
-        print(f"    plan: {show_plan(store, query)}")
+        for plan in show_plans(store, query):
+            print(f"    plan: {plan}")
     started = time.perf_counter()
     forget_address(store, SECRET.encode(), sample.email_key, datetime.now(UTC))
     print(
