@@ -412,9 +412,10 @@ def running_sink() -> Iterator[tuple[int, Any]]:
 
 
 def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
-    """Interrupt each worker (Control-C); one that has not ended a minute later is killed."""
+    """Stop each worker with SIGTERM (it records its messages in flight, then exits); one
+    that has not ended a minute later is killed."""
     for worker in workers:
-        worker.send_signal(signal.SIGINT)
+        worker.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + 60
     for worker in workers:
         try:
@@ -422,7 +423,7 @@ def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
-            print(f"  worker {worker.pid} did not stop on SIGINT within a minute: killed")
+            print(f"  worker {worker.pid} did not stop on SIGTERM within a minute: killed")
 
 
 def send_with_workers(site: Site, store: Store, edition_id: int, arguments: Any) -> None:

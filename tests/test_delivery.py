@@ -28,7 +28,7 @@ from publisher.mail.delivery.send import SendOptions, editions_to_send, send_edi
 from publisher.mail.editions import create_edition
 from publisher.site.gather import gather
 from publisher.store.database import Store, open_store
-from publisher.store.schema import deliveries
+from publisher.store.schema import deliveries, subscribers
 from publisher.store.statuses import SubscriberStatus
 from tests.conftest import MovableClock, Site, SmtpServer, publisher_environment, start_publisher
 from tests.test_cli import run
@@ -361,6 +361,52 @@ def test_kill_minus_nine_mid_send_then_resume_delivers_everyone_once_more_at_mos
     # Per connection: one accepted but not yet committed, one in flight (see delivery.py).
     assert len(doubled) <= 2 * connections
     assert max(counts.values()) <= 2
+
+
+@pytest.mark.parametrize(("stop_signal", "connections"), [(signal.SIGTERM, 4), (signal.SIGINT, 1)])
+def test_a_send_stopped_by_a_signal_records_all_it_sent_and_resumes_without_a_double(
+    site: Site,
+    clock: MovableClock,
+    smtp_server: SmtpServer,
+    stop_signal: signal.Signals,
+    connections: int,
+) -> None:
+    config = use_smtp(site, smtp_server, batch_size=10, max_age="3650d")
+    site.config_path.write_text(
+        site.config_path.read_text().replace(
+            "timeout = 5\n", f"timeout = 5\nconnections = {connections}\n"
+        )
+    )
+    with open_store(config.store_url) as store:
+        emails = subscribe(store, 60)
+        edition_id = new_edition(site, store, clock)
+    smtp_server.handler.delay = 0.02
+    process = run_send(site, str(edition_id))
+    wait_for(lambda: len(smtp_server.handler.received) >= 20)
+    process.send_signal(stop_signal)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + stop_signal, err
+    assert f"send: stopped by {stop_signal.name}" in out
+    taken = smtp_server.handler.recipients()
+    assert 20 <= len(taken) < 60
+    with open_store(config.store_url) as store, store.transaction() as connection:
+        rows = connection.execute(
+            sa.select(deliveries.c.status, deliveries.c.lease_owner)
+            .join_from(deliveries, subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+            .add_columns(subscribers.c.email)
+        ).all()
+    # Every message the server took is recorded sent; the rest wait, leased by no one.
+    assert sorted(row.email for row in rows if row.status == "sent") == sorted(taken)
+    assert {(row.status, row.lease_owner) for row in rows if row.email not in taken} == {
+        ("pending", None)
+    }
+    smtp_server.handler.delay = 0
+    resumed = run_send(site, str(edition_id))
+    _, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    counts = Counter(smtp_server.handler.recipients())
+    assert sorted(counts) == emails
+    assert set(counts.values()) == {1}
 
 
 @pytest.mark.parametrize("workers", [2])

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -71,3 +76,42 @@ def shown_path(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve())) or "."
     except ValueError:
         return str(path)
+
+
+@dataclass
+class Stop:
+    """Set by SIGTERM or SIGINT inside `stopped_by_signals`: long work ends at its next safe
+    point (a send, once each connection's message in flight is answered and recorded)."""
+
+    event: threading.Event = field(default_factory=threading.Event)
+    signal_number: int | None = None
+
+    @property
+    def signal_name(self) -> str:
+        return signal.Signals(self.signal_number).name if self.signal_number else ""
+
+    @property
+    def exit_status(self) -> int:
+        """The shell's status for a process ended by that signal (130 for SIGINT, 143 for
+        SIGTERM): stopped before its work was done."""
+        return 128 + (self.signal_number or 0)
+
+
+@contextmanager
+def stopped_by_signals(logger: str) -> Iterator[Stop]:
+    """SIGTERM and SIGINT set the yielded `Stop` instead of ending the process at once (even
+    where the shell started it with SIGINT ignored); the handlers before are put back after."""
+    stop = Stop()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        logging.getLogger(logger).info("received %s", signal.Signals(signum).name)
+        stop.signal_number = signum
+        stop.event.set()
+
+    stops = (signal.SIGTERM, signal.SIGINT)
+    before = {number: signal.signal(number, request_stop) for number in stops}
+    try:
+        yield stop
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import signal
-import threading
 
 import click
 
 from publisher.cli.app import main
-from publisher.cli.common import reports_errors, site_config
+from publisher.cli.common import reports_errors, site_config, stopped_by_signals
 from publisher.clock import system_clock
 
 
@@ -21,22 +18,15 @@ def run_command(context: click.Context) -> None:
     """Run the publishing daemon: publish on an interval, make and send digests on schedule.
 
     A second `publisher run` on the same store waits as a standby. SIGTERM or SIGINT lets a
-    running send finish its batch, then exits 0.
+    running send finish and record its messages in flight, then exits 0.
     """
     from publisher.config import load_config
     from publisher.daemon.scheduler import run_daemon
 
     config_path = context.find_root().obj
     load_config(config_path, os.environ)  # a bad config fails here, naming the key
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: object) -> None:
-        logging.getLogger("publisher.run").info("received %s", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    run_daemon(config_path, os.environ, stop)
+    with stopped_by_signals("publisher.run") as stop:
+        run_daemon(config_path, os.environ, stop.event)
 
 
 @main.command(name="schedule")

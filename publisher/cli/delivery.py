@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING
 
 import click
 
 from publisher.cli.app import main
-from publisher.cli.common import reports_errors, site_config
+from publisher.cli.common import reports_errors, site_config, stopped_by_signals
 
 if TYPE_CHECKING:
     from publisher.config import Config
@@ -44,7 +45,9 @@ def send(
     """Deliver EDITION_ID (default: every edition not fully delivered) to its subscribers.
 
     Without EDITION_ID, --retry-uncertain and --retry-failed look in every edition. Sends
-    queued from the dashboard or the API are carried out first.
+    queued from the dashboard or the API are carried out first. SIGTERM or SIGINT (Control-C)
+    stops it once each connection's message in flight is answered and recorded (exit status
+    143 or 130); run it again to send the rest.
     """
     from publisher.mail.delivery.requests import run_queued_sends
     from publisher.mail.delivery.send import SendOptions, editions_for_send
@@ -52,24 +55,32 @@ def send(
 
     config = site_config(context)
     options = SendOptions(force=force, retry_uncertain=retry_uncertain, retry_failed=retry_failed)
-    with open_store(config.store_url) as store:
-        for line in run_queued_sends(store, config, os.environ):
+    with open_store(config.store_url) as store, stopped_by_signals("publisher.send") as stop:
+        for line in run_queued_sends(store, config, os.environ, stop=stop.event):
             click.echo(line)
         chosen = [edition_id] if edition_id is not None else editions_for_send(store, options)
         if not chosen:
             click.echo("send: every edition is delivered")
         failed = False
         for each in chosen:
-            report = _send_with_progress(store, config, each, options)
+            if stop.event.is_set():
+                break
+            report = _send_with_progress(store, config, each, options, stop.event)
             click.echo(report.summary())
             failed = failed or report.counts.get("failed", 0) > 0
             failed = failed or report.remaining.need_a_decision
+    if stop.event.is_set():
+        click.echo(
+            f"send: stopped by {stop.signal_name}; what was sent is recorded: "
+            "`publisher send` resumes"
+        )
+        raise SystemExit(stop.exit_status)
     if failed:
         raise SystemExit(1)
 
 
 def _send_with_progress(
-    store: Store, config: Config, edition_id: int, options: SendOptions
+    store: Store, config: Config, edition_id: int, options: SendOptions, stop: threading.Event
 ) -> SendReport:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -77,7 +88,9 @@ def _send_with_progress(
     from publisher.mail.delivery.send import send_edition
 
     if not sys.stderr.isatty():
-        return send_edition(store, config, edition_id, os.environ, options, progress=_log_batch)
+        return send_edition(
+            store, config, edition_id, os.environ, options, progress=_log_batch, stop=stop
+        )
     columns = (
         TextColumn("edition {task.fields[edition]}"),
         BarColumn(),
@@ -93,7 +106,9 @@ def _send_with_progress(
             elapsed = max(time.monotonic() - started, 1e-6)
             bar.update(task, sent=report.sent, failed=report.failed, rate=report.sent / elapsed)
 
-        return send_edition(store, config, edition_id, os.environ, options, progress=update)
+        return send_edition(
+            store, config, edition_id, os.environ, options, progress=update, stop=stop
+        )
 
 
 def _log_batch(report: SendReport) -> None:

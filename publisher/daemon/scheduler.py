@@ -435,7 +435,7 @@ def _schedule_while_active(
                 log.error("lost the active lock (database connection gone?); back to standby")
                 break
     finally:
-        log.info("stopping jobs: letting running ones finish their current batch")
+        log.info("stopping jobs: letting running ones finish their messages in flight")
         stop_without_losing_slots(scheduler)
         job_engine.dispose()
         _runtime = None

@@ -114,9 +114,7 @@ class Worker:
             sender.wait_before_next(writer)
             self._deliver(claimed, sender, writer)
 
-        left, error = send_in_parallel(
-            batch, senders, deliver, must_stop=lambda: self.server_error is not None
-        )
+        left, error = send_in_parallel(batch, senders, deliver, must_stop=self._must_stop)
         with self.lock:
             held = self.refusals.released()
         self._record_bounces(held, writer)
@@ -125,6 +123,11 @@ class Worker:
         if error is not None:
             writer.flush()
             raise error
+
+    def _must_stop(self) -> bool:
+        """Start no more messages: the server is out, or the run was asked to stop (each
+        connection's message in flight is still answered and recorded)."""
+        return self.server_error is not None or self.stop.is_set()
 
     def _deliver(self, claimed: Claimed, sender: Sender, writer: LedgerWriter) -> None:
         if claimed.subscriber_status != SubscriberStatus.CONFIRMED:
