@@ -113,10 +113,7 @@ def create_engine(url: str) -> Engine:
     """An engine for `url`: SQLite in WAL mode with a busy timeout, or PostgreSQL via psycopg 3."""
     parsed = sa.make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = sa.create_engine(parsed, pool_pre_ping=True)
-        if parsed.get_backend_name() == "postgresql":
-            sa.event.listen(engine, "connect", _configure_postgres_connection)
-        return engine
+        return sa.create_engine(parsed, pool_pre_ping=True)
     database = parsed.database or ""
     if database and database != ":memory:" and not Path(database).parent.is_dir():
         raise StoreError(f"store {url}: folder {Path(database).parent} does not exist")
@@ -126,15 +123,6 @@ def create_engine(url: str) -> Engine:
     sa.event.listen(engine, "connect", _configure_sqlite_connection)
     sa.event.listen(engine, "begin", _begin_immediate)
     return engine
-
-
-def _configure_postgres_connection(dbapi_connection: Any, _record: object) -> None:
-    # psycopg prepares a statement run five times, and PostgreSQL then soon plans it once for
-    # any values. The best plan of a search or a page depends on its values (how many share a
-    # prefix, a rare status or a common one): plan each run for its own, as before the prepare.
-    with dbapi_connection.cursor() as cursor:
-        cursor.execute("SET plan_cache_mode = force_custom_plan")
-    dbapi_connection.commit()
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None:

@@ -28,7 +28,8 @@ class Plan:
 
 
 def plans_of(connection: Connection, run: Callable[[Connection], object]) -> list[Plan]:
-    """The plan of each statement `run(connection)` executes (reads only: it really runs)."""
+    """The plan of each statement `run(connection)` executes, settings (SET) aside (reads
+    only: it really runs)."""
     caught: list[tuple[str, Any]] = []
     with _catching(connection, caught):
         run(connection)
@@ -45,8 +46,8 @@ def _catching(connection: Connection, caught: list[tuple[str, Any]]) -> Iterator
         _context: object,
         executemany: bool,
     ) -> None:
-        if not executemany:
-            caught.append((statement, parameters))
+        if not executemany and not statement.lstrip().upper().startswith("SET "):
+            caught.append((statement, parameters))  # a setting has no plan
 
     sa.event.listen(connection, "before_cursor_execute", catch)
     try:

@@ -229,6 +229,7 @@ def found_subscribers(
     match takes its ids from its own index and sorts them (see `_search_sides`)."""
     if not wanted.text.strip():
         return subscriber_page(connection, wanted.chosen, after, limit, offset)
+    _plan_for_these_values(connection)
     first = limit + offset
     sides = [
         sa.select(side.ids.order_by(side.ids.selected_columns[0]).limit(first).subquery().c[0])
@@ -250,17 +251,18 @@ def count_found(connection: Connection, wanted: SubscriberSearch) -> int:
     if not wanted.text.strip():
         counts = status_counts(connection, wanted.digest)
         return counts.get(wanted.status, 0) if wanted.status else sum(counts.values())
+    _plan_for_these_values(connection)
     found_sides = _search_sides(connection, wanted)
     if wanted.chosen == EVERYONE and any(side.walks_ids for side in found_sides):
         return FOUND_COUNT_LIMIT + 1  # more than `WALK_IDS_AFTER` share the address prefix
-    sides = [
-        sa.select(side.ids.limit(FOUND_COUNT_LIMIT + 1).subquery().c[0]) for side in found_sides
-    ]
-    if not sides:
-        return 0
-    found = (sa.union(*sides) if len(sides) > 1 else sides[0]).subquery("found")
-    counted = int(connection.scalar(sa.select(sa.func.count()).select_from(found)) or 0)
-    return min(counted, FOUND_COUNT_LIMIT + 1)
+    # Each side's first ids, one side after the other: a side that alone finds more than the
+    # limit settles it, and the other's index is not read at all.
+    found: set[int] = set()
+    for side in found_sides:
+        found.update(connection.scalars(side.ids.limit(FOUND_COUNT_LIMIT + 1)))
+        if len(found) > FOUND_COUNT_LIMIT:
+            break
+    return min(len(found), FOUND_COUNT_LIMIT + 1)
 
 
 def subscribers_by_id(connection: Connection, ids: Sequence[int]) -> list[SubscriberRow]:
@@ -269,6 +271,16 @@ def subscribers_by_id(connection: Connection, ids: Sequence[int]) -> list[Subscr
         return []
     query = sa.select(*_LISTED).where(subscribers.c.id.in_(list(ids)))
     return _with_digests(connection, query.order_by(subscribers.c.id))
+
+
+def _plan_for_these_values(connection: Connection) -> None:
+    """On PostgreSQL, plan each of the transaction's statements for its own values. psycopg
+    prepares a statement on its fifth run, and PostgreSQL then soon keeps one plan for any
+    values; a search's best plan depends on them (how many share a prefix, which filter): at a
+    million subscribers that one plan made a filtered count 62 ms instead of 30. Only here: the
+    import's and the send's statements, alike from run to run, are faster with one plan."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 class _Side(NamedTuple):
