@@ -156,6 +156,10 @@ def test_migrations_build_exactly_the_tables_the_code_uses(empty_store_url: str)
         name = getattr(change[1], "name", "")
         return change[0] == "remove_table" and name.startswith(SQLITE_NAME_INDEX)
 
+    def postgresql_name_words(change: tuple[object, ...]) -> bool:
+        # The generated column the name search reads on PostgreSQL (migration 0021).
+        return change[0] == "remove_column" and getattr(change[3], "name", "") == "name_words"
+
     with open_store(empty_store_url) as store, store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": False})
         differences = [
@@ -164,5 +168,6 @@ def test_migrations_build_exactly_the_tables_the_code_uses(empty_store_url: str)
             # Indexes exist only in the migrations: the code never names them.
             if change[0] not in ("add_index", "remove_index")
             and not made_by_sqlite_full_text_search(change)
+            and not postgresql_name_words(change)
         ]
     assert differences == []
