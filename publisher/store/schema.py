@@ -135,8 +135,9 @@ subscribers = sa.Table(
 
 # Paging one status in id order (migration 0016). Name search and address prefixes have their
 # own indexes, made per database by migration 0016: an FTS5 table `subscriber_names` on SQLite,
-# GIN over `to_tsvector('simple', name)` on PostgreSQL, where `email_key` is in byte order
-# (`COLLATE "C"`, migration 0018) so its unique index serves prefix ranges.
+# GIN over the words of the name on PostgreSQL (a generated column `name_words`, not declared
+# here, since 0021), where `email_key` is in byte order (`COLLATE "C"`, migration 0018) so its
+# unique index serves prefix ranges.
 sa.Index("ix_subscribers_status_id", subscribers.c.status, subscribers.c.id)
 # SQLite keeps the FTS5 index in this virtual table and its shadow tables (`subscriber_names_*`).
 SQLITE_NAME_INDEX = "subscriber_names"
