@@ -363,11 +363,15 @@ def test_kill_minus_nine_mid_send_then_resume_delivers_everyone_once_more_at_mos
     assert max(counts.values()) <= 2
 
 
-@pytest.mark.parametrize(("stop_signal", "connections"), [(signal.SIGTERM, 4), (signal.SIGINT, 1)])
+@pytest.mark.parametrize(
+    ("command", "stop_signal", "connections"),
+    [("send", signal.SIGTERM, 4), ("send", signal.SIGINT, 1), ("publish", signal.SIGTERM, 1)],
+)
 def test_a_send_stopped_by_a_signal_records_all_it_sent_and_resumes_without_a_double(
     site: Site,
     clock: MovableClock,
     smtp_server: SmtpServer,
+    command: str,
     stop_signal: signal.Signals,
     connections: int,
 ) -> None:
@@ -379,14 +383,17 @@ def test_a_send_stopped_by_a_signal_records_all_it_sent_and_resumes_without_a_do
     )
     with open_store(config.store_url) as store:
         emails = subscribe(store, 60)
-        edition_id = new_edition(site, store, clock)
+        if command == "send":
+            arguments = ["send", str(new_edition(site, store, clock))]
+        else:  # `publish --digest` makes the edition itself, then sends it
+            arguments = ["publish", "--digest"]
     smtp_server.handler.delay = 0.02
-    process = run_send(site, str(edition_id))
+    process = start_publisher(site, *arguments, **SECRET)
     wait_for(lambda: len(smtp_server.handler.received) >= 20)
     process.send_signal(stop_signal)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 128 + stop_signal, err
-    assert f"send: stopped by {stop_signal.name}" in out
+    assert f"{command}: stopped by {stop_signal.name}" in out
     taken = smtp_server.handler.recipients()
     assert 20 <= len(taken) < 60
     with open_store(config.store_url) as store, store.transaction() as connection:
@@ -401,7 +408,7 @@ def test_a_send_stopped_by_a_signal_records_all_it_sent_and_resumes_without_a_do
         ("pending", None)
     }
     smtp_server.handler.delay = 0
-    resumed = run_send(site, str(edition_id))
+    resumed = run_send(site)  # every edition not fully delivered
     _, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
     counts = Counter(smtp_server.handler.recipients())

@@ -96,6 +96,15 @@ class Stop:
         SIGTERM): stopped before its work was done."""
         return 128 + (self.signal_number or 0)
 
+    def end_if_stopped(self, command: str) -> None:
+        """After a send that a signal stopped: say so, and exit with the signal's status."""
+        if self.event.is_set():
+            click.echo(
+                f"{command}: stopped by {self.signal_name}; what was sent is recorded: "
+                "`publisher send` resumes"
+            )
+            raise SystemExit(self.exit_status)
+
 
 @contextmanager
 def stopped_by_signals(logger: str) -> Iterator[Stop]:

@@ -69,12 +69,7 @@ def send(
             click.echo(report.summary())
             failed = failed or report.counts.get("failed", 0) > 0
             failed = failed or report.remaining.need_a_decision
-    if stop.event.is_set():
-        click.echo(
-            f"send: stopped by {stop.signal_name}; what was sent is recorded: "
-            "`publisher send` resumes"
-        )
-        raise SystemExit(stop.exit_status)
+    stop.end_if_stopped("send")
     if failed:
         raise SystemExit(1)
 

@@ -6,13 +6,20 @@ import gc
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from publisher.cli.app import main
-from publisher.cli.common import report_content_errors, reports_errors, shown_path, site_config
+from publisher.cli.common import (
+    report_content_errors,
+    reports_errors,
+    shown_path,
+    site_config,
+    stopped_by_signals,
+)
 from publisher.clock import system_clock
 from publisher.errors import PublisherError, StoreError
 from publisher.wording import count
@@ -109,7 +116,7 @@ def build_command(context: click.Context) -> None:
 @reports_errors
 def publish(context: click.Context, with_digest: bool) -> None:
     """Gather, then build the feeds and the static site (and, with --digest, the digests'
-    next editions)."""
+    next editions). SIGTERM or SIGINT while it sends stops it as it stops `publisher send`."""
     # Most of what a publish makes (modules, every article's row and page) lives until it
     # ends: the cyclic collector would walk it again every 700 allocations.
     gc.set_threshold(50_000, 20, 20)
@@ -123,7 +130,11 @@ def publish(context: click.Context, with_digest: bool) -> None:
         report = gather(store, config)
         click.echo(report.summary())
         click.echo(build(store, config).summary())
-        failed = _publish_digests(store, config) if with_digest else False
+        failed = False
+        if with_digest:
+            with stopped_by_signals("publisher.publish") as stop:
+                failed = _publish_digests(store, config, stop.event)
+            stop.end_if_stopped("publish")
         # After the digests: the static site holds their new editions' archive pages too.
         click.echo(build_static_site(config, os.environ).summary())
     report_content_errors(report.all_errors(), config)
@@ -131,19 +142,22 @@ def publish(context: click.Context, with_digest: bool) -> None:
         raise SystemExit(1)
 
 
-def _publish_digests(store: Store, config: Config) -> bool:
+def _publish_digests(store: Store, config: Config, stop: threading.Event) -> bool:
     """Make and send each digest's next edition; one that fails is reported in red and never
-    stops the others. Whether any failed."""
+    stops the others, `stop` (a signal) stops them all. Whether any failed."""
     from publisher.mail.delivery.send import send_edition
     from publisher.mail.editions import create_edition
 
     failed = False
     for digest in config.digests:
+        if stop.is_set():
+            break
         try:
             outcome = create_edition(store, config, digest.name)
             click.echo(outcome.message)
             for edition in outcome.editions:
-                click.echo(send_edition(store, config, edition.id, os.environ).summary())
+                sent = send_edition(store, config, edition.id, os.environ, stop=stop)
+                click.echo(sent.summary())
         except StoreError:
             raise
         except PublisherError as error:
