@@ -133,9 +133,21 @@ def live_to_read(
     tmp_path_factory: pytest.TempPathFactory, migrated_templates: MigratedTemplates
 ) -> Iterator[LiveSite]:
     """One served sample for the module's tests that only read its pages."""
-    site = copy_sample(tmp_path_factory.mktemp("read") / "site")
+    with served_sample(tmp_path_factory, migrated_templates) as running:
+        yield running
+
+
+@contextmanager
+def served_sample(
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_templates: MigratedTemplates,
+    digests: tuple[str, ...] = (),
+) -> Iterator[LiveSite]:
+    """A fresh copy of the sample site on the session's migrated store, `served` (with first
+    editions of `digests`): one for a module's tests."""
+    site = copy_sample(tmp_path_factory.mktemp("sample") / "site")
     migrated_templates.sqlite_copy(site.root / "publisher.db")
-    with served(site, MovableClock()) as running:
+    with served(site, MovableClock(), digests) as running:
         yield running
 
 

@@ -19,13 +19,11 @@ from playwright.sync_api import Browser, Page
 
 from tests.conftest import (
     MigratedTemplates,
-    MovableClock,
-    copy_sample,
     page_at,
     save_screenshot,
 )
 from tests.contrast import AA_TEXT, contrast_ratio
-from tests.test_web_browser import LiveSite, broken_images, served, sideways_scroll
+from tests.test_web_browser import LiveSite, broken_images, served_sample, sideways_scroll
 
 PAGES = {
     "home": "",
@@ -71,9 +69,7 @@ def live(
     tmp_path_factory: pytest.TempPathFactory, migrated_templates: MigratedTemplates
 ) -> Iterator[LiveSite]:
     """The sample site with both digests' first editions, served on loopback for the module."""
-    site = copy_sample(tmp_path_factory.mktemp("site") / "site")
-    migrated_templates.sqlite_copy(site.root / "publisher.db")
-    with served(site, MovableClock(), ("daily", "culture")) as running:
+    with served_sample(tmp_path_factory, migrated_templates, ("daily", "culture")) as running:
         yield running
 
 
